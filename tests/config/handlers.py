@@ -1,0 +1,52 @@
+"""A handler registered only in tests, to prove the consumer mechanism.
+
+It journals each application as an auth Group row named `echo:<event_id>:<n>`:
+a real table written inside the handler's transaction, so the tests can count
+how many times an event was applied."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+TEST_EVENT = "test.echo"
+TEST_SCHEMA = {
+    "type": "object",
+    "required": ["event_id", "type", "value"],
+    "properties": {
+        "event_id": {"type": "string", "minLength": 1},
+        "type": {"const": TEST_EVENT},
+        "value": {"type": "string"},
+        "fail": {"type": "boolean"},
+        "sleep": {"type": "number"},
+    },
+}
+
+
+def handle_echo(payload: dict) -> None:
+    from django.contrib.auth.models import Group
+
+    if payload.get("fail"):
+        raise RuntimeError("asked to fail")
+    Group.objects.create(name=f"echo:{payload['event_id']}:{uuid.uuid4().hex[:8]}")
+    if payload.get("sleep"):
+        marker = os.environ.get("ECHO_STARTED_MARKER")
+        if marker:
+            with open(marker, "w") as fh:
+                fh.write(payload["event_id"])
+        time.sleep(payload["sleep"])
+
+
+def register_echo() -> None:
+    from config.events import registry
+    from config.events.contracts import USER_CENTER_EXCHANGE
+
+    registry.unregister(TEST_EVENT)
+    registry.register(TEST_EVENT, handle_echo, exchange=USER_CENTER_EXCHANGE, schema=TEST_SCHEMA)
+
+
+def applied(event_id: str) -> int:
+    from django.contrib.auth.models import Group
+
+    return Group.objects.filter(name__startswith=f"echo:{event_id}:").count()
