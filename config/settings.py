@@ -112,7 +112,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    _db["TEST"] = {"NAME": str(VAR_DIR / (env_str("TEST_DATABASE_NAME", "test") + ".sqlite3"))}
 elif _db["ENGINE"] == "django.db.backends.mysql":
     _db.setdefault("OPTIONS", {}).update(
         {
@@ -122,6 +122,8 @@ elif _db["ENGINE"] == "django.db.backends.mysql":
         }
     )
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    if env_str("TEST_DATABASE_NAME"):
+        _db["TEST"]["NAME"] = env_str("TEST_DATABASE_NAME")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -145,6 +147,10 @@ EVENTS_BROKER_URL = env_str("EVENTS_BROKER_URL", CELERY_BROKER_URL)
 # never consume each other's messages.
 EVENTS_QUEUE_PREFIX = env_str("EVENTS_QUEUE_PREFIX", "huodong")
 EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5, minimum=1)
+EVENTS_CONSUMER_ENABLED = env_bool("EVENTS_CONSUMER_ENABLED", True)
+# The Redis database the test suite uses (and flushes); parallel suites on one
+# machine each take their own.
+TEST_REDIS_DB = env_int("TEST_REDIS_DB", 15, minimum=0, maximum=15)
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -2,7 +2,7 @@
 
 Tests run against whatever DATABASE_URL / REDIS_URL / *_BROKER_URL say (the
 embedded defaults, or the real MariaDB, Redis and RabbitMQ in CI's second run).
-Redis tests use database 15 and flush it around each test; event queues get a
+Redis tests use database TEST_REDIS_DB (15) and flush it around each test; event queues get a
 per-run prefix so a running `make run` worker never steals a test's messages.
 """
 
@@ -27,9 +27,10 @@ TEST_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
 
 
 def _redis_test_url(url: str) -> str:
+    db = settings.TEST_REDIS_DB
     if url.startswith("unix://"):
-        return re.sub(r"db=\d+", "db=15", url) if "db=" in url else url + "?db=15"
-    return re.sub(r"/\d*$", "", url.split("?")[0]) + "/15"
+        return re.sub(r"db=\d+", f"db={db}", url) if "db=" in url else url + f"?db={db}"
+    return re.sub(r"/\d*$", "", url.split("?")[0]) + f"/{db}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -130,3 +131,23 @@ def events(transactional_db):
                 queue(channel).delete()
             except Exception:
                 channel = conn.channel()
+
+
+@pytest.fixture
+def browser_page():
+    """A headless Chromium page (Debian's chromium, driven by Playwright; no
+    browser is ever downloaded). Use with pytest-django's `live_server`."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        )
+        context = browser.new_context(viewport={"width": 414, "height": 896})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        context.close()
+        browser.close()

@@ -1,0 +1,31 @@
+"""Helpers for benchmarks: a throw-away database set up like the test suite's."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def bench_database():
+    """Create a fresh test database (named `bench`), migrate it, and drop it after.
+    Works on SQLite (var/bench.sqlite3) and MySQL (database `bench`)."""
+    os.environ.setdefault("TEST_DATABASE_NAME", "bench")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment, teardown_test_environment
+
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        yield connection
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()
+
+
+def figure(value: float, unit: str, baseline: float | None = None, **extra) -> dict:
+    return {"value": round(value, 4), "unit": unit, "baseline": None if baseline is None else round(baseline, 4), **extra}
