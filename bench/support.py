@@ -28,4 +28,9 @@ def bench_database():
 
 
 def figure(value: float, unit: str, baseline: float | None = None, **extra) -> dict:
-    return {"value": round(value, 4), "unit": unit, "baseline": None if baseline is None else round(baseline, 4), **extra}
+    return {
+        "value": round(value, 4),
+        "unit": unit,
+        "baseline": None if baseline is None else round(baseline, 4),
+        **extra,
+    }

@@ -35,3 +35,22 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.routing_key}: {self.reason[:60]}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST carrying an `Idempotency-Key`, replayed on repeats."""
+
+    scope = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=64)
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "user_id", "key"], name="uniq_idempotency_key")]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.user_id}:{self.key}"
