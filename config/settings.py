@@ -29,7 +29,7 @@ SECRET_KEY = env_str("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET)
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:" + env_str("PORT", "8000")).rstrip("/")
+SITE_URL = env_str("SITE_URL", "" if PRODUCTION else "http://127.0.0.1:" + env_str("PORT", "8000")).rstrip("/")
 
 if PRODUCTION:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50:
@@ -38,6 +38,8 @@ if PRODUCTION:
         _problems.append("DEBUG: set DEBUG=0 in production")
     if not ALLOWED_HOSTS:
         _problems.append("ALLOWED_HOSTS: list the host names the site is served on")
+    if not SITE_URL:
+        _problems.append("SITE_URL: the public base URL (https://...), used in links we hand out")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -148,6 +150,9 @@ EVENTS_BROKER_URL = env_str("EVENTS_BROKER_URL", CELERY_BROKER_URL)
 EVENTS_QUEUE_PREFIX = env_str("EVENTS_QUEUE_PREFIX", "huodong")
 EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5, minimum=1)
 EVENTS_CONSUMER_ENABLED = env_bool("EVENTS_CONSUMER_ENABLED", True)
+# Redis brokers only: how long an unacked event waits before another consumer may
+# take it (RabbitMQ redelivers as soon as the consumer's connection drops).
+EVENTS_VISIBILITY_TIMEOUT = env_int("EVENTS_VISIBILITY_TIMEOUT", 120, minimum=1)
 # The Redis database the test suite uses (and flushes); parallel suites on one
 # machine each take their own.
 TEST_REDIS_DB = env_int("TEST_REDIS_DB", 15, minimum=0, maximum=15)
@@ -180,7 +185,12 @@ CACHES = {
 USER_TOKEN_SECRET = env_str("USER_TOKEN_SECRET", "" if PRODUCTION else "dev-user-token-secret-0123456789abcdef")
 if PRODUCTION and not USER_TOKEN_SECRET:
     _problems.append("USER_TOKEN_SECRET: set the HS256 secret shared with the user center")
-PAYMENT_SERVICE_URL = env_str("PAYMENT_SERVICE_URL", SITE_URL + "/sandbox/pay").rstrip("/")
+# The sandbox payment service (payments app) is served under /sandbox/pay/ and is
+# the default counterpart outside production; production must name the real one.
+PAYMENT_SANDBOX_ENABLED = env_bool("PAYMENT_SANDBOX_ENABLED", not PRODUCTION)
+PAYMENT_SERVICE_URL = env_str("PAYMENT_SERVICE_URL", "" if PRODUCTION else SITE_URL + "/sandbox/pay").rstrip("/")
+if PRODUCTION and not PAYMENT_SERVICE_URL:
+    _problems.append("PAYMENT_SERVICE_URL: set the payment service's base URL")
 PAYMENT_SECRET = env_str("PAYMENT_SECRET", "" if PRODUCTION else "dev-payment-secret-0123456789abcdef")
 if PRODUCTION and not PAYMENT_SECRET:
     _problems.append("PAYMENT_SECRET: set the HMAC secret shared with the payment service")
@@ -193,6 +203,9 @@ if PRODUCTION and not SERVICE_TOKEN:
 POSTBACK_OCEANENGINE_URL = env_str("POSTBACK_OCEANENGINE_URL", "https://ad.oceanengine.com/track/activate/")
 POSTBACK_KUAISHOU_URL = env_str("POSTBACK_KUAISHOU_URL", "https://ad.partner.gifshow.com/track/activate")
 POSTBACK_TIMEOUT_SECONDS = env_float("POSTBACK_TIMEOUT_SECONDS", 5.0)
+# Click callbacks allowed per second from one source address (all links together);
+# each tracking link has its own per-second limit in the admin (docs/attribution.md).
+ATTRIBUTION_CLICK_RATE_PER_IP = env_int("ATTRIBUTION_CLICK_RATE_PER_IP", 5000, minimum=1)
 
 # --- auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -208,6 +221,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {

@@ -214,7 +214,11 @@ def run_consumer(*, url: str | None = None, stop: threading.Event | None = None)
     """Build a consumer on EVENTS_BROKER_URL (used by the bootstep and by tests)."""
     from django.conf import settings
 
-    connection = Connection(url or settings.EVENTS_BROKER_URL, heartbeat=30)
+    connection = Connection(
+        url or settings.EVENTS_BROKER_URL,
+        heartbeat=30,
+        transport_options={"visibility_timeout": settings.EVENTS_VISIBILITY_TIMEOUT},
+    )
     declare_topology(connection, settings.EVENTS_QUEUE_PREFIX)
     return EventConsumer(connection, prefix=settings.EVENTS_QUEUE_PREFIX, max_attempts=settings.EVENTS_MAX_ATTEMPTS)
 

@@ -30,11 +30,12 @@ def handle_echo(payload: dict) -> None:
     if payload.get("fail"):
         raise RuntimeError("asked to fail")
     Group.objects.create(name=f"echo:{payload['event_id']}:{uuid.uuid4().hex[:8]}")
-    if payload.get("sleep"):
-        marker = os.environ.get("ECHO_STARTED_MARKER")
-        if marker:
-            with open(marker, "w") as fh:
-                fh.write(payload["event_id"])
+    marker = os.environ.get("ECHO_STARTED_MARKER")
+    if payload.get("sleep") and marker and not os.path.exists(marker):
+        # First delivery only: announce that the handler is mid-transaction, then
+        # stall so the test can kill the worker here.
+        with open(marker, "w") as fh:
+            fh.write(payload["event_id"])
         time.sleep(payload["sleep"])
 
 

@@ -1,0 +1,92 @@
+"""Configuration from the environment: typed helpers, and production's refusal
+of insecure defaults (run as real `manage.py` processes)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_choice, env_int, env_list
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "k" * 20 + "-production-secret-from-the-vault-0123456789",
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "huodong.example.com",
+    "SITE_URL": "https://huodong.example.com",
+    "DATABASE_URL": "mysql://huodong:pw@db.internal:3306/huodong",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "CELERY_BROKER_URL": "amqp://huodong:pw@mq.internal:5672//",
+    "USER_TOKEN_SECRET": "user-center-shared-secret-0123456789abcdef",
+    "PAYMENT_SECRET": "payment-shared-secret-0123456789abcdef",
+    "PAYMENT_SERVICE_URL": "https://pay.internal",
+    "SERVICE_TOKEN": "order-system-token-0123456789",
+}
+
+
+def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and not k.endswith("_BROKER_URL")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_with_real_secrets_passes_check_deploy():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "unset, named",
+    [
+        ("SECRET_KEY", "SECRET_KEY"),
+        ("DATABASE_URL", "DATABASE_URL: the embedded SQLite database is not for production"),
+        ("REDIS_URL", "REDIS_URL: the embedded Redis is not for production"),
+        ("USER_TOKEN_SECRET", "USER_TOKEN_SECRET"),
+        ("PAYMENT_SERVICE_URL", "PAYMENT_SERVICE_URL"),
+    ],
+)
+def test_production_refuses_an_insecure_default_and_names_the_variable(unset, named):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != unset}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "refuses insecure defaults" in result.stderr
+    assert named in result.stderr
+
+
+def test_production_refuses_debug_on():
+    result = _manage("check", env={**PRODUCTION_ENV, "DEBUG": "1"})
+    assert result.returncode != 0 and "DEBUG" in result.stderr
+
+
+def test_bad_typed_value_fails_loudly():
+    result = _manage("check", env={"DEBUG": "maybe"})
+    assert result.returncode != 0 and "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_env_helpers_parse_and_refuse(monkeypatch):
+    monkeypatch.setenv("X_INT", "12")
+    monkeypatch.setenv("X_BOOL", "yes")
+    monkeypatch.setenv("X_LIST", "a, b,,c")
+    assert env_int("X_INT", 0) == 12
+    assert env_bool("X_BOOL") is True
+    assert env_list("X_LIST", []) == ["a", "b", "c"]
+    monkeypatch.setenv("X_INT", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="not an integer"):
+        env_int("X_INT", 0)
+    monkeypatch.setenv("X_INT", "0")
+    with pytest.raises(ImproperlyConfigured, match="below the minimum"):
+        env_int("X_INT", 5, minimum=1)
+    with pytest.raises(ImproperlyConfigured, match="must be one of"):
+        monkeypatch.setenv("X_CHOICE", "staging")
+        env_choice("X_CHOICE", "development", ("development", "production"))

@@ -1,0 +1,98 @@
+"""The event consumer inside a real Celery worker process: killed mid-handler and
+restarted, it applies the event exactly once."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from kombu import Connection
+
+from config.events.consumer import declare_topology
+from config.events.publish import publish_event
+from config.models import ProcessedEvent
+from tests.config.handlers import TEST_EVENT, applied
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = db["USER"]
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"mysql://{user}{password}@{db['HOST']}:{db['PORT'] or 3306}/{db['NAME']}"
+
+
+def _start_worker(marker: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "EVENTS_QUEUE_PREFIX": settings.EVENTS_QUEUE_PREFIX,
+        "EVENTS_BROKER_URL": settings.EVENTS_BROKER_URL,
+        "EVENTS_VISIBILITY_TIMEOUT": "3",
+        "ECHO_STARTED_MARKER": str(marker),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "config" / "run_worker.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_handler_applies_the_event_once_after_restart(tmp_path):
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        declare_topology(conn, settings.EVENTS_QUEUE_PREFIX)
+    event_id = str(uuid.uuid4())
+    marker = tmp_path / "handler-started"
+    publish_event("user_center", TEST_EVENT, {"event_id": event_id, "type": TEST_EVENT, "value": "v", "sleep": 60})
+
+    first = _start_worker(marker)
+    try:
+        _wait(marker.exists, 60, "the handler to start in the first worker")
+        assert applied(event_id) == 0  # its transaction is still open
+    finally:
+        _kill(first)
+    assert applied(event_id) == 0  # killed mid-handler: rolled back, nothing applied
+
+    second = _start_worker(marker)
+    try:
+        _wait(lambda: applied(event_id) == 1, 90, "the restarted worker to apply the redelivered event")
+        time.sleep(1)
+        assert applied(event_id) == 1
+        assert ProcessedEvent.objects.filter(event_id=event_id).count() == 1
+    finally:
+        _kill(second)
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        from config.events.consumer import dead_letter_queue, event_queues
+
+        for queue in [*event_queues(settings.EVENTS_QUEUE_PREFIX), dead_letter_queue(settings.EVENTS_QUEUE_PREFIX)]:
+            queue(conn.default_channel).delete()

@@ -1,0 +1,29 @@
+"""URLs for foundation tests: the real ones plus two probes."""
+
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.permissions import IsEndUser
+from config.urls import urlpatterns as real_urlpatterns
+
+
+class WhoAmI(APIView):
+    permission_classes = [IsEndUser]
+
+    def get(self, request):
+        return Response({"user_id": request.user.id})
+
+
+def boom(request):
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+urlpatterns = [
+    path("api/v1/test/whoami", WhoAmI.as_view()),
+    path("api/v1/test/boom", boom),
+    *real_urlpatterns,
+]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"
