@@ -1,0 +1,558 @@
+"""Writes on activities and their components: editing, publishing, status changes,
+rollback, templates and the audit trail. Every write records an AuditEntry."""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from rest_framework import status as http
+
+from activities import selectors
+from activities.models import Activity, ActivityRevision, ActivityStatus, AuditAction, AuditEntry
+from components import registry
+from components.models import Component
+from config.errors import ApiError
+
+S = ActivityStatus
+
+# The state machine. Publishing moves a draft to scheduled (and on to online when
+# its start has come); beat moves scheduled -> online at the start and online or
+# offline -> ended at the end. scheduled -> draft un-schedules.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.DRAFT: frozenset({S.SCHEDULED}),
+    S.SCHEDULED: frozenset({S.ONLINE, S.DRAFT}),
+    S.ONLINE: frozenset({S.OFFLINE, S.ENDED}),
+    S.OFFLINE: frozenset({S.ONLINE, S.ENDED, S.ARCHIVED}),
+    S.ENDED: frozenset({S.ARCHIVED}),
+    S.ARCHIVED: frozenset(),
+}
+
+EDITABLE_FIELDS = (
+    "name",
+    "slug",
+    "description",
+    "starts_at",
+    "ends_at",
+    "theme_background_color",
+    "theme_header_image",
+    "theme_share_title",
+    "theme_share_image",
+)
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+
+
+# --- audit ------------------------------------------------------------------------
+
+
+def _jsonable(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def audit_record(
+    *, actor, action: str, object_type: str, object_id: int, activity: Activity | None, changes: dict | None = None
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        activity=activity,
+        activity_label=activity.name[:200] if activity else "",
+        object_type=object_type,
+        object_id=object_id,
+        action=action,
+        changes={k: [_jsonable(v) for v in pair] for k, pair in (changes or {}).items()},
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=(getattr(actor, "username", "") or "system")[:150],
+    )
+
+
+def _invalidate_on_commit(slug: str) -> None:
+    transaction.on_commit(lambda: selectors.public_cache_invalidate(slug))
+
+
+# --- activities -----------------------------------------------------------------
+
+
+def _activity_validate(values: dict) -> None:
+    errors: dict[str, list[str]] = {}
+    if "name" in values and not (values["name"] or "").strip():
+        errors["name"] = ["is required"]
+    if "slug" in values and not SLUG_RE.match(values["slug"] or ""):
+        errors["slug"] = ["use lower-case letters, digits and hyphens (at most 80)"]
+    color = values.get("theme_background_color")
+    if color is not None and not COLOR_RE.match(color):
+        errors["theme_background_color"] = ["must be a colour like #FFF5E6"]
+    for key in ("theme_header_image", "theme_share_image"):
+        url = values.get(key)
+        if url and not re.match(r"^https?://\S+$", url):
+            errors[key] = ["must be an http(s) URL"]
+    starts_at, ends_at = values.get("starts_at"), values.get("ends_at")
+    if starts_at and ends_at and ends_at <= starts_at:
+        errors["ends_at"] = ["must be after the start"]
+    if errors:
+        message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
+        raise ApiError("activity_invalid", message, http.HTTP_400_BAD_REQUEST, details=errors)
+
+
+@transaction.atomic
+def activity_create(
+    *,
+    actor,
+    name: str,
+    slug: str,
+    description: str = "",
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    is_template: bool = False,
+    **theme: str,
+) -> Activity:
+    unknown = set(theme) - {f for f in EDITABLE_FIELDS if f.startswith("theme_")}
+    if unknown:
+        raise TypeError(f"unknown activity fields: {sorted(unknown)}")
+    values = {"name": name, "slug": slug, "description": description, "starts_at": starts_at, "ends_at": ends_at}
+    values.update(theme)
+    _activity_validate(values)
+    if Activity.objects.filter(slug=slug).exists():
+        raise ApiError("slug_taken", f"The slug {slug!r} is already used by another activity.", http.HTTP_409_CONFLICT)
+    user = actor if getattr(actor, "pk", None) else None
+    activity = Activity.objects.create(**values, is_template=is_template, created_by=user, updated_by=user)
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="activity",
+        object_id=activity.pk,
+        activity=activity,
+        changes={k: [None, v] for k, v in values.items() if v not in (None, "")},
+    )
+    return activity
+
+
+@transaction.atomic
+def activity_update(*, activity: Activity, actor, **values) -> Activity:
+    """Edit the draft. Users keep seeing the published revision until the next publish
+    (the schedule, starts_at and ends_at, drives beat at once)."""
+    unknown = set(values) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    activity = Activity.objects.select_for_update().get(pk=activity.pk)
+    if activity.status == S.ARCHIVED:
+        raise ApiError("activity_archived", "An archived activity cannot be edited.", http.HTTP_409_CONFLICT)
+    merged = {f: getattr(activity, f) for f in EDITABLE_FIELDS} | values
+    _activity_validate(merged)
+    changes = {k: [getattr(activity, k), v] for k, v in values.items() if getattr(activity, k) != v}
+    if "slug" in changes:
+        if activity.published_revision_id is not None:
+            raise ApiError("slug_locked", "The slug of a published activity cannot change (its links are out).", 409)
+        if Activity.objects.filter(slug=values["slug"]).exclude(pk=activity.pk).exists():
+            raise ApiError("slug_taken", f"The slug {values['slug']!r} is already used.", http.HTTP_409_CONFLICT)
+    if not changes:
+        return activity
+    for key, (_, new) in changes.items():
+        setattr(activity, key, new)
+    activity.updated_by = actor if getattr(actor, "pk", None) else None
+    activity.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="activity",
+        object_id=activity.pk,
+        activity=activity,
+        changes=changes,
+    )
+    return activity
+
+
+def _touch(activity: Activity, actor) -> None:
+    Activity.objects.filter(pk=activity.pk).update(
+        updated_at=timezone.now(), updated_by=actor if getattr(actor, "pk", None) else None
+    )
+
+
+def _transition(activity: Activity, to: str, actor, reason: str = "") -> None:
+    """Move a locked activity row; the caller holds the lock."""
+    if to not in TRANSITIONS.get(activity.status, ()):
+        raise ApiError(
+            "transition_not_allowed",
+            f"An activity cannot go from {activity.status} to {to}.",
+            http.HTTP_409_CONFLICT,
+        )
+    if to == S.ONLINE and activity.published_revision_id is None:
+        raise ApiError("not_published", "Publish the activity before putting it online.", http.HTTP_409_CONFLICT)
+    old = activity.status
+    activity.status = to
+    activity.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.TRANSITION,
+        object_type="activity",
+        object_id=activity.pk,
+        activity=activity,
+        changes={"status": [old, to], **({"reason": ["", reason]} if reason else {})},
+    )
+    _invalidate_on_commit(activity.slug)
+
+
+@transaction.atomic
+def activity_transition(*, activity: Activity, to: str, actor, reason: str = "") -> Activity:
+    """Operators' status changes: take offline, bring back online, end, archive,
+    un-schedule. Refused with 409 unless the state machine allows it."""
+    if to not in S.values:
+        raise ApiError("invalid_status", f"Unknown status {to!r}.")
+    locked = Activity.objects.select_for_update().get(pk=activity.pk)
+    if locked.is_template:
+        raise ApiError("is_template", "A template is never online; create an activity from it.", 409)
+    _transition(locked, to, actor, reason)
+    return locked
+
+
+def _revision_add(*, activity: Activity, snapshot: dict, actor, note: str, rolled_back_from=None) -> ActivityRevision:
+    number = (ActivityRevision.objects.filter(activity=activity).aggregate(n=Max("number"))["n"] or 0) + 1
+    revision = ActivityRevision.objects.create(
+        activity=activity,
+        number=number,
+        snapshot=snapshot,
+        note=note[:200],
+        rolled_back_from=rolled_back_from,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    activity.published_revision = revision
+    activity.published_at = revision.created_at
+    activity.save(update_fields=["published_revision", "published_at", "updated_at"])
+    return revision
+
+
+def _publishable(activity: Activity) -> None:
+    if activity.is_template:
+        raise ApiError("is_template", "A template cannot be published; create an activity from it.", 409)
+    if activity.status in (S.ENDED, S.ARCHIVED):
+        raise ApiError("activity_closed", f"An {activity.status} activity cannot be published.", 409)
+    if activity.starts_at and activity.ends_at and activity.ends_at <= activity.starts_at:
+        raise ApiError("invalid_schedule", "The activity ends before it starts.", http.HTTP_400_BAD_REQUEST)
+    if activity.ends_at and activity.ends_at <= timezone.now():
+        raise ApiError("invalid_schedule", "The activity's end time has already passed.", http.HTTP_400_BAD_REQUEST)
+    components = selectors.activity_components(activity, enabled_only=True)
+    if not components:
+        raise ApiError("no_components", "Add at least one enabled component before publishing.", 400)
+    errors = {}
+    for component in components:
+        try:
+            registry.config_validate(component.type, component.config)
+        except registry.UnknownComponentType:
+            errors[f"component {component.pk}"] = [f"unknown component type {component.type!r}"]
+        except registry.ConfigInvalid as exc:
+            errors[f"component {component.pk} ({component.type})"] = [str(exc)]
+    if errors:
+        message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
+        raise ApiError("config_invalid", f"Fix these components first: {message}", 400, details=errors)
+
+
+@transaction.atomic
+def activity_publish(*, activity: Activity, actor, note: str = "") -> ActivityRevision:
+    """Freeze the current activity, theme and enabled components as a new revision,
+    which the page and the API serve from now on. A draft becomes scheduled, and
+    online at once if its start has come. Publishing unchanged content again
+    returns the current revision."""
+    locked = Activity.objects.select_for_update().get(pk=activity.pk)
+    _publishable(locked)
+    snapshot = selectors.snapshot_build(locked)
+    current = locked.published_revision
+    if current is not None and current.snapshot == snapshot:
+        revision = current  # nothing changed: no new revision
+    else:
+        revision = _revision_add(activity=locked, snapshot=snapshot, actor=actor, note=note)
+        audit_record(
+            actor=actor,
+            action=AuditAction.PUBLISH,
+            object_type="activity",
+            object_id=locked.pk,
+            activity=locked,
+            changes={"revision": [current.number if current else None, revision.number]},
+        )
+    if locked.status == S.DRAFT:
+        _transition(locked, S.SCHEDULED, actor, "published")
+    if locked.status == S.SCHEDULED and (locked.starts_at is None or locked.starts_at <= timezone.now()):
+        _transition(locked, S.ONLINE, actor, "start reached")
+    _invalidate_on_commit(locked.slug)
+    activity.refresh_from_db()
+    return revision
+
+
+@transaction.atomic
+def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor) -> ActivityRevision:
+    """Serve an earlier revision again, as a new revision (history stays linear).
+    The draft (components being edited) is left as it is."""
+    locked = Activity.objects.select_for_update().get(pk=activity.pk)
+    if revision.activity_id != locked.pk:
+        raise ApiError("revision_mismatch", "That revision belongs to another activity.", 400)
+    if locked.status in (S.ENDED, S.ARCHIVED):
+        raise ApiError("activity_closed", f"An {locked.status} activity cannot be rolled back.", 409)
+    if locked.published_revision_id == revision.pk:
+        raise ApiError("already_current", f"Revision {revision.number} is already the one served.", 409)
+    previous = locked.published_revision
+    new = _revision_add(
+        activity=locked,
+        snapshot=copy.deepcopy(revision.snapshot),
+        actor=actor,
+        note=f"rollback to r{revision.number}",
+        rolled_back_from=revision,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.ROLLBACK,
+        object_type="activity",
+        object_id=locked.pk,
+        activity=locked,
+        changes={"revision": [previous.number if previous else None, new.number], "copy_of": [None, revision.number]},
+    )
+    _invalidate_on_commit(locked.slug)
+    activity.refresh_from_db()
+    return new
+
+
+@transaction.atomic
+def activity_delete(*, activity: Activity, actor) -> None:
+    if activity.status in (S.SCHEDULED, S.ONLINE):
+        raise ApiError("activity_live", "Take the activity offline (or un-schedule it) before deleting it.", 409)
+    audit_record(
+        actor=actor,
+        action=AuditAction.DELETE,
+        object_type="activity",
+        object_id=activity.pk,
+        activity=None,
+        changes={"name": [activity.name, None], "slug": [activity.slug, None]},
+    )
+    slug = activity.slug
+    activity.delete()
+    _invalidate_on_commit(slug)
+
+
+# --- components -----------------------------------------------------------------
+
+
+def _config_checked(type_key: str, config) -> dict:
+    try:
+        return registry.config_validate(type_key, config)
+    except registry.UnknownComponentType:
+        raise ApiError("unknown_component_type", f"Unknown component type {type_key!r}.", 400) from None
+    except registry.ConfigInvalid as exc:
+        raise ApiError("config_invalid", str(exc), 400, details=exc.errors) from None
+
+
+@transaction.atomic
+def component_create(
+    *,
+    activity: Activity,
+    actor,
+    type: str,
+    config: dict | None = None,
+    title: str = "",
+    enabled: bool = True,
+    position: int | None = None,
+) -> Component:
+    """Add a component (at the end unless a position is given). Its config is
+    validated against its type's schema, defaults filled in, unknown keys refused."""
+    locked = Activity.objects.select_for_update().get(pk=activity.pk)
+    if locked.status == S.ARCHIVED:
+        raise ApiError("activity_archived", "An archived activity cannot be edited.", 409)
+    checked = _config_checked(type, config if config is not None else {})
+    if position is None:
+        position = (Component.objects.filter(activity=locked).aggregate(p=Max("position"))["p"] or 0) + 1
+    component = Component.objects.create(
+        activity=locked, type=type, config=checked, title=title, enabled=enabled, position=position
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type="component",
+        object_id=component.pk,
+        activity=locked,
+        changes={"type": [None, type], "title": [None, title], "config": [None, checked], "position": [None, position]},
+    )
+    _touch(locked, actor)
+    return component
+
+
+@transaction.atomic
+def component_update(
+    *,
+    component: Component,
+    actor,
+    config: dict | None = None,
+    title: str | None = None,
+    enabled: bool | None = None,
+    position: int | None = None,
+) -> Component:
+    component = Component.objects.select_for_update().select_related("activity").get(pk=component.pk)
+    if component.activity.status == S.ARCHIVED:
+        raise ApiError("activity_archived", "An archived activity cannot be edited.", 409)
+    values = {"title": title, "enabled": enabled, "position": position}
+    if config is not None:
+        values["config"] = _config_checked(component.type, config)
+    changes = {k: [getattr(component, k), v] for k, v in values.items() if v is not None and getattr(component, k) != v}
+    if not changes:
+        return component
+    for key, (_, new) in changes.items():
+        setattr(component, key, new)
+    component.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        object_type="component",
+        object_id=component.pk,
+        activity=component.activity,
+        changes=changes,
+    )
+    _touch(component.activity, actor)
+    return component
+
+
+@transaction.atomic
+def component_delete(*, component: Component, actor) -> None:
+    activity = component.activity
+    if activity.status == S.ARCHIVED:
+        raise ApiError("activity_archived", "An archived activity cannot be edited.", 409)
+    audit_record(
+        actor=actor,
+        action=AuditAction.DELETE,
+        object_type="component",
+        object_id=component.pk,
+        activity=activity,
+        changes={"type": [component.type, None], "title": [component.title, None], "config": [component.config, None]},
+    )
+    component.delete()
+    _touch(activity, actor)
+
+
+@transaction.atomic
+def components_reorder(*, activity: Activity, actor, component_ids: list[int]) -> list[Component]:
+    """Put the activity's components in this order (positions 1..n). The list must
+    name every component of the activity exactly once."""
+    locked = Activity.objects.select_for_update().get(pk=activity.pk)
+    components = {c.pk: c for c in Component.objects.filter(activity=locked)}
+    if sorted(component_ids) != sorted(components) or len(set(component_ids)) != len(component_ids):
+        raise ApiError("reorder_mismatch", "List every component of this activity exactly once.", 400)
+    before = [c.pk for c in sorted(components.values(), key=lambda c: (c.position, c.pk))]
+    ordered = []
+    for position, pk in enumerate(component_ids, start=1):
+        component = components[pk]
+        if component.position != position:
+            component.position = position
+            component.save(update_fields=["position", "updated_at"])
+        ordered.append(component)
+    if before != list(component_ids):
+        audit_record(
+            actor=actor,
+            action=AuditAction.REORDER,
+            object_type="activity",
+            object_id=locked.pk,
+            activity=locked,
+            changes={"order": [before, list(component_ids)]},
+        )
+        _touch(locked, actor)
+    return ordered
+
+
+# --- templates (clone) ----------------------------------------------------------
+
+
+def _free_slug(base: str) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-")[:70] or "activity"
+    while True:
+        slug = f"{base}-{secrets.token_hex(3)}"
+        if not Activity.objects.filter(slug=slug).exists():
+            return slug
+
+
+@transaction.atomic
+def activity_clone(
+    *, source: Activity, actor, is_template: bool, name: str | None = None, slug: str | None = None
+) -> Activity:
+    """A deep copy as a new draft: the activity, its theme, every component with its
+    config, and each component's data (through its type's clone hook), all in one
+    transaction. Dates are not copied: a copy is scheduled anew."""
+    slug = slug or _free_slug(("tpl-" if is_template else "") + source.slug)
+    target = activity_create(
+        actor=actor,
+        name=name or (f"{source.name} (template)" if is_template else f"{source.name} (copy)"),
+        slug=slug,
+        description=source.description,
+        is_template=is_template,
+        theme_background_color=source.theme_background_color,
+        theme_header_image=source.theme_header_image,
+        theme_share_title=source.theme_share_title,
+        theme_share_image=source.theme_share_image,
+    )
+    for component in Component.objects.filter(activity=source).order_by("position", "id"):
+        try:
+            ctype = registry.get(component.type)
+        except registry.UnknownComponentType:
+            raise ApiError(
+                "unknown_component_type", f"Component {component.pk} has an unknown type {component.type!r}.", 400
+            ) from None
+        copy_row = Component.objects.create(
+            activity=target,
+            type=component.type,
+            position=component.position,
+            enabled=component.enabled,
+            title=component.title,
+            config=copy.deepcopy(component.config),
+        )
+        ctype.clone(source=component, target=copy_row)
+    audit_record(
+        actor=actor,
+        action=AuditAction.CLONE,
+        object_type="activity",
+        object_id=target.pk,
+        activity=target,
+        changes={"cloned_from": [None, source.pk], "is_template": [None, is_template]},
+    )
+    return target
+
+
+def activity_save_as_template(*, activity: Activity, actor, name: str | None = None) -> Activity:
+    return activity_clone(source=activity, actor=actor, is_template=True, name=name)
+
+
+def activity_create_from_template(
+    *, template: Activity, actor, name: str | None = None, slug: str | None = None
+) -> Activity:
+    if not template.is_template:
+        raise ApiError("not_a_template", "Pick a template to create an activity from.", 400)
+    return activity_clone(source=template, actor=actor, is_template=False, name=name, slug=slug)
+
+
+# --- scheduling (beat) ----------------------------------------------------------
+
+
+def activities_advance(*, now: datetime | None = None) -> dict[str, int]:
+    """Put scheduled activities online at their start and end live ones at their
+    end. Idempotent: each activity is re-checked under its row lock, so a second
+    run (or a concurrent one) changes nothing."""
+    now = now or timezone.now()
+    started_ids, ending_ids = selectors.activities_due(now)
+    counts = {"started": 0, "ended": 0}
+    for pk in started_ids:
+        with transaction.atomic():
+            activity = Activity.objects.select_for_update().filter(pk=pk).first()
+            if (
+                activity
+                and activity.status == S.SCHEDULED
+                and (activity.starts_at is None or activity.starts_at <= now)
+            ):
+                if activity.published_revision_id is None:
+                    continue
+                _transition(activity, S.ONLINE, None, "start reached")
+                counts["started"] += 1
+    for pk in ending_ids:
+        with transaction.atomic():
+            activity = Activity.objects.select_for_update().filter(pk=pk).first()
+            if activity and activity.ends_at and activity.ends_at <= now and activity.status in (S.ONLINE, S.OFFLINE):
+                _transition(activity, S.ENDED, None, "end reached")
+                counts["ended"] += 1
+    return counts
