@@ -1,0 +1,260 @@
+"""Operators' screens for coupons. Writes go through coupons.services; the stock
+counter is never written from a form (a form holds a stale value)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from import_export import fields, resources
+from import_export.admin import ExportMixin
+
+from config.errors import ApiError
+from coupons import services
+from coupons.models import Claim, Coupon, CouponPack, CouponPackItem, CouponTemplate, RedeemCode
+from coupons.selectors import coupon_packs_with_counts
+
+
+@admin.register(CouponTemplate)
+class CouponTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "value", "min_spend_fen", "max_discount_fen", "validity", "created_at")
+    list_filter = ("kind", "validity_kind")
+    search_fields = ("name",)
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "value", "min_spend_fen", "max_discount_fen", "usage_notes")}),
+        ("Validity", {"fields": ("validity_kind", "valid_from", "valid_until", "valid_days")}),
+    )
+
+    @admin.display(description="validity")
+    def validity(self, obj: CouponTemplate) -> str:
+        if obj.validity_kind == "absolute":
+            return f"{obj.valid_from:%Y-%m-%d %H:%M} → {obj.valid_until:%Y-%m-%d %H:%M}"
+        return f"{obj.valid_days} days from claim"
+
+
+class CouponPackItemInline(admin.TabularInline):
+    model = CouponPackItem
+    extra = 1
+    autocomplete_fields = ("template",)
+
+
+class GenerateCodesForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=services.MAX_CODES_PER_BATCH, initial=100)
+    batch = forms.CharField(max_length=64, required=False, help_text="A label to find and export this batch.")
+    expires_at = forms.DateTimeField(required=False, help_text="Optional: codes stop working after this time.")
+
+
+@admin.register(CouponPack)
+class CouponPackAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "activity_link",
+        "total_stock",
+        "remaining",
+        "claimed",
+        "redeemed",
+        "per_user_limit",
+        "claim_starts_at",
+        "claim_ends_at",
+        "enabled",
+        "redis_gate",
+    )
+    list_filter = ("enabled", "redis_gate")
+    search_fields = ("name", "component__activity__name", "component__activity__slug")
+    readonly_fields = ("remaining", "created_at", "updated_at")
+    autocomplete_fields = ()
+    raw_id_fields = ("component",)
+    inlines = [CouponPackItemInline]
+    actions = ["disable_packs", "enable_packs", "generate_codes"]
+    fieldsets = (
+        (None, {"fields": ("name", "description", "component", "enabled")}),
+        ("Stock and limits", {"fields": ("total_stock", "remaining", "per_user_limit", "redis_gate")}),
+        ("Claim window", {"fields": ("claim_starts_at", "claim_ends_at")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        return coupon_packs_with_counts().select_related("component__activity")
+
+    @admin.display(description="activity")
+    def activity_link(self, obj: CouponPack):
+        if obj.component is None:
+            return "-"
+        return f"{obj.component.activity} (component #{obj.component_id})"
+
+    @admin.display(description="claimed", ordering="claims_count")
+    def claimed(self, obj: CouponPack) -> int:
+        return obj.claims_count
+
+    @admin.display(description="redeemed coupons", ordering="redeemed_count")
+    def redeemed(self, obj: CouponPack):
+        url = reverse("admin:coupons_coupon_changelist") + f"?claim__pack__id__exact={obj.pk}&status__exact=used"
+        return format_html('<a href="{}">{}</a>', url, obj.redeemed_count)
+
+    def save_model(self, request, obj: CouponPack, form, change):
+        if not change:
+            obj.remaining = obj.total_stock
+            obj.save()
+            return
+        # Never write `remaining` from the form; the stock moves through the service.
+        editable = [f for f in form.changed_data if f not in ("total_stock", "remaining")]
+        if editable:
+            obj.save(update_fields=[*editable, "updated_at"])
+        if "total_stock" in form.changed_data:
+            try:
+                services.coupon_pack_stock_change(pack=obj, total_stock=form.cleaned_data["total_stock"])
+            except ApiError as exc:
+                self.message_user(request, str(exc.detail), messages.ERROR)
+        if {"enabled", "redis_gate"} & set(form.changed_data):
+            transaction.on_commit(lambda: services.coupon_gate_reconcile(pack_id=obj.pk))
+
+    @admin.action(description="Disable selected packs (claims stop at once)", permissions=["change"])
+    def disable_packs(self, request, queryset):
+        count = services.coupon_packs_enable(pack_ids=list(queryset.values_list("pk", flat=True)), enabled=False)
+        self.message_user(request, f"{count} pack(s) disabled.", messages.SUCCESS)
+
+    @admin.action(description="Enable selected packs", permissions=["change"])
+    def enable_packs(self, request, queryset):
+        count = services.coupon_packs_enable(pack_ids=list(queryset.values_list("pk", flat=True)), enabled=True)
+        self.message_user(request, f"{count} pack(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Generate redeem codes for the selected pack…", permissions=["change"])
+    def generate_codes(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one pack to generate codes for.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:coupons_couponpack_generate_codes", args=[queryset.get().pk]))
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<int:pack_id>/generate-codes/",
+                self.admin_site.admin_view(self.generate_codes_view),
+                name="coupons_couponpack_generate_codes",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def generate_codes_view(self, request: HttpRequest, pack_id: int):
+        pack = get_object_or_404(CouponPack, pk=pack_id)
+        if not self.has_change_permission(request, pack):
+            raise PermissionDenied
+        form = GenerateCodesForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            batch = form.cleaned_data["batch"] or timezone.localtime().strftime("batch-%Y%m%d-%H%M%S")
+            try:
+                codes = services.redeem_codes_generate(
+                    pack=pack,
+                    count=form.cleaned_data["count"],
+                    batch=batch,
+                    expires_at=form.cleaned_data["expires_at"],
+                )
+            except ApiError as exc:
+                form.add_error("count", str(exc.detail))
+            else:
+                self.message_user(
+                    request,
+                    f"{len(codes)} codes generated in batch “{batch}”; export them from this list.",
+                    messages.SUCCESS,
+                )
+                url = reverse("admin:coupons_redeemcode_changelist") + f"?pack__id__exact={pack.pk}&batch={batch}"
+                return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "pack": pack,
+            "form": form,
+            "title": f"Generate redeem codes: {pack.name}",
+        }
+        return TemplateResponse(request, "coupons/admin/generate_codes.html", context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ClaimResource(resources.ModelResource):
+    pack = fields.Field(attribute="pack__name", column_name="pack")
+    activity = fields.Field(column_name="activity")
+    redeem_code = fields.Field(attribute="redeem_code__code", column_name="redeem_code")
+    coupon_codes = fields.Field(column_name="coupon_codes")
+
+    class Meta:
+        model = Claim
+        fields = (
+            "id",
+            "pack",
+            "activity",
+            "user_id",
+            "source",
+            "sequence",
+            "redeem_code",
+            "coupon_codes",
+            "claimed_at",
+        )
+        export_order = fields
+
+    def dehydrate_activity(self, claim: Claim) -> str:
+        component = claim.pack.component
+        return component.activity.slug if component is not None else ""
+
+    def dehydrate_coupon_codes(self, claim: Claim) -> str:
+        return " ".join(c.code for c in claim.coupons.all())
+
+
+@admin.register(Claim)
+class ClaimAdmin(ExportMixin, ReadOnlyAdmin):
+    resource_classes = [ClaimResource]
+    list_display = ("id", "pack", "user_id", "source", "sequence", "claimed_at")
+    list_filter = ("source", ("pack", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("user_id", "pack__name", "coupons__code", "redeem_code__code")
+    date_hierarchy = "claimed_at"
+    list_select_related = ("pack",)
+
+    def get_export_queryset(self, request):
+        return (
+            super()
+            .get_export_queryset(request)
+            .select_related("pack__component__activity", "redeem_code")
+            .prefetch_related("coupons")
+        )
+
+
+@admin.register(Coupon)
+class CouponAdmin(ReadOnlyAdmin):
+    list_display = ("code", "template", "user_id", "status", "valid_from", "valid_until", "order_id", "used_at")
+    list_filter = ("status", "template", ("claim__pack", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("=code", "=user_id", "=order_id")
+    list_select_related = ("template",)
+
+
+class RedeemCodeResource(resources.ModelResource):
+    pack = fields.Field(attribute="pack__name", column_name="pack")
+
+    class Meta:
+        model = RedeemCode
+        fields = ("code", "pack", "batch", "expires_at", "redeemed_by", "redeemed_at", "created_at")
+        export_order = fields
+
+
+@admin.register(RedeemCode)
+class RedeemCodeAdmin(ExportMixin, ReadOnlyAdmin):
+    resource_classes = [RedeemCodeResource]
+    list_display = ("code", "pack", "batch", "expires_at", "redeemed_by", "redeemed_at", "created_at")
+    list_filter = ("batch", ("pack", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("=code", "=redeemed_by", "batch")
+    list_select_related = ("pack",)
