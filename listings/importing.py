@@ -1,0 +1,447 @@
+"""Reading and checking listings files, row by row, in constant memory.
+
+`open_rows(path, name)` yields `(line, {column: raw value})` for each data row of a
+CSV (UTF-8) or XLSX file (first sheet), after checking the file as a whole:
+format, encoding, header. Problems with the whole file raise `FileRefused`.
+`row_parse(raw)` turns one raw row into clean values or a list of `RowError`.
+Both are pure: no database access.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 16
+MAX_PRICE_FEN = 10**13  # 1,000 亿元: anything above is a typo
+MAX_AREA = Decimal("9999999.99")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str  # the Chinese header operators see in the template
+    required: bool = False
+    help: str = ""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("external_id", "房源编号", True, "Your id of the listing; re-uploading a row with the same id updates it."),
+    Column("city", "城市", True, "City name; one tab per city on the page. New cities are created."),
+    Column("title", "标题", True, "Listing title, up to 200 characters."),
+    Column("district", "区域", False, "District, e.g. 浦东新区."),
+    Column("address", "地址", False, "Street address."),
+    Column("price_yuan", "价格（元）", False, "Price in yuan, up to 2 decimals (or use a price_fen column)."),
+    Column("price_fen", "价格（分）", False, "Price in fen, a whole number (instead of price_yuan)."),
+    Column("area_m2", "面积（㎡）", False, "Floor area in square metres."),
+    Column("layout", "户型", False, "Rooms layout, e.g. 3室2厅."),
+    Column("cover_image_url", "封面图", False, "http(s) URL of the cover image."),
+    Column("detail_url", "详情链接", False, "http(s) URL of the detail page."),
+    Column("tags", "标签", False, "Tags separated by | or commas, at most 10."),
+    Column("sort_order", "排序", False, "Whole number; smaller shows first. Default 0."),
+    Column("is_active", "上架", False, "1/0, yes/no, 是/否, 上架/下架. Default yes."),
+)
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+TEMPLATE_COLUMNS = tuple(c for c in COLUMNS if c.key != "price_fen")
+LENGTHS = {"external_id": 64, "city": 32, "title": 200, "district": 64, "address": 255, "layout": 32}
+URL_LENGTH = 500
+
+_ALIASES: dict[str, str] = {}
+for _c in COLUMNS:
+    for _name in (_c.key, _c.label, _c.label.replace("（", "(").replace("）", ")")):
+        _ALIASES[_name.lower()] = _c.key
+_ALIASES.update(
+    {"编号": "external_id", "id": "external_id", "价格": "price_yuan", "面积": "area_m2", "图片": "cover_image_url"}
+)
+
+TRUE_WORDS = {"1", "true", "yes", "y", "是", "上架", "on"}
+FALSE_WORDS = {"0", "false", "no", "n", "否", "下架", "off"}
+TAG_SPLIT = re.compile(r"[|,，、;；]")
+
+
+class FileRefused(Exception):
+    """The file as a whole cannot be imported; the message is for the operator."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int | None
+    column: str | None
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "column": self.column, "message": self.message}
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"row {self.line}")
+        if self.column:
+            label = COLUMN_BY_KEY[self.column].label if self.column in COLUMN_BY_KEY else ""
+            where.append(f"column {self.column}" + (f" ({label})" if label else ""))
+        return (", ".join(where).capitalize() + ": " if where else "") + self.message
+
+
+def column_label(key: str) -> str:
+    column = COLUMN_BY_KEY.get(key)
+    return f"{key} ({column.label})" if column else key
+
+
+# --- whole-file checks --------------------------------------------------------
+
+
+def file_kind(head: bytes, name: str) -> str:
+    """ "xlsx" or "csv", from the first bytes (the extension is only a hint)."""
+    lowered = name.lower()
+    if head.startswith(OLE_MAGIC) or lowered.endswith(".xls"):
+        raise FileRefused(
+            "This is an old Excel .xls file, which is not supported. In Excel choose File → Save As → "
+            "Excel Workbook (.xlsx), or CSV UTF-8, and upload that."
+        )
+    if head.startswith(XLSX_MAGIC):
+        return "xlsx"
+    if lowered.endswith((".xlsx", ".xlsm")):
+        raise FileRefused(
+            "The file is named .xlsx but is not a readable Excel workbook (it may be damaged or only partly "
+            "downloaded). Open it in Excel and save it again, or upload a CSV."
+        )
+    if not lowered.endswith((".csv", ".txt")):
+        raise FileRefused("Upload a .csv (UTF-8) or .xlsx file; other formats are not supported.")
+    return "csv"
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def csv_encoding_check(stream: io.BufferedIOBase) -> int:
+    """Read the whole file once in chunks and make sure it is UTF-8. Returns the
+    number of lines (for progress). Memory stays one chunk."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 0
+    first = True
+    while chunk := stream.read(1 << 20):
+        if first and b"\x00" in chunk[:4096]:
+            if chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise FileRefused(
+                    "The file is UTF-16 text; save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8) "
+                    "and upload again."
+                )
+            raise FileRefused("The file is not a text CSV (it contains binary data). Upload a .csv or .xlsx file.")
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            line = lines + _line_of(chunk, exc.start)
+            start = chunk.rfind(b"\n", 0, exc.start) + 1
+            end = chunk.find(b"\n", exc.start)
+            try:
+                text = chunk[start : end if end >= 0 else len(chunk)].decode("gb18030")
+                chinese = any("\u4e00" <= ch <= "\u9fff" for ch in text)
+            except UnicodeDecodeError:
+                chinese = False
+            guess = (
+                " It looks like GBK/GB18030, the encoding Excel uses for Chinese CSV files on Windows."
+                if chinese
+                else ""
+            )
+            raise FileRefused(
+                f"The file is not UTF-8 text (first unreadable character on line {line}).{guess} "
+                "In Excel choose File → Save As → CSV UTF-8 (comma delimited), or upload the .xlsx file instead."
+            ) from None
+        lines += chunk.count(b"\n")
+        first = False
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise FileRefused("The file ends in the middle of a character: it is not valid UTF-8 text.") from None
+    return lines
+
+
+def header_map(cells: list[Any]) -> tuple[dict[int, str], list[str]]:
+    """Map column index -> column key. Returns (mapping, warnings)."""
+    mapping: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    unknown: list[str] = []
+    for index, cell in enumerate(cells):
+        name = "" if cell is None else str(cell).strip().lstrip("\ufeff").strip()
+        if not name:
+            continue
+        key = _ALIASES.get(name.lower())
+        if key is None:
+            unknown.append(name)
+            continue
+        if key in seen:
+            raise FileRefused(f"The column {column_label(key)} appears twice in the header row; keep one.")
+        seen[key] = index
+        mapping[index] = key
+    missing = [c.key for c in COLUMNS if c.required and c.key not in seen]
+    if "price_yuan" not in seen and "price_fen" not in seen:
+        missing.append("price_yuan")
+    if missing:
+        found = ", ".join(str(c) for c in cells if c not in (None, "")) or "nothing"
+        raise FileRefused(
+            "Missing required column(s): "
+            + ", ".join(column_label(k) for k in missing)
+            + f". The first row must be the header row (found: {found[:300]}). "
+            "Download the template to see the columns."
+        )
+    if "price_yuan" in seen and "price_fen" in seen:
+        raise FileRefused(
+            "Give the price once: either a price_yuan (价格（元）) or a price_fen (价格（分）) column, not both."
+        )
+    warnings = [f"Ignored unknown column(s): {', '.join(unknown)}"] if unknown else []
+    return mapping, warnings
+
+
+def _blank(cells) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+def _rows_csv(stream: io.BufferedIOBase) -> Iterator[tuple[int, list[Any]]]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    try:
+        yield from enumerate(reader, start=1)
+    except csv.Error as exc:
+        raise FileRefused(f"The CSV is malformed near line {reader.line_num}: {exc}.") from None
+
+
+def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]]], int | None, Any]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=False)
+        sheet = workbook.worksheets[0]
+    except Exception:  # openpyxl raises many types for a damaged workbook
+        raise FileRefused(
+            "The file is not a readable Excel workbook (it may be damaged, password-protected or only partly "
+            "downloaded). Open it in Excel and save it again as .xlsx, or upload a CSV."
+        ) from None
+    try:
+        estimate = sheet.max_row
+    except Exception:
+        estimate = None
+
+    def rows():
+        try:
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, list(cells)
+        except FileRefused:
+            raise
+        except Exception:
+            raise FileRefused(
+                "The Excel workbook is damaged part-way through and cannot be read to the end. "
+                "Open it in Excel and save it again, or upload a CSV."
+            ) from None
+
+    return rows(), estimate, workbook
+
+
+class RowSource:
+    """Context manager over an uploaded file: `.rows` yields (line, {key: value}),
+    `.estimated_rows` is known up front (for progress), `.warnings` about the header."""
+
+    def __init__(self, stream: io.BufferedIOBase, name: str):
+        self.stream = stream
+        self.name = name
+        self.workbook = None
+        self.estimated_rows: int | None = None
+        self.warnings: list[str] = []
+        self.kind = ""
+
+    def __enter__(self) -> RowSource:
+        head = self.stream.read(8)
+        self.stream.seek(0)
+        if not head:
+            raise FileRefused("The file is empty.")
+        self.kind = file_kind(head, self.name)
+        if self.kind == "csv":
+            lines = csv_encoding_check(self.stream)
+            self.stream.seek(0)
+            self.estimated_rows = max(lines - 1, 0)
+            raw = _rows_csv(self.stream)
+        else:
+            raw, estimate, self.workbook = _rows_xlsx(self.stream)
+            self.estimated_rows = None if estimate is None else max(estimate - 1, 0)
+        self._raw = raw
+        for number, cells in raw:
+            if _blank(cells):
+                continue
+            self._mapping, self.warnings = header_map(cells)
+            self._header_line = number
+            break
+        else:
+            raise FileRefused("The file has no header row and no listings.")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.workbook is not None:
+            self.workbook.close()
+
+    @property
+    def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        mapping = self._mapping
+        for number, cells in self._raw:
+            if _blank(cells):
+                continue
+            values = {key: (cells[index] if index < len(cells) else None) for index, key in mapping.items()}
+            yield number, values
+
+
+# --- one row ------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise InvalidOperation
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    text = str(value).strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").replace(" ", "")
+    if not text:
+        raise InvalidOperation
+    number = Decimal(text)
+    if not number.is_finite():
+        raise InvalidOperation
+    return number
+
+
+def _url(value: Any, column: str, line: int, errors: list[RowError]) -> str:
+    text = _text(value)
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in text):
+        errors.append(
+            RowError(line, column, f"is not a web address starting with http:// or https:// (got {text[:60]!r})")
+        )
+        return ""
+    if len(text) > URL_LENGTH:
+        errors.append(RowError(line, column, f"is too long ({len(text)} characters; at most {URL_LENGTH})"))
+    return text
+
+
+def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, list[RowError]]:
+    """Clean one row: (values, []) or (None, errors)."""
+    errors: list[RowError] = []
+    for key, value in raw.items():
+        if isinstance(value, str) and value.lstrip().startswith("="):
+            errors.append(
+                RowError(
+                    line,
+                    key,
+                    f"contains a formula ({value.strip()[:40]}); formulas are not imported. "
+                    "Copy the column and use Paste Special → Values, then upload again.",
+                )
+            )
+    if errors:
+        return None, errors
+
+    out: dict[str, Any] = {}
+    for key, limit in LENGTHS.items():
+        text = _text(raw.get(key))
+        if not text and COLUMN_BY_KEY[key].required:
+            errors.append(RowError(line, key, "is empty; every listing needs one"))
+        elif len(text) > limit:
+            errors.append(RowError(line, key, f"is too long ({len(text)} characters; at most {limit})"))
+        elif any(not ch.isprintable() for ch in text):
+            errors.append(RowError(line, key, "contains line breaks or control characters"))
+        out[key] = text
+
+    if "price_fen" in raw:
+        column, value = "price_fen", raw.get("price_fen")
+    else:
+        column, value = "price_yuan", raw.get("price_yuan")
+    if value is None or _text(value) == "":
+        errors.append(RowError(line, column, "is empty; every listing needs a price (0 is allowed)"))
+    else:
+        try:
+            number = _decimal(value)
+        except (InvalidOperation, ValueError):
+            errors.append(RowError(line, column, f"is not a number (got {_text(value)[:40]!r})"))
+        else:
+            fen = number if column == "price_fen" else number * 100
+            if number < 0:
+                errors.append(RowError(line, column, f"must not be negative (got {_text(value)})"))
+            elif fen != fen.to_integral_value():
+                unit = "whole fen" if column == "price_fen" else "at most 2 decimals (fen)"
+                errors.append(RowError(line, column, f"must be in {unit} (got {_text(value)})"))
+            elif fen > MAX_PRICE_FEN:
+                errors.append(RowError(line, column, f"is implausibly large (got {_text(value)}); check the unit"))
+            else:
+                out["price_fen"] = int(fen)
+
+    area = raw.get("area_m2")
+    out["area_m2"] = None
+    if area is not None and _text(area) != "":
+        try:
+            number = _decimal(
+                str(area).replace("㎡", "").replace("m²", "").replace("平米", "") if isinstance(area, str) else area
+            )
+        except (InvalidOperation, ValueError):
+            errors.append(RowError(line, "area_m2", f"is not a number (got {_text(area)[:40]!r})"))
+        else:
+            if number <= 0:
+                errors.append(RowError(line, "area_m2", f"must be greater than 0 (got {_text(area)})"))
+            elif number > MAX_AREA:
+                errors.append(RowError(line, "area_m2", f"is implausibly large (got {_text(area)})"))
+            else:
+                out["area_m2"] = number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    out["cover_image_url"] = _url(raw.get("cover_image_url"), "cover_image_url", line, errors)
+    out["detail_url"] = _url(raw.get("detail_url"), "detail_url", line, errors)
+
+    tags_text = _text(raw.get("tags"))
+    tags = [t.strip() for t in TAG_SPLIT.split(tags_text) if t.strip()] if tags_text else []
+    if len(tags) > MAX_TAGS:
+        errors.append(RowError(line, "tags", f"has {len(tags)} tags; at most {MAX_TAGS}"))
+    elif any(len(t) > MAX_TAG_LENGTH for t in tags):
+        errors.append(RowError(line, "tags", f"each tag must be at most {MAX_TAG_LENGTH} characters"))
+    out["tags"] = tags
+
+    order_text = _text(raw.get("sort_order"))
+    out["sort_order"] = 0
+    if order_text:
+        try:
+            order = _decimal(raw.get("sort_order"))
+            if order != order.to_integral_value() or abs(order) > 1_000_000_000:
+                raise InvalidOperation
+            out["sort_order"] = int(order)
+        except (InvalidOperation, ValueError):
+            errors.append(RowError(line, "sort_order", f"must be a whole number (got {order_text[:40]!r})"))
+
+    active_text = _text(raw.get("is_active")).lower()
+    if not active_text or active_text in TRUE_WORDS:
+        out["is_active"] = True
+    elif active_text in FALSE_WORDS:
+        out["is_active"] = False
+    else:
+        errors.append(
+            RowError(line, "is_active", f"must be yes or no (1/0, 是/否, 上架/下架); got {active_text[:20]!r}")
+        )
+
+    return (None, errors) if errors else (out, [])

@@ -1,0 +1,80 @@
+"""Public listing API (contracts §6): live data of a listing component."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ApiError
+from config.pagination import PageNumberPagination
+from listings import selectors
+from listings.serializers import CitiesResponseSerializer, ListingPublicSerializer
+
+
+def _component_or_404(component_id: int):
+    component = selectors.listing_component_public_get(component_id=component_id)
+    if component is None:
+        raise ApiError(
+            "component_not_found",
+            "No listing component with this id is online (unknown id, not a listing component, "
+            "disabled, or its activity is not online).",
+            status.HTTP_404_NOT_FOUND,
+        )
+    return component
+
+
+class CitiesView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        operation_id="listing_component_cities",
+        summary="Cities of a listing component with listing counts, in the configured order",
+        responses={200: CitiesResponseSerializer},
+        tags=["listings"],
+    )
+    def get(self, request, component_id: int):
+        component = _component_or_404(component_id)
+        cities = selectors.listing_cities(component=component)
+        return Response(
+            {
+                "component_id": component.pk,
+                "layout": component.config.get("layout", "list"),
+                "default_city": selectors.listing_default_city(component=component, cities=cities),
+                "listings_per_city": component.config.get("listings_per_city", 20),
+                "cities": cities,
+            }
+        )
+
+
+class ListingsView(GenericAPIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+    serializer_class = ListingPublicSerializer
+    pagination_class = PageNumberPagination
+
+    @extend_schema(
+        operation_id="listing_component_listings",
+        summary="Listings of one city, paged; at most the component's listings-per-city in total",
+        parameters=[
+            OpenApiParameter("city", OpenApiTypes.STR, description="City name; default: the component's default city"),
+        ],
+        tags=["listings"],
+    )
+    def get(self, request, component_id: int):
+        component = _component_or_404(component_id)
+        city = (request.query_params.get("city") or "").strip()
+        if not city:
+            city = selectors.listing_default_city(
+                component=component, cities=selectors.listing_cities(component=component)
+            )
+            if city is None:
+                return self.get_paginated_response([]) if self.paginate_queryset([]) is not None else Response([])
+        elif not selectors.listing_group_exists(component=component, city=city):
+            raise ApiError("city_not_found", f"This component has no listings in {city[:32]!r}.", 404)
+        page = self.paginate_queryset(selectors.listings_of_city(component=component, city=city))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
