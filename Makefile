@@ -32,14 +32,7 @@ seed: migrate
 
 ## make run: install, migrate, seed, then web + worker + beat in the foreground (Ctrl-C stops all)
 run: seed
-	@echo ""
-	@echo "  Huodong is starting:"
-	@echo "    site         http://127.0.0.1:$(PORT)/"
-	@echo "    admin        http://127.0.0.1:$(PORT)/admin/   (logins printed above)"
-	@echo "    API docs     http://127.0.0.1:$(PORT)/api/docs/"
-	@echo "    readiness    http://127.0.0.1:$(PORT)/readyz"
-	@echo ""
-	PORT=$(PORT) SITE_URL=http://127.0.0.1:$(PORT) $(BIN)/honcho start -f Procfile
+	@PORT=$(PORT) bash scripts/run.sh
 
 ## make test: install what is missing, lint, run the whole suite
 test: install-dev

@@ -167,6 +167,7 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django's JSON log lines
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Each app adds its periodic tasks in its own `beat.py` (collected in config.celery).
@@ -195,6 +196,8 @@ PAYMENT_SECRET = env_str("PAYMENT_SECRET", "" if PRODUCTION else "dev-payment-se
 if PRODUCTION and not PAYMENT_SECRET:
     _problems.append("PAYMENT_SECRET: set the HMAC secret shared with the payment service")
 PAYMENT_TIMEOUT_SECONDS = env_float("PAYMENT_TIMEOUT_SECONDS", 5.0)
+# How long an order holds its stock waiting for payment (also the paycode's expire_seconds).
+PAYMENT_ORDER_TTL_SECONDS = env_int("PAYMENT_ORDER_TTL_SECONDS", 900, minimum=60)
 SERVICE_TOKEN = env_str("SERVICE_TOKEN", "" if PRODUCTION else "dev-service-token")
 if PRODUCTION and not SERVICE_TOKEN:
     _problems.append("SERVICE_TOKEN: set the token other services use to call Huodong's service APIs")

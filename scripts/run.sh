@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make run`'s foreground part: web, worker and beat under honcho. Ctrl-C stops
+# them all, and the embedded Redis too when this run is on the embedded defaults.
+set -u
+cd "$(dirname "$0")/.."
+PORT="${PORT:-8000}"
+export PORT SITE_URL="${SITE_URL:-http://127.0.0.1:$PORT}"
+token=$(.venv/bin/python manage.py mint_user_token demo-user 2>/dev/null)
+cat <<INFO
+
+  Huodong is starting (Ctrl-C stops everything):
+    site         http://127.0.0.1:$PORT/
+    demo page    http://127.0.0.1:$PORT/a/demo/#token=$token
+                 (signed in as end user "demo-user")
+    admin        http://127.0.0.1:$PORT/admin/    operator / operator-demo-2026, analyst / analyst-demo-2026
+    API docs     http://127.0.0.1:$PORT/api/docs/
+    readiness    http://127.0.0.1:$PORT/readyz
+
+INFO
+trap 'true' INT TERM
+.venv/bin/honcho start -f Procfile
+if [ -z "${REDIS_URL:-}" ]; then
+  .venv/bin/python -c "from pathlib import Path; from config.embedded_redis import stop; stop(Path('${HUODONG_VAR_DIR:-var}'))" \
+    && echo "embedded Redis stopped"
+fi
