@@ -5,13 +5,14 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApiError
 from config.pagination import PageNumberPagination
 from listings import selectors
+from listings.models import Listing
 from listings.serializers import CitiesResponseSerializer, ListingPublicSerializer
 
 
@@ -51,11 +52,24 @@ class CitiesView(APIView):
         )
 
 
-class ListingsView(GenericAPIView):
+class ListingsView(ListAPIView):
     authentication_classes: list = []
     permission_classes: list = []
     serializer_class = ListingPublicSerializer
     pagination_class = PageNumberPagination
+
+    def get_queryset(self):
+        component = _component_or_404(self.kwargs["component_id"])
+        city = (self.request.query_params.get("city") or "").strip()
+        if not city:
+            city = selectors.listing_default_city(
+                component=component, cities=selectors.listing_cities(component=component)
+            )
+            if city is None:
+                return Listing.objects.none()
+        elif not selectors.listing_group_exists(component=component, city=city):
+            raise ApiError("city_not_found", f"This component has no listings in {city[:32]!r}.", 404)
+        return selectors.listings_of_city(component=component, city=city)
 
     @extend_schema(
         operation_id="listing_component_listings",
@@ -65,16 +79,5 @@ class ListingsView(GenericAPIView):
         ],
         tags=["listings"],
     )
-    def get(self, request, component_id: int):
-        component = _component_or_404(component_id)
-        city = (request.query_params.get("city") or "").strip()
-        if not city:
-            city = selectors.listing_default_city(
-                component=component, cities=selectors.listing_cities(component=component)
-            )
-            if city is None:
-                return self.get_paginated_response([]) if self.paginate_queryset([]) is not None else Response([])
-        elif not selectors.listing_group_exists(component=component, city=city):
-            raise ApiError("city_not_found", f"This component has no listings in {city[:32]!r}.", 404)
-        page = self.paginate_queryset(selectors.listings_of_city(component=component, city=city))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import zipfile
 from decimal import Decimal
 
@@ -361,7 +360,3 @@ def test_many_cities_are_capped(component, run_import, tmp_path, settings):
     )
     assert job.created_count == 3 and job.rejected_count == 2
     assert "at most 3 cities" in job.errors[0]["message"]
-
-
-def test_unused_bytes_io_sanity():
-    assert io.BytesIO(b"x").read() == b"x"

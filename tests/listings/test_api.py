@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import ComponentFactory
+from tests.listings.factories import ListingComponentFactory, ListingFactory, ListingGroupFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make(component, city: str, n: int, **kwargs):
+    group = ListingGroupFactory(component=component, city=city)
+    return [ListingFactory(group=group, **kwargs) for _ in range(n)]
+
+
+def test_cities_come_in_the_configured_order_with_capped_counts(api_client):
+    component = ListingComponentFactory(
+        config={"listings_per_city": 3, "layout": "grid", "city_order": ["深圳", "上海"], "default_city": "上海"}
+    )
+    make(component, "北京", 2)
+    make(component, "上海", 5)
+    make(component, "杭州", 1, is_active=False)  # no active listing: no tab
+    make(component, "深圳", 1)
+    make(component, "广州", 4)
+
+    response = api_client.get(f"/api/v1/components/{component.pk}/cities")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [(c["city"], c["count"], c["total"]) for c in body["cities"]] == [
+        ("深圳", 1, 1),
+        ("上海", 3, 5),
+        ("北京", 2, 2),
+        ("广州", 3, 4),
+    ]
+    assert body["default_city"] == "上海" and body["layout"] == "grid" and body["listings_per_city"] == 3
+
+
+def test_default_city_falls_back_to_the_first(api_client):
+    component = ListingComponentFactory(config={"default_city": "拉萨"})
+    make(component, "成都", 1)
+    assert api_client.get(f"/api/v1/components/{component.pk}/cities").json()["default_city"] == "成都"
+
+
+def test_listings_are_paged_in_sort_order_and_capped_at_the_display_count(api_client):
+    component = ListingComponentFactory(config={"listings_per_city": 25})
+    group = ListingGroupFactory(component=component, city="上海")
+    for n in range(30):
+        ListingFactory(group=group, sort_order=100 - n, title=f"t{100 - n}")
+    ListingFactory(group=group, sort_order=-1, is_active=False)
+    make(component, "北京", 3)
+
+    first = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海"}).json()
+    assert first["count"] == 25
+    assert [item["sort_order"] for item in first["results"]] == list(range(71, 91))
+    assert first["previous"] is None and "page=2" in first["next"]
+    second = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page": 2}).json()
+    assert [item["sort_order"] for item in second["results"]] == list(range(91, 96))
+    assert second["next"] is None
+    item = second["results"][0]
+    assert set(item) >= {"id", "external_id", "city", "title", "price_fen", "area_m2", "layout", "tags", "detail_url"}
+    assert item["city"] == "上海" and item["price_fen"] == 350_000
+
+
+def test_page_size_is_honoured_but_never_beyond_the_display_count(api_client):
+    component = ListingComponentFactory(config={"listings_per_city": 4})
+    make(component, "上海", 10)
+    body = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page_size": 3}).json()
+    assert body["count"] == 4 and len(body["results"]) == 3
+    last = api_client.get(f"/api/v1/components/{component.pk}/listings?city=上海&page_size=3&page=2").json()
+    assert len(last["results"]) == 1
+
+
+def test_without_a_city_the_default_city_is_served(api_client):
+    component = ListingComponentFactory(config={"default_city": "北京"})
+    make(component, "上海", 2)
+    make(component, "北京", 1)
+    body = api_client.get(f"/api/v1/components/{component.pk}/listings").json()
+    assert body["count"] == 1 and body["results"][0]["city"] == "北京"
+
+
+def test_an_unknown_city_or_page_is_a_json_404(api_client):
+    component = ListingComponentFactory()
+    make(component, "上海", 1)
+    response = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "火星"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "city_not_found"
+    response = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page": 9})
+    assert response.status_code == 404 and "error" in response.json()
+    response = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page": "x"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("status", ["draft", "scheduled", "offline", "ended", "archived"])
+def test_a_component_of_an_activity_that_is_not_online_is_a_404(api_client, status):
+    component = ListingComponentFactory(activity__status=status)
+    make(component, "上海", 1)
+    for path in ("cities", "listings?city=上海"):
+        response = api_client.get(f"/api/v1/components/{component.pk}/{path}")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "component_not_found"
+
+
+def test_disabled_unknown_and_other_type_components_are_404(api_client):
+    disabled = ListingComponentFactory(enabled=False)
+    banner = ComponentFactory(type="banner", activity=disabled.activity, config={"image": "https://x/y.png"})
+    for component_id in (disabled.pk, banner.pk, 999999):
+        response = api_client.get(f"/api/v1/components/{component_id}/cities")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "component_not_found"
+
+
+def test_a_bad_token_does_not_block_the_public_api(api_client):
+    component = ListingComponentFactory()
+    make(component, "上海", 1)
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")
+    assert api_client.get(f"/api/v1/components/{component.pk}/cities").status_code == 200
+
+
+def test_the_endpoints_are_in_the_openapi_schema(api_client):
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert "/api/v1/components/{component_id}/cities" in schema["paths"]
+    listings = schema["paths"]["/api/v1/components/{component_id}/listings"]["get"]
+    assert {p["name"] for p in listings["parameters"]} >= {"city", "page", "component_id"}
