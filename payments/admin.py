@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from payments import selectors, services
+from payments.models import (
+    Entitlement,
+    Order,
+    OrderEvent,
+    OrderState,
+    PaymentResult,
+    Product,
+    ReconciliationItem,
+    ReconciliationReport,
+)
+from payments.sandbox.models import SandboxPaycode
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "component",
+        "price_yuan",
+        "stock",
+        "sold",
+        "reserved",
+        "remaining_display",
+        "per_user_limit",
+    )
+    search_fields = ("name",)
+    list_filter = ("entitlement_kind",)
+    raw_id_fields = ("component",)
+    readonly_fields = ("held", "created_at", "updated_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("component")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        try:
+            ids = [p.pk for p in response.context_data["cl"].result_list]
+            self._counts = selectors.product_counts(ids)
+        except (AttributeError, KeyError, TypeError):
+            pass
+        return response
+
+    def _count(self, obj, key):
+        counts = getattr(self, "_counts", None)
+        if counts is None or obj.pk not in counts:
+            counts = selectors.product_counts([obj.pk])
+        return counts.get(obj.pk, {}).get(key, 0)
+
+    @admin.display(description="price (¥)")
+    def price_yuan(self, obj):
+        return f"{obj.price_fen / 100:.2f}"
+
+    @admin.display(description="sold (paid)")
+    def sold(self, obj):
+        return self._count(obj, "sold")
+
+    @admin.display(description="reserved (pending)")
+    def reserved(self, obj):
+        return self._count(obj, "reserved")
+
+    @admin.display(description="remaining")
+    def remaining_display(self, obj):
+        return obj.remaining
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ("created_at", "from_state", "to_state", "cause", "detail")
+    readonly_fields = fields
+    verbose_name_plural = "timeline (state moves with their causes)"
+
+
+class PaymentResultInline(ReadOnlyInline):
+    model = PaymentResult
+    fields = (
+        "received_at",
+        "source",
+        "status",
+        "amount_fen",
+        "channel",
+        "transaction_id",
+        "outcome",
+        "flagged",
+        "reason",
+    )
+    readonly_fields = fields
+    verbose_name_plural = "payment events"
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("order_no", "product", "user_id", "amount_fen", "state", "refund_required", "created_at", "paid_at")
+    list_filter = ("state", "refund_required", "product", "close_cause")
+    search_fields = ("order_no", "user_id", "paycode", "transaction_id")
+    date_hierarchy = "created_at"
+    inlines = [OrderEventInline, PaymentResultInline]
+    actions = ["refund_orders"]
+    readonly_fields = [f.name for f in Order._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Mark refunded (money returned in the payment console): revoke entitlement")
+    def refund_orders(self, request, queryset):
+        done = 0
+        for order in queryset.filter(state__in=[OrderState.PAID, OrderState.CLOSED]):
+            done += services.order_refund(
+                order_id=order.pk, cause="refunded_by_operator", detail={"operator": request.user.username}
+            )
+        self.message_user(request, f"{done} order(s) refunded.", messages.SUCCESS)
+
+
+@admin.register(PaymentResult)
+class PaymentResultAdmin(admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "merchant_order_no",
+        "status",
+        "amount_fen",
+        "source",
+        "outcome",
+        "flagged",
+        "reason",
+    )
+    list_filter = ("flagged", "outcome", "status", "source")
+    search_fields = ("merchant_order_no", "paycode", "event_id", "transaction_id")
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in PaymentResult._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(admin.ModelAdmin):
+    list_display = ("user_id", "product", "kind", "quantity", "valid_from", "valid_until", "revoked_at", "order")
+    list_filter = ("kind", "product")
+    search_fields = ("user_id", "order__order_no")
+    readonly_fields = [f.name for f in Entitlement._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class ReconciliationItemInline(ReadOnlyInline):
+    model = ReconciliationItem
+    fields = ("order", "kind", "our_state", "service_status", "repaired", "detail")
+    readonly_fields = fields
+
+
+@admin.register(ReconciliationReport)
+class ReconciliationReportAdmin(admin.ModelAdmin):
+    list_display = ("day", "started_at", "finished_at", "orders_checked", "differences_display", "repaired", "errors")
+    date_hierarchy = "day"
+    inlines = [ReconciliationItemInline]
+    readonly_fields = [f.name for f in ReconciliationReport._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="differences")
+    def differences_display(self, obj):
+        if obj.differences > obj.repaired:
+            return format_html('<strong style="color:#c00">{}</strong>', obj.differences)
+        return obj.differences
+
+
+@admin.register(SandboxPaycode)
+class SandboxPaycodeAdmin(admin.ModelAdmin):
+    list_display = ("paycode", "merchant_order_no", "amount_fen", "status", "channel", "created_at")
+    list_filter = ("status", "channel")
+    search_fields = ("paycode", "merchant_order_no")
+    readonly_fields = [f.name for f in SandboxPaycode._meta.fields]

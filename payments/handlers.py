@@ -1,0 +1,9 @@
+"""Inbound `payment.result` events (contracts §4)."""
+
+from config.events.registry import event_handler
+from payments.services import payment_result_apply
+
+
+@event_handler("payment.result")
+def handle_payment_result(payload: dict) -> None:
+    payment_result_apply(payload=payload, source="event")

@@ -1,0 +1,112 @@
+"""HTTP doors of the sandbox payment service (contracts §4) and its cashier page."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from payments.sandbox import services
+from payments.sandbox.models import SandboxPaycode
+from payments.signing import body_signature_valid
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def _signed(request: HttpRequest) -> bool:
+    return body_signature_valid(request.body, request.headers.get("X-Signature"))
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def paycode_create(request: HttpRequest) -> JsonResponse:
+    if not _signed(request):
+        return _error(401, "bad_signature", "X-Signature is not HMAC-SHA256 of the body.")
+    try:
+        data = json.loads(request.body)
+        merchant_order_no = str(data["merchant_order_no"])
+        amount_fen = data["amount_fen"]
+        expire_seconds = data["expire_seconds"]
+        if not isinstance(amount_fen, int) or amount_fen <= 0 or not isinstance(expire_seconds, int):
+            raise ValueError
+        if not 0 < len(merchant_order_no) <= 64 or expire_seconds <= 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        return _error(400, "invalid", "Send merchant_order_no, amount_fen > 0, subject, user_id, expire_seconds > 0.")
+    paycode, _created = services.sandbox_paycode_create(
+        merchant_order_no=merchant_order_no,
+        amount_fen=amount_fen,
+        subject=str(data.get("subject") or "")[:255],
+        user_id=str(data.get("user_id") or "")[:64],
+        expire_seconds=expire_seconds,
+    )
+    return JsonResponse(
+        {
+            "paycode": paycode.paycode,
+            "cashier_url": request.build_absolute_uri(f"/sandbox/pay/cashier/{paycode.paycode}"),
+            "expires_at": paycode.expires_at.isoformat(),
+        }
+    )
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def paycode_close(request: HttpRequest, paycode: str) -> JsonResponse:
+    if not _signed(request):
+        return _error(401, "bad_signature", "X-Signature is not HMAC-SHA256 of the body.")
+    found = get_object_or_404(SandboxPaycode, paycode=paycode)
+    status = services.sandbox_paycode_close(paycode=found)
+    return JsonResponse({"status": status}, status=409 if status == "PAID" else 200)
+
+
+@require_http_methods(["GET"])
+def paycode_query(request: HttpRequest, paycode: str) -> JsonResponse:
+    found = get_object_or_404(SandboxPaycode, paycode=paycode)
+    return JsonResponse(services.sandbox_paycode_query(paycode=found))
+
+
+def _return_url(request: HttpRequest) -> str:
+    url = request.POST.get("return_url") or request.GET.get("return_url") or ""
+    allowed = {request.get_host(), urlsplit(settings.SITE_URL).netloc}
+    return url if url and url_has_allowed_host_and_scheme(url, allowed_hosts=allowed) else ""
+
+
+@require_http_methods(["GET", "POST"])
+def cashier(request: HttpRequest, paycode: str) -> HttpResponse:
+    """The cashier page: pay with Alipay (sandbox), WeChat (sandbox), or fail."""
+    found = get_object_or_404(SandboxPaycode, paycode=paycode)
+    return_url = _return_url(request)
+    message = ""
+    if request.method == "POST":
+        try:
+            services.sandbox_cashier_act(paycode=found, action=request.POST.get("action", ""))
+        except services.CashierRefused as exc:
+            message = str(exc)
+        else:
+            found.refresh_from_db()
+            if return_url:
+                response = HttpResponse(status=303)
+                response["Location"] = return_url
+                return response
+        found.refresh_from_db()
+    state = services.sandbox_paycode_query(paycode=found)
+    return render(
+        request,
+        "payments/sandbox_cashier.html",
+        {
+            "paycode": found,
+            "state": state,
+            "amount_yuan": f"{found.amount_fen / 100:.2f}",
+            "return_url": return_url,
+            "message": message,
+        },
+        status=409 if message else 200,
+    )
