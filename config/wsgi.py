@@ -3,4 +3,15 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+_django = get_wsgi_application()
+
+
+def application(environ, start_response):
+    # Ad-platform click callbacks (/t/..., contracts §1) are the one high-volume path:
+    # they skip Django's request stack and go straight to attribution's lean WSGI door
+    # (Redis only, no database; see docs/attribution.md). Everything else is Django.
+    if environ.get("PATH_INFO", "").startswith("/t/"):
+        from attribution.clicks import wsgi_app
+
+        return wsgi_app(environ, start_response)
+    return _django(environ, start_response)

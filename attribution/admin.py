@@ -1,0 +1,394 @@
+"""Operators' screens for attribution. Writes go through attribution.services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from attribution import devices, platforms, selectors, services
+from attribution.models import (
+    Conversion,
+    MatchTrace,
+    PendingEvent,
+    Postback,
+    PostbackAttempt,
+    TestDevice,
+    TrackingLink,
+)
+
+
+@admin.register(TrackingLink)
+class TrackingLinkAdmin(admin.ModelAdmin):
+    list_display = (
+        "campaign_name",
+        "platform",
+        "app_id",
+        "os",
+        "device_window_days",
+        "ipua_window_hours",
+        "postbacks",
+        "enabled",
+        "clicks_24h",
+    )
+    list_filter = ("platform", "os", "enabled")
+    search_fields = ("campaign_name", "app_id", "token")
+    readonly_fields = ("token", "click_url_template", "click_stats", "created_at", "updated_at")
+    actions = ("enable_links", "disable_links", "resync_links")
+    fieldsets = (
+        (None, {"fields": ("platform", "app_id", "os", "campaign_name", "enabled")}),
+        ("Matching", {"fields": ("device_window_days", "ipua_window_hours")}),
+        ("Postbacks", {"fields": ("postback_activate", "postback_register", "postback_pay")}),
+        ("Protection", {"fields": ("rate_limit_per_second",)}),
+        ("Click URL", {"fields": ("token", "click_url_template", "click_stats", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description="posts back")
+    def postbacks(self, obj: TrackingLink) -> str:
+        return ", ".join(e for e in platforms.EVENT_TYPES if obj.postback_enabled(e)) or "—"
+
+    @admin.display(description="clicks (24 h)")
+    def clicks_24h(self, obj: TrackingLink) -> int | str:
+        try:
+            return sum(row.get("clicks", 0) for row in selectors.link_click_stats(link_id=obj.pk, hours=24))
+        except Exception:
+            return "redis unavailable"
+
+    @admin.display(description="click-URL template")
+    def click_url_template(self, obj: TrackingLink) -> str:
+        if not obj.pk:
+            return "Save the link to get its click URL."
+        url = platforms.click_url_template(
+            site_url=settings.SITE_URL, platform=obj.platform, token=obj.token, os=obj.os
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            platforms.macros(obj.platform, obj.os).items(),
+        )
+        return format_html(
+            '<textarea readonly rows="4" style="width:100%;font-family:monospace" onclick="this.select()">{}</textarea>'
+            "<p>Paste into the ad platform's click-monitoring (点击监测) field.</p>"
+            "<table><tr><th>our parameter</th><th>platform macro</th></tr>{}</table>",
+            url,
+            rows,
+        )
+
+    @admin.display(description="clicks by hour (UTC, from Redis)")
+    def click_stats(self, obj: TrackingLink) -> str:
+        if not obj.pk:
+            return "—"
+        try:
+            rows = [r for r in selectors.link_click_stats(link_id=obj.pk, hours=48) if len(r) > 1]
+        except Exception:
+            return "Redis unavailable"
+        if not rows:
+            return "No clicks in the last 48 hours."
+        return format_html(
+            "<table><tr><th>hour</th><th>counters</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td></tr>",
+                ((r["hour"], ", ".join(f"{k}={v}" for k, v in sorted(r.items()) if k != "hour")) for r in rows),
+            ),
+        )
+
+    def save_model(self, request, obj: TrackingLink, form, change: bool) -> None:
+        values = {name: form.cleaned_data[name] for name in services.LINK_FIELDS if name in form.cleaned_data}
+        if change:
+            saved = services.tracking_link_update(link=obj, **values)
+        else:
+            saved = services.tracking_link_create(**values)
+        obj.pk, obj.token = saved.pk, saved.token
+
+    def delete_model(self, request, obj: TrackingLink) -> None:
+        services.tracking_link_delete(link=obj)
+
+    @admin.action(description="Enable selected links")
+    def enable_links(self, request, queryset: QuerySet[TrackingLink]) -> None:
+        for link in queryset:
+            services.tracking_link_update(link=link, enabled=True)
+
+    @admin.action(description="Disable selected links")
+    def disable_links(self, request, queryset: QuerySet[TrackingLink]) -> None:
+        for link in queryset:
+            services.tracking_link_update(link=link, enabled=False)
+
+    @admin.action(description="Re-replicate all links to Redis")
+    def resync_links(self, request, queryset) -> None:
+        result = services.tracking_links_resync()
+        self.message_user(request, f"Synced {result['synced']} link(s), removed {result['removed']} stale replica(s).")
+
+
+class PostbackInline(admin.TabularInline):
+    model = Postback
+    extra = 0
+    can_delete = False
+    fields = ("event_type", "status", "attempt_count", "succeeded_at", "next_attempt_at", "last_error")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversion)
+class ConversionAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "activated_at",
+        "platform",
+        "link",
+        "match_method",
+        "seconds_to_install",
+        "clicks_before_conversion",
+        "user_id",
+        "is_test",
+    )
+    list_filter = ("platform", "match_method", "is_test", "app_id")
+    search_fields = ("user_id", "activation_event_id", "click_id", "match_key")
+    date_hierarchy = "activated_at"
+    inlines = [PostbackInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+def _candidates_table(candidates: list[dict]) -> str:
+    if not candidates:
+        return "No click was stored under any of the device's keys."
+    colour = {"matched": "#1a7f37", "eligible": "#9a6700", "rejected": "#8a8f99"}
+    return format_html(
+        "<table><tr><th>verdict</th><th>link</th><th>platform</th><th>key</th><th>click time</th>"
+        "<th>click id</th><th>why</th></tr>{}</table>",
+        format_html_join(
+            "",
+            '<tr><td style="color:{}"><b>{}</b></td><td>{}</td><td>{}</td><td><code>{}:{}…</code></td>'
+            "<td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            (
+                (
+                    colour.get(c.get("verdict"), "#000"),
+                    c.get("verdict"),
+                    c.get("link_id"),
+                    c.get("platform"),
+                    c.get("kind"),
+                    (c.get("key") or "")[:10],
+                    c.get("click_at") or "—",
+                    c.get("click_id") or "—",
+                    c.get("reason"),
+                )
+                for c in candidates
+            ),
+        ),
+    )
+
+
+class DeviceLookupForm(forms.Form):
+    app_id = forms.CharField(max_length=128)
+    os = forms.ChoiceField(choices=[("", "any"), ("ios", "iOS"), ("android", "Android")], required=False)
+    idfa = forms.CharField(required=False, label="IDFA")
+    caid = forms.CharField(required=False, label="CAID")
+    imei = forms.CharField(required=False, label="IMEI")
+    oaid = forms.CharField(required=False, label="OAID")
+    android_id = forms.CharField(required=False, label="Android ID")
+    ip = forms.CharField(required=False, label="IP")
+    ua = forms.CharField(required=False, label="User agent")
+
+
+@admin.register(MatchTrace)
+class MatchTraceAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "activated_at", "app_id", "os", "outcome", "reason", "is_test", "conversion")
+    list_filter = ("outcome", "is_test", "app_id")
+    search_fields = ("event_id", "user_id")
+    date_hierarchy = "activated_at"
+    change_list_template = "attribution/admin/matchtrace_change_list.html"
+    fields = (
+        "event_id",
+        "app_id",
+        "os",
+        "user_id",
+        "activated_at",
+        "outcome",
+        "reason",
+        "is_test",
+        "conversion",
+        "device_keys",
+        "considered_clicks",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="clicks considered")
+    def considered_clicks(self, obj: MatchTrace) -> str:
+        return _candidates_table(obj.candidates)
+
+    def get_urls(self):
+        return [
+            path("device/", self.admin_site.admin_view(self.device_view), name="attribution_device_trace"),
+            *super().get_urls(),
+        ]
+
+    def device_view(self, request: HttpRequest):
+        """Trace a device now: which stored clicks would match an activation at this moment, and why."""
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = DeviceLookupForm(request.GET or None)
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Match trace for a device"}
+        if form.is_valid():
+            data = form.cleaned_data
+            keys = devices.activation_keys(
+                {k: data[k] for k in ("idfa", "caid", "imei", "oaid", "android_id")}, ip=data["ip"], ua=data["ua"]
+            )
+            app_id, os = data["app_id"], data["os"] or None
+            match = selectors.click_candidates(
+                links=selectors.links_for(app_id=app_id, os=os),
+                keys=keys,
+                activated_ms=int(timezone.now().timestamp() * 1000),
+            )
+            previous = selectors.attributed_conversion(
+                app_id=app_id, keys=keys, since=timezone.now() - timedelta(days=selectors.REINSTALL_DAYS)
+            )
+            flat = devices.flat_keys(keys, with_ipua=True)
+            context.update(
+                keys=flat,
+                verdict=(f"reinstall: already attributed to conversion {previous.pk}" if previous else match.reason),
+                table=_candidates_table([c.as_dict() for c in match.candidates]),
+                conversions=Conversion.objects.filter(app_id=app_id, keys__key__in=flat).distinct()[:20],
+                traces=MatchTrace.objects.filter(app_id=app_id, conversion__keys__key__in=flat).distinct()[:20],
+            )
+        return TemplateResponse(request, "attribution/admin/device_trace.html", context)
+
+
+@admin.register(TestDevice)
+class TestDeviceAdmin(admin.ModelAdmin):
+    list_display = ("label", "app_id", "ids", "created_at")
+    search_fields = ("label", "idfa", "imei", "oaid", "android_id")
+    readonly_fields = ("keys", "created_at")
+    actions = ("forget_devices",)
+
+    @admin.display(description="ids")
+    def ids(self, obj: TestDevice) -> str:
+        return ", ".join(
+            f"{n}={getattr(obj, n)}" for n in ("idfa", "caid", "imei", "oaid", "android_id") if getattr(obj, n)
+        )
+
+    def save_model(self, request, obj: TestDevice, form, change: bool) -> None:
+        services.test_device_save(device=obj)
+
+    @admin.action(description="Forget this device (conversions, traces, stored clicks)")
+    def forget_devices(self, request, queryset: QuerySet[TestDevice]) -> None:
+        for device in queryset:
+            result = services.test_device_forget(device=device)
+            self.message_user(
+                request,
+                f"{device.label}: forgot {result['conversions']} conversion(s), {result['traces']} trace(s), "
+                f"{result['pending_events']} waiting event(s) and its stored clicks.",
+                messages.SUCCESS,
+            )
+
+
+class PostbackAttemptInline(admin.TabularInline):
+    model = PostbackAttempt
+    extra = 0
+    can_delete = False
+    fields = (
+        "number",
+        "created_at",
+        "method",
+        "url",
+        "request_body",
+        "status_code",
+        "response_body",
+        "latency_ms",
+        "error",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class FailedFilter(admin.SimpleListFilter):
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [("failed", "failed or retrying"), ("succeeded", "succeeded")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.filter(status__in=["failed", "retrying"])
+        if self.value() == "succeeded":
+            return queryset.filter(status="succeeded")
+        return queryset
+
+
+@admin.register(Postback)
+class PostbackAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "conversion_link",
+        "platform",
+        "event_type",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "last_error",
+    )
+    list_filter = (FailedFilter, "status", "event_type", "conversion__platform")
+    search_fields = ("conversion__id", "source_event_id")
+    inlines = [PostbackAttemptInline]
+    actions = ("retry_postbacks",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="platform")
+    def platform(self, obj: Postback) -> str:
+        return obj.conversion.platform
+
+    @admin.display(description="conversion")
+    def conversion_link(self, obj: Postback) -> str:
+        url = reverse("admin:attribution_conversion_change", args=[obj.conversion_id])
+        return format_html('<a href="{}">{}</a>', url, obj.conversion_id)
+
+    @admin.action(description="Retry the selected failed postbacks now")
+    def retry_postbacks(self, request, queryset: QuerySet[Postback]) -> None:
+        retried = sum(services.postback_retry(postback=p) for p in queryset)
+        self.message_user(request, f"Queued {retried} postback(s) for another attempt.", messages.SUCCESS)
+
+
+@admin.register(PendingEvent)
+class PendingEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "event_type", "app_id", "user_id", "occurred_at", "status", "resolution")
+    list_filter = ("status", "event_type")
+    search_fields = ("event_id", "user_id")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,277 @@
+"""The click endpoint's hot path: `GET /t/{platform}/{link_token}` (contracts §1).
+
+It never touches the relational database. Each tracking link's settings are
+replicated into a Redis hash (`att:link:{token}`, written by
+`attribution.services.tracking_link_sync`), and one Lua script does, atomically and
+in a single round trip: look the link up, apply the per-source-IP and per-link rate
+limits, store the click under each canonical key with the link's window as TTL,
+detect a repeated click of the same device, and bump the hourly counters.
+
+Redis layout (all keys prefixed `att:`):
+- `link:{token}` hash: id, platform, app_id, os, enabled, dw (device window s),
+  iw (IP+UA window s, 0 = off), rl (clicks per second allowed on this link).
+- `k:{link_id}:{kind}:{value}` sorted set of the device's clicks on that link
+  (member: click JSON, score: receipt time ms), trimmed to the window and to the
+  last 50 clicks, TTL = the window. Repeated clicks of one device on one link land
+  in the same set: they are counted, not treated as unrelated clicks.
+- `stat:{link_id}:{YYYYMMDDHH UTC}` hash: clicks, os:<os>, repeated, unkeyed,
+  rejected:<reason>; `rej:{YYYYMMDDHH}` hash for rejects by link (`-` = unknown).
+- `rl:ip:{ip}:{second}`, `rl:link:{id}:{second}`: fixed one-second windows.
+
+Both the lean WSGI door (`wsgi_app`, dispatched by config/wsgi.py) and the DRF
+view (`attribution.views.click`) call `click_handle`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from urllib.parse import parse_qsl
+
+import redis
+from django.conf import settings
+
+from attribution import devices, platforms
+from config.redis import get_redis
+
+logger = logging.getLogger("huodong.attribution.click")
+
+STAT_TTL_SECONDS = 40 * 24 * 3600
+MAX_CLICKS_PER_KEY = 50
+_UA_MAX = 512
+
+_SCRIPT = """
+local link = redis.call('HMGET', KEYS[1], 'id', 'platform', 'enabled', 'dw', 'iw', 'rl', 'os')
+local hour = ARGV[6]
+local function reject(reason, id)
+  local k = 'att:rej:' .. hour
+  redis.call('HINCRBY', k, (id or '-') .. ':' .. reason, 1)
+  redis.call('EXPIRE', k, @STAT_TTL@)
+  if id then
+    local sk = 'att:stat:' .. id .. ':' .. hour
+    redis.call('HINCRBY', sk, 'rejected:' .. reason, 1)
+    redis.call('EXPIRE', sk, @STAT_TTL@)
+  end
+  return {reason, id or ''}
+end
+if not link[1] or link[2] ~= ARGV[2] then return reject('unknown_link', nil) end
+local id = link[1]
+if link[3] ~= '1' then return reject('link_disabled', id) end
+local now = tonumber(ARGV[3])
+local sec = math.floor(now / 1000)
+local ipk = 'att:rl:ip:' .. ARGV[4] .. ':' .. sec
+local n = redis.call('INCR', ipk)
+if n == 1 then redis.call('EXPIRE', ipk, 2) end
+if n > tonumber(ARGV[5]) then return reject('rate_limited_ip', id) end
+local lk = 'att:rl:link:' .. id .. ':' .. sec
+n = redis.call('INCR', lk)
+if n == 1 then redis.call('EXPIRE', lk, 2) end
+if n > tonumber(link[6] or '1000') then return reject('rate_limited_link', id) end
+local dw = tonumber(link[4]) * 1000
+local iw = tonumber(link[5]) * 1000
+local os = ARGV[8]
+if os == '' then os = link[7] end
+local repeated = 0
+local written = 0
+local i = 9
+while i < #ARGV do
+  local kind = ARGV[i]
+  local w = dw
+  if kind == 'ipua' then w = iw end
+  if w > 0 then
+    local k = 'att:k:' .. id .. ':' .. kind .. ':' .. ARGV[i + 1]
+    if written == 0 and redis.call('EXISTS', k) == 1 then repeated = 1 end
+    redis.call('ZADD', k, now, ARGV[7])
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', now - w)
+    redis.call('ZREMRANGEBYRANK', k, 0, -@KEEP@)
+    redis.call('PEXPIRE', k, w)
+    written = written + 1
+  end
+  i = i + 2
+end
+local sk = 'att:stat:' .. id .. ':' .. hour
+redis.call('HINCRBY', sk, 'clicks', 1)
+redis.call('HINCRBY', sk, 'os:' .. os, 1)
+if repeated == 1 then redis.call('HINCRBY', sk, 'repeated', 1) end
+if written == 0 then redis.call('HINCRBY', sk, 'unkeyed', 1) end
+redis.call('EXPIRE', sk, @STAT_TTL@)
+return {'ok', id, repeated, written}
+""".replace("@STAT_TTL@", str(STAT_TTL_SECONDS)).replace("@KEEP@", str(MAX_CLICKS_PER_KEY + 1))
+
+REJECTIONS = {
+    "unknown_link": (404, "No enabled tracking link has this platform and token."),
+    "link_disabled": (403, "This tracking link is disabled."),
+    "rate_limited_ip": (429, "Too many clicks from this source address; slow down."),
+    "rate_limited_link": (429, "Too many clicks on this tracking link; slow down."),
+}
+
+
+def link_redis_key(token: str) -> str:
+    return f"att:link:{token}"
+
+
+def index_key(link_id: int | str, kind: str, value: str) -> str:
+    return f"att:k:{link_id}:{kind}:{value}"
+
+
+def stat_key(link_id: int | str, hour: str) -> str:
+    return f"att:stat:{link_id}:{hour}"
+
+
+def hour_bucket(epoch_s: float) -> str:
+    return time.strftime("%Y%m%d%H", time.gmtime(epoch_s))
+
+
+class _Script:
+    """The Lua script, registered once per Redis client."""
+
+    def __init__(self):
+        self._client = None
+        self._script = None
+
+    def __call__(self, client: redis.Redis, keys: list, args: list):
+        if self._client is not client:
+            self._script = client.register_script(_SCRIPT)
+            self._client = client
+        return self._script(keys=keys, args=args, client=client)
+
+
+_click_script = _Script()
+
+
+def click_keys(platform: str, params: dict[str, str]) -> list[tuple[str, str]]:
+    """Canonical (kind, value) pairs of a click, device ids in match order, IP+UA last."""
+    found: dict[str, list[str]] = {kind: [] for kind in devices.DEVICE_KINDS}
+
+    def add(kind: str, value: str | None) -> None:
+        if value and value not in found[kind]:
+            found[kind].append(value)
+
+    add("idfa", devices.idfa_key(params.get("idfa")))
+    add("idfa", devices.clean_digest(params.get("idfa_md5")))
+    for caid in devices.caid_keys(params.get("caid"), hashed=platform == platforms.OCEANENGINE):
+        add("caid", caid)
+    add("imei", devices.clean_digest(params.get("imei_md5")))
+    add("oaid", devices.oaid_key(params.get("oaid")))
+    add("oaid", devices.clean_digest(params.get("oaid_md5")))
+    add("android_id", devices.clean_digest(params.get("android_id_md5")))
+    pairs = [(kind, value) for kind in devices.DEVICE_KINDS for value in found[kind]]
+    ipua = devices.ipua_key(params.get("ip"), params.get("ua"))
+    if ipua:
+        pairs.append((devices.IPUA, ipua))
+    return pairs
+
+
+def _click_record(platform: str, params: dict[str, str], now_ms: int, os: str) -> str:
+    def opt(name: str) -> str:
+        return devices.clean(params.get(name)) or ""
+
+    record = {
+        "id": uuid.uuid4().hex[:20],
+        "at": now_ms,
+        "ts": platforms.click_time_ms(platform, params.get("ts")),
+        "os": os,
+        "cb": opt("callback"),
+        "click_id": opt("click_id"),
+        "account": opt("account"),
+        "campaign": opt("campaign"),
+        "ad": opt("ad"),
+        "creative": opt("creative"),
+        "ip": opt("ip"),
+        "ua": opt("ua")[:_UA_MAX],
+    }
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
+def _error(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
+
+
+def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tuple[int, bytes]:
+    """Record one click; return (HTTP status, JSON body). Never raises on client input."""
+    started = time.perf_counter()
+    if platform not in platforms.PLATFORMS or not token or len(token) > 64:
+        return 404, _error("unknown_link", REJECTIONS["unknown_link"][1])
+    params = dict(parse_qsl(query, keep_blank_values=True, max_num_fields=64)) if query else {}
+    now = time.time()
+    now_ms = int(now * 1000)
+    os = platforms.click_os(platform, params.get("os"), "")
+    keys = click_keys(platform, params)
+    args: list = [
+        token,
+        platform,
+        now_ms,
+        source_ip or "-",
+        settings.ATTRIBUTION_CLICK_RATE_PER_IP,
+        hour_bucket(now),
+        _click_record(platform, params, now_ms, os),
+        os,
+    ]
+    for kind, value in keys:
+        args += [kind, value]
+    try:
+        result = _click_script(get_redis(), [link_redis_key(token)], args)
+    except redis.RedisError as exc:
+        logger.error("click not recorded: redis unavailable", extra={"platform": platform, "error": str(exc)})
+        return 503, _error("unavailable", "Click storage is unavailable; retry later.")
+    outcome = result[0].decode()
+    link_id = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
+    latency = round((time.perf_counter() - started) * 1000, 3)
+    if outcome != "ok":
+        status, message = REJECTIONS[outcome]
+        logger.warning(
+            "click rejected",
+            extra={"platform": platform, "link_id": link_id or None, "reason": outcome, "source_ip": source_ip},
+        )
+        return status, _error(outcome, message)
+    logger.info(
+        "click",
+        extra={
+            "platform": platform,
+            "link_id": int(link_id),
+            "os": os,
+            "keys": [kind for kind, _ in keys],
+            "repeated": bool(result[2]),
+            "latency_ms": latency,
+        },
+    )
+    return 200, platforms.click_answer(platform)
+
+
+_STATUS_LINES = {
+    200: "200 OK",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    429: "429 Too Many Requests",
+    503: "503 Service Unavailable",
+}
+
+
+def wsgi_app(environ, start_response):
+    """The lean door: a WSGI app for `/t/...` that skips Django's request stack."""
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        status, body = 405, _error("method_not_allowed", "Use GET.")
+    else:
+        parts = environ.get("PATH_INFO", "").split("/")
+        # ['', 't', platform, token] (a trailing slash is tolerated)
+        if len(parts) in (4, 5) and parts[1] == "t" and (len(parts) == 4 or parts[4] == ""):
+            status, body = click_handle(
+                platform=parts[2],
+                token=parts[3],
+                query=environ.get("QUERY_STRING", ""),
+                source_ip=environ.get("REMOTE_ADDR", ""),
+            )
+        else:
+            status, body = 404, _error("unknown_link", REJECTIONS["unknown_link"][1])
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if status == 503:
+        headers.append(("Retry-After", "5"))
+    start_response(_STATUS_LINES[status], headers)
+    return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+
+
+def is_click_path(path: str) -> bool:
+    return path.startswith("/t/")

@@ -1,0 +1,179 @@
+"""Reads: click candidates from Redis, conversions by device or user, reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from attribution import devices
+from attribution.clicks import hour_bucket, index_key, stat_key
+from attribution.models import Conversion, DeviceKey, Postback, TestDevice, TrackingLink
+from config.redis import get_redis
+
+REINSTALL_DAYS = 90
+
+
+@dataclass
+class Candidate:
+    link_id: int
+    platform: str
+    kind: str
+    key: str
+    click_id: str = ""
+    click_at_ms: int | None = None
+    click: dict = field(default_factory=dict)
+    verdict: str = "rejected"  # matched | eligible | rejected
+    reason: str = ""
+    clicks_on_key: int = 0
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["click_at"] = (
+            datetime.fromtimestamp(self.click_at_ms / 1000, tz=timezone.get_current_timezone()).isoformat()
+            if self.click_at_ms
+            else None
+        )
+        return data
+
+
+@dataclass
+class MatchResult:
+    winner: Candidate | None
+    candidates: list[Candidate]
+    reason: str
+
+
+def links_for(*, app_id: str, os: str | None) -> list[TrackingLink]:
+    links = TrackingLink.objects.filter(app_id=app_id)
+    if os in ("ios", "android"):
+        links = links.filter(os=os)
+    return list(links)
+
+
+def _window_text(seconds: int) -> str:
+    return f"{seconds // 86400} d" if seconds % 86400 == 0 else f"{seconds // 3600} h"
+
+
+def click_candidates(*, links: list[TrackingLink], keys: dict[str, list[str]], activated_ms: int) -> MatchResult:
+    """Every click stored under the activation's keys on the app's links, each with a
+    verdict; the winner is the last eligible click before the activation, device-id
+    matches taking precedence over IP+UA."""
+    lookups: list[tuple[TrackingLink, str, str, int]] = []
+    notes: list[Candidate] = []
+    for link in links:
+        for kind in (*devices.DEVICE_KINDS, devices.IPUA):
+            window = link.device_window_days * 86400 if kind != devices.IPUA else link.ipua_window_hours * 3600
+            for value in keys.get(kind, []):
+                if window == 0:
+                    notes.append(
+                        Candidate(link.id, link.platform, kind, value, reason="IP+UA matching is off for this link")
+                    )
+                    continue
+                lookups.append((link, kind, value, window))
+    pipe = get_redis().pipeline(transaction=False)
+    for link, kind, value, _ in lookups:
+        pipe.zrange(index_key(link.id, kind, value), 0, -1, withscores=True)
+    results = pipe.execute() if lookups else []
+    candidates: list[Candidate] = []
+    for (link, kind, value, window), members in zip(lookups, results, strict=True):
+        before = sum(1 for _, score in members if score <= activated_ms)
+        for member, score in members:
+            try:
+                click = json.loads(member)
+            except ValueError:
+                continue
+            cand = Candidate(
+                link.id,
+                link.platform,
+                kind,
+                value,
+                click_id=str(click.get("id", "")),
+                click_at_ms=int(score),
+                click=click,
+                clicks_on_key=before,
+            )
+            age_ms = activated_ms - int(score)
+            if age_ms < 0:
+                cand.reason = "clicked after the activation"
+            elif age_ms > window * 1000:
+                cand.reason = f"outside the {_window_text(window)} window ({age_ms / 3600000:.1f} h before)"
+            else:
+                cand.verdict = "eligible"
+                cand.reason = f"{kind} within the {_window_text(window)} window"
+            candidates.append(cand)
+    eligible = [c for c in candidates if c.verdict == "eligible"]
+    by_device = [c for c in eligible if c.kind != devices.IPUA]
+    pool = by_device or eligible
+    winner = None
+    if pool:
+        order = {kind: i for i, kind in enumerate((*devices.DEVICE_KINDS, devices.IPUA))}
+        winner = max(pool, key=lambda c: (c.click_at_ms, -order[c.kind]))
+        winner.verdict = "matched"
+        winner.reason = f"last click before the activation ({winner.reason})"
+        for c in eligible:
+            if c is winner:
+                continue
+            c.verdict = "rejected"
+            if c.click_id == winner.click_id:
+                c.reason = f"same click, matched by {winner.kind} first"
+            elif by_device and c.kind == devices.IPUA:
+                c.reason = "a device-id match takes precedence over IP+UA"
+            else:
+                c.reason = "a later click won (last click before the activation wins)"
+        reason = f"matched by {winner.kind}"
+    else:
+        reason = "no click within any window: organic" if candidates else "no click under any of the device's keys"
+    ordered = sorted(candidates, key=lambda c: -(c.click_at_ms or 0)) + notes
+    return MatchResult(winner, ordered, reason)
+
+
+def attributed_conversion(*, app_id: str, keys: dict[str, list[str]], since: datetime | None) -> Conversion | None:
+    """The device's latest conversion for the app (by any device key, never IP+UA)."""
+    flat = devices.flat_keys(keys)
+    if not flat:
+        return None
+    rows = DeviceKey.objects.filter(app_id=app_id, key__in=flat)
+    if since is not None:
+        rows = rows.filter(activated_at__gte=since)
+    row = rows.select_related("conversion").order_by("-activated_at").first()
+    return row.conversion if row else None
+
+
+def conversion_for_event(*, app_id: str, keys: dict[str, list[str]], user_id: str | None) -> Conversion | None:
+    """The conversion a registration or payment belongs to: the device's, else the user's."""
+    conversion = attributed_conversion(app_id=app_id, keys=keys, since=None)
+    if conversion is None and user_id:
+        conversion = Conversion.objects.filter(app_id=app_id, user_id=user_id).order_by("-activated_at").first()
+    return conversion
+
+
+def test_device_matching(*, app_id: str, keys: dict[str, list[str]]) -> TestDevice | None:
+    flat = set(devices.flat_keys(keys))
+    if not flat:
+        return None
+    for device in TestDevice.objects.filter(Q(app_id="") | Q(app_id=app_id)):
+        if flat.intersection(device.keys):
+            return device
+    return None
+
+
+def failed_postbacks() -> QuerySet[Postback]:
+    return Postback.objects.filter(status__in=["failed", "retrying"]).select_related("conversion")
+
+
+def link_click_stats(*, link_id: int, hours: int = 24, now: datetime | None = None) -> list[dict]:
+    """Hourly counters of a link from Redis, newest first: [{"hour", "clicks", "os", ...}]."""
+    now = now or timezone.now()
+    buckets = [hour_bucket((now - timedelta(hours=h)).timestamp()) for h in range(hours)]
+    pipe = get_redis().pipeline(transaction=False)
+    for bucket in buckets:
+        pipe.hgetall(stat_key(link_id, bucket))
+    rows = []
+    for bucket, data in zip(buckets, pipe.execute(), strict=True):
+        counters = {k.decode(): int(v) for k, v in data.items()}
+        rows.append({"hour": bucket, **counters})
+    return rows

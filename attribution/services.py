@@ -1,0 +1,673 @@
+"""Writes: tracking links (and their Redis replica), activation matching, deep events,
+postbacks, test devices."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from attribution import devices, platforms, selectors
+from attribution.clicks import index_key, link_redis_key
+from attribution.models import (
+    Conversion,
+    DeviceKey,
+    MatchTrace,
+    PendingEvent,
+    Postback,
+    PostbackAttempt,
+    TestDevice,
+    TrackingLink,
+)
+from config.redis import get_redis
+
+logger = logging.getLogger("huodong.attribution")
+
+LINK_FIELDS = (
+    "platform",
+    "app_id",
+    "os",
+    "campaign_name",
+    "device_window_days",
+    "ipua_window_hours",
+    "postback_activate",
+    "postback_register",
+    "postback_pay",
+    "rate_limit_per_second",
+    "enabled",
+)
+
+
+# --- tracking links -----------------------------------------------------------
+def _link_mapping(link: TrackingLink) -> dict[str, str]:
+    return {
+        "id": str(link.id),
+        "platform": link.platform,
+        "app_id": link.app_id,
+        "os": link.os,
+        "enabled": "1" if link.enabled else "0",
+        "dw": str(link.device_window_days * 86400),
+        "iw": str(link.ipua_window_hours * 3600),
+        "rl": str(link.rate_limit_per_second),
+    }
+
+
+def tracking_link_sync(*, link: TrackingLink) -> None:
+    """Replicate one link's settings into Redis (the click endpoint reads only this)."""
+    key = link_redis_key(link.token)
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.delete(key)
+    pipe.hset(key, mapping=_link_mapping(link))
+    pipe.execute()
+
+
+def _sync_after_commit(link: TrackingLink) -> None:
+    def sync() -> None:
+        try:
+            tracking_link_sync(link=link)
+        except Exception:  # the periodic resync repairs it
+            logger.exception("tracking link not replicated to redis", extra={"link_id": link.id})
+
+    transaction.on_commit(sync)
+
+
+@transaction.atomic
+def tracking_link_create(
+    *,
+    platform: str,
+    app_id: str,
+    os: str,
+    campaign_name: str,
+    device_window_days: int = 7,
+    ipua_window_hours: int = 24,
+    postback_activate: bool = True,
+    postback_register: bool = False,
+    postback_pay: bool = False,
+    rate_limit_per_second: int = 1000,
+    enabled: bool = True,
+) -> TrackingLink:
+    link = TrackingLink(
+        platform=platform,
+        app_id=app_id,
+        os=os,
+        campaign_name=campaign_name,
+        device_window_days=device_window_days,
+        ipua_window_hours=ipua_window_hours,
+        postback_activate=postback_activate,
+        postback_register=postback_register,
+        postback_pay=postback_pay,
+        rate_limit_per_second=rate_limit_per_second,
+        enabled=enabled,
+    )
+    link.full_clean()
+    link.save()
+    _sync_after_commit(link)
+    logger.info("tracking link created", extra={"link_id": link.id, "platform": platform, "app_id": app_id})
+    return link
+
+
+@transaction.atomic
+def tracking_link_update(*, link: TrackingLink, **fields) -> TrackingLink:
+    unknown = set(fields) - set(LINK_FIELDS)
+    if unknown:
+        raise TypeError(f"not tracking link settings: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(link, name, value)
+    link.full_clean()
+    link.save()
+    _sync_after_commit(link)
+    logger.info("tracking link updated", extra={"link_id": link.id, "fields": sorted(fields)})
+    return link
+
+
+@transaction.atomic
+def tracking_link_delete(*, link: TrackingLink) -> None:
+    token = link.token
+    link.delete()
+    transaction.on_commit(lambda: get_redis().delete(link_redis_key(token)))
+
+
+def tracking_links_resync() -> dict[str, int]:
+    """Rewrite every link's replica and drop replicas of links that no longer exist."""
+    links = list(TrackingLink.objects.all())
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    for link in links:
+        pipe.delete(link_redis_key(link.token))
+        pipe.hset(link_redis_key(link.token), mapping=_link_mapping(link))
+    pipe.execute()
+    wanted = {link_redis_key(link.token).encode() for link in links}
+    stale = [key for key in client.scan_iter(match="att:link:*", count=500) if key not in wanted]
+    if stale:
+        client.delete(*stale)
+    return {"synced": len(links), "removed": len(stale)}
+
+
+# --- activations --------------------------------------------------------------
+@dataclass(frozen=True)
+class ActivationOutcome:
+    outcome: str  # attributed | organic | reinstall
+    conversion: Conversion | None
+    trace: MatchTrace
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@transaction.atomic
+def activation_record(
+    *,
+    event_id: str,
+    app_id: str,
+    os: str | None,
+    user_id: str | None,
+    device: dict | None,
+    ip: str | None,
+    ua: str | None,
+    occurred_at: datetime,
+) -> ActivationOutcome:
+    """Match an activation to the last eligible click and record the conversion."""
+    keys = devices.activation_keys(device, ip=ip, ua=ua)
+    test_device = selectors.test_device_matching(app_id=app_id, keys=keys)
+    links = selectors.links_for(app_id=app_id, os=os)
+    match = selectors.click_candidates(links=links, keys=keys, activated_ms=_ms(occurred_at))
+    previous = selectors.attributed_conversion(
+        app_id=app_id, keys=keys, since=occurred_at - timedelta(days=selectors.REINSTALL_DAYS)
+    )
+    conversion = None
+    if previous is not None:
+        outcome = "reinstall"
+        reason = f"device already attributed to conversion {previous.pk} within {selectors.REINSTALL_DAYS} days"
+        if match.winner is not None:
+            match.winner.verdict = "rejected"
+            match.winner.reason = "reinstall rule: " + reason
+    elif match.winner is None:
+        outcome, reason = "organic", match.reason
+    else:
+        outcome, reason = "attributed", match.reason
+        conversion = _conversion_create(
+            event_id=event_id,
+            app_id=app_id,
+            os=os or "",
+            user_id=user_id or "",
+            keys=keys,
+            oaid=devices.clean((device or {}).get("oaid")) or "",
+            winner=match.winner,
+            occurred_at=occurred_at,
+            is_test=test_device is not None,
+        )
+    if test_device is not None:
+        reason += f" · test device “{test_device.label}”: never posted back"
+    trace = MatchTrace.objects.create(
+        event_id=event_id,
+        app_id=app_id,
+        os=os or "",
+        user_id=user_id or "",
+        activated_at=occurred_at,
+        device_keys=keys,
+        outcome=outcome,
+        reason=reason[:300],
+        is_test=test_device is not None,
+        conversion=conversion or previous,
+        candidates=[c.as_dict() for c in match.candidates],
+    )
+    if conversion is not None:
+        postback_plan(
+            conversion=conversion,
+            event_type=platforms.EVENT_ACTIVATE,
+            source_event_id=event_id,
+            event_time=occurred_at,
+            amount_fen=None,
+        )
+    _pending_resolve(app_id=app_id, keys=keys, user_id=user_id or "", conversion=conversion or previous)
+    logger.info(
+        "activation " + outcome,
+        extra={
+            "event_id": event_id,
+            "app_id": app_id,
+            "os": os,
+            "outcome": outcome,
+            "conversion_id": conversion.pk if conversion else None,
+            "link_id": conversion.link_id if conversion else None,
+            "platform": conversion.platform if conversion else None,
+            "match_method": conversion.match_method if conversion else None,
+            "seconds_to_install": conversion.seconds_to_install if conversion else None,
+            "clicks_before_conversion": conversion.clicks_before_conversion if conversion else None,
+            "candidates": len(match.candidates),
+            "test_device": bool(test_device),
+        },
+    )
+    return ActivationOutcome(outcome, conversion, trace)
+
+
+def _conversion_create(
+    *,
+    event_id: str,
+    app_id: str,
+    os: str,
+    user_id: str,
+    keys: dict[str, list[str]],
+    oaid: str,
+    winner: selectors.Candidate,
+    occurred_at: datetime,
+    is_test: bool,
+) -> Conversion:
+    click_at = datetime.fromtimestamp(
+        winner.click_at_ms / 1000, tz=occurred_at.tzinfo or timezone.get_current_timezone()
+    )
+    conversion = Conversion.objects.create(
+        link_id=winner.link_id,
+        platform=winner.platform,
+        app_id=app_id,
+        os=os or winner.click.get("os", ""),
+        activation_event_id=event_id,
+        click_id=winner.click_id,
+        click_at=click_at,
+        activated_at=occurred_at,
+        seconds_to_install=max(0, int((occurred_at - click_at).total_seconds())),
+        match_method=winner.kind,
+        match_key=f"{winner.kind}:{winner.key}",
+        clicks_before_conversion=max(1, winner.clicks_on_key),
+        user_id=user_id,
+        callback=winner.click.get("cb", ""),
+        click=winner.click,
+        device_keys=keys,
+        oaid=oaid,
+        is_test=is_test,
+    )
+    DeviceKey.objects.bulk_create(
+        [
+            DeviceKey(app_id=app_id, key=key, conversion=conversion, activated_at=occurred_at)
+            for key in devices.flat_keys(keys)
+        ]
+    )
+    return conversion
+
+
+# --- registrations and payments -----------------------------------------------
+@transaction.atomic
+def deep_event_record(
+    *,
+    event_id: str,
+    event_type: str,
+    app_id: str,
+    user_id: str | None,
+    device: dict | None,
+    occurred_at: datetime,
+    amount_fen: int | None,
+) -> str:
+    """Attach a registration or payment to its conversion, or keep it until the
+    activation arrives. Returns "applied", "pending" or "ignored"."""
+    keys = devices.activation_keys(device)
+    conversion = selectors.conversion_for_event(app_id=app_id, keys=keys, user_id=user_id)
+    if conversion is None:
+        PendingEvent.objects.create(
+            event_id=event_id,
+            event_type=event_type,
+            app_id=app_id,
+            user_id=user_id or "",
+            device_keys=keys,
+            occurred_at=occurred_at,
+            amount_fen=amount_fen,
+        )
+        logger.info("deep event pending", extra={"event_id": event_id, "event_type": event_type, "app_id": app_id})
+        return "pending"
+    _deep_event_apply(
+        conversion=conversion,
+        event_type=event_type,
+        event_id=event_id,
+        user_id=user_id or "",
+        occurred_at=occurred_at,
+        amount_fen=amount_fen,
+    )
+    return "applied"
+
+
+def _deep_event_apply(
+    *, conversion: Conversion, event_type: str, event_id: str, user_id: str, occurred_at: datetime, amount_fen
+) -> None:
+    if user_id and not conversion.user_id:
+        Conversion.objects.filter(pk=conversion.pk, user_id="").update(user_id=user_id)
+    planned = postback_plan(
+        conversion=conversion,
+        event_type=event_type,
+        source_event_id=event_id,
+        event_time=occurred_at,
+        amount_fen=amount_fen,
+    )
+    logger.info(
+        "deep event applied",
+        extra={
+            "event_id": event_id,
+            "event_type": event_type,
+            "conversion_id": conversion.pk,
+            "postback_id": planned.pk if planned else None,
+        },
+    )
+
+
+def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, conversion: Conversion | None) -> int:
+    """Apply (or discard, for an organic device) the events that waited for this activation."""
+    flat = set(devices.flat_keys(keys))
+    if not flat and not user_id:
+        return 0
+    resolved = 0
+    pending = PendingEvent.objects.select_for_update().filter(app_id=app_id, status="pending").order_by("occurred_at")
+    for event in pending:
+        if not (flat.intersection(devices.flat_keys(event.device_keys)) or (user_id and event.user_id == user_id)):
+            continue
+        if conversion is None:
+            event.status, event.resolution = "discarded", "the activation was organic"
+        else:
+            _deep_event_apply(
+                conversion=conversion,
+                event_type=event.event_type,
+                event_id=event.event_id,
+                user_id=event.user_id,
+                occurred_at=event.occurred_at,
+                amount_fen=event.amount_fen,
+            )
+            event.status, event.conversion = "applied", conversion
+            event.resolution = f"applied to conversion {conversion.pk} when the activation arrived"
+        event.save(update_fields=["status", "resolution", "conversion"])
+        resolved += 1
+    return resolved
+
+
+# --- postbacks ----------------------------------------------------------------
+def _backoff_schedule() -> tuple[int, ...]:
+    """Seconds to wait after each failed attempt: 1 min doubling up to 4 h, until the
+    waits cover more than 24 hours."""
+    delays: list[int] = []
+    while sum(delays) < 24 * 3600:
+        delays.append(min(60 * 2 ** len(delays), 4 * 3600))
+    return tuple(delays)
+
+
+BACKOFF_SCHEDULE = _backoff_schedule()
+MAX_ATTEMPTS = len(BACKOFF_SCHEDULE) + 1
+CLAIM_SECONDS = 120
+
+
+def postback_backoff(*, attempt: int) -> int | None:
+    """The wait after failed attempt number `attempt` (1-based), None when it was the last."""
+    if attempt < 1:
+        raise ValueError("attempts count from 1")
+    return BACKOFF_SCHEDULE[attempt - 1] if attempt <= len(BACKOFF_SCHEDULE) else None
+
+
+def postback_plan(
+    *, conversion: Conversion, event_type: str, source_event_id: str, event_time: datetime, amount_fen: int | None
+) -> Postback | None:
+    """Create the postback of one conversion event (once) and send it after commit."""
+    if conversion.is_test or not conversion.link.postback_enabled(event_type):
+        return None
+    if Postback.objects.filter(conversion=conversion, event_type=event_type).exists():
+        return None  # e.g. a second payment: reported once per event type
+    try:
+        with transaction.atomic():
+            postback = Postback.objects.create(
+                conversion=conversion,
+                event_type=event_type,
+                source_event_id=source_event_id,
+                event_time=event_time,
+                amount_fen=amount_fen,
+                next_attempt_at=timezone.now(),
+            )
+    except IntegrityError:
+        return None
+    _enqueue_after_commit(postback.pk)
+    return postback
+
+
+def _enqueue_after_commit(postback_id: int) -> None:
+    from attribution.tasks import postback_deliver_task
+
+    transaction.on_commit(lambda: postback_deliver_task.delay(postback_id))
+
+
+def _base_url(platform: str) -> str:
+    if platform == platforms.OCEANENGINE:
+        return settings.POSTBACK_OCEANENGINE_URL
+    if platform == platforms.KUAISHOU:
+        return settings.POSTBACK_KUAISHOU_URL
+    return ""
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outcome: str  # succeeded | retry | failed | skipped
+    retry_in: int | None = None
+
+
+def postback_deliver(*, postback_id: int) -> DeliveryResult:
+    """Send one postback attempt. Only the worker that claims the row sends, so a
+    postback is never sent twice at once, and never again after it succeeded."""
+    now = timezone.now()
+    claimed = (
+        Postback.objects.filter(pk=postback_id, status__in=["pending", "retrying", "sending"])
+        .exclude(claimed_until__gt=now)
+        .update(status="sending", claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
+    if not claimed:
+        return DeliveryResult("skipped")
+    postback = Postback.objects.select_related("conversion").get(pk=postback_id)
+    conversion = postback.conversion
+    number = postback.attempt_count + 1
+    try:
+        request = platforms.postback_request(
+            platform=conversion.platform,
+            base_url=_base_url(conversion.platform),
+            callback=conversion.callback,
+            event_type=postback.event_type,
+            event_time_ms=_ms(postback.event_time),
+            conversion_id=conversion.pk,
+            amount_fen=postback.amount_fen,
+            device_keys=conversion.device_keys,
+            oaid=conversion.oaid,
+        )
+    except platforms.PostbackNotPossible as exc:
+        _attempt_finish(postback, number, None, None, b"", str(exc), 0.0, final=True)
+        return DeliveryResult("failed")
+    started = time.perf_counter()
+    status_code, body, error = None, b"", ""
+    try:
+        response = requests.request(
+            request.method,
+            request.url,
+            data=request.body,
+            headers=request.headers,
+            timeout=settings.POSTBACK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+        status_code, body = response.status_code, response.content[:4000]
+        succeeded = platforms.postback_succeeded(conversion.platform, status_code, response.content)
+        if not succeeded:
+            error = f"HTTP {status_code}: the platform did not confirm success"
+    except requests.RequestException as exc:
+        succeeded, error = False, f"{type(exc).__name__}: {exc}"[:500]
+    latency = round((time.perf_counter() - started) * 1000, 2)
+    if succeeded:
+        _attempt_finish(postback, number, request, status_code, body, "", latency, succeeded=True)
+        return DeliveryResult("succeeded")
+    wait = postback_backoff(attempt=number)
+    _attempt_finish(postback, number, request, status_code, body, error, latency, final=wait is None, wait=wait)
+    return DeliveryResult("failed") if wait is None else DeliveryResult("retry", wait)
+
+
+@transaction.atomic
+def _attempt_finish(
+    postback: Postback,
+    number: int,
+    request: platforms.PostbackRequest | None,
+    status_code: int | None,
+    body: bytes,
+    error: str,
+    latency: float,
+    *,
+    succeeded: bool = False,
+    final: bool = False,
+    wait: int | None = None,
+) -> None:
+    PostbackAttempt.objects.create(
+        postback=postback,
+        number=number,
+        method=request.method if request else "",
+        url=request.url if request else "",
+        request_body=(request.body or b"").decode("utf-8", "replace") if request else "",
+        status_code=status_code,
+        response_body=body.decode("utf-8", "replace"),
+        error=error[:500],
+        latency_ms=latency,
+        succeeded=succeeded,
+    )
+    now = timezone.now()
+    fields = {"attempt_count": number, "claimed_until": None, "last_error": error[:500]}
+    if succeeded:
+        fields.update(status="succeeded", succeeded_at=now, next_attempt_at=None)
+    elif final:
+        fields.update(status="failed", next_attempt_at=None)
+    else:
+        fields.update(status="retrying", next_attempt_at=now + timedelta(seconds=wait or 0))
+    Postback.objects.filter(pk=postback.pk).update(**fields)
+    log = logger.info if succeeded else logger.warning
+    log(
+        "postback " + ("succeeded" if succeeded else "failed" if final else "will retry"),
+        extra={
+            "postback_id": postback.pk,
+            "conversion_id": postback.conversion_id,
+            "platform": postback.conversion.platform,
+            "event_type": postback.event_type,
+            "attempt": number,
+            "status_code": status_code,
+            "latency_ms": latency,
+            "error": error or None,
+            "retry_in_s": wait,
+        },
+    )
+
+
+@transaction.atomic
+def postback_retry(*, postback: Postback) -> bool:
+    """Operator's retry of a failed postback: one more round of attempts."""
+    updated = Postback.objects.filter(pk=postback.pk, status__in=["failed", "retrying"]).update(
+        status="pending", next_attempt_at=timezone.now(), claimed_until=None
+    )
+    if updated:
+        _enqueue_after_commit(postback.pk)
+    return bool(updated)
+
+
+def postbacks_sweep(*, grace_seconds: int = 600) -> int:
+    """Re-enqueue postbacks whose retry message was lost (worker crash, broker loss)."""
+    from attribution.tasks import postback_deliver_task
+
+    now = timezone.now()
+    due = list(
+        Postback.objects.filter(
+            status__in=["pending", "retrying"], next_attempt_at__lte=now - timedelta(seconds=grace_seconds)
+        ).values_list("pk", flat=True)[:500]
+    )
+    stuck = list(Postback.objects.filter(status="sending", claimed_until__lt=now).values_list("pk", flat=True)[:500])
+    for pk in [*due, *stuck]:
+        postback_deliver_task.delay(pk)
+    return len(due) + len(stuck)
+
+
+# --- test devices -------------------------------------------------------------
+@transaction.atomic
+def test_device_save(*, device: TestDevice) -> TestDevice:
+    keys = devices.activation_keys(
+        {
+            "idfa": device.idfa,
+            "caid": device.caid,
+            "imei": device.imei,
+            "oaid": device.oaid,
+            "android_id": device.android_id,
+        }
+    )
+    device.keys = devices.flat_keys(keys)
+    device.full_clean()
+    device.save()
+    return device
+
+
+@transaction.atomic
+def device_forget(*, app_id: str | None, keys: list[str]) -> dict[str, int]:
+    """Forget a device: its conversions (with postbacks), traces, waiting events and
+    stored clicks, so it can be tested again as a new install."""
+    rows = DeviceKey.objects.filter(key__in=keys)
+    if app_id:
+        rows = rows.filter(app_id=app_id)
+    conversion_ids = set(rows.values_list("conversion_id", flat=True))
+    traces = MatchTrace.objects.filter(conversion_id__in=conversion_ids)
+    trace_count = traces.count()
+    traces.delete()
+    conversions = Conversion.objects.filter(pk__in=conversion_ids)
+    conversion_count = conversions.count()
+    conversions.delete()
+    pending = 0
+    for event in PendingEvent.objects.filter(status="pending", **({"app_id": app_id} if app_id else {})):
+        if set(devices.flat_keys(event.device_keys)).intersection(keys):
+            event.delete()
+            pending += 1
+    links = TrackingLink.objects.filter(app_id=app_id) if app_id else TrackingLink.objects.all()
+    redis_keys = [index_key(link.id, *key.split(":", 1)) for link in links for key in keys]
+
+    def drop_clicks() -> None:
+        if redis_keys:
+            get_redis().delete(*redis_keys)
+
+    transaction.on_commit(drop_clicks)
+    logger.info("device forgotten", extra={"app_id": app_id, "keys": keys, "conversions": conversion_count})
+    return {
+        "conversions": conversion_count,
+        "traces": trace_count,
+        "pending_events": pending,
+        "click_keys": len(redis_keys),
+    }
+
+
+def test_device_forget(*, device: TestDevice) -> dict[str, int]:
+    return device_forget(app_id=device.app_id or None, keys=list(device.keys))
+
+
+def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:
+    """Periodic repair: apply waiting events whose conversion now exists (an activation
+    committed concurrently), discard those older than `max_age_days`."""
+    applied = discarded = 0
+    cutoff = timezone.now() - timedelta(days=max_age_days)
+    for pk in PendingEvent.objects.filter(status="pending").values_list("pk", flat=True)[:1000]:
+        with transaction.atomic():
+            event = PendingEvent.objects.select_for_update().filter(pk=pk, status="pending").first()
+            if event is None:
+                continue
+            conversion = selectors.conversion_for_event(
+                app_id=event.app_id, keys=event.device_keys, user_id=event.user_id or None
+            )
+            if conversion is not None:
+                _deep_event_apply(
+                    conversion=conversion,
+                    event_type=event.event_type,
+                    event_id=event.event_id,
+                    user_id=event.user_id,
+                    occurred_at=event.occurred_at,
+                    amount_fen=event.amount_fen,
+                )
+                event.status, event.conversion = "applied", conversion
+                event.resolution = f"applied to conversion {conversion.pk} by the periodic retry"
+                applied += 1
+            elif event.created_at < cutoff:
+                event.status, event.resolution = "discarded", f"no activation within {max_age_days} days"
+                discarded += 1
+            else:
+                continue
+            event.save(update_fields=["status", "resolution", "conversion"])
+    return {"applied": applied, "discarded": discarded}

@@ -1,0 +1,32 @@
+"""Celery doors of attribution: postback delivery and periodic repairs."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from attribution import services
+
+
+@shared_task(bind=True, acks_late=True, max_retries=len(services.BACKOFF_SCHEDULE), ignore_result=True)
+def postback_deliver_task(self, postback_id: int) -> str:
+    """One attempt; on failure Celery retries after the backoff countdown (eager mode,
+    as in tests, runs the retry at once)."""
+    result = services.postback_deliver(postback_id=postback_id)
+    if result.outcome == "retry":
+        raise self.retry(countdown=result.retry_in, max_retries=None)
+    return result.outcome
+
+
+@shared_task(ignore_result=True)
+def postbacks_sweep_task() -> int:
+    return services.postbacks_sweep()
+
+
+@shared_task(ignore_result=True)
+def tracking_links_resync_task() -> dict:
+    return services.tracking_links_resync()
+
+
+@shared_task(ignore_result=True)
+def pending_events_retry_task() -> dict:
+    return services.pending_events_retry()
