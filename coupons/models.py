@@ -63,7 +63,7 @@ class CouponTemplate(models.Model):
                         valid_until__isnull=False,
                         valid_until__gt=F("valid_from"),
                     )
-                    | Q(validity_kind="relative", valid_days__gte=1)
+                    | Q(validity_kind="relative", valid_days__isnull=False, valid_days__gte=1)
                 ),
                 name="coupon_template_validity_complete",
             ),

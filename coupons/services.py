@@ -300,10 +300,9 @@ def redeem_code_attempts_check(*, user_id: str) -> None:
 
 
 def redeem_code_attempt_failed(*, user_id: str) -> None:
-    pipe = get_redis().pipeline()
-    pipe.incr(_code_failures_key(user_id))
-    pipe.expire(_code_failures_key(user_id), 3600, nx=True)
-    pipe.execute()
+    redis = get_redis()
+    if redis.incr(_code_failures_key(user_id)) == 1:
+        redis.expire(_code_failures_key(user_id), 3600)
 
 
 def _code_already_redeemed(redeem_code: RedeemCode, user_id: str) -> ApiError:
