@@ -445,3 +445,58 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
         )
 
     return (None, errors) if errors else (out, [])
+
+
+# --- the template operators download ----------------------------------------
+
+TEMPLATE_EXAMPLE = {
+    "external_id": "SH-0001",
+    "city": "上海",
+    "title": "浦东 精装两居 近地铁",
+    "district": "浦东新区",
+    "address": "世纪大道 100 号",
+    "price_yuan": "4500.00",
+    "area_m2": "89.5",
+    "layout": "2室1厅",
+    "cover_image_url": "https://img.example.com/sh-0001.jpg",
+    "detail_url": "https://example.com/listing/sh-0001",
+    "tags": "近地铁|南北通透",
+    "sort_order": "1",
+    "is_active": "是",
+}
+
+
+def template_file(kind: str) -> bytes:
+    """The import template: header row (Chinese labels; the English keys work
+    too), one example row; the XLSX adds a sheet explaining each column."""
+    header = [c.label for c in TEMPLATE_COLUMNS]
+    example = [TEMPLATE_EXAMPLE[c.key] for c in TEMPLATE_COLUMNS]
+    if kind == "csv":
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        writer.writerow(example)
+        return buffer.getvalue().encode("utf-8-sig")  # the BOM makes Excel read it as UTF-8
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "房源"
+    sheet.append(header)
+    sheet.append(example)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for index, column in enumerate(TEMPLATE_COLUMNS, start=1):
+        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = max(
+            12, len(column.label) * 2 + 4
+        )
+        sheet.cell(row=2, column=index).number_format = "@"  # text: keeps ids like 007 and prices exact
+    notes = workbook.create_sheet("说明 Help")
+    notes.append(["列 Column", "key", "必填 Required", "说明 Notes"])
+    for column in COLUMNS:
+        required = "是" if column.required or column.key == "price_yuan" else ""
+        notes.append([column.label, column.key, required, column.help])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

@@ -1,0 +1,236 @@
+"""Operators' screens: listing groups, listings, and the bulk upload (上传房源)
+with a dry-run preview, a live progress bar and a template download."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from import_export import fields, resources
+from import_export.admin import ExportMixin
+
+from components.models import Component
+from listings import progress as import_progress
+from listings import services
+from listings.importing import template_file
+from listings.models import ImportJob, ImportStatus, Listing, ListingGroup
+
+
+class ListingResource(resources.ModelResource):
+    """Export in the import's own columns, so an exported file can be edited and
+    uploaded again (the upload itself is the streaming importer, not this)."""
+
+    external_id = fields.Field(attribute="external_id", column_name="房源编号")
+    city = fields.Field(attribute="group__city", column_name="城市")
+    title = fields.Field(attribute="title", column_name="标题")
+    district = fields.Field(attribute="district", column_name="区域")
+    address = fields.Field(attribute="address", column_name="地址")
+    price_yuan = fields.Field(column_name="价格（元）")
+    area_m2 = fields.Field(attribute="area_m2", column_name="面积（㎡）")
+    layout = fields.Field(attribute="layout", column_name="户型")
+    cover_image_url = fields.Field(attribute="cover_image_url", column_name="封面图")
+    detail_url = fields.Field(attribute="detail_url", column_name="详情链接")
+    tags = fields.Field(column_name="标签")
+    sort_order = fields.Field(attribute="sort_order", column_name="排序")
+    is_active = fields.Field(column_name="上架")
+
+    class Meta:
+        model = Listing
+        fields = (
+            "external_id", "city", "title", "district", "address", "price_yuan", "area_m2", "layout",
+            "cover_image_url", "detail_url", "tags", "sort_order", "is_active",
+        )  # fmt: skip
+        export_order = fields
+
+    def dehydrate_price_yuan(self, listing: Listing) -> str:
+        return f"{listing.price_fen // 100}.{listing.price_fen % 100:02d}"
+
+    def dehydrate_tags(self, listing: Listing) -> str:
+        return "|".join(listing.tags or [])
+
+    def dehydrate_is_active(self, listing: Listing) -> str:
+        return "是" if listing.is_active else "否"
+
+
+@admin.register(ListingGroup)
+class ListingGroupAdmin(admin.ModelAdmin):
+    list_display = ("city", "component", "position", "listing_count", "created_at")
+    list_filter = ("component__activity",)
+    search_fields = ("city",)
+    raw_id_fields = ("component",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_count=Count("listings"))
+
+    @admin.display(description="listings", ordering="_count")
+    def listing_count(self, obj) -> int:
+        return obj._count
+
+
+@admin.register(Listing)
+class ListingAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [ListingResource]
+    list_display = ("external_id", "title", "city", "price_yuan", "area_m2", "layout", "sort_order", "is_active")
+    list_filter = ("is_active", "group__city", "component")
+    list_editable = ("sort_order", "is_active")
+    search_fields = ("external_id", "title", "address")
+    raw_id_fields = ("component", "group")
+    readonly_fields = ("import_job", "import_line", "created_at", "updated_at")
+    list_select_related = ("group",)
+
+    @admin.display(description="city", ordering="group__city")
+    def city(self, obj) -> str:
+        return obj.group.city
+
+    @admin.display(description="price (元)", ordering="price_fen")
+    def price_yuan(self, obj) -> str:
+        return f"{obj.price_fen / 100:,.2f}"
+
+
+class UploadForm(forms.Form):
+    component = forms.ModelChoiceField(
+        queryset=Component.objects.filter(type=services.LISTING_TYPE).select_related("activity"),
+        help_text="The listing component the file goes into.",
+    )
+    file = forms.FileField(help_text="CSV (UTF-8) or XLSX, first row = header; at most 50 MB.")
+    dry_run = forms.BooleanField(
+        required=False, initial=True, help_text="Preview what would be created, updated and rejected; change nothing."
+    )
+    all_or_nothing = forms.BooleanField(
+        required=False,
+        initial=True,
+        help_text="Import nothing if any row has an error. Untick to import the good rows and skip the bad ones.",
+    )
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "original_name", "component", "mode", "status", "summary", "created_by", "created_at")
+    list_filter = ("status", "dry_run")
+    raw_id_fields = ("component",)
+    change_form_template = "listings/admin/import_job.html"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a job is a record: operators view it, the importer writes it
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = get_object_or_404(ImportJob, pk=object_id)
+        extra = {
+            "job": job,
+            "progress_url": reverse("admin:listings_importjob_progress", args=[job.pk]),
+            "apply_url": reverse("admin:listings_importjob_apply", args=[job.pk]),
+            "can_apply": job.status == ImportStatus.PREVIEWED and self.has_add_permission(request),
+            "live": import_progress.progress_get(job_id=job.pk),
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.display(description="mode")
+    def mode(self, obj) -> str:
+        return ("dry run, " if obj.dry_run else "") + ("all or nothing" if obj.all_or_nothing else "skip bad rows")
+
+    @admin.display(description="result")
+    def summary(self, obj) -> str:
+        if not obj.finished:
+            return "…"
+        return (
+            f"+{obj.created_count} new, {obj.updated_count} updated, {obj.unchanged_count} unchanged, "
+            f"{obj.rejected_count} rejected"
+        )
+
+    def get_urls(self):
+        opts = self.model._meta
+        own = [
+            path("upload/", self.admin_site.admin_view(self.upload_view), name=f"{opts.app_label}_importjob_upload"),
+            path(
+                "template.<str:kind>",
+                self.admin_site.admin_view(self.template_view),
+                name=f"{opts.app_label}_importjob_template",
+            ),
+            path(
+                "<int:job_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name=f"{opts.app_label}_importjob_progress",
+            ),
+            path(
+                "<int:job_id>/apply/",
+                self.admin_site.admin_view(self.apply_view),
+                name=f"{opts.app_label}_importjob_apply",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:listings_importjob_upload"))
+
+    def upload_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        initial = {"component": request.GET.get("component")} if request.GET.get("component") else None
+        form = UploadForm(request.POST or None, request.FILES or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.listing_import_start(
+                    component=form.cleaned_data["component"],
+                    upload=upload,
+                    filename=upload.name,
+                    dry_run=form.cleaned_data["dry_run"],
+                    all_or_nothing=form.cleaned_data["all_or_nothing"],
+                    user=request.user,
+                )
+            except services.ImportRefused as exc:
+                form.add_error("file", str(exc))
+            else:
+                return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Upload listings 上传房源",
+            "form": form,
+        }
+        return TemplateResponse(request, "listings/admin/upload.html", context)
+
+    def template_view(self, request, kind: str):
+        if kind not in ("xlsx", "csv"):
+            raise PermissionDenied
+        content_type = (
+            "text/csv; charset=utf-8"
+            if kind == "csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        response = HttpResponse(template_file(kind), content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="listings-template.{kind}"'
+        return response
+
+    def progress_view(self, request, job_id: int):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        live = import_progress.progress_get(job_id=job.pk)
+        processed, total = live if live and not job.finished else (job.processed_rows, job.total_rows)
+        return JsonResponse(
+            {
+                "status": job.status,
+                "status_label": job.get_status_display(),
+                "finished": job.finished,
+                "processed": processed,
+                "total": total,
+            }
+        )
+
+    def apply_view(self, request, job_id: int):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if request.method != "POST" or not self.has_add_permission(request):
+            raise PermissionDenied
+        if job.status != ImportStatus.PREVIEWED:
+            messages.error(request, "Only a finished dry run can be applied.")
+            return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[job.pk]))
+        new = services.listing_import_apply(job=job, user=request.user)
+        messages.success(request, format_html("Importing {} for real (job #{}).", job.original_name, new.pk))
+        return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[new.pk]))

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from openpyxl import load_workbook
+
+from config.services import groups_sync
+from listings.models import ImportJob, ImportStatus, Listing
+from tests.factories import StaffUserFactory
+from tests.listings.files import row, write_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_command_imports_with_a_progress_bar(component, tmp_path, monkeypatch):
+    from listings import services
+
+    monkeypatch.setattr(services, "BATCH_SIZE", 10)
+    path = write_csv(tmp_path / "a.csv", [row(n, city=["上海", "北京"][n % 2]) for n in range(25)])
+    out = io.StringIO()
+    call_command("import_listings", str(component.pk), str(path), stdout=out)
+    text = out.getvalue()
+    assert "] 10/25 rows" in text and "] 25/25 rows" in text
+    assert "created 25, updated 0, unchanged 0, rejected 0 of 25 rows" in text
+    assert Listing.objects.filter(component=component).count() == 25
+
+
+def test_the_command_dry_run_and_errors(component, tmp_path):
+    path = write_csv(tmp_path / "a.csv", [row(1), row(2, price="-3")])
+    out = io.StringIO()
+    call_command("import_listings", str(component.pk), str(path), "--dry-run", stdout=out)
+    assert "would be created 1" in out.getvalue()
+    assert "row 3, column price_yuan: must not be negative (got -3)" in out.getvalue()
+    assert not Listing.objects.exists()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_listings", str(component.pk), str(path), stdout=io.StringIO())
+    call_command("import_listings", str(component.pk), str(path), "--skip-bad-rows", stdout=io.StringIO())
+    assert Listing.objects.count() == 1
+
+
+def test_the_command_refuses_bad_files_and_unknown_components(component, tmp_path):
+    path = write_csv(tmp_path / "a.csv", [row(1), row(2)])
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="not UTF-8"):
+        bad = tmp_path / "gbk.csv"
+        bad.write_bytes("房源编号,城市\n".encode("gbk"))
+        call_command("import_listings", str(component.pk), str(bad), stdout=out)
+    with pytest.raises(CommandError, match="No component"):
+        call_command("import_listings", "999999", str(path), stdout=out)
+
+
+@pytest.fixture
+def operator_client(client):
+    groups_sync()
+    user = StaffUserFactory()
+    user.groups.add(Group.objects.get(name="operator"))
+    client.force_login(user)
+    return client
+
+
+def test_operator_uploads_a_dry_run_sees_the_preview_and_applies_it(
+    operator_client, component, tmp_path, django_capture_on_commit_callbacks
+):
+    path = write_csv(tmp_path / "a.csv", [row(1), row(2), row(3, area="0")])
+    with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
+        response = operator_client.post(
+            "/admin/listings/importjob/upload/",
+            {"component": component.pk, "file": handle, "dry_run": "on", "all_or_nothing": "on"},
+        )
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/importjob/{job.pk}/change/")
+    page = operator_client.get(response["Location"]).content.decode()
+    assert "Would be created" in page and 'id="count-created">2<' in page
+    assert "must be greater than 0 (got 0)" in page and "Apply this file now" in page
+    progress = operator_client.get(f"/admin/listings/importjob/{job.pk}/progress/").json()
+    assert progress == {
+        "status": "previewed",
+        "status_label": job.get_status_display(),
+        "finished": True,
+        "processed": 3,
+        "total": 3,
+    }
+    assert not Listing.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        applied = operator_client.post(f"/admin/listings/importjob/{job.pk}/apply/")
+    new = ImportJob.objects.exclude(pk=job.pk).get()
+    assert applied.status_code == 302 and new.status == ImportStatus.ROLLED_BACK  # all or nothing, one bad row
+    assert not Listing.objects.exists()
+
+
+def test_the_admin_refuses_an_oversized_file_before_reading_it(operator_client, component, settings):
+    settings.LISTINGS_IMPORT_MAX_BYTES = 2048
+    big = io.BytesIO(b"x" * 4096)
+    big.name = "big.csv"
+    response = operator_client.post("/admin/listings/importjob/upload/", {"component": component.pk, "file": big})
+    assert response.status_code == 200
+    assert "the limit is 0 MB" in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+def test_the_template_downloads_and_imports_as_is(operator_client, component, run_import, tmp_path):
+    for kind in ("xlsx", "csv"):
+        response = operator_client.get(f"/admin/listings/importjob/template.{kind}")
+        assert response.status_code == 200
+        path = tmp_path / f"template.{kind}"
+        path.write_bytes(response.content)
+        job = run_import(component, path, dry_run=True)
+        assert job.status == ImportStatus.PREVIEWED and job.created_count == 1, (job.message, job.errors)
+    workbook = load_workbook(tmp_path / "template.xlsx")
+    assert workbook.sheetnames == ["房源", "说明 Help"]
+
+
+def test_listing_export_round_trips_through_the_importer(operator_client, component, run_import, tmp_path):
+    run_import(component, write_csv(tmp_path / "a.csv", [row(1), row(2, tags="")]))
+    from listings.admin import ListingResource
+
+    columns = {f"listingresource_{name}": "on" for name in ListingResource._meta.fields}
+    response = operator_client.post("/admin/listings/listing/export/", {"format": "0", "resource": "0", **columns})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    exported = tmp_path / "export.csv"
+    exported.write_bytes(response.content)
+    job = run_import(component, exported)
+    assert (job.status, job.unchanged_count, job.created_count, job.updated_count) == (ImportStatus.APPLIED, 2, 0, 0)
+
+
+def test_analysts_cannot_upload(client, component):
+    groups_sync()
+    user = StaffUserFactory()
+    user.groups.add(Group.objects.get(name="analyst"))
+    client.force_login(user)
+    assert client.get("/admin/listings/importjob/upload/").status_code == 403
+    assert client.get("/admin/listings/importjob/").status_code == 200
+
+
+def test_a_running_job_shows_live_progress(operator_client, component, tmp_path):
+    from django.core.files import File
+
+    from listings import progress, services
+
+    path = write_csv(tmp_path / "a.csv", [row(1)])
+    with open(path, "rb") as handle:
+        job = services.listing_import_start(
+            component=component, upload=File(handle, name="a.csv"), filename="a.csv", run_async=False
+        )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING)
+    progress.progress_set(job_id=job.pk, processed=4000, total=10000)
+    body = operator_client.get(f"/admin/listings/importjob/{job.pk}/progress/").json()
+    assert (body["finished"], body["processed"], body["total"], body["status"]) == (False, 4000, 10000, "running")
+    page = operator_client.get(f"/admin/listings/importjob/{job.pk}/change/").content.decode()
+    assert '<progress id="import-bar" max="10000" value="4000"' in page and "4000 of 10000 rows" in page
