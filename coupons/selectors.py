@@ -74,6 +74,25 @@ def claim_payload(claim: Claim) -> dict[str, Any]:
     }
 
 
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}" if fen % 100 == 0 else f"{fen / 100:.2f}".rstrip("0")
+
+
+def coupon_label(template) -> str:
+    """How the page names a coupon: 满100减10, 无门槛减5元, 8.5折."""
+    if template.kind == "percent":
+        rate = (100 - template.value) / 10
+        label = f"{rate:g}折"
+        if template.min_spend_fen:
+            label = f"满{_yuan(template.min_spend_fen)}享{label}"
+        if template.max_discount_fen is not None:
+            label += f"（最高减{_yuan(template.max_discount_fen)}元）"
+        return label
+    if template.min_spend_fen:
+        return f"满{_yuan(template.min_spend_fen)}减{_yuan(template.value)}"
+    return f"无门槛减{_yuan(template.value)}元"
+
+
 def validity_describe(template) -> dict[str, Any]:
     if template.validity_kind == ValidityKind.ABSOLUTE:
         return {
@@ -99,6 +118,7 @@ def coupon_pack_public(pack: CouponPack | None) -> dict[str, Any] | None:
         "coupons": [
             {
                 "name": item.template.name,
+                "label": coupon_label(item.template),
                 "kind": item.template.kind,
                 "value": item.template.value,
                 "min_spend_fen": item.template.min_spend_fen,

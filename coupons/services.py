@@ -494,7 +494,8 @@ def coupon_gates_reconcile() -> dict[int, int | None]:
 @transaction.atomic
 def coupon_pack_clone(*, source: Component, target: Component) -> None:
     """Clone hook of the coupon_pack component type: the copy gets its own pack
-    with the same settings and full stock; never claims, coupons or codes."""
+    with the same settings and full stock; never claims, coupons or codes. Like
+    the activity's dates, the claim window is not copied: a copy is scheduled anew."""
     pack = CouponPack.objects.filter(component=source).first()
     if pack is None:
         return
@@ -504,8 +505,6 @@ def coupon_pack_clone(*, source: Component, target: Component) -> None:
         description=pack.description,
         total_stock=pack.total_stock,
         per_user_limit=pack.per_user_limit,
-        claim_starts_at=pack.claim_starts_at,
-        claim_ends_at=pack.claim_ends_at,
         enabled=pack.enabled,
         redis_gate=pack.redis_gate,
         items=[(item.template, item.quantity) for item in pack.items.select_related("template")],

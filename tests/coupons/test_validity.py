@@ -1,5 +1,4 @@
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -11,7 +10,7 @@ from tests.coupons.factories import CouponTemplateFactory, coupon_pack_make
 
 pytestmark = pytest.mark.django_db
 
-CLAIMED = datetime(2026, 12, 12, 10, 30, tzinfo=dt_timezone.utc)
+CLAIMED = datetime(2026, 12, 12, 10, 30, tzinfo=UTC)
 
 
 def test_relative_validity_runs_n_days_from_the_claim():
