@@ -388,3 +388,22 @@ def listings_clone(*, source: Component, target: Component) -> None:
                 batch = []
         if batch:
             Listing.objects.bulk_create(batch)
+
+
+# --- single listings (demo data, scripts) -------------------------------------
+
+
+@transaction.atomic
+def listing_save(*, component: Component, city: str, external_id: str, title: str, price_fen: int, **fields) -> Listing:
+    """Create or update one listing by external id (its group created when new)."""
+    listing_component_check(component)
+    unknown = set(fields) - set(CONTENT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown listing fields: {', '.join(sorted(unknown))}")
+    group, _ = listing_group_ensure(component=component, city=city)
+    listing, _ = Listing.objects.update_or_create(
+        component=component,
+        external_id=external_id,
+        defaults={"group": group, "title": title, "price_fen": price_fen, **fields},
+    )
+    return listing
