@@ -79,7 +79,8 @@ def _invalidate_on_commit(slug: str) -> None:
 # --- activities -----------------------------------------------------------------
 
 
-def _activity_validate(values: dict) -> None:
+def activity_values_errors(values: dict) -> dict[str, list[str]]:
+    """Field errors of activity values (used by the services and the admin form)."""
     errors: dict[str, list[str]] = {}
     if "name" in values and not (values["name"] or "").strip():
         errors["name"] = ["is required"]
@@ -95,6 +96,11 @@ def _activity_validate(values: dict) -> None:
     starts_at, ends_at = values.get("starts_at"), values.get("ends_at")
     if starts_at and ends_at and ends_at <= starts_at:
         errors["ends_at"] = ["must be after the start"]
+    return errors
+
+
+def _activity_validate(values: dict) -> None:
+    errors = activity_values_errors(values)
     if errors:
         message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
         raise ApiError("activity_invalid", message, http.HTTP_400_BAD_REQUEST, details=errors)

@@ -1,0 +1,499 @@
+"""The operators' screens: activity list with status badges, filters and search; the
+activity page with its components inline (reorderable), revisions with rollback,
+recent audit entries, a signed preview link and the publish/status/template
+actions. Every write goes through activities.services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from activities import conf, services
+from activities.models import Activity, ActivityRevision, ActivityStatus, AuditEntry
+from activities.views import preview_token_make
+from components import registry
+from components.forms import config_summary
+from components.models import Component
+from config.errors import ApiError
+
+BADGE_COLOURS = {
+    "draft": "#8a8f99",
+    "scheduled": "#3370ff",
+    "online": "#34c724",
+    "offline": "#ff8800",
+    "ended": "#646a73",
+    "archived": "#bbbfc4",
+}
+# Operator status buttons on the activity page: (target status, label).
+STATUS_ACTIONS = (
+    (ActivityStatus.OFFLINE, "Take offline"),
+    (ActivityStatus.ONLINE, "Bring back online"),
+    (ActivityStatus.DRAFT, "Un-schedule"),
+    (ActivityStatus.ENDED, "End now"),
+    (ActivityStatus.ARCHIVED, "Archive"),
+)
+
+
+def status_badge(status: str) -> str:
+    return format_html(
+        '<span class="hd-badge" data-status="{}" style="background:{};color:#fff;border-radius:10px;'
+        'padding:2px 8px;font-size:11px;white-space:nowrap;">{}</span>',
+        status,
+        BADGE_COLOURS.get(status, "#8a8f99"),
+        ActivityStatus(status).label,
+    )
+
+
+class ActivityForm(forms.ModelForm):
+    class Meta:
+        model = Activity
+        fields = list(services.EDITABLE_FIELDS)
+        widgets = {"theme_background_color": forms.TextInput(attrs={"type": "color"})}
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {f: cleaned.get(f) for f in services.EDITABLE_FIELDS if f in cleaned}
+        for field, messages_ in services.activity_values_errors(values).items():
+            for message in messages_:
+                self.add_error(field if field in self.fields else None, message)
+        slug = cleaned.get("slug")
+        instance = self.instance
+        if (
+            instance.pk
+            and slug
+            and slug != Activity.objects.get(pk=instance.pk).slug
+            and instance.published_revision_id
+        ):
+            self.add_error("slug", "The slug of a published activity cannot change (its links are out).")
+        return cleaned
+
+
+class ComponentRowForm(forms.ModelForm):
+    class Meta:
+        model = Component
+        fields = ["position", "title", "enabled"]
+        widgets = {"position": forms.NumberInput(attrs={"class": "hd-position", "style": "width:4em"})}
+
+
+class ComponentInline(admin.TabularInline):
+    model = Component
+    form = ComponentRowForm
+    fields = ("move", "position", "type_label", "title", "enabled", "settings")
+    readonly_fields = ("move", "type_label", "settings")
+    extra = 0
+    ordering = ("position", "id")
+    verbose_name = "component"
+    verbose_name_plural = "Components (drag ☰ or use ↑ ↓ to reorder; disabled ones stay off the page)"
+    classes = ("hd-components",)
+
+    def has_add_permission(self, request, obj=None):
+        return False  # added through "Add component", which asks for the type's settings
+
+    @admin.display(description="")
+    def move(self, obj):
+        return mark_safe(
+            '<span class="hd-drag" title="Drag to reorder" style="cursor:move">☰</span> '
+            '<button type="button" class="hd-up" title="Move up">↑</button>'
+            '<button type="button" class="hd-down" title="Move down">↓</button>'
+        )
+
+    @admin.display(description="Type")
+    def type_label(self, obj):
+        try:
+            return registry.get(obj.type).label
+        except registry.UnknownComponentType:
+            return f"{obj.type} (unknown type)"
+
+    @admin.display(description="Settings")
+    def settings(self, obj):
+        if not obj.pk:
+            return "-"
+        url = reverse("admin:components_component_change", args=[obj.pk])
+        return format_html(
+            '<a class="hd-edit-settings" href="{}">Edit settings</a> <small style="color:#8a8f99">{}</small>',
+            url,
+            config_summary(obj.config, 80),
+        )
+
+
+@admin.register(Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    form = ActivityForm
+    inlines = [ComponentInline]
+    change_form_template = "admin/activities/activity/change_form.html"
+    list_display = (
+        "name",
+        "slug",
+        "badge",
+        "is_template",
+        "starts_at",
+        "ends_at",
+        "serving",
+        "created_by",
+        "updated_at",
+        "public_link",
+    )
+    list_filter = (
+        "status",
+        "is_template",
+        ("created_by", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+        "starts_at",
+    )
+    search_fields = ("name", "slug", "description")
+    date_hierarchy = "created_at"
+    list_select_related = ("created_by", "published_revision")
+    actions = ["action_publish", "action_take_offline", "action_save_as_template", "action_create_from_template"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "status_badge", "published"]}),
+        ("Schedule", {"fields": ["starts_at", "ends_at"]}),
+        (
+            "Theme",
+            {"fields": ["theme_background_color", "theme_header_image", "theme_share_title", "theme_share_image"]},
+        ),
+        ("Preview and history", {"fields": ["preview_link", "revisions_table", "audit_table"]}),
+    ]
+
+    class Media:
+        js = ("activities/admin-reorder.js",)
+
+    # -- list ----------------------------------------------------------------------
+    @admin.display(description="Status", ordering="status")
+    def badge(self, obj):
+        return status_badge(obj.status)
+
+    @admin.display(description="Status")
+    def status_badge(self, obj):
+        return status_badge(obj.status) if obj.pk else "-"
+
+    @admin.display(description="Serving", ordering="published_at")
+    def serving(self, obj):
+        return f"r{obj.published_revision.number}" if obj.published_revision_id else "-"
+
+    @admin.display(description="Page")
+    def public_link(self, obj):
+        if obj.is_template or obj.status != ActivityStatus.ONLINE:
+            return "-"
+        return format_html('<a href="/a/{}/" target="_blank">/a/{}/</a>', obj.slug, obj.slug)
+
+    # -- change page read-only parts ----------------------------------------------
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [
+                (name, {"fields": [f for f in opts["fields"] if f in self.form.Meta.fields]})
+                for name, opts in self.fieldsets[:3]
+            ]
+        return self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["status_badge", "published", "preview_link", "revisions_table", "audit_table"]
+
+    @admin.display(description="Published")
+    def published(self, obj):
+        if not obj.published_revision_id:
+            return "never"
+        return format_html(
+            'revision r{} at {} · <a href="/a/{}/" target="_blank">public page</a>',
+            obj.published_revision.number,
+            timezone.localtime(obj.published_at).strftime("%Y-%m-%d %H:%M"),
+            obj.slug,
+        )
+
+    @admin.display(description="Preview link")
+    def preview_link(self, obj):
+        url = reverse("activity-preview", args=[preview_token_make(obj)])
+        hours = conf.preview_ttl_seconds() // 3600
+        return format_html(
+            '<a class="hd-preview-link" href="{}" target="_blank">{}</a><br><small>Shows the current draft to anyone '
+            "with the link, no login needed; expires after {} hours.</small>",
+            url,
+            url,
+            hours,
+        )
+
+    @admin.display(description="Revisions")
+    def revisions_table(self, obj):
+        revisions = ActivityRevision.objects.filter(activity=obj).select_related("created_by")[:30]
+        if not revisions:
+            return "No revision yet: publish to create one."
+        rows = []
+        for rev in revisions:
+            serving = rev.pk == obj.published_revision_id
+            url = reverse("admin:activities_activity_rollback", args=[obj.pk, rev.pk])
+            button = (
+                format_html("<strong>serving</strong>")
+                if serving
+                else format_html(
+                    '<button type="submit" class="button hd-rollback" formaction="{}" formmethod="post" '
+                    "formnovalidate>Roll back to r{}</button>",
+                    url,
+                    rev.number,
+                )
+            )
+            rows.append(
+                (
+                    rev.number,
+                    timezone.localtime(rev.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    rev.created_by or "system",
+                    rev.note,
+                    len(rev.snapshot.get("components", [])),
+                    button,
+                )
+            )
+        body = format_html_join(
+            "", "<tr><td>r{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+        )
+        return format_html(
+            '<table class="hd-revisions"><thead><tr><th>Revision</th><th>Published</th><th>By</th><th>Note</th>'
+            "<th>Components</th><th></th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.display(description="Recent changes")
+    def audit_table(self, obj):
+        entries = AuditEntry.objects.filter(activity=obj)[:20]
+        rows = [
+            (
+                timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                e.actor_label,
+                e.get_action_display(),
+                f"{e.object_type} #{e.object_id}",
+                config_summary(e.changes, 160),
+            )
+            for e in entries
+        ]
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        full = reverse("admin:activities_auditentry_changelist") + f"?activity__id__exact={obj.pk}"
+        return format_html(
+            '<table class="hd-audit"><tbody>{}</tbody></table><a href="{}">Full audit log</a>', body, full
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            allowed = services.TRANSITIONS.get(obj.status, frozenset())
+            extra.update(
+                component_types=[(t.key, t.label) for t in registry.all_types()],
+                status_actions=[
+                    (s.value, label) for s, label in STATUS_ACTIONS if s in allowed and not obj.is_template
+                ],
+                can_publish=not obj.is_template and obj.status not in (ActivityStatus.ENDED, ActivityStatus.ARCHIVED),
+                can_change=self.has_change_permission(request, obj),
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    # -- writes through the services ----------------------------------------------
+    def save_model(self, request, obj, form, change):
+        values = {f: form.cleaned_data[f] for f in services.EDITABLE_FIELDS if f in form.cleaned_data}
+        if change:
+            services.activity_update(
+                activity=obj, actor=request.user, **{k: v for k, v in values.items() if k in form.changed_data}
+            )
+            obj.refresh_from_db()
+        else:
+            created = services.activity_create(actor=request.user, **values)
+            obj.pk = created.pk
+            obj.refresh_from_db()
+            obj._state.adding = False
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Component:
+            return super().save_formset(request, form, formset, change)
+        activity = form.instance
+        deleted = [f for f in formset.deleted_forms if f.instance.pk]
+        for f in deleted:
+            services.component_delete(component=f.instance, actor=request.user)
+        kept = [f for f in formset.forms if f.instance.pk and f not in deleted]
+        for f in kept:
+            if {"title", "enabled"} & set(f.changed_data):
+                services.component_update(
+                    component=f.instance,
+                    actor=request.user,
+                    title=f.cleaned_data["title"],
+                    enabled=f.cleaned_data["enabled"],
+                )
+        order = sorted(kept, key=lambda f: (f.cleaned_data.get("position") or 0, f.instance.pk))
+        ids = [f.instance.pk for f in order]
+        if ids:
+            services.components_reorder(activity=activity, actor=request.user, component_ids=ids)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def delete_model(self, request, obj):
+        services.activity_delete(activity=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for activity in queryset:
+            services.activity_delete(activity=activity, actor=request.user)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApiError as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ApiError as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:activities_activity_change", args=[object_id]))
+
+    # -- object buttons ----------------------------------------------------------------
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/publish/", wrap(self.publish_view), name="activities_activity_publish"),
+            path("<int:pk>/status/<str:to>/", wrap(self.status_view), name="activities_activity_status"),
+            path("<int:pk>/rollback/<int:rev>/", wrap(self.rollback_view), name="activities_activity_rollback"),
+            path("<int:pk>/save-as-template/", wrap(self.template_view), name="activities_activity_save_template"),
+            path(
+                "<int:pk>/create-from-template/",
+                wrap(self.from_template_view),
+                name="activities_activity_from_template",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _object_post(self, request, pk, do):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        activity = get_object_or_404(Activity, pk=pk)
+        if not self.has_change_permission(request, activity):
+            raise PermissionDenied
+        target = reverse("admin:activities_activity_change", args=[pk])
+        try:
+            message, target = do(activity) or ("Done.", target)
+        except ApiError as exc:
+            self.message_user(request, str(exc.detail), messages.ERROR)
+        else:
+            self.message_user(request, message, messages.SUCCESS)
+        return HttpResponseRedirect(target)
+
+    def publish_view(self, request, pk):
+        def do(activity):
+            before = (activity.published_revision_id, activity.status)
+            revision = services.activity_publish(activity=activity, actor=request.user)
+            activity.refresh_from_db()
+            target = reverse("admin:activities_activity_change", args=[activity.pk])
+            if (revision.pk, activity.status) == before:
+                return f"Nothing changed since the last publish; still serving r{revision.number}.", target
+            return f"Published revision r{revision.number}; the activity is {activity.status}.", target
+
+        return self._object_post(request, pk, do)
+
+    def status_view(self, request, pk, to):
+        def do(activity):
+            services.activity_transition(activity=activity, to=to, actor=request.user, reason="operator")
+            return f"The activity is now {to}.", reverse("admin:activities_activity_change", args=[activity.pk])
+
+        return self._object_post(request, pk, do)
+
+    def rollback_view(self, request, pk, rev):
+        def do(activity):
+            revision = get_object_or_404(ActivityRevision, pk=rev, activity=activity)
+            new = services.activity_rollback(activity=activity, revision=revision, actor=request.user)
+            return f"Now serving r{new.number}, a copy of r{revision.number}.", reverse(
+                "admin:activities_activity_change", args=[activity.pk]
+            )
+
+        return self._object_post(request, pk, do)
+
+    def template_view(self, request, pk):
+        def do(activity):
+            template = services.activity_save_as_template(activity=activity, actor=request.user)
+            return f"Saved as template “{template.name}”.", reverse(
+                "admin:activities_activity_change", args=[template.pk]
+            )
+
+        return self._object_post(request, pk, do)
+
+    def from_template_view(self, request, pk):
+        def do(template):
+            activity = services.activity_create_from_template(template=template, actor=request.user)
+            return f"Created draft “{activity.name}” from the template; set its name, slug and dates.", reverse(
+                "admin:activities_activity_change", args=[activity.pk]
+            )
+
+        return self._object_post(request, pk, do)
+
+    # -- list actions --------------------------------------------------------------------
+    def _each(self, request, queryset, do, done: str):
+        ok = 0
+        for activity in queryset:
+            try:
+                do(activity)
+                ok += 1
+            except ApiError as exc:
+                self.message_user(request, f"{activity}: {exc.detail}", messages.ERROR)
+        if ok:
+            self.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+
+    @admin.action(description="Publish selected activities", permissions=["change"])
+    def action_publish(self, request, queryset):
+        self._each(request, queryset, lambda a: services.activity_publish(activity=a, actor=request.user), "Published")
+
+    @admin.action(description="Take selected activities offline", permissions=["change"])
+    def action_take_offline(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda a: services.activity_transition(activity=a, to="offline", actor=request.user, reason="operator"),
+            "Taken offline",
+        )
+
+    @admin.action(description="Save selected activities as templates", permissions=["add"])
+    def action_save_as_template(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda a: services.activity_save_as_template(activity=a, actor=request.user),
+            "Templates saved",
+        )
+
+    @admin.action(description="Create activities from selected templates", permissions=["add"])
+    def action_create_from_template(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda a: services.activity_create_from_template(template=a, actor=request.user),
+            "Drafts created",
+        )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "activity_label",
+        "changes_short",
+    )
+    list_filter = ("action", "object_type", ("actor", admin.RelatedOnlyFieldListFilter), "created_at")
+    search_fields = ("activity_label", "actor_label", "object_id")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    @admin.display(description="Changes")
+    def changes_short(self, obj):
+        return config_summary(obj.changes, 160)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

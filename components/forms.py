@@ -1,0 +1,129 @@
+"""Admin forms generated from a component type's JSON schema: one real form field
+per config key (not a raw JSON box)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django import forms
+from django.utils import timezone
+
+from components import registry
+
+PREFIX = "cfg_"
+
+
+def _types(spec: dict) -> tuple[str | None, bool]:
+    """(the non-null JSON type, whether null is allowed)."""
+    kind = spec.get("type")
+    if isinstance(kind, list):
+        nullable = "null" in kind
+        rest = [k for k in kind if k != "null"]
+        return (rest[0] if len(rest) == 1 else None), nullable
+    return kind, False
+
+
+class LinesField(forms.CharField):
+    """An array of strings or integers, one item per line."""
+
+    def __init__(self, *, item_type: str = "string", **kwargs):
+        self.item_type = item_type
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "cols": 60}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        items = [line.strip() for line in text.splitlines() if line.strip()]
+        if self.item_type == "integer":
+            try:
+                return [int(item) for item in items]
+            except ValueError:
+                raise forms.ValidationError("Put one whole number per line.") from None
+        return items
+
+
+def _field_for(name: str, spec: dict, required: bool) -> forms.Field:
+    kind, nullable = _types(spec)
+    common = {
+        "label": spec.get("title") or name.replace("_", " ").capitalize(),
+        "help_text": spec.get("description", ""),
+        "required": required and not nullable,
+    }
+    if "enum" in spec:
+        choices = [(v, str(v)) for v in spec["enum"] if v is not None]
+        if not common["required"]:
+            choices = [("", "---------"), *choices]
+        return forms.TypedChoiceField(choices=choices, coerce=type(choices[-1][0]) if choices else str, **common)
+    if kind == "string":
+        if spec.get("format") == "date-time":
+            return forms.DateTimeField(**common)
+        widget = None
+        if spec.get("x-widget") == "url" or spec.get("format") == "uri" or "url" in name or name in ("image", "link"):
+            widget = forms.URLInput(attrs={"size": 70})
+        elif spec.get("x-widget") == "textarea" or spec.get("maxLength", 0) > 1000:
+            widget = forms.Textarea(attrs={"rows": 8, "cols": 80})
+        return forms.CharField(
+            max_length=spec.get("maxLength"), min_length=spec.get("minLength"), widget=widget, strip=True, **common
+        )
+    if kind == "integer":
+        return forms.IntegerField(min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common)
+    if kind == "number":
+        return forms.FloatField(min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common)
+    if kind == "boolean":
+        return forms.BooleanField(**{**common, "required": False})
+    if kind == "array" and _types(spec.get("items", {}))[0] in ("string", "integer"):
+        return LinesField(item_type=_types(spec["items"])[0], **common)
+    return forms.JSONField(**common, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}))
+
+
+def config_fields(type_key: str) -> dict[str, forms.Field]:
+    """Form fields (named `cfg_<key>`) for every property of the type's schema."""
+    schema = registry.get(type_key).schema
+    required = set(schema.get("required", []))
+    return {
+        PREFIX + name: _field_for(name, spec, name in required and "default" not in spec)
+        for name, spec in schema.get("properties", {}).items()
+    }
+
+
+def config_initial(type_key: str, config: dict) -> dict:
+    merged = {**registry.config_defaults(type_key), **(config or {})}
+    return {PREFIX + k: v for k, v in merged.items()}
+
+
+def config_from_cleaned(type_key: str, cleaned: dict) -> dict:
+    """Turn cleaned form values back into a config (empty optional values fall back
+    to the schema default; nullable ones become null)."""
+    schema = registry.get(type_key).schema
+    config = {}
+    for name, spec in schema.get("properties", {}).items():
+        value = cleaned.get(PREFIX + name)
+        kind, nullable = _types(spec)
+        if value in (None, "") and kind != "boolean":
+            if nullable:
+                config[name] = None
+            elif kind == "string" and "default" not in spec and name in schema.get("required", []):
+                config[name] = ""
+            continue  # the default fills it in
+        if isinstance(value, datetime):
+            value = timezone.localtime(value).isoformat()
+        config[name] = value
+    return config
+
+
+def config_errors_to_fields(form: forms.Form, errors: dict[str, list[str]]) -> None:
+    for key, messages in errors.items():
+        field = PREFIX + key if PREFIX + key in form.fields else None
+        for message in messages:
+            form.add_error(field, message)
+
+
+def config_summary(config: dict, limit: int = 120) -> str:
+    text = json.dumps(config, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
