@@ -60,29 +60,34 @@ class _Refused(Exception):
 
 
 def _stock_take(*, product_id: int, user_id: str, per_user_limit: int) -> str | None:
-    """Reserve one unit for the user; returns None, or why not ("limit_reached",
-    "sold_out") with nothing changed. Runs inside the caller's transaction."""
+    """Reserve one unit for the user; returns None, or why not ("sold_out",
+    "limit_reached") with nothing changed. Runs inside the caller's transaction.
+
+    The product row is updated first: that takes its exclusive lock before any
+    child row is inserted (an insert's foreign-key check takes a shared lock on
+    the product, and two shared holders both upgrading would deadlock on InnoDB).
+    Every path locks product, then buyer."""
     try:
         with transaction.atomic():
-            ProductBuyer.objects.get_or_create(product_id=product_id, user_id=user_id)
-    except IntegrityError:  # a concurrent first order of the same user created it
-        pass
-    try:
-        with transaction.atomic():
+            if not Product.objects.filter(pk=product_id, held__lt=F("stock")).update(held=F("held") + 1):
+                raise _Refused("sold_out")
+            try:
+                with transaction.atomic():
+                    ProductBuyer.objects.get_or_create(product_id=product_id, user_id=user_id)
+            except IntegrityError:  # a concurrent first order of the same user created it
+                pass
             if not ProductBuyer.objects.filter(product_id=product_id, user_id=user_id, held__lt=per_user_limit).update(
                 held=F("held") + 1
             ):
                 raise _Refused("limit_reached")
-            if not Product.objects.filter(pk=product_id, held__lt=F("stock")).update(held=F("held") + 1):
-                raise _Refused("sold_out")
     except _Refused as refused:
         return str(refused)
     return None
 
 
 def _stock_release(*, product_id: int, user_id: str) -> None:
-    ProductBuyer.objects.filter(product_id=product_id, user_id=user_id, held__gt=0).update(held=F("held") - 1)
     Product.objects.filter(pk=product_id, held__gt=0).update(held=F("held") - 1)
+    ProductBuyer.objects.filter(product_id=product_id, user_id=user_id, held__gt=0).update(held=F("held") - 1)
 
 
 # --- state moves --------------------------------------------------------------
@@ -578,3 +583,38 @@ def reconciliation_run(*, day: date) -> ReconciliationReport:
         },
     )
     return report
+
+
+# --- products -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def product_create(
+    *,
+    component: Component,
+    name: str,
+    price_fen: int,
+    stock: int,
+    entitlement_kind: str,
+    entitlement_days: int | None = None,
+    entitlement_quantity: int = 1,
+    per_user_limit: int = 1,
+    description: str = "",
+    sale_starts_at: datetime | None = None,
+    sale_ends_at: datetime | None = None,
+) -> Product:
+    if component.type != PAID_TYPE:
+        raise ApiError("invalid", f"Component {component.pk} is a {component.type}, not a paid_sale.")
+    return Product.objects.create(
+        component=component,
+        name=name,
+        description=description,
+        price_fen=price_fen,
+        stock=stock,
+        per_user_limit=per_user_limit,
+        entitlement_kind=entitlement_kind,
+        entitlement_days=entitlement_days,
+        entitlement_quantity=entitlement_quantity,
+        sale_starts_at=sale_starts_at,
+        sale_ends_at=sale_ends_at,
+    )
