@@ -1,0 +1,154 @@
+"""The paid_sale component type on a real, published activity, its admin screens,
+and the expiry / reconciliation tasks' wiring."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from activities import services as activity_services
+from components import registry
+from payments import services
+from payments.models import Entitlement, Product
+from tests.factories import ActivityFactory
+from tests.payments.conftest import result_event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def page(django_capture_on_commit_callbacks):
+    activity = ActivityFactory(slug="vip-sale", ends_at=timezone.now() + timedelta(days=3))
+    component = activity_services.component_create(
+        activity=activity, actor=None, type="paid_sale", title="会员限时购", config={"button_text": "抢购"}
+    )
+    product = services.product_create(
+        component=component,
+        name="VIP 月卡",
+        price_fen=990,
+        stock=3,
+        per_user_limit=1,
+        entitlement_kind="membership",
+        entitlement_days=30,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        activity_services.activity_publish(activity=activity, actor=None)
+    return activity, component, product
+
+
+def _component(client, component):
+    body = client.get("/api/v1/activities/vip-sale").json()
+    return next(c for c in body["components"] if c["id"] == component.pk)
+
+
+def test_type_is_registered_with_a_strict_schema():
+    ctype = registry.get("paid_sale")
+    assert ctype.template == "components/paid_sale.html" and ctype.live_state is not None
+    assert registry.config_validate("paid_sale", {}) == {"button_text": "立即购买", "show_stock": True, "note": ""}
+    with pytest.raises(registry.ConfigInvalid):
+        registry.config_validate("paid_sale", {"price_fen": 1})
+
+
+def test_activity_api_shows_product_price_stock_and_the_users_state(page, fake_payments, user_client, api_client):
+    _activity, component, _product = page
+    anonymous = _component(api_client, component)
+    assert anonymous["config"]["product"]["name"] == "VIP 月卡" and anonymous["config"]["button_text"] == "抢购"
+    assert anonymous["state"]["price_fen"] == 990 and anonymous["state"]["remaining"] == 3
+    assert anonymous["state"]["sale_status"] == "on_sale" and anonymous["state"]["user"] is None
+
+    buyer = user_client("buyer")
+    order = buyer.post(f"/api/v1/components/{component.pk}/orders", HTTP_IDEMPOTENCY_KEY="k").json()
+    state = _component(buyer, component)["state"]
+    assert state["remaining"] == 2
+    assert state["user"]["pending_order"]["order_no"] == order["order_no"] and not state["user"]["can_buy"]
+
+    from payments.models import Order
+
+    services.payment_result_apply(payload=result_event(Order.objects.get(order_no=order["order_no"]), "PAID"))
+    state = _component(buyer, component)["state"]
+    assert state["user"]["pending_order"] is None
+    assert state["user"]["entitlements"][0]["kind"] == "membership" and state["user"]["entitlements"][0]["active"]
+
+
+def test_public_page_renders_the_buy_button(page, client):
+    html = client.get("/a/vip-sale/").content.decode()
+    assert 'data-component-type="paid_sale"' in html and "VIP 月卡" in html and "data-buy" in html
+
+
+def test_cloning_an_activity_copies_the_product_with_full_stock(page, fake_payments, user_client):
+    activity, component, product = page
+    user_client("u").post(f"/api/v1/components/{component.pk}/orders", HTTP_IDEMPOTENCY_KEY="k")
+    clone = activity_services.activity_clone(
+        source=activity, actor=None, name="copy", slug="vip-sale-copy", is_template=False
+    )
+    copied = Product.objects.get(component__activity=clone)
+    assert (copied.name, copied.price_fen, copied.stock, copied.held) == ("VIP 月卡", 990, 3, 0)
+    assert copied.pk != product.pk
+
+
+def test_membership_purchases_stack(fake_payments):
+    from tests.payments.factories import ProductFactory
+
+    product = ProductFactory(per_user_limit=2)
+    first, _ = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="a")
+    second, _ = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="b")
+    services.payment_result_apply(payload=result_event(first, "PAID"))
+    services.payment_result_apply(payload=result_event(second, "PAID"))
+    one, two = Entitlement.objects.order_by("pk")
+    assert two.valid_from == one.valid_until and (two.valid_until - one.valid_from).days == 60
+
+
+def test_admin_screens_show_counts_timeline_and_payment_events(fake_payments):
+    from tests.payments.factories import ProductFactory
+
+    product = ProductFactory(stock=10)
+    paid, _ = services.order_place(component_id=product.component_id, user_id="a", idempotency_key="k")
+    services.order_place(component_id=product.component_id, user_id="b", idempotency_key="k")
+    services.payment_result_apply(payload=result_event(paid, "PAID"))
+    services.payment_result_apply(payload=result_event(paid, "PAID", amount_fen=1))
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026")
+    client = Client()
+    client.force_login(staff)
+    products = client.get("/admin/payments/product/").content.decode()
+    assert '<td class="field-sold">1</td>' in products and '<td class="field-reserved">1</td>' in products
+    assert '<td class="field-remaining_display">8</td>' in products
+    for query in ("", "?state__exact=paid", f"?product__id__exact={product.pk}", "?created_at__year=2026"):
+        assert client.get("/admin/payments/order/" + query).status_code == 200
+    listing = client.get("/admin/payments/order/?state__exact=paid").content.decode()
+    assert paid.order_no in listing
+    detail = client.get(f"/admin/payments/order/{paid.pk}/change/").content.decode()
+    assert "timeline" in detail.lower() and "created" in detail and "amount 1 differs from 990" in detail
+    assert client.get("/admin/payments/paymentresult/?flagged__exact=1").status_code == 200
+    assert client.get("/admin/payments/entitlement/").status_code == 200
+    assert client.get("/admin/payments/sandboxpaycode/").status_code == 200
+    response = client.post(
+        "/admin/payments/order/", {"action": "refund_orders", "_selected_action": [paid.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    paid.refresh_from_db()
+    assert paid.state == "refunded" and Entitlement.objects.get(order=paid).revoked_at is not None
+
+
+def test_beat_schedules_expiry_and_daily_reconciliation():
+    from config.celery import app
+
+    app.finalize()
+    schedule = app.conf.beat_schedule
+    assert schedule["payments.orders_expire"]["task"] == "payments.orders_expire"
+    assert schedule["payments.reconcile"]["task"] == "payments.reconcile"
+
+
+def test_demo_seed_is_idempotent():
+    import io
+
+    from activities import demo as activities_demo
+    from payments import demo
+
+    out = io.StringIO()
+    activities_demo.seed(out)
+    demo.seed(out)
+    demo.seed(out)
+    assert Product.objects.filter(component__activity__slug="demo").count() == 1
+    assert "VIP 月卡" in out.getvalue()
