@@ -6,7 +6,7 @@ import logging
 
 from django.core import signing
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -59,13 +59,20 @@ def activity_page(request, slug: str) -> HttpResponse:
     public = selectors.public_activity_get(slug)
     if not public.served:
         return _unavailable(*public.error)
-    key = f"activities:page:{slug}:{public.generation}"
-    html = cache.get(key)
-    if html is None:
-        html = _page_html(public.body)
-        cache.set(key, html, conf.cache_seconds())
-    response = HttpResponse(html)
-    response["Cache-Control"] = "public, max-age=30"
+    # Browsers and CDNs revalidate every time; the ETag names the published
+    # generation, so an unchanged page costs a 304.
+    etag = f'"{public.body["revision"]}-{public.generation}"'
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponseNotModified()
+    else:
+        key = f"activities:page:{slug}:{public.generation}"
+        html = cache.get(key)
+        if html is None:
+            html = _page_html(public.body)
+            cache.set(key, html, conf.cache_seconds())
+        response = HttpResponse(html)
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-cache"
     return response
 
 

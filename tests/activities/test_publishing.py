@@ -218,3 +218,15 @@ def test_preview_link_shows_the_draft_and_expires(make_activity, client, setting
     expired = client.get(f"/a/preview/{token}/")
     assert expired.status_code == 403 and "expired" in expired.content.decode()
     assert signing.loads(token, salt="activities.preview")["activity"] == activity.pk
+
+
+def test_the_page_revalidates_with_an_etag_that_changes_on_publish(make_activity, publish, operator, client):
+    activity = make_activity(components=[("rich_text", {"html": "<p>one</p>"})])
+    publish(activity)
+    first = client.get(f"/a/{activity.slug}/")
+    assert first["Cache-Control"] == "no-cache"
+    assert client.get(f"/a/{activity.slug}/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    services.component_update(component=activity.components.get(), actor=operator, config={"html": "<p>two</p>"})
+    publish(activity)
+    again = client.get(f"/a/{activity.slug}/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 200 and "two" in again.content.decode() and again["ETag"] != first["ETag"]
