@@ -182,6 +182,13 @@ CACHES = {
     }
 }
 
+# --- activities -------------------------------------------------------------
+# How long the public page and the API's snapshot stay cached; publishing and
+# status changes invalidate them at once, so this only bounds memory use.
+ACTIVITY_CACHE_SECONDS = env_int("ACTIVITY_CACHE_SECONDS", 600, minimum=1)
+# Lifetime of the signed preview links the admin hands out.
+ACTIVITY_PREVIEW_TTL_SECONDS = env_int("ACTIVITY_PREVIEW_TTL_SECONDS", 72 * 3600, minimum=60)
+
 # --- secrets shared with other teams ---------------------------------------
 USER_TOKEN_SECRET = env_str("USER_TOKEN_SECRET", "" if PRODUCTION else "dev-user-token-secret-0123456789abcdef")
 if PRODUCTION and not USER_TOKEN_SECRET:
