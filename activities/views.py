@@ -98,14 +98,14 @@ def activity_preview(request, token: str) -> HttpResponse:
 # --- API --------------------------------------------------------------------------
 
 
-class _ThemeSerializer(serializers.Serializer):
+class ActivityThemeSerializer(serializers.Serializer):
     background_color = serializers.CharField()
     header_image = serializers.CharField()
     share_title = serializers.CharField()
     share_image = serializers.CharField()
 
 
-class _ComponentSerializer(serializers.Serializer):
+class ActivityComponentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.CharField(help_text="Registry key: banner, rich_text, countdown, listing, coupon_pack, ...")
     position = serializers.IntegerField()
@@ -125,13 +125,13 @@ class ActivityPublicSerializer(serializers.Serializer):
     status = serializers.CharField()
     starts_at = serializers.DateTimeField(allow_null=True)
     ends_at = serializers.DateTimeField(allow_null=True)
-    theme = _ThemeSerializer()
+    theme = ActivityThemeSerializer()
     revision = serializers.IntegerField()
     published_at = serializers.DateTimeField()
-    components = _ComponentSerializer(many=True)
+    components = ActivityComponentSerializer(many=True)
 
 
-class _ErrorSerializer(serializers.Serializer):
+class ActivityErrorSerializer(serializers.Serializer):
     error = serializers.DictField()
 
 
@@ -143,11 +143,12 @@ class ActivityDetailApi(APIView):
 
     @extend_schema(
         operation_id="activity_retrieve",
+        auth=[{"userToken": []}, {}],
         responses={
             200: ActivityPublicSerializer,
-            401: OpenApiResponse(_ErrorSerializer, description="A token was sent and is invalid or expired."),
+            401: OpenApiResponse(ActivityErrorSerializer, description="A token was sent and is invalid or expired."),
             404: OpenApiResponse(
-                _ErrorSerializer,
+                ActivityErrorSerializer,
                 description="activity_not_found, activity_not_started, activity_offline or activity_ended.",
             ),
         },
