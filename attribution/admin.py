@@ -155,7 +155,6 @@ class ConversionAdmin(admin.ModelAdmin):
     )
     list_filter = ("platform", "match_method", "is_test", "app_id")
     search_fields = ("user_id", "activation_event_id", "click_id", "match_key")
-    date_hierarchy = "activated_at"
     inlines = [PostbackInline]
 
     def get_readonly_fields(self, request, obj=None):
@@ -211,7 +210,6 @@ class MatchTraceAdmin(admin.ModelAdmin):
     list_display = ("event_id", "activated_at", "app_id", "os", "outcome", "reason", "is_test", "conversion")
     list_filter = ("outcome", "is_test", "app_id")
     search_fields = ("event_id", "user_id")
-    date_hierarchy = "activated_at"
     change_list_template = "attribution/admin/matchtrace_change_list.html"
     fields = (
         "event_id",

@@ -430,7 +430,13 @@ def postback_plan(
 def _enqueue_after_commit(postback_id: int) -> None:
     from attribution.tasks import postback_deliver_task
 
-    transaction.on_commit(lambda: postback_deliver_task.delay(postback_id))
+    def enqueue() -> None:
+        try:
+            postback_deliver_task.delay(postback_id)
+        except Exception:  # broker down: postbacks_sweep sends it later
+            logger.exception("postback not enqueued; the sweep will send it", extra={"postback_id": postback_id})
+
+    transaction.on_commit(enqueue)
 
 
 def _base_url(platform: str) -> str:

@@ -1,0 +1,160 @@
+from urllib.parse import urlencode
+
+import pytest
+from django.utils import timezone
+
+from attribution import services
+from attribution.models import Conversion, MatchTrace, Postback, PostbackAttempt, TrackingLink
+from attribution.models import TestDevice as QaDevice
+from config.redis import get_redis
+from tests.attribution.conftest import click_params
+from tests.factories import StaffUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    user = StaffUserFactory(is_superuser=True)
+    client.force_login(user)
+    return client
+
+
+def test_creating_a_link_in_the_admin_replicates_it_and_shows_the_click_url_with_macros(
+    admin_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/attribution/trackinglink/add/",
+            {
+                "platform": "tencent",
+                "app_id": "com.kuaipao.app",
+                "os": "android",
+                "campaign_name": "双11 拉新",
+                "enabled": "on",
+                "device_window_days": "7",
+                "ipua_window_hours": "24",
+                "postback_activate": "on",
+                "rate_limit_per_second": "1000",
+            },
+        )
+    assert response.status_code == 302, response.content
+    link = TrackingLink.objects.get()
+    assert get_redis().hget(f"att:link:{link.token}", "platform") == b"tencent"
+    page = admin_client.get(f"/admin/attribution/trackinglink/{link.pk}/change/").content.decode()
+    assert f"/t/tencent/{link.token}?" in page
+    for macro in ("__CLICK_ID__", "imei_md5=__MUID__", "__HASH_OAID__", "__CALLBACK__", "__CLICK_TIME__"):
+        assert macro in page
+
+
+def test_out_of_range_window_is_refused_by_the_form(admin_client):
+    response = admin_client.post(
+        "/admin/attribution/trackinglink/add/",
+        {
+            "platform": "generic",
+            "app_id": "a",
+            "os": "ios",
+            "campaign_name": "c",
+            "device_window_days": "31",
+            "ipua_window_hours": "24",
+            "rate_limit_per_second": "10",
+        },
+    )
+    assert response.status_code == 200 and TrackingLink.objects.count() == 0
+
+
+def test_match_trace_pages_show_considered_clicks_and_why(admin_client, make_link, client):
+    link = make_link("oceanengine", os="ios")
+    client.get(f"/t/oceanengine/{link.token}?{urlencode(click_params('oceanengine', '', idfa='AB-1'))}")
+    outcome = services.activation_record(
+        event_id="ev-1",
+        app_id=link.app_id,
+        os="ios",
+        user_id="1",
+        device={"idfa": "AB-1"},
+        ip=None,
+        ua=None,
+        occurred_at=timezone.now(),
+    )
+    page = admin_client.get(f"/admin/attribution/matchtrace/{outcome.trace.pk}/change/").content.decode()
+    assert "matched" in page and "last click before the activation" in page
+    device = admin_client.get("/admin/attribution/matchtrace/device/", {"app_id": link.app_id, "idfa": "AB-1"})
+    text = device.content.decode()
+    assert device.status_code == 200 and "reinstall" in text and "idfa within the 7 d window" in text
+    assert admin_client.get("/admin/attribution/matchtrace/").status_code == 200
+
+
+def test_forget_this_device_removes_its_conversion_and_clicks(
+    admin_client, make_link, client, django_capture_on_commit_callbacks
+):
+    link = make_link("oceanengine", os="ios")
+    device = services.test_device_save(device=QaDevice(label="QA", idfa="AB-2", app_id=link.app_id))
+    client.get(f"/t/oceanengine/{link.token}?{urlencode(click_params('oceanengine', '', idfa='AB-2'))}")
+    services.activation_record(
+        event_id="ev-2",
+        app_id=link.app_id,
+        os="ios",
+        user_id=None,
+        device={"idfa": "AB-2"},
+        ip=None,
+        ua=None,
+        occurred_at=timezone.now(),
+    )
+    assert Conversion.objects.get().is_test
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/attribution/testdevice/", {"action": "forget_devices", "_selected_action": [device.pk]}
+        )
+    assert response.status_code == 302
+    assert Conversion.objects.count() == 0 and MatchTrace.objects.count() == 0
+    assert list(get_redis().scan_iter(match=f"att:k:{link.id}:idfa:*")) == []
+
+
+def test_failed_postbacks_list_shows_attempts_and_retry_action_resends(
+    admin_client, make_link, ad_platform, django_capture_on_commit_callbacks
+):
+    link = make_link("generic")
+    now = timezone.now()
+    conversion = Conversion.objects.create(
+        link=link,
+        platform="generic",
+        app_id=link.app_id,
+        activation_event_id="e",
+        click_id="c",
+        click_at=now,
+        activated_at=now,
+        seconds_to_install=0,
+        match_method="idfa",
+        match_key="idfa:x",
+        callback=ad_platform.url + "/generic/cb",
+    )
+    postback = Postback.objects.create(
+        conversion=conversion,
+        event_type="activate",
+        source_event_id="e",
+        event_time=now,
+        status="failed",
+        attempt_count=1,
+        last_error="HTTP 500",
+    )
+    PostbackAttempt.objects.create(postback=postback, number=1, method="GET", url="u", status_code=500, latency_ms=3)
+    listing = admin_client.get("/admin/attribution/postback/", {"delivery": "failed"})
+    assert listing.status_code == 200 and "HTTP 500" in listing.content.decode()
+    detail = admin_client.get(f"/admin/attribution/postback/{postback.pk}/change/")
+    assert detail.status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/attribution/postback/", {"action": "retry_postbacks", "_selected_action": [postback.pk]}
+        )
+    postback.refresh_from_db()
+    assert postback.status == "succeeded" and len(ad_platform.received("generic")) == 1
+
+
+def test_conversion_and_pending_event_lists_render(admin_client):
+    for url in (
+        "/admin/attribution/conversion/",
+        "/admin/attribution/pendingevent/",
+        "/admin/attribution/testdevice/",
+        "/admin/attribution/trackinglink/",
+    ):
+        assert admin_client.get(url).status_code == 200
