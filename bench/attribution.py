@@ -1,0 +1,272 @@
+"""Attribution benchmark.
+
+- `attribution.clicks_per_s`: click callbacks per second through gunicorn (the
+  Procfile's 2 workers x 4 threads), driven by `wrk` on loopback with a fresh device
+  id per request; baseline: a minimal WSGI app in the same gunicorn setup doing the
+  same Redis write (the click's Lua script with the same arguments), run just before.
+- `attribution.click_p50_ms`, `attribution.click_p99_ms`: wrk's latency percentiles
+  of that run (baseline: the minimal app's).
+- `attribution.activations_per_s`: app.activated events matched per second by one
+  worker: the consumer's own per-message path (validation, ProcessedEvent marker,
+  handler, commit) against clicks stored in Redis; no baseline.
+
+wrk is Debian's package, installed by apt-get when missing (needs root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_REDIS_DB = 12
+DURATION_S = int(os.environ.get("BENCH_ATTRIBUTION_SECONDS", "10"))
+CONNECTIONS = 32
+ACTIVATIONS = 400
+
+# --- the baseline WSGI app (imported by gunicorn as bench.attribution:baseline_app) --
+_baseline = {}
+
+
+def baseline_app(environ, start_response):
+    """The floor: the same Lua script with the same kind of arguments, nothing else."""
+    if not _baseline:
+        import redis
+
+        from attribution.clicks import _SCRIPT
+
+        client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2)
+        _baseline["script"] = client.register_script(_SCRIPT)
+        _baseline["token"] = os.environ["BENCH_LINK_TOKEN"]
+    query = environ.get("QUERY_STRING", "")
+    now = time.time()
+    device = query.rsplit("=", 1)[-1]
+    record = json.dumps({"id": uuid.uuid4().hex[:20], "at": int(now * 1000), "cb": "x", "ua": "bench"})
+    _baseline["script"](
+        keys=[f"att:link:{_baseline['token']}"],
+        args=[
+            _baseline["token"],
+            "oceanengine",
+            int(now * 1000),
+            "127.0.0.1",
+            10**9,
+            time.strftime("%Y%m%d%H", time.gmtime(now)),
+            record,
+            "ios",
+            "idfa",
+            device,
+            "ipua",
+            device,
+        ],
+    )
+    body = b'{"code": 0}'
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+# --- helpers -----------------------------------------------------------------------
+def _ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    path = shutil.which("wrk")
+    if not path:
+        raise RuntimeError("wrk could not be installed (apt-get install wrk needs root)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _redis_url_for_bench(url: str) -> str:
+    if url.startswith("unix://"):
+        return re.sub(r"db=\d+", f"db={BENCH_REDIS_DB}", url) if "db=" in url else url + f"?db={BENCH_REDIS_DB}"
+    return re.sub(r"/\d*$", "", url.split("?")[0]) + f"/{BENCH_REDIS_DB}"
+
+
+def _start_gunicorn(app: str, port: int, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"gunicorn {app} did not start")
+
+
+_WRK_SCRIPT = """
+local counter = 0
+local prefix = "%s"
+request = function()
+  counter = counter + 1
+  local idfa = string.format("%%08X-0000-4000-8000-%%012d", math.random(0, 2147483647), counter)
+  return wrk.format("GET", prefix .. idfa)
+end
+"""
+
+
+def _wrk(wrk: str, url: str, path_prefix: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % path_prefix)
+    try:
+        # a short warm-up, then the measured run
+        subprocess.run([wrk, "-t2", "-c8", "-d2s", "-s", script.name, url], check=True, capture_output=True)
+        out = subprocess.run(
+            [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", "-s", script.name, url],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps,
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(0) if errors else "",
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+# --- the benchmark -------------------------------------------------------------------
+def run() -> dict[str, dict]:
+    from bench.support import bench_database, figure
+
+    wrk = _ensure_wrk()
+    with bench_database():
+        from django.conf import settings
+
+        from attribution import services
+        from config.redis import get_redis
+
+        redis_url = _redis_url_for_bench(settings.REDIS_URL)
+        settings.REDIS_URL = redis_url
+        settings.ATTRIBUTION_CLICK_RATE_PER_IP = 10**9
+        get_redis.cache_clear()
+        client = get_redis()
+        client.flushdb()
+        link = services.tracking_link_create(
+            platform="oceanengine",
+            app_id="com.bench.app",
+            os="ios",
+            campaign_name="bench",
+            rate_limit_per_second=10**9,
+            postback_activate=False,
+        )
+        services.tracking_link_sync(link=link)
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "ATTRIBUTION_CLICK_RATE_PER_IP": str(10**9),
+            "BENCH_LINK_TOKEN": link.token,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "PYTHONPATH": str(ROOT),
+        }
+        query = "ip=203.0.113.7&ua=Mozilla%2F5.0%20(iPhone)&callback=EJiw267wvfQCGKf2g74&os=1&ts=1764210902123&idfa="
+        prefix = f"/t/oceanengine/{link.token}?{query}"
+        results = {}
+        for name, app in (("baseline", "bench.attribution:baseline_app"), ("click", "config.wsgi:application")):
+            port = _free_port()
+            proc = _start_gunicorn(app, port, env)
+            try:
+                results[name] = _wrk(wrk, f"http://127.0.0.1:{port}", prefix)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=15)
+            print(f"    {name}: {results[name]}", flush=True)
+        if results["click"]["non2xx"]:
+            print(f"    WARNING: {results['click']['non2xx']} click(s) were not accepted", file=sys.stderr)
+
+        activations = _activations_per_s(link)
+        client.flushdb()
+    base, click = results["baseline"], results["click"]
+    return {
+        "attribution.clicks_per_s": figure(click["rps"], "req/s", base["rps"]),
+        "attribution.click_p50_ms": figure(click["p50"], "ms", base["p50"]),
+        "attribution.click_p99_ms": figure(click["p99"], "ms", base["p99"]),
+        "attribution.activations_per_s": figure(activations, "events/s"),
+    }
+
+
+def _activations_per_s(link) -> float:
+    """Store one click per device, then time the consumer's per-message path."""
+    from attribution.clicks import click_handle
+    from config.events.consumer import process
+
+    devices_ = [str(uuid.uuid4()).upper() for _ in range(ACTIVATIONS)]
+    for idfa in devices_:
+        status, _ = click_handle(
+            platform="oceanengine",
+            token=link.token,
+            query=f"idfa={idfa}&ip=203.0.113.7&ua=UA&callback=cb&os=1",
+            source_ip="127.0.0.1",
+        )
+        assert status == 200, status
+    bodies = [
+        json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": "app.activated",
+                "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 5)),
+                "app_id": "com.bench.app",
+                "os": "ios",
+                "user_id": str(i),
+                "device": {"idfa": idfa},
+                "ip": "198.51.100.1",
+                "ua": "app",
+            }
+        ).encode()
+        for i, idfa in enumerate(devices_)
+    ]
+    started = time.perf_counter()
+    for body in bodies:
+        outcome = process(source="user_center", routing_key="app.activated", body=body, attempts=0, max_attempts=1)
+        assert outcome.action == "applied", outcome
+    elapsed = time.perf_counter() - started
+    from attribution.models import Conversion
+
+    assert Conversion.objects.filter(link=link).count() == ACTIVATIONS
+    return ACTIVATIONS / elapsed
