@@ -7,8 +7,8 @@ Stock and limits are enforced by the database:
   (pack, user, sequence), so no interleaving can give a user more than the limit;
 - an offline code is consumed by a conditional update and is the OneToOne key of
   the claim it produced.
-The decrement comes first: it takes the pack's row lock, so claims of one pack
-queue there and the unique index never sees two concurrent inserts of one slot.
+The decrement comes first (see `_claim_take` for why) and the section under the
+pack's row lock is kept to a few statements.
 """
 
 from __future__ import annotations
@@ -99,16 +99,9 @@ def _coupons_issue(*, claim: Claim, items: list[CouponPackItem], now: datetime) 
                     created_at=now,
                 )
             )
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                return Coupon.objects.bulk_create(coupons)
-        except IntegrityError:  # a code collision: 79 random bits, but never a 500
-            if attempt == 2:
-                raise
-            for coupon in coupons:
-                coupon.code = code_new()
-    raise AssertionError("unreachable")
+    # No savepoint here (this runs under the pack's row lock): a code collision
+    # has odds of about 2**-79 per pair, and the unique key would still refuse it.
+    return Coupon.objects.bulk_create(coupons)
 
 
 # --- claims ---------------------------------------------------------------------
@@ -197,29 +190,31 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
 
 
 def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], now: datetime) -> Claim:
-    with transaction.atomic():
-        taken = CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(
-            remaining=F("remaining") - 1
+    # The stock first. Taking the pack's row lock before inserting rows that
+    # refer to the pack matters on InnoDB: a foreign-key check takes a shared lock
+    # on the pack row, and two claims holding it while both wait to upgrade it
+    # would deadlock. So the lock section is kept short instead: one indexed
+    # count, two inserts, no savepoints.
+    taken = CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(remaining=F("remaining") - 1)
+    if not taken:
+        if not CouponPack.objects.filter(pk=pack.pk, enabled=True).exists():
+            raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
+        raise _sold_out()
+    # We hold the pack's row lock: every earlier claim of this pack has
+    # committed, so the count is exact. Slots 1..limit are unique per (pack,
+    # user): the unique key, not this count, is what makes the limit hold.
+    sequence = _page_claim_count(pack, user_id) + 1
+    if sequence > pack.per_user_limit:
+        raise _limit_reached(pack.per_user_limit)
+    try:
+        claim = Claim.objects.create(
+            pack=pack, user_id=user_id, sequence=sequence, source=ClaimSource.PAGE, claimed_at=now
         )
-        if not taken:
-            if not CouponPack.objects.filter(pk=pack.pk, enabled=True).exists():
-                raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
-            raise _sold_out()
-        # We hold the pack's row lock: every earlier claim of this pack has
-        # committed, so the count is exact; the unique key is the last word.
-        claim = None
-        for sequence in range(_page_claim_count(pack, user_id) + 1, pack.per_user_limit + 1):
-            try:
-                with transaction.atomic():
-                    claim = Claim.objects.create(
-                        pack=pack, user_id=user_id, sequence=sequence, source=ClaimSource.PAGE, claimed_at=now
-                    )
-                break
-            except IntegrityError:
-                continue
-        if claim is None:
-            raise _limit_reached(pack.per_user_limit)
-        _coupons_issue(claim=claim, items=items, now=now)
+    except IntegrityError:
+        # Only reachable if something bypassed the row lock; the enclosing
+        # atomic block rolls the decrement back with the refusal.
+        raise _limit_reached(pack.per_user_limit) from None
+    _coupons_issue(claim=claim, items=items, now=now)
     return claim
 
 
