@@ -1,0 +1,70 @@
+"""A user claims the demo coupon pack on the activity page in a real browser."""
+
+import io
+
+import pytest
+import requests
+
+from config.auth import user_token_mint
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BUTTON = ".hd-coupon-pack [data-claim]"
+
+
+@pytest.fixture
+def demo(live_server):
+    """Seeded before the browser starts (Playwright's loop makes the ORM refuse to run)."""
+    from activities import demo as activities_demo
+    from config.services import groups_sync
+    from coupons import demo as coupons_demo
+
+    groups_sync()
+    out = io.StringIO()
+    activities_demo.seed(out)
+    coupons_demo.seed(out)
+    activities_demo.finalize(out)
+    return live_server.url
+
+
+def _button_says(page, text: str) -> None:
+    page.wait_for_function(
+        "([sel, text]) => { const b = document.querySelector(sel); return b && b.textContent.includes(text); }",
+        arg=[BUTTON, text],
+    )
+
+
+def test_user_claims_the_demo_pack_up_to_the_limit(demo, browser_page):
+    page = browser_page
+    token = user_token_mint(user_id="browser-claimer")
+    page.goto(f"{demo}/a/demo/#token={token}")
+    page.wait_for_function(f"() => {{ const b = document.querySelector('{BUTTON}'); return b && !b.disabled; }}")
+    assert page.locator(BUTTON).inner_text() == "一键领取"
+    assert page.locator(".hd-coupon-pack [data-remaining]").inner_text() == "995"
+    assert page.locator(".hd-coupon-pack [data-coupon]").count() == 3
+
+    page.locator(BUTTON).click()
+    page.locator(".hd-coupon-pack [data-issued-code]").nth(2).wait_for()
+    assert "领取成功" in page.locator(".hd-coupon-pack [data-message]").inner_text()
+    _button_says(page, "已领 1 次")
+    assert page.locator(".hd-coupon-pack [data-remaining]").inner_text() == "994"
+
+    page.locator(BUTTON).click()
+    _button_says(page, "已领取")
+    assert page.locator(BUTTON).is_disabled()
+    assert page.locator(".hd-coupon-pack [data-issued-code]").count() == 6
+
+    wallet = requests.get(
+        f"{demo}/api/v1/me/coupons?status=unused", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert wallet["count"] == 6
+    issued = set(page.eval_on_selector_all("[data-issued-code]", "els => els.map(e => e.dataset.issuedCode)"))
+    assert issued == {c["code"] for c in wallet["results"]}
+
+
+def test_anonymous_visitor_is_asked_to_log_in(demo, browser_page):
+    page = browser_page
+    page.goto(f"{demo}/a/demo/")
+    page.wait_for_function(f"() => {{ const b = document.querySelector('{BUTTON}'); return b && !b.disabled; }}")
+    page.locator(BUTTON).click()
+    assert "请先登录" in page.locator(".hd-coupon-pack [data-message]").inner_text()
