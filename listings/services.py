@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import connection, reset_queries, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -147,10 +147,18 @@ class _Importer:
         self.errors: list[dict] = []
         self.preview: dict[str, list] = {"created": [], "updated": []}
         self.groups_created: list[str] = []
+        self.city_groups: dict[str, int] = {}
+        self.next_position = 0
+        self.max_cities = settings.LISTINGS_MAX_CITIES
+
+    def load(self) -> None:
+        """Inside the import's transaction: lock the component, so imports into one
+        component run one after the other (each sees the groups the last created),
+        then read its cities."""
+        Component.objects.select_for_update().filter(pk=self.component.pk).values_list("pk").get()
         self.city_groups = dict(ListingGroup.objects.filter(component=self.component).values_list("city", "id"))
         last = ListingGroup.objects.filter(component=self.component).aggregate(p=Max("position"))["p"]
         self.next_position = 0 if last is None else last + 1
-        self.max_cities = settings.LISTINGS_MAX_CITIES
 
     def reject(self, errors: list[RowError]) -> None:
         self.rejected += 1
@@ -255,6 +263,8 @@ class _Importer:
             # Bookkeeping only (finds a repeat of this id later in the file);
             # QuerySet.update leaves updated_at alone.
             Listing.objects.filter(id__in=unchanged_ids).update(import_job_id=job_id, import_line=None)
+        if settings.DEBUG:
+            reset_queries()  # DEBUG keeps every SQL string: memory would grow with the file
 
     def run(self, source: RowSource) -> None:
         total = source.estimated_rows
@@ -313,6 +323,7 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
             import_progress.progress_set(job_id=job_id, processed=0, total=source.estimated_rows)
             try:
                 with transaction.atomic():
+                    importer.load()
                     importer.run(source)
                     if job.dry_run:
                         status = ImportStatus.PREVIEWED

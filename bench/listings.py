@@ -1,0 +1,151 @@
+"""Listings bulk import: 100,000 listings across 50 cities from one CSV.
+
+Figures (value against a baseline measured in the same process):
+- listings.import_100k_seconds: the whole import (read, check, upsert, commit);
+  baseline = reading and checking the same file without touching the database.
+- listings.import_rows_per_s: the same run as rows per second; baseline likewise.
+- listings.import_peak_mb: peak Python memory (tracemalloc) while importing the
+  100k-row file; baseline = peak while only reading and checking that file. Extra:
+  the peak for a 10k-row file (flat memory means about the same number) and the
+  process's peak-RSS growth during the import.
+"""
+
+from __future__ import annotations
+
+import csv
+import resource
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROWS = 100_000
+CITIES = 50
+HEADER = [
+    "房源编号",
+    "城市",
+    "标题",
+    "区域",
+    "地址",
+    "价格（元）",
+    "面积（㎡）",
+    "户型",
+    "封面图",
+    "详情链接",
+    "标签",
+    "排序",
+    "上架",
+]
+
+
+def write_file(path: Path, rows: int, prefix: str = "B") -> Path:
+    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for n in range(rows):
+            city = f"城市{n % CITIES:02d}"
+            writer.writerow(
+                [
+                    f"{prefix}{n:07d}",
+                    city,
+                    f"{city} 精装两居 近地铁 {n}",
+                    "浦东新区",
+                    f"世纪大道 {n} 号",
+                    f"{3000 + n % 9000}.{n % 100:02d}",
+                    f"{50 + n % 120}.5",
+                    "2室1厅",
+                    f"https://img.example.com/{n}.jpg",
+                    f"https://example.com/listing/{n}",
+                    "近地铁|南北通透",
+                    str(n % 1000),
+                    "是",
+                ]
+            )
+    return path
+
+
+def read_only(path: Path) -> int:
+    from listings.importing import RowSource, row_parse
+
+    count = 0
+    with open(path, "rb") as stream, RowSource(stream, path.name) as source:
+        for line, raw in source.rows:
+            values, _ = row_parse(line, raw)
+            count += values is not None
+    return count
+
+
+def import_file(component, path: Path):
+    from django.core.files import File
+
+    from listings import services
+
+    with open(path, "rb") as handle:
+        job = services.listing_import_start(
+            component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False
+        )
+    return services.listing_import_run(job_id=job.pk)
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run() -> dict[str, dict]:
+    from bench import support
+
+    with support.bench_database(), tempfile.TemporaryDirectory() as tmp:
+        from django.test import override_settings
+
+        from activities.models import Activity
+        from components.models import Component
+        from listings.models import Listing
+
+        tmp_path = Path(tmp)
+        with override_settings(MEDIA_ROOT=str(tmp_path / "media")):
+            activity = Activity.objects.create(name="bench", slug="bench-listings", status="online")
+
+            def component(n: int):
+                return Component.objects.create(activity=activity, type="listing", position=n, config={})
+
+            big = write_file(tmp_path / "100k.csv", ROWS)
+            small = write_file(tmp_path / "10k.csv", ROWS // 10, prefix="S")
+
+            started = time.perf_counter()
+            assert read_only(big) == ROWS
+            read_seconds = time.perf_counter() - started
+
+            rss_before = _maxrss_mb()
+            target = component(1)
+            started = time.perf_counter()
+            job = import_file(target, big)
+            import_seconds = time.perf_counter() - started
+            rss_growth = _maxrss_mb() - rss_before
+            assert job.status == "applied" and job.created_count == ROWS, (job.status, job.message, job.errors[:3])
+            assert Listing.objects.filter(component=target).count() == ROWS
+
+            started = time.perf_counter()
+            again = import_file(target, big)
+            reimport_seconds = time.perf_counter() - started
+            assert again.unchanged_count == ROWS
+
+            tracemalloc.start()
+            read_only(big)
+            read_peak = tracemalloc.get_traced_memory()[1] / 1048576
+            tracemalloc.reset_peak()
+            import_file(component(2), small)
+            small_peak = tracemalloc.get_traced_memory()[1] / 1048576
+            tracemalloc.reset_peak()
+            import_file(component(3), big)
+            big_peak = tracemalloc.get_traced_memory()[1] / 1048576
+            tracemalloc.stop()
+
+        return {
+            "listings.import_100k_seconds": support.figure(
+                import_seconds, "s", read_seconds, reimport_unchanged_seconds=round(reimport_seconds, 2)
+            ),
+            "listings.import_rows_per_s": support.figure(ROWS / import_seconds, "rows/s", ROWS / read_seconds),
+            "listings.import_peak_mb": support.figure(
+                big_peak, "MB", read_peak, peak_mb_10k_rows=round(small_peak, 2), rss_growth_mb=round(rss_growth, 1)
+            ),
+        }
