@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from attribution import devices, platforms, selectors, services
 from attribution.models import (
     Conversion,
+    ConversionEvent,
     MatchTrace,
     PendingEvent,
     Postback,
@@ -140,6 +141,17 @@ class PostbackInline(admin.TabularInline):
         return False
 
 
+class ConversionEventInline(admin.TabularInline):
+    model = ConversionEvent
+    extra = 0
+    can_delete = False
+    fields = ("event_type", "event_id", "occurred_at", "amount_fen", "user_id", "arrived_early")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Conversion)
 class ConversionAdmin(admin.ModelAdmin):
     list_display = (
@@ -155,7 +167,7 @@ class ConversionAdmin(admin.ModelAdmin):
     )
     list_filter = ("platform", "match_method", "is_test", "app_id")
     search_fields = ("user_id", "activation_event_id", "click_id", "match_key")
-    inlines = [PostbackInline]
+    inlines = [ConversionEventInline, PostbackInline]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

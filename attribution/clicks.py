@@ -271,7 +271,3 @@ def wsgi_app(environ, start_response):
         headers.append(("Retry-After", "5"))
     start_response(_STATUS_LINES[status], headers)
     return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
-
-
-def is_click_path(path: str) -> bool:
-    return path.startswith("/t/")

@@ -127,6 +127,25 @@ class Conversion(models.Model):
         return f"conversion {self.pk} ({self.platform}, {self.match_method})"
 
 
+class ConversionEvent(models.Model):
+    """A registration or payment attached to a conversion (whether or not it is posted back)."""
+
+    conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="events")
+    event_type = models.CharField(max_length=16, choices=EVENT_CHOICES)
+    event_id = models.CharField(max_length=64, unique=True)
+    user_id = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField()
+    amount_fen = models.PositiveBigIntegerField(null=True, blank=True)
+    arrived_early = models.BooleanField(default=False, help_text="It arrived before the activation and waited.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurred_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
 class DeviceKey(models.Model):
     """The canonical keys of an attributed device: the reinstall rule and deep events look here."""
 

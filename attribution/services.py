@@ -17,6 +17,7 @@ from attribution import devices, platforms, selectors
 from attribution.clicks import index_key, link_redis_key
 from attribution.models import (
     Conversion,
+    ConversionEvent,
     DeviceKey,
     MatchTrace,
     PendingEvent,
@@ -331,8 +332,28 @@ def deep_event_record(
 
 
 def _deep_event_apply(
-    *, conversion: Conversion, event_type: str, event_id: str, user_id: str, occurred_at: datetime, amount_fen
+    *,
+    conversion: Conversion,
+    event_type: str,
+    event_id: str,
+    user_id: str,
+    occurred_at: datetime,
+    amount_fen,
+    arrived_early: bool = False,
 ) -> None:
+    try:
+        with transaction.atomic():
+            ConversionEvent.objects.create(
+                conversion=conversion,
+                event_type=event_type,
+                event_id=event_id,
+                user_id=user_id,
+                occurred_at=occurred_at,
+                amount_fen=amount_fen,
+                arrived_early=arrived_early,
+            )
+    except IntegrityError:
+        return  # this event was attached before
     if user_id and not conversion.user_id:
         Conversion.objects.filter(pk=conversion.pk, user_id="").update(user_id=user_id)
     planned = postback_plan(
@@ -373,6 +394,7 @@ def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, c
                 user_id=event.user_id,
                 occurred_at=event.occurred_at,
                 amount_fen=event.amount_fen,
+                arrived_early=True,
             )
             event.status, event.conversion = "applied", conversion
             event.resolution = f"applied to conversion {conversion.pk} when the activation arrived"
@@ -666,6 +688,7 @@ def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:
                     user_id=event.user_id,
                     occurred_at=event.occurred_at,
                     amount_fen=event.amount_fen,
+                    arrived_early=True,
                 )
                 event.status, event.conversion = "applied", conversion
                 event.resolution = f"applied to conversion {conversion.pk} by the periodic retry"
