@@ -148,8 +148,9 @@ class ActivityAdmin(admin.ModelAdmin):
         "starts_at",
     )
     search_fields = ("name", "slug", "description")
-    date_hierarchy = "created_at"
     list_select_related = ("created_by", "published_revision")
+    # No date_hierarchy: it needs the database's time-zone tables (MariaDB often has
+    # none); the date list filters cover it.
     actions = ["action_publish", "action_take_offline", "action_save_as_template", "action_create_from_template"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "status_badge", "published"]}),
@@ -482,7 +483,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     )
     list_filter = ("action", "object_type", ("actor", admin.RelatedOnlyFieldListFilter), "created_at")
     search_fields = ("activity_label", "actor_label", "object_id")
-    date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
 
     @admin.display(description="Changes")

@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
 from rest_framework import status as http
 
@@ -334,7 +334,10 @@ def activity_delete(*, activity: Activity, actor) -> None:
         changes={"name": [activity.name, None], "slug": [activity.slug, None]},
     )
     slug = activity.slug
-    activity.delete()
+    try:
+        activity.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        raise ApiError("activity_in_use", f"Records still point at this activity: {exc.args[0]}", 409) from None
     _invalidate_on_commit(slug)
 
 
@@ -431,7 +434,10 @@ def component_delete(*, component: Component, actor) -> None:
         activity=activity,
         changes={"type": [component.type, None], "title": [component.title, None], "config": [component.config, None]},
     )
-    component.delete()
+    try:
+        component.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        raise ApiError("component_in_use", f"Records still point at this component: {exc.args[0]}", 409) from None
     _touch(activity, actor)
 
 

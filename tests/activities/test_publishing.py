@@ -230,3 +230,35 @@ def test_the_page_revalidates_with_an_etag_that_changes_on_publish(make_activity
     publish(activity)
     again = client.get(f"/a/{activity.slug}/", HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 200 and "two" in again.content.decode() and again["ETag"] != first["ETag"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_publishes_number_revisions_without_gaps_or_duplicates(operator):
+    import threading
+
+    from django.db import connection
+
+    activity = services.activity_create(actor=operator, name="Race", slug="race")
+    services.component_create(activity=activity, actor=operator, type="rich_text", config={"html": "<p>0</p>"})
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def publish_same():
+        try:
+            barrier.wait()
+            services.activity_publish(activity=activity, actor=operator)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publish_same) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    # the same content published four times at once: one revision
+    assert list(ActivityRevision.objects.filter(activity=activity).values_list("number", flat=True)) == [1]
+    activity.refresh_from_db()
+    assert activity.status == "online" and activity.published_revision.number == 1
