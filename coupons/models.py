@@ -82,7 +82,8 @@ class CouponPack(models.Model):
         "components.Component",
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        # A deleted component leaves its pack (and the users' coupons) in place, detached.
+        on_delete=models.SET_NULL,
         related_name="coupon_pack",
         limit_choices_to={"type": "coupon_pack"},
         help_text="The coupon_pack component of an activity page that shows this pack.",

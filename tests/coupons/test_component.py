@@ -108,3 +108,12 @@ def test_clone_copies_pack_settings_but_no_claims_coupons_or_codes(page):
     assert not RedeemCode.objects.filter(pack=copied_pack).exists()
     pack.refresh_from_db()
     assert pack.remaining == 2
+
+
+def test_deleting_the_component_keeps_the_pack_and_the_users_coupons(page):
+    _activity, component, pack = page
+    coupon_pack_claim(component_id=component.pk, user_id="a")
+    activity_services.component_delete(component=component, actor=None)
+    pack.refresh_from_db()
+    assert pack.component_id is None
+    assert Coupon.objects.filter(user_id="a").count() == 2
