@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, reset_queries, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from components.models import Component
@@ -301,8 +302,14 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
     (validated rows upserted on (component, external_id)); memory holds one batch.
     The transaction is rolled back for a dry run, for a file refused part-way,
     and, when the job is all-or-nothing, for any row error."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now()
+    now = timezone.now()
+    # A job left running by a worker that died (its transaction rolled back with
+    # the connection) is taken again once the task time limit has passed.
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    claimed = (
+        ImportJob.objects.filter(pk=job_id)
+        .filter(Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, started_at__lt=stale))
+        .update(status=ImportStatus.RUNNING, started_at=now)
     )
     job = ImportJob.objects.select_related("component").get(pk=job_id)
     if not claimed:

@@ -360,3 +360,20 @@ def test_many_cities_are_capped(component, run_import, tmp_path, settings):
     )
     assert job.created_count == 3 and job.rejected_count == 2
     assert "at most 3 cities" in job.errors[0]["message"]
+
+
+def test_a_job_left_running_by_a_dead_worker_is_taken_again_after_the_time_limit(component, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    path = write_csv(tmp_path / "a.csv", [row(1)])
+    with open(path, "rb") as handle:
+        job = services.listing_import_start(
+            component=component, upload=File(handle, name="a.csv"), filename="a.csv", run_async=False
+        )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=timezone.now())
+    assert services.listing_import_run(job_id=job.pk).status == ImportStatus.RUNNING  # still within its time
+    ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    assert services.listing_import_run(job_id=job.pk).status == ImportStatus.APPLIED
+    assert Listing.objects.filter(component=component).count() == 1
