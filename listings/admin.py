@@ -93,8 +93,13 @@ class ListingAdmin(ExportMixin, admin.ModelAdmin):
         return f"{obj.price_fen / 100:,.2f}"
 
 
+class ListingComponentChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"#{obj.pk} {obj.title or 'listings'} · {obj.activity.name} ({obj.activity.slug})"
+
+
 class UploadForm(forms.Form):
-    component = forms.ModelChoiceField(
+    component = ListingComponentChoice(
         queryset=Component.objects.filter(type=services.LISTING_TYPE).select_related("activity"),
         help_text="The listing component the file goes into.",
     )
