@@ -217,10 +217,13 @@ POSTBACK_TIMEOUT_SECONDS = env_float("POSTBACK_TIMEOUT_SECONDS", 5.0)
 # Listings bulk import (docs/listings.md).
 LISTINGS_IMPORT_MAX_BYTES = env_int("LISTINGS_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 LISTINGS_MAX_CITIES = env_int("LISTINGS_MAX_CITIES", 200, minimum=1)
+LISTINGS_IMPORT_KEEP_DAYS = env_int("LISTINGS_IMPORT_KEEP_DAYS", 30, minimum=1)
 
 # Click callbacks allowed per second from one source address (all links together);
 # each tracking link has its own per-second limit in the admin (docs/attribution.md).
 ATTRIBUTION_CLICK_RATE_PER_IP = env_int("ATTRIBUTION_CLICK_RATE_PER_IP", 5000, minimum=1)
+# Prefix of attribution's Redis keys (clicks, link replicas, counters).
+ATTRIBUTION_REDIS_PREFIX = env_str("ATTRIBUTION_REDIS_PREFIX", "att")
 
 # --- auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
