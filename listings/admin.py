@@ -236,6 +236,10 @@ class ImportJobAdmin(admin.ModelAdmin):
         if job.status != ImportStatus.PREVIEWED:
             messages.error(request, "Only a finished dry run can be applied.")
             return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[job.pk]))
-        new = services.listing_import_apply(job=job, user=request.user)
+        try:
+            new = services.listing_import_apply(job=job, user=request.user)
+        except services.ImportRefused as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[job.pk]))
         messages.success(request, format_html("Importing {} for real (job #{}).", job.original_name, new.pk))
         return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[new.pk]))

@@ -115,6 +115,8 @@ def listing_import_start(
 @transaction.atomic
 def listing_import_apply(*, job: ImportJob, user=None, all_or_nothing: bool | None = None) -> ImportJob:
     """Run the file of a finished dry run for real (a new job, same stored file)."""
+    if not job.file:
+        raise ImportRefused("The file of this dry run has been deleted (kept for a limited time); upload it again.")
     new = ImportJob.objects.create(
         component=job.component,
         file=job.file.name,
@@ -425,3 +427,22 @@ def listing_save(*, component: Component, city: str, external_id: str, title: st
         defaults={"group": group, "title": title, "price_fen": price_fen, **fields},
     )
     return listing
+
+
+def import_files_purge(*, older_than: timedelta) -> int:
+    """Delete the stored upload files of jobs finished before `older_than` ago
+    (the job records stay). A file shared with a newer job (an applied dry run)
+    is kept until that job is old too. Returns how many files were deleted."""
+    from django.core.files.storage import default_storage
+
+    cutoff = timezone.now() - older_than
+    names = set(ImportJob.objects.filter(finished_at__lt=cutoff).exclude(file="").values_list("file", flat=True))
+    deleted = 0
+    for name in sorted(names):
+        in_use = ImportJob.objects.filter(file=name).filter(Q(finished_at__isnull=True) | Q(finished_at__gte=cutoff))
+        if in_use.exists():
+            continue
+        default_storage.delete(name)
+        ImportJob.objects.filter(file=name).update(file="")
+        deleted += 1
+    return deleted

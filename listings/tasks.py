@@ -7,3 +7,12 @@ from listings import services
 def listing_import_task(job_id: int) -> None:
     """Idempotent: only a queued job runs, so a redelivery does nothing."""
     services.listing_import_run(job_id=job_id)
+
+
+@shared_task(name="listings.purge_import_files")
+def listing_import_files_purge_task() -> int:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    return services.import_files_purge(older_than=timedelta(days=settings.LISTINGS_IMPORT_KEEP_DAYS))

@@ -377,3 +377,27 @@ def test_a_job_left_running_by_a_dead_worker_is_taken_again_after_the_time_limit
     ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
     assert services.listing_import_run(job_id=job.pk).status == ImportStatus.APPLIED
     assert Listing.objects.filter(component=component).count() == 1
+
+
+def test_old_upload_files_are_purged_but_job_records_stay(component, run_import, tmp_path):
+    from datetime import timedelta
+
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from listings.tasks import listing_import_files_purge_task
+
+    old = run_import(component, write_csv(tmp_path / "old.csv", [row(1)]), dry_run=True)
+    shared = services.listing_import_apply(job=old)  # same stored file, not run yet
+    recent = run_import(component, write_csv(tmp_path / "new.csv", [row(2)]))
+    ImportJob.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=40))
+
+    assert listing_import_files_purge_task() == 0  # the old file is still needed by the queued job
+    services.listing_import_run(job_id=shared.pk)
+    ImportJob.objects.filter(pk=shared.pk).update(finished_at=timezone.now() - timedelta(days=31))
+    assert listing_import_files_purge_task() == 1
+    old.refresh_from_db()
+    assert old.file.name == "" and not default_storage.exists(shared.file.name)
+    recent.refresh_from_db()
+    assert default_storage.exists(recent.file.name)
+    assert ImportJob.objects.count() == 3
