@@ -24,8 +24,10 @@ WORKERS = 50
 
 def _claim_all(pack: CouponPack, attempts: list[tuple[str, str]]) -> Counter:
     """Run the (user_id, idempotency key) attempts on WORKERS threads at once;
-    returns a Counter of (status, error code)."""
+    returns a Counter of (status, error code). Fails unless requests overlapped."""
     barrier = threading.Barrier(WORKERS)
+    lock = threading.Lock()
+    in_flight = {"now": 0, "peak": 0}
     chunks = [attempts[i::WORKERS] for i in range(WORKERS)]
     tokens = {user_id: user_token_mint(user_id=user_id) for user_id, _ in attempts}
 
@@ -35,11 +37,16 @@ def _claim_all(pack: CouponPack, attempts: list[tuple[str, str]]) -> Counter:
         try:
             barrier.wait(timeout=30)
             for user_id, key in chunk:
+                with lock:
+                    in_flight["now"] += 1
+                    in_flight["peak"] = max(in_flight["peak"], in_flight["now"])
                 response = client.post(
                     f"/api/v1/components/{pack.component_id}/claim",
                     HTTP_AUTHORIZATION=f"Bearer {tokens[user_id]}",
                     HTTP_IDEMPOTENCY_KEY=key,
                 )
+                with lock:
+                    in_flight["now"] -= 1
                 body = response.json()
                 out.append((response.status_code, body.get("error", {}).get("code")))
         finally:
@@ -48,6 +55,7 @@ def _claim_all(pack: CouponPack, attempts: list[tuple[str, str]]) -> Counter:
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = [r for chunk_result in pool.map(worker, chunks) for r in chunk_result]
+    assert in_flight["peak"] >= WORKERS // 2, f"claims barely overlapped (peak {in_flight['peak']})"
     return Counter(results)
 
 
