@@ -108,17 +108,16 @@ def _coupons_issue(*, claim: Claim, items: list[CouponPackItem], now: datetime) 
 
 
 def _pack_for_component(component_id: int) -> CouponPack:
-    pack = (
-        CouponPack.objects.select_related("component", "component__activity")
-        .filter(component_id=component_id, component__type=COMPONENT_TYPE)
-        .first()
-    )
-    if pack is None:
+    try:
+        pack = CouponPack.objects.select_related("component__activity").get(
+            component_id=component_id, component__type=COMPONENT_TYPE
+        )
+    except CouponPack.DoesNotExist:
         if Component.objects.filter(pk=component_id).exists():
             raise ApiError(
                 "not_a_coupon_pack", "This component has no coupon pack to claim.", status.HTTP_404_NOT_FOUND
-            )
-        raise ApiError("component_not_found", "No such component.", status.HTTP_404_NOT_FOUND)
+            ) from None
+        raise ApiError("component_not_found", "No such component.", status.HTTP_404_NOT_FOUND) from None
     return pack
 
 
