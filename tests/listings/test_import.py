@@ -401,3 +401,14 @@ def test_old_upload_files_are_purged_but_job_records_stay(component, run_import,
     recent.refresh_from_db()
     assert default_storage.exists(recent.file.name)
     assert ImportJob.objects.count() == 3
+
+
+def test_ids_and_cities_differing_only_in_case_are_distinct_on_every_backend(component, run_import, tmp_path):
+    header = ["external_id", "city", "title", "price_fen"]
+    rows = [["ab", "Beijing", "one", "1"], ["AB", "beijing", "two", "2"], ["ab ", "Beijing", "dup", "3"]]
+    job = run_import(component, write_csv(tmp_path / "case.csv", rows, header=header), all_or_nothing=False)
+    assert (job.status, job.created_count, job.rejected_count) == (ImportStatus.APPLIED, 2, 1)
+    assert job.errors[0]["line"] == 4  # "ab " is "ab" once trimmed
+    assert dict(Listing.objects.values_list("external_id", "group__city")) == {"ab": "Beijing", "AB": "beijing"}
+    again = run_import(component, write_csv(tmp_path / "case2.csv", rows[:2], header=header))
+    assert again.unchanged_count == 2
