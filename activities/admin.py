@@ -470,6 +470,39 @@ class ActivityAdmin(admin.ModelAdmin):
         )
 
 
+@admin.register(ActivityRevision)
+class ActivityRevisionAdmin(admin.ModelAdmin):
+    """Read-only: what each revision froze (roll back from the activity's page)."""
+
+    list_display = ("activity", "number", "note", "created_by", "created_at", "serving")
+    list_filter = ("created_at",)
+    search_fields = ("activity__name", "activity__slug", "note")
+    list_select_related = ("activity", "created_by")
+    fields = ("activity", "number", "note", "rolled_back_from", "created_by", "created_at", "snapshot_pretty")
+    readonly_fields = fields
+
+    @admin.display(boolean=True, description="Serving")
+    def serving(self, obj):
+        return obj.activity.published_revision_id == obj.pk
+
+    @admin.display(description="Snapshot")
+    def snapshot_pretty(self, obj):
+        import json
+
+        return format_html(
+            "<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.snapshot, ensure_ascii=False, indent=2)
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = (

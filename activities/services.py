@@ -190,6 +190,8 @@ def _transition(activity: Activity, to: str, actor, reason: str = "") -> None:
         )
     if to == S.ONLINE and activity.published_revision_id is None:
         raise ApiError("not_published", "Publish the activity before putting it online.", http.HTTP_409_CONFLICT)
+    if to == S.ONLINE and activity.ends_at and activity.ends_at <= timezone.now():
+        raise ApiError("invalid_schedule", "The activity's end time has passed; move it before going online.", 400)
     old = activity.status
     activity.status = to
     activity.save(update_fields=["status", "updated_at"])

@@ -262,3 +262,21 @@ def test_concurrent_publishes_number_revisions_without_gaps_or_duplicates(operat
     assert list(ActivityRevision.objects.filter(activity=activity).values_list("number", flat=True)) == [1]
     activity.refresh_from_db()
     assert activity.status == "online" and activity.published_revision.number == 1
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/activities/%E4%B8%AD%E6%96%87", "/api/v1/activities/a%20b", "/api/v1/activities/"]
+)
+def test_odd_slugs_get_a_json_404(api_client, path):
+    response = api_client.get(path)
+    assert response.status_code == 404 and response.json()["error"]["code"]
+
+
+def test_revision_admin_shows_the_frozen_snapshot(make_activity, publish, client):
+    from config.services import OPERATOR_GROUP, groups_sync, staff_user_ensure
+
+    groups_sync()
+    client.force_login(staff_user_ensure(username="operator", password="pw-operator-2026", group=OPERATOR_GROUP))
+    revision = publish(make_activity(components=[("rich_text", {"html": "<p>frozen text</p>"})]))
+    page = client.get(f"/admin/activities/activityrevision/{revision.pk}/change/").content.decode()
+    assert "frozen text" in page

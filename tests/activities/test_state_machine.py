@@ -131,3 +131,16 @@ def test_republishing_an_offline_activity_keeps_it_offline(make_activity, publis
     services.component_create(activity=activity, actor=operator, type="rich_text", config={"html": "<p>new</p>"})
     revision = publish(activity)
     assert activity.status == "offline" and revision.number == 2
+
+
+def test_bringing_an_activity_back_online_after_its_end_is_refused(make_activity, publish, operator):
+    from datetime import timedelta
+
+    now = timezone.now()
+    activity = make_activity(starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1))
+    publish(activity)
+    services.activity_transition(activity=activity, to="offline", actor=operator)
+    Activity.objects.filter(pk=activity.pk).update(ends_at=now - timedelta(minutes=1))
+    with pytest.raises(ApiError) as exc:
+        services.activity_transition(activity=activity, to="online", actor=operator)
+    assert exc.value.error_code == "invalid_schedule"
