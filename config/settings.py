@@ -224,8 +224,6 @@ LISTINGS_IMPORT_KEEP_DAYS = env_int("LISTINGS_IMPORT_KEEP_DAYS", 30, minimum=1)
 ATTRIBUTION_CLICK_RATE_PER_IP = env_int("ATTRIBUTION_CLICK_RATE_PER_IP", 5000, minimum=1)
 # Prefix of attribution's Redis keys (clicks, link replicas, counters).
 ATTRIBUTION_REDIS_PREFIX = env_str("ATTRIBUTION_REDIS_PREFIX", "att")
-# Prefix of attribution's Redis keys (clicks, link replicas, counters).
-ATTRIBUTION_REDIS_PREFIX = env_str("ATTRIBUTION_REDIS_PREFIX", "att")
 
 # --- auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
