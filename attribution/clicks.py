@@ -7,7 +7,7 @@ in a single round trip: look the link up, apply the per-source-IP and per-link r
 limits, store the click under each canonical key with the link's window as TTL,
 detect a repeated click of the same device, and bump the hourly counters.
 
-Redis layout (all keys prefixed `att:`):
+Redis layout (all keys prefixed `att:`, the setting ATTRIBUTION_REDIS_PREFIX):
 - `link:{token}` hash: id, platform, app_id, os, enabled, dw (device window s),
   iw (IP+UA window s, 0 = off), rl (clicks per second allowed on this link).
 - `k:{link_id}:{kind}:{value}` sorted set of the device's clicks on that link
@@ -45,12 +45,13 @@ _UA_MAX = 512
 _SCRIPT = """
 local link = redis.call('HMGET', KEYS[1], 'id', 'platform', 'enabled', 'dw', 'iw', 'rl', 'os')
 local hour = ARGV[6]
+local P = ARGV[9]
 local function reject(reason, id)
-  local k = 'att:rej:' .. hour
+  local k = P .. ':rej:' .. hour
   redis.call('HINCRBY', k, (id or '-') .. ':' .. reason, 1)
   redis.call('EXPIRE', k, @STAT_TTL@)
   if id then
-    local sk = 'att:stat:' .. id .. ':' .. hour
+    local sk = P .. ':stat:' .. id .. ':' .. hour
     redis.call('HINCRBY', sk, 'rejected:' .. reason, 1)
     redis.call('EXPIRE', sk, @STAT_TTL@)
   end
@@ -61,11 +62,11 @@ local id = link[1]
 if link[3] ~= '1' then return reject('link_disabled', id) end
 local now = tonumber(ARGV[3])
 local sec = math.floor(now / 1000)
-local ipk = 'att:rl:ip:' .. ARGV[4] .. ':' .. sec
+local ipk = P .. ':rl:ip:' .. ARGV[4] .. ':' .. sec
 local n = redis.call('INCR', ipk)
 if n == 1 then redis.call('EXPIRE', ipk, 2) end
 if n > tonumber(ARGV[5]) then return reject('rate_limited_ip', id) end
-local lk = 'att:rl:link:' .. id .. ':' .. sec
+local lk = P .. ':rl:link:' .. id .. ':' .. sec
 n = redis.call('INCR', lk)
 if n == 1 then redis.call('EXPIRE', lk, 2) end
 if n > tonumber(link[6] or '1000') then return reject('rate_limited_link', id) end
@@ -75,13 +76,13 @@ local os = ARGV[8]
 if os == '' then os = link[7] end
 local repeated = 0
 local written = 0
-local i = 9
+local i = 10
 while i < #ARGV do
   local kind = ARGV[i]
   local w = dw
   if kind == 'ipua' then w = iw end
   if w > 0 then
-    local k = 'att:k:' .. id .. ':' .. kind .. ':' .. ARGV[i + 1]
+    local k = P .. ':k:' .. id .. ':' .. kind .. ':' .. ARGV[i + 1]
     if written == 0 and redis.call('EXISTS', k) == 1 then repeated = 1 end
     redis.call('ZADD', k, now, ARGV[7])
     redis.call('ZREMRANGEBYSCORE', k, '-inf', now - w)
@@ -91,7 +92,7 @@ while i < #ARGV do
   end
   i = i + 2
 end
-local sk = 'att:stat:' .. id .. ':' .. hour
+local sk = P .. ':stat:' .. id .. ':' .. hour
 redis.call('HINCRBY', sk, 'clicks', 1)
 redis.call('HINCRBY', sk, 'os:' .. os, 1)
 if repeated == 1 then redis.call('HINCRBY', sk, 'repeated', 1) end
@@ -108,16 +109,24 @@ REJECTIONS = {
 }
 
 
+def prefix() -> str:
+    return settings.ATTRIBUTION_REDIS_PREFIX
+
+
 def link_redis_key(token: str) -> str:
-    return f"att:link:{token}"
+    return f"{prefix()}:link:{token}"
 
 
 def index_key(link_id: int | str, kind: str, value: str) -> str:
-    return f"att:k:{link_id}:{kind}:{value}"
+    return f"{prefix()}:k:{link_id}:{kind}:{value}"
 
 
 def stat_key(link_id: int | str, hour: str) -> str:
-    return f"att:stat:{link_id}:{hour}"
+    return f"{prefix()}:stat:{link_id}:{hour}"
+
+
+def rejects_key(hour: str) -> str:
+    return f"{prefix()}:rej:{hour}"
 
 
 def hour_bucket(epoch_s: float) -> str:
@@ -208,6 +217,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
         hour_bucket(now),
         _click_record(platform, params, now_ms, os),
         os,
+        settings.ATTRIBUTION_REDIS_PREFIX,
     ]
     for kind, value in keys:
         args += [kind, value]

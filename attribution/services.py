@@ -144,7 +144,7 @@ def tracking_links_resync() -> dict[str, int]:
         pipe.hset(link_redis_key(link.token), mapping=_link_mapping(link))
     pipe.execute()
     wanted = {link_redis_key(link.token).encode() for link in links}
-    stale = [key for key in client.scan_iter(match="att:link:*", count=500) if key not in wanted]
+    stale = [key for key in client.scan_iter(match=link_redis_key("*"), count=500) if key not in wanted]
     if stale:
         client.delete(*stale)
     return {"synced": len(links), "removed": len(stale)}

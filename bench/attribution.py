@@ -28,7 +28,6 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_REDIS_DB = 12
 DURATION_S = int(os.environ.get("BENCH_ATTRIBUTION_SECONDS", "10"))
 CONNECTIONS = 32
 ACTIVATIONS = 400
@@ -47,12 +46,13 @@ def baseline_app(environ, start_response):
         client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2)
         _baseline["script"] = client.register_script(_SCRIPT)
         _baseline["token"] = os.environ["BENCH_LINK_TOKEN"]
+        _baseline["prefix"] = os.environ["ATTRIBUTION_REDIS_PREFIX"]
     query = environ.get("QUERY_STRING", "")
     now = time.time()
     device = query.rsplit("=", 1)[-1]
     record = json.dumps({"id": uuid.uuid4().hex[:20], "at": int(now * 1000), "cb": "x", "ua": "bench"})
     _baseline["script"](
-        keys=[f"att:link:{_baseline['token']}"],
+        keys=[f"{_baseline['prefix']}:link:{_baseline['token']}"],
         args=[
             _baseline["token"],
             "oceanengine",
@@ -89,12 +89,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _redis_url_for_bench(url: str) -> str:
-    if url.startswith("unix://"):
-        return re.sub(r"db=\d+", f"db={BENCH_REDIS_DB}", url) if "db=" in url else url + f"?db={BENCH_REDIS_DB}"
-    return re.sub(r"/\d*$", "", url.split("?")[0]) + f"/{BENCH_REDIS_DB}"
 
 
 def _start_gunicorn(app: str, port: int, env: dict) -> subprocess.Popen:
@@ -182,12 +176,13 @@ def run() -> dict[str, dict]:
         from attribution import services
         from config.redis import get_redis
 
-        redis_url = _redis_url_for_bench(settings.REDIS_URL)
-        settings.REDIS_URL = redis_url
+        # The configured Redis, under a key prefix of this run only (never a flush:
+        # other suites may share the server), removed at the end.
+        redis_url = settings.REDIS_URL
+        key_prefix = f"bench-{uuid.uuid4().hex[:8]}:att"
+        settings.ATTRIBUTION_REDIS_PREFIX = key_prefix
         settings.ATTRIBUTION_CLICK_RATE_PER_IP = 10**9
-        get_redis.cache_clear()
         client = get_redis()
-        client.flushdb()
         link = services.tracking_link_create(
             platform="oceanengine",
             app_id="com.bench.app",
@@ -202,26 +197,29 @@ def run() -> dict[str, dict]:
             "REDIS_URL": redis_url,
             "ATTRIBUTION_CLICK_RATE_PER_IP": str(10**9),
             "BENCH_LINK_TOKEN": link.token,
+            "ATTRIBUTION_REDIS_PREFIX": key_prefix,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "PYTHONPATH": str(ROOT),
         }
         query = "ip=203.0.113.7&ua=Mozilla%2F5.0%20(iPhone)&callback=EJiw267wvfQCGKf2g74&os=1&ts=1764210902123&idfa="
         prefix = f"/t/oceanengine/{link.token}?{query}"
         results = {}
-        for name, app in (("baseline", "bench.attribution:baseline_app"), ("click", "config.wsgi:application")):
-            port = _free_port()
-            proc = _start_gunicorn(app, port, env)
-            try:
-                results[name] = _wrk(wrk, f"http://127.0.0.1:{port}", prefix)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=15)
-            print(f"    {name}: {results[name]}", flush=True)
-        if results["click"]["non2xx"]:
-            print(f"    WARNING: {results['click']['non2xx']} click(s) were not accepted", file=sys.stderr)
-
-        activations = _activations_per_s(link)
-        client.flushdb()
+        try:
+            for name, app in (("baseline", "bench.attribution:baseline_app"), ("click", "config.wsgi:application")):
+                port = _free_port()
+                proc = _start_gunicorn(app, port, env)
+                try:
+                    results[name] = _wrk(wrk, f"http://127.0.0.1:{port}", prefix)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=15)
+                print(f"    {name}: {results[name]}", flush=True)
+            if results["click"]["non2xx"]:
+                print(f"    WARNING: {results['click']['non2xx']} click(s) were not accepted", file=sys.stderr)
+            activations = _activations_per_s(link)
+        finally:
+            for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
+                client.delete(key)
     base, click = results["baseline"], results["click"]
     return {
         "attribution.clicks_per_s": figure(click["rps"], "req/s", base["rps"]),
