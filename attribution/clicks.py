@@ -40,6 +40,7 @@ logger = logging.getLogger("huodong.attribution.click")
 
 STAT_TTL_SECONDS = 40 * 24 * 3600
 MAX_CLICKS_PER_KEY = 50
+MAX_QUERY_FIELDS = 64
 _UA_MAX = 512
 
 _SCRIPT = """
@@ -203,7 +204,10 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
     started = time.perf_counter()
     if platform not in platforms.PLATFORMS or not token or len(token) > 64:
         return 404, _error("unknown_link", REJECTIONS["unknown_link"][1])
-    params = dict(parse_qsl(query, keep_blank_values=True, max_num_fields=64)) if query else {}
+    try:
+        params = dict(parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)) if query else {}
+    except ValueError:
+        return 400, _error("bad_query", f"At most {MAX_QUERY_FIELDS} query parameters.")
     now = time.time()
     now_ms = int(now * 1000)
     os = platforms.click_os(platform, params.get("os"), "")
@@ -252,6 +256,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
 
 _STATUS_LINES = {
     200: "200 OK",
+    400: "400 Bad Request",
     403: "403 Forbidden",
     404: "404 Not Found",
     405: "405 Method Not Allowed",

@@ -151,6 +151,9 @@ def tracking_links_resync() -> dict[str, int]:
 
 
 # --- activations --------------------------------------------------------------
+TRACE_MAX_CANDIDATES = 200  # newest first; a trace row stays small
+
+
 @dataclass(frozen=True)
 class ActivationOutcome:
     outcome: str  # attributed | organic | reinstall
@@ -217,7 +220,7 @@ def activation_record(
         reason=reason[:300],
         is_test=test_device is not None,
         conversion=conversion or previous,
-        candidates=[c.as_dict() for c in match.candidates],
+        candidates=[c.as_dict() for c in match.candidates[:TRACE_MAX_CANDIDATES]],
     )
     if conversion is not None:
         postback_plan(

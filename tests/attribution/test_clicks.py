@@ -129,6 +129,8 @@ def test_unknown_token_wrong_platform_and_disabled_link_are_rejected_counted_and
     unknown = client.get(f"/t/tencent/nope-token?{urlencode(params)}")
     wrong_platform = client.get(f"/t/kuaishou/{link.token}?{urlencode(params)}")
     bad_platform = client.get(f"/t/baidu/{link.token}")
+    too_many = client.get(f"/t/tencent/{link.token}?" + "&".join(f"p{i}=1" for i in range(100)))
+    assert too_many.status_code == 400 and too_many.json()["error"]["code"] == "bad_query"
     assert unknown.status_code == wrong_platform.status_code == bad_platform.status_code == 404
     assert unknown.json()["error"]["code"] == "unknown_link"
     services.tracking_link_update(link=link, enabled=False)
@@ -231,3 +233,20 @@ def test_lean_wsgi_door_serves_clicks_and_django_serves_the_rest(make_link):
     assert post.status_code == 405
     assert health.status_code in (200, 503)
     assert get_redis().zcard(index_key(link.id, "imei", hashlib.md5(b"8675").hexdigest())) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "idfa=%ZZ%&ua=%E4%B8&ip=::1",
+        "caid=%5B%7B%22caid_md5%22%3A%201%7D%5D&callback=",
+        "caid=[{]&idfa_md5=" + "f" * 5000,
+        "ts=-1&os=%00&callback=%00%01",
+        "ua=" + "A" * 20000,
+        "idfa&&&=&==",
+    ],
+)
+def test_garbage_click_input_is_answered_never_a_500(client, make_link, query):
+    link = make_link("oceanengine")
+    response = client.get(f"/t/oceanengine/{link.token}?{query}")
+    assert response.status_code == 200
