@@ -159,7 +159,9 @@ class ActivityAdmin(admin.ModelAdmin):
             "Theme",
             {"fields": ["theme_background_color", "theme_header_image", "theme_share_title", "theme_share_image"]},
         ),
-        ("Preview and history", {"fields": ["preview_link", "revisions_table", "audit_table"]}),
+        ("Preview", {"fields": ["preview_link"]}),
+        ("Revisions", {"fields": ["revisions_table"]}),
+        ("Recent changes", {"fields": ["audit_table"], "classes": ["collapse"]}),
     ]
 
     class Media:
