@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export import fields, resources
 from import_export.admin import ExportMixin
 
@@ -68,7 +68,7 @@ class CouponPackAdmin(admin.ModelAdmin):
     )
     list_filter = ("enabled", "redis_gate")
     search_fields = ("name", "component__activity__name", "component__activity__slug")
-    readonly_fields = ("remaining", "created_at", "updated_at")
+    readonly_fields = ("remaining", "records", "created_at", "updated_at")
     autocomplete_fields = ()
     raw_id_fields = ("component",)
     inlines = [CouponPackItemInline]
@@ -77,7 +77,7 @@ class CouponPackAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "description", "component", "enabled")}),
         ("Stock and limits", {"fields": ("total_stock", "remaining", "per_user_limit", "redis_gate")}),
         ("Claim window", {"fields": ("claim_starts_at", "claim_ends_at")}),
-        ("Record", {"fields": ("created_at", "updated_at")}),
+        ("Record", {"fields": ("records", "created_at", "updated_at")}),
     )
 
     def get_queryset(self, request):
@@ -97,6 +97,25 @@ class CouponPackAdmin(admin.ModelAdmin):
     def redeemed(self, obj: CouponPack):
         url = reverse("admin:coupons_coupon_changelist") + f"?claim__pack__id__exact={obj.pk}&status__exact=used"
         return format_html('<a href="{}">{}</a>', url, obj.redeemed_count)
+
+    @admin.display(description="claims, coupons, codes")
+    def records(self, obj: CouponPack):
+        if obj.pk is None:
+            return "-"
+        links = (
+            ("coupons_claim", f"pack__id__exact={obj.pk}", "claims (search, export)"),
+            ("coupons_coupon", f"claim__pack__id__exact={obj.pk}", "coupons"),
+            ("coupons_redeemcode", f"pack__id__exact={obj.pk}", "redeem codes"),
+            ("coupons_couponpack_generate_codes", None, "generate redeem codes…"),
+        )
+        parts = []
+        for name, query, label in links:
+            if query is None:
+                url = reverse(f"admin:{name}", args=[obj.pk])
+            else:
+                url = reverse(f"admin:{name}_changelist") + "?" + query
+            parts.append(format_html('<a href="{}">{}</a>', url, label))
+        return format_html_join(" · ", "{}", ((p,) for p in parts))
 
     def save_model(self, request, obj: CouponPack, form, change):
         if not change:

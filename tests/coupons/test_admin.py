@@ -138,3 +138,11 @@ def test_new_pack_starts_with_full_stock(operator_client):
     assert response.status_code == 302
     pack = CouponPack.objects.get(name="new")
     assert (pack.total_stock, pack.remaining, pack.items.get().quantity) == (50, 50, 2)
+
+
+def test_pack_page_links_to_its_claims_coupons_and_codes(operator_client, busy_pack):
+    html = operator_client.get(reverse("admin:coupons_couponpack_change", args=[busy_pack.pk])).content.decode()
+    assert f"/admin/coupons/claim/?pack__id__exact={busy_pack.pk}" in html
+    assert reverse("admin:coupons_couponpack_generate_codes", args=[busy_pack.pk]) in html
+    claims = operator_client.get(reverse("admin:coupons_claim_changelist"), {"pack__id__exact": busy_pack.pk})
+    assert claims.status_code == 200 and len(claims.context["cl"].result_list) == 3

@@ -168,3 +168,17 @@ def test_gate_is_closed_for_a_disabled_pack(claim):
     coupon_packs_enable(pack_ids=[pack.pk], enabled=False)
     assert gate.gate_read(pack_id=pack.pk) == 0
     assert claim(pack).json()["error"]["code"] == "pack_disabled"
+
+
+def test_beat_schedules_the_expiry_and_gate_reconciliation_tasks(claim):
+    from config.celery import app
+    from coupons.beat import SCHEDULE
+    from coupons.tasks import coupon_gates_reconcile_task
+
+    app.loader.import_default_modules()
+    for entry in SCHEDULE.values():
+        assert entry["task"] in app.tasks
+    pack = coupon_pack_make(total_stock=4, redis_gate=True)
+    gate.gate_set(pack_id=pack.pk, remaining=1)
+    assert coupon_gates_reconcile_task.delay().get() == {str(pack.pk): -3}
+    assert gate.gate_read(pack_id=pack.pk) == 4
