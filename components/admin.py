@@ -28,12 +28,17 @@ class ComponentSettingsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.cleaned_config = self.instance.config
+        if not self.type_key:  # a type whose app is gone: nothing to generate
+            return
         self.fields.update(config_fields(self.type_key))
         if not self.is_bound:
             self.initial.update(config_initial(self.type_key, self.instance.config if self.instance.pk else {}))
 
     def clean(self):
         cleaned = super().clean()
+        if not self.type_key:
+            return cleaned
         config = config_from_cleaned(self.type_key, cleaned)
         try:
             self.cleaned_config = registry.config_validate(self.type_key, config)
@@ -95,6 +100,11 @@ class ComponentAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return []
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and self._type_key(request, obj) is None:
+            return False  # unknown type (its app was removed): view only
+        return super().has_change_permission(request, obj)
 
     # -- writes go through the services -------------------------------------------
     def save_model(self, request, obj, form, change):

@@ -202,3 +202,14 @@ def test_audit_log_is_visible_and_read_only(op, client, make_activity):
     assert (
         client.post(reverse("admin:activities_auditentry_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
     )
+
+
+def test_a_component_of_an_unregistered_type_is_shown_read_only(op, client, make_activity):
+    activity = make_activity(components=())
+    component = Component.objects.create(activity=activity, type="gone_type", config={"x": 1})
+    url = reverse("admin:components_component_change", args=[component.pk])
+    assert client.get(url).status_code == 200
+    assert client.get(reverse("admin:activities_activity_change", args=[activity.pk])).status_code == 200
+    client.post(url, {"title": "changed", "enabled": "on"})
+    component.refresh_from_db()
+    assert component.title == ""
