@@ -204,6 +204,7 @@ def activation_record(
             keys=keys,
             oaid=devices.clean((device or {}).get("oaid")) or "",
             winner=match.winner,
+            links=links,
             occurred_at=occurred_at,
             is_test=test_device is not None,
         )
@@ -260,6 +261,7 @@ def _conversion_create(
     keys: dict[str, list[str]],
     oaid: str,
     winner: selectors.Candidate,
+    links: list[TrackingLink],
     occurred_at: datetime,
     is_test: bool,
 ) -> Conversion:
@@ -267,7 +269,7 @@ def _conversion_create(
         winner.click_at_ms / 1000, tz=occurred_at.tzinfo or timezone.get_current_timezone()
     )
     conversion = Conversion.objects.create(
-        link_id=winner.link_id,
+        link=next(link for link in links if link.id == winner.link_id),
         platform=winner.platform,
         app_id=app_id,
         os=os or winner.click.get("os", ""),
