@@ -15,6 +15,11 @@ from coupons.models import Claim, ClaimSource, Coupon, CouponPack, CouponStatus,
 WALLET_STATUSES = (CouponStatus.UNUSED, CouponStatus.USED, CouponStatus.EXPIRED)
 
 
+def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 in the platform's time zone (Asia/Shanghai: +08:00), as the rest of the API."""
+    return timezone.localtime(value).isoformat() if value is not None else None
+
+
 def coupon_effective_status(coupon: Coupon, now: datetime) -> str:
     """An unused coupon past its validity is expired even before the beat job marks it."""
     if coupon.status == CouponStatus.UNUSED and now >= coupon.valid_until:
@@ -50,13 +55,13 @@ def coupon_payload(coupon: Coupon, *, now: datetime | None = None) -> dict[str, 
         "min_spend_fen": template.min_spend_fen,
         "max_discount_fen": template.max_discount_fen,
         "status": coupon_effective_status(coupon, now),
-        "valid_from": coupon.valid_from.isoformat(),
-        "valid_until": coupon.valid_until.isoformat(),
+        "valid_from": _iso(coupon.valid_from),
+        "valid_until": _iso(coupon.valid_until),
         "usage_notes": template.usage_notes,
         "pack_id": coupon.claim.pack_id,
         "order_id": coupon.order_id or None,
-        "used_at": coupon.used_at.isoformat() if coupon.used_at else None,
-        "claimed_at": coupon.created_at.isoformat(),
+        "used_at": _iso(coupon.used_at),
+        "claimed_at": _iso(coupon.created_at),
     }
 
 
@@ -69,7 +74,7 @@ def claim_payload(claim: Claim) -> dict[str, Any]:
         "pack_name": pack.name,
         "source": claim.source,
         "sequence": claim.sequence,
-        "claimed_at": claim.claimed_at.isoformat(),
+        "claimed_at": _iso(claim.claimed_at),
         "coupons": [coupon_payload(coupon) for coupon in coupons],
     }
 
@@ -97,8 +102,8 @@ def validity_describe(template) -> dict[str, Any]:
     if template.validity_kind == ValidityKind.ABSOLUTE:
         return {
             "kind": "absolute",
-            "valid_from": template.valid_from.isoformat(),
-            "valid_until": template.valid_until.isoformat(),
+            "valid_from": _iso(template.valid_from),
+            "valid_until": _iso(template.valid_until),
         }
     return {"kind": "relative", "days": template.valid_days}
 
@@ -113,8 +118,8 @@ def coupon_pack_public(pack: CouponPack | None) -> dict[str, Any] | None:
         "description": pack.description,
         "total_stock": pack.total_stock,
         "per_user_limit": pack.per_user_limit,
-        "claim_starts_at": pack.claim_starts_at.isoformat() if pack.claim_starts_at else None,
-        "claim_ends_at": pack.claim_ends_at.isoformat() if pack.claim_ends_at else None,
+        "claim_starts_at": _iso(pack.claim_starts_at),
+        "claim_ends_at": _iso(pack.claim_ends_at),
         "coupons": [
             {
                 "name": item.template.name,
@@ -163,8 +168,8 @@ def coupon_pack_live_state(*, component: Component, user: Any = None, now: datet
         "total_stock": pack.total_stock,
         "claimed_count": claimed,
         "per_user_limit": pack.per_user_limit,
-        "claim_starts_at": pack.claim_starts_at.isoformat() if pack.claim_starts_at else None,
-        "claim_ends_at": pack.claim_ends_at.isoformat() if pack.claim_ends_at else None,
+        "claim_starts_at": _iso(pack.claim_starts_at),
+        "claim_ends_at": _iso(pack.claim_ends_at),
         "authenticated": user_id is not None,
     }
 

@@ -78,3 +78,9 @@ def test_expiry_job_marks_only_unused_coupons_past_their_validity():
     assert set(old.coupons.values_list("status", flat=True)) == {CouponStatus.EXPIRED, CouponStatus.USED}
     assert set(new.coupons.values_list("status", flat=True)) == {CouponStatus.UNUSED}
     assert coupons_expire() == 0
+
+
+def test_times_carry_the_platform_offset(pack, user_client):
+    coupon_pack_claim(component_id=pack.component_id, user_id="10086")
+    coupon = _wallet(user_client).json()["results"][0]
+    assert coupon["valid_from"].endswith("+08:00") and coupon["valid_until"].endswith("+08:00")
