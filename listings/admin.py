@@ -18,7 +18,7 @@ from import_export.admin import ExportMixin
 from components.models import Component
 from listings import progress as import_progress
 from listings import services
-from listings.importing import template_file
+from listings.importing import column_label, template_file
 from listings.models import ImportJob, ImportStatus, Listing, ListingGroup
 
 
@@ -73,8 +73,29 @@ class ListingGroupAdmin(admin.ModelAdmin):
         return obj._count
 
 
+class ListingForm(forms.ModelForm):
+    class Meta:
+        model = Listing
+        fields = (
+            "component", "group", "external_id", "title", "district", "address", "price_fen", "area_m2", "layout",
+            "cover_image_url", "detail_url", "tags", "sort_order", "is_active",
+        )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        group, component = data.get("group"), data.get("component")
+        if group is not None and component is not None and group.component_id != component.pk:
+            self.add_error(
+                "group", f"The city {group.city!r} belongs to another listing component (#{group.component_id})."
+            )
+        if data.get("price_fen") is not None and data["price_fen"] < 0:
+            self.add_error("price_fen", "A price cannot be negative.")
+        return data
+
+
 @admin.register(Listing)
 class ListingAdmin(ExportMixin, admin.ModelAdmin):
+    form = ListingForm
     resource_classes = [ListingResource]
     list_display = ("external_id", "title", "city", "price_yuan", "area_m2", "layout", "sort_order", "is_active")
     list_filter = ("is_active", "group__city", "component")
@@ -132,6 +153,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "apply_url": reverse("admin:listings_importjob_apply", args=[job.pk]),
             "can_apply": job.status == ImportStatus.PREVIEWED and self.has_add_permission(request),
             "live": import_progress.progress_get(job_id=job.pk),
+            "errors_display": [{**error, "label": column_label(error["column"] or "")} for error in job.errors],
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 

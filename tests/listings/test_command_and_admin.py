@@ -33,7 +33,7 @@ def test_the_command_dry_run_and_errors(component, tmp_path):
     out = io.StringIO()
     call_command("import_listings", str(component.pk), str(path), "--dry-run", stdout=out)
     assert "would be created 1" in out.getvalue()
-    assert "row 3, column price_yuan: must not be negative (got -3)" in out.getvalue()
+    assert "row 3, column price_yuan (价格（元）): must not be negative (got -3)" in out.getvalue()
     assert not Listing.objects.exists()
     with pytest.raises(CommandError, match="nothing was imported"):
         call_command("import_listings", str(component.pk), str(path), stdout=io.StringIO())
@@ -74,7 +74,8 @@ def test_operator_uploads_a_dry_run_sees_the_preview_and_applies_it(
     assert response.status_code == 302 and response["Location"].endswith(f"/importjob/{job.pk}/change/")
     page = operator_client.get(response["Location"]).content.decode()
     assert "Would be created" in page and 'id="count-created">2<' in page
-    assert "must be greater than 0 (got 0)" in page and "Apply this file now" in page
+    assert "<td>4</td><td>area_m2 (面积（㎡）)</td><td>must be greater than 0 (got 0)</td>" in page
+    assert "Apply this file now" in page
     progress = operator_client.get(f"/admin/listings/importjob/{job.pk}/progress/").json()
     assert progress == {
         "status": "previewed",
@@ -152,3 +153,28 @@ def test_a_running_job_shows_live_progress(operator_client, component, tmp_path)
     assert (body["finished"], body["processed"], body["total"], body["status"]) == (False, 4000, 10000, "running")
     page = operator_client.get(f"/admin/listings/importjob/{job.pk}/change/").content.decode()
     assert '<progress id="import-bar" max="10000" value="4000"' in page and "4000 of 10000 rows" in page
+
+
+def test_the_listing_form_keeps_a_listing_in_its_own_component(operator_client, component):
+    from tests.listings.factories import ListingFactory, ListingGroupFactory
+
+    listing = ListingFactory(group=ListingGroupFactory(component=component, city="上海"))
+    foreign = ListingGroupFactory(city="北京")
+    response = operator_client.post(
+        f"/admin/listings/listing/{listing.pk}/change/",
+        {
+            "component": component.pk,
+            "group": foreign.pk,
+            "external_id": listing.external_id,
+            "title": "moved",
+            "price_fen": "-5",
+            "tags": "[]",
+            "sort_order": "0",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "belongs to another listing component" in page and "A price cannot be negative." in page
+    listing.refresh_from_db()
+    assert listing.title != "moved" and listing.group.city == "上海"

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from components.models import Component
 from listings import progress as import_progress
 from listings import services
+from listings.importing import column_label
 from listings.models import ImportJob, ImportStatus
 
 
@@ -95,7 +96,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"  {warning}"))
         for error in job.errors[:50]:
             where = f"row {error['line']}" if error["line"] else "file"
-            column = f", column {error['column']}" if error["column"] else ""
+            column = f", column {column_label(error['column'])}" if error["column"] else ""
             self.stdout.write(self.style.ERROR(f"  {where}{column}: {error['message']}"))
         if job.rejected_count > 50:
             self.stdout.write(f"  … see admin › Import jobs › #{job.pk} for all errors")
