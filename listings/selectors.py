@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from components.models import Component
@@ -25,10 +28,30 @@ def _per_city(component: Component) -> int:
     return int(component.config.get("listings_per_city") or 20)
 
 
+CITIES_CACHE_SECONDS = 30
+
+
+def _cities_key(component: Component) -> str:
+    generation = cache.get(f"listings:gen:{component.pk}", 0)
+    order = "|".join(component.config.get("city_order") or [])
+    signature = hashlib.sha1(f"{_per_city(component)}:{order}".encode()).hexdigest()[:12]
+    return f"listings:cities:{component.pk}:{generation}:{signature}"
+
+
 def listing_cities(*, component: Component) -> list[dict]:
     """Cities with active listings, in the configured order (cities named in
     `city_order` first, then the rest in creation order). `count` is what the
-    listings endpoint serves for the city (capped at `listings_per_city`)."""
+    listings endpoint serves for the city (capped at `listings_per_city`).
+    Cached for CITIES_CACHE_SECONDS; imports and saves invalidate at once."""
+    key = _cities_key(component)
+    cities = cache.get(key)
+    if cities is None:
+        cities = _cities_query(component)
+        cache.set(key, cities, CITIES_CACHE_SECONDS)
+    return cities
+
+
+def _cities_query(component: Component) -> list[dict]:
     per_city = _per_city(component)
     groups = list(
         ListingGroup.objects.filter(component=component)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.db import connection, reset_queries, transaction
 from django.db.models import Max, Q
@@ -45,6 +46,18 @@ ProgressCallback = Callable[[int, int | None], None]
 
 class ImportRefused(Exception):
     """An upload refused before any work (size, component type); for the operator."""
+
+
+def listing_cities_invalidate(*, component_id: int) -> None:
+    """After a change to a component's listings commits, the public cities (cached
+    by listings.selectors) are recomputed on the next request."""
+
+    def bump() -> None:
+        key = f"listings:gen:{component_id}"
+        cache.add(key, 0, None)
+        cache.incr(key)
+
+    transaction.on_commit(bump)
 
 
 def listing_component_check(component: Component) -> None:
@@ -357,6 +370,8 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
         _finish(job, importer, status, message, warnings, applied=False)
         raise
     applied = status == ImportStatus.APPLIED
+    if applied:
+        listing_cities_invalidate(component_id=job.component_id)
     if applied and importer.rejected:
         message = f"Imported; {importer.rejected} row(s) with errors were skipped."
     _finish(job, importer, status, message, warnings, applied=applied)
@@ -426,6 +441,7 @@ def listing_save(*, component: Component, city: str, external_id: str, title: st
         external_id=external_id,
         defaults={"group": group, "title": title, "price_fen": price_fen, **fields},
     )
+    listing_cities_invalidate(component_id=component.pk)
     return listing
 
 

@@ -120,3 +120,24 @@ def test_the_endpoints_are_in_the_openapi_schema(api_client):
     assert "/api/v1/components/{component_id}/cities" in schema["paths"]
     listings = schema["paths"]["/api/v1/components/{component_id}/listings"]["get"]
     assert {p["name"] for p in listings["parameters"]} >= {"city", "page", "component_id"}
+
+
+def test_cities_are_cached_briefly_and_refreshed_by_imports_and_saves(
+    api_client, run_import, tmp_path, django_capture_on_commit_callbacks
+):
+    from listings.services import listing_save
+    from tests.listings.files import row, write_csv
+
+    component = ListingComponentFactory()
+    make(component, "上海", 1)
+    url = f"/api/v1/components/{component.pk}/cities"
+    assert [c["count"] for c in api_client.get(url).json()["cities"]] == [1]
+    make(component, "北京", 1)  # written behind the services' back: served after the cache expires
+    assert [c["city"] for c in api_client.get(url).json()["cities"]] == ["上海"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_import(component, write_csv(tmp_path / "a.csv", [row(1, city="上海"), row(2, city="上海")]))
+    assert [(c["city"], c["count"]) for c in api_client.get(url).json()["cities"]] == [("上海", 3), ("北京", 1)]
+    with django_capture_on_commit_callbacks(execute=True):
+        listing_save(component=component, city="杭州", external_id="HZ1", title="t", price_fen=1)
+    assert [c["city"] for c in api_client.get(url).json()["cities"]] == ["上海", "北京", "杭州"]
