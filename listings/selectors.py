@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
@@ -11,34 +12,49 @@ from components.models import Component
 from listings.models import ImportJob, Listing, ListingGroup
 from listings.services import LISTING_TYPE
 
-ONLINE = "online"  # activities.models.ActivityStatus.ONLINE
+
+@dataclass(frozen=True)
+class PublishedListingComponent:
+    """A listing component as the public sees it: its id and the display settings
+    frozen in the activity's published snapshot (listings themselves are live)."""
+
+    pk: int
+    config: dict
 
 
-def listing_component_public_get(*, component_id: int) -> Component | None:
-    """The listing component the public API may serve: enabled, of an activity
-    that is online. None otherwise (the API answers 404)."""
-    return (
-        Component.objects.select_related("activity")
-        .filter(pk=component_id, type=LISTING_TYPE, enabled=True, activity__status=ONLINE)
-        .first()
-    )
+def listing_component_public_get(*, component_id: int) -> PublishedListingComponent | None:
+    """The listing component the public API may serve: one that is on the published
+    page of an activity that is online. None otherwise (the API answers 404), so a
+    component added, enabled or re-configured in a draft shows only once published."""
+    from activities.selectors import public_activity_get  # the cached public view
+
+    row = Component.objects.filter(pk=component_id, type=LISTING_TYPE).values("activity__slug").first()
+    if row is None:
+        return None
+    public = public_activity_get(row["activity__slug"])
+    if not public.served:
+        return None
+    for item in public.body.get("components", []):
+        if item.get("id") == component_id and item.get("type") == LISTING_TYPE:
+            return PublishedListingComponent(pk=component_id, config=item.get("config") or {})
+    return None
 
 
-def _per_city(component: Component) -> int:
+def _per_city(component: PublishedListingComponent) -> int:
     return int(component.config.get("listings_per_city") or 20)
 
 
 CITIES_CACHE_SECONDS = 30
 
 
-def _cities_key(component: Component) -> str:
+def _cities_key(component: PublishedListingComponent) -> str:
     generation = cache.get(f"listings:gen:{component.pk}", 0)
     order = "|".join(component.config.get("city_order") or [])
     signature = hashlib.sha1(f"{_per_city(component)}:{order}".encode()).hexdigest()[:12]
     return f"listings:cities:{component.pk}:{generation}:{signature}"
 
 
-def listing_cities(*, component: Component) -> list[dict]:
+def listing_cities(*, component: PublishedListingComponent) -> list[dict]:
     """Cities with active listings, in the configured order (cities named in
     `city_order` first, then the rest in creation order). `count` is what the
     listings endpoint serves for the city (capped at `listings_per_city`).
@@ -51,10 +67,10 @@ def listing_cities(*, component: Component) -> list[dict]:
     return cities
 
 
-def _cities_query(component: Component) -> list[dict]:
+def _cities_query(component: PublishedListingComponent) -> list[dict]:
     per_city = _per_city(component)
     groups = list(
-        ListingGroup.objects.filter(component=component)
+        ListingGroup.objects.filter(component_id=component.pk)
         .annotate(active=Count("listings", filter=Q(listings__is_active=True)))
         .filter(active__gt=0)
         .order_by("position", "id")
@@ -65,7 +81,7 @@ def _cities_query(component: Component) -> list[dict]:
     return [{"city": g["city"], "count": min(g["active"], per_city), "total": g["active"]} for g in groups]
 
 
-def listing_default_city(*, component: Component, cities: list[dict]) -> str | None:
+def listing_default_city(*, component: PublishedListingComponent, cities: list[dict]) -> str | None:
     names = [c["city"] for c in cities]
     wanted = component.config.get("default_city") or ""
     if wanted in names:
@@ -73,17 +89,17 @@ def listing_default_city(*, component: Component, cities: list[dict]) -> str | N
     return names[0] if names else None
 
 
-def listings_of_city(*, component: Component, city: str) -> QuerySet[Listing]:
+def listings_of_city(*, component: PublishedListingComponent, city: str) -> QuerySet[Listing]:
     """Active listings of one city in display order, at most `listings_per_city`."""
     return (
-        Listing.objects.filter(component=component, group__city=city, is_active=True)
+        Listing.objects.filter(component_id=component.pk, group__city=city, is_active=True)
         .select_related("group")
         .order_by("sort_order", "id")[: _per_city(component)]
     )
 
 
-def listing_group_exists(*, component: Component, city: str) -> bool:
-    return ListingGroup.objects.filter(component=component, city=city).exists()
+def listing_group_exists(*, component: PublishedListingComponent, city: str) -> bool:
+    return ListingGroup.objects.filter(component_id=component.pk, city=city).exists()
 
 
 def import_job_get(*, job_id: int) -> ImportJob | None:

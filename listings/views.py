@@ -21,8 +21,8 @@ def _component_or_404(component_id: int):
     if component is None:
         raise ApiError(
             "component_not_found",
-            "No listing component with this id is online (unknown id, not a listing component, "
-            "disabled, or its activity is not online).",
+            "No listing component with this id is on a published, online activity page (unknown id, "
+            "not a listing component, not published yet, disabled, or the activity is not online).",
             status.HTTP_404_NOT_FOUND,
         )
     return component

@@ -1,11 +1,24 @@
 from __future__ import annotations
 
 import pytest
+from django.test import TestCase
 
+from activities import services as activity_services
+from activities.models import Activity
+from activities.selectors import public_cache_invalidate
 from tests.factories import ComponentFactory
 from tests.listings.factories import ListingComponentFactory, ListingFactory, ListingGroupFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def publish(*components):
+    """Publish the components' activities, running the after-commit hooks (the
+    public cache generation bump) as a real commit would."""
+    for component in components:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            activity_services.activity_publish(activity=component.activity, actor=None)
+    return components[0]
 
 
 def make(component, city: str, n: int, **kwargs):
@@ -23,6 +36,7 @@ def test_cities_come_in_the_configured_order_with_capped_counts(api_client):
     make(component, "深圳", 1)
     make(component, "广州", 4)
 
+    publish(component)
     response = api_client.get(f"/api/v1/components/{component.pk}/cities")
 
     assert response.status_code == 200
@@ -39,6 +53,7 @@ def test_cities_come_in_the_configured_order_with_capped_counts(api_client):
 def test_default_city_falls_back_to_the_first(api_client):
     component = ListingComponentFactory(config={"default_city": "拉萨"})
     make(component, "成都", 1)
+    publish(component)
     assert api_client.get(f"/api/v1/components/{component.pk}/cities").json()["default_city"] == "成都"
 
 
@@ -50,6 +65,7 @@ def test_listings_are_paged_in_sort_order_and_capped_at_the_display_count(api_cl
     ListingFactory(group=group, sort_order=-1, is_active=False)
     make(component, "北京", 3)
 
+    publish(component)
     first = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海"}).json()
     assert first["count"] == 25
     assert [item["sort_order"] for item in first["results"]] == list(range(71, 91))
@@ -65,6 +81,7 @@ def test_listings_are_paged_in_sort_order_and_capped_at_the_display_count(api_cl
 def test_page_size_is_honoured_but_never_beyond_the_display_count(api_client):
     component = ListingComponentFactory(config={"listings_per_city": 4})
     make(component, "上海", 10)
+    publish(component)
     body = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page_size": 3}).json()
     assert body["count"] == 4 and len(body["results"]) == 3
     last = api_client.get(f"/api/v1/components/{component.pk}/listings?city=上海&page_size=3&page=2").json()
@@ -75,6 +92,7 @@ def test_without_a_city_the_default_city_is_served(api_client):
     component = ListingComponentFactory(config={"default_city": "北京"})
     make(component, "上海", 2)
     make(component, "北京", 1)
+    publish(component)
     body = api_client.get(f"/api/v1/components/{component.pk}/listings").json()
     assert body["count"] == 1 and body["results"][0]["city"] == "北京"
 
@@ -82,6 +100,7 @@ def test_without_a_city_the_default_city_is_served(api_client):
 def test_an_unknown_city_or_page_is_a_json_404(api_client):
     component = ListingComponentFactory()
     make(component, "上海", 1)
+    publish(component)
     response = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "火星"})
     assert response.status_code == 404 and response.json()["error"]["code"] == "city_not_found"
     response = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page": 9})
@@ -90,19 +109,42 @@ def test_an_unknown_city_or_page_is_a_json_404(api_client):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("status", ["draft", "scheduled", "offline", "ended", "archived"])
+@pytest.mark.parametrize("status", ["scheduled", "offline", "ended", "archived"])
 def test_a_component_of_an_activity_that_is_not_online_is_a_404(api_client, status):
-    component = ListingComponentFactory(activity__status=status)
+    component = ListingComponentFactory()
     make(component, "上海", 1)
+    publish(component)
+    assert api_client.get(f"/api/v1/components/{component.pk}/cities").status_code == 200
+    Activity.objects.filter(pk=component.activity_id).update(status=status)
+    public_cache_invalidate(component.activity.slug)
     for path in ("cities", "listings?city=上海"):
         response = api_client.get(f"/api/v1/components/{component.pk}/{path}")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "component_not_found"
 
 
+def test_only_what_is_published_is_served(api_client):
+    component = ListingComponentFactory(config={"layout": "grid", "listings_per_city": 5})
+    make(component, "上海", 1)
+    assert api_client.get(f"/api/v1/components/{component.pk}/cities").status_code == 404  # never published
+    publish(component)
+    # Added to the draft after publishing: not on the page yet.
+    later = ListingComponentFactory(activity=component.activity)
+    make(later, "北京", 1)
+    assert api_client.get(f"/api/v1/components/{later.pk}/cities").status_code == 404
+    # Draft config edits wait for the next publish; listings are live.
+    component.config = {**component.config, "layout": "carousel"}
+    component.save()
+    assert api_client.get(f"/api/v1/components/{component.pk}/cities").json()["layout"] == "grid"
+    publish(component)
+    assert api_client.get(f"/api/v1/components/{component.pk}/cities").json()["layout"] == "carousel"
+    assert api_client.get(f"/api/v1/components/{later.pk}/cities").status_code == 200
+
+
 def test_disabled_unknown_and_other_type_components_are_404(api_client):
     disabled = ListingComponentFactory(enabled=False)
     banner = ComponentFactory(type="banner", activity=disabled.activity, config={"image": "https://x/y.png"})
+    publish(banner)
     for component_id in (disabled.pk, banner.pk, 999999):
         response = api_client.get(f"/api/v1/components/{component_id}/cities")
         assert response.status_code == 404 and response.json()["error"]["code"] == "component_not_found"
@@ -112,6 +154,7 @@ def test_a_bad_token_does_not_block_the_public_api(api_client):
     component = ListingComponentFactory()
     make(component, "上海", 1)
     api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")
+    publish(component)
     assert api_client.get(f"/api/v1/components/{component.pk}/cities").status_code == 200
 
 
@@ -130,6 +173,7 @@ def test_cities_are_cached_briefly_and_refreshed_by_imports_and_saves(
 
     component = ListingComponentFactory()
     make(component, "上海", 1)
+    publish(component)
     url = f"/api/v1/components/{component.pk}/cities"
     assert [c["count"] for c in api_client.get(url).json()["cities"]] == [1]
     make(component, "北京", 1)  # written behind the services' back: served after the cache expires
