@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from urllib.parse import urlsplit
 
@@ -17,6 +18,19 @@ from payments.sandbox.models import SandboxPaycode
 from payments.signing import body_signature_valid
 
 
+def sandbox_only(view):
+    """PAYMENT_SANDBOX_ENABLED off (always in production): the sandbox does not exist.
+    It signs results with PAYMENT_SECRET, so it must never run beside real payments."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not settings.PAYMENT_SANDBOX_ENABLED:
+            return _error(404, "not_found", "The sandbox payment service is disabled.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
@@ -25,6 +39,7 @@ def _signed(request: HttpRequest) -> bool:
     return body_signature_valid(request.body, request.headers.get("X-Signature"))
 
 
+@sandbox_only
 @csrf_exempt
 @require_http_methods(["POST"])
 def paycode_create(request: HttpRequest) -> JsonResponse:
@@ -57,19 +72,25 @@ def paycode_create(request: HttpRequest) -> JsonResponse:
     )
 
 
+@sandbox_only
 @csrf_exempt
 @require_http_methods(["POST"])
 def paycode_close(request: HttpRequest, paycode: str) -> JsonResponse:
     if not _signed(request):
         return _error(401, "bad_signature", "X-Signature is not HMAC-SHA256 of the body.")
-    found = get_object_or_404(SandboxPaycode, paycode=paycode)
+    found = SandboxPaycode.objects.filter(paycode=paycode).first()
+    if found is None:
+        return _error(404, "paycode_not_found", "No such paycode.")
     status = services.sandbox_paycode_close(paycode=found)
     return JsonResponse({"status": status}, status=409 if status == "PAID" else 200)
 
 
+@sandbox_only
 @require_http_methods(["GET"])
 def paycode_query(request: HttpRequest, paycode: str) -> JsonResponse:
-    found = get_object_or_404(SandboxPaycode, paycode=paycode)
+    found = SandboxPaycode.objects.filter(paycode=paycode).first()
+    if found is None:
+        return _error(404, "paycode_not_found", "No such paycode.")
     return JsonResponse(services.sandbox_paycode_query(paycode=found))
 
 
@@ -79,6 +100,7 @@ def _return_url(request: HttpRequest) -> str:
     return url if url and url_has_allowed_host_and_scheme(url, allowed_hosts=allowed) else ""
 
 
+@sandbox_only
 @require_http_methods(["GET", "POST"])
 def cashier(request: HttpRequest, paycode: str) -> HttpResponse:
     """The cashier page: pay with Alipay (sandbox), WeChat (sandbox), or fail."""

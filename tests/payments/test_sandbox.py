@@ -124,3 +124,22 @@ def test_payment_service_down_during_expiry_leaves_the_order_for_the_next_run(se
     assert Order.objects.get().state == "pending" and Product.objects.get().held == 1
     settings.PAYMENT_SERVICE_URL = sandbox.url + "/sandbox/pay"
     assert services.orders_expire() == {"closed": 1}
+
+
+@pytest.mark.django_db
+def test_sandbox_does_not_exist_when_disabled(settings, client):
+    settings.PAYMENT_SANDBOX_ENABLED = False
+    assert client.post("/sandbox/pay/v1/paycodes", data=b"{}", content_type="application/json").status_code == 404
+    assert client.get("/sandbox/pay/cashier/SBX1").status_code == 404
+
+
+@pytest.mark.django_db
+def test_unknown_paycode_is_a_json_404(client):
+    assert client.get("/sandbox/pay/v1/paycodes/NOPE", HTTP_ACCEPT="application/json").status_code == 404
+    closed = client.post(
+        "/sandbox/pay/v1/paycodes/NOPE/close",
+        data=b"",
+        content_type="application/json",
+        HTTP_X_SIGNATURE=body_sign(b""),
+    )
+    assert closed.status_code == 404 and closed.json()["error"]["code"] == "paycode_not_found"
