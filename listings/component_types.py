@@ -17,6 +17,8 @@ LISTING = register(
                 "listings_per_city": {
                     "type": "integer",
                     "title": "Listings shown per city",
+                    "description": "The listings themselves are managed under Admin › Listings; upload a CSV/XLSX "
+                    "at Admin › Listings › Import jobs › Add (/admin/listings/importjob/upload/).",
                     "minimum": 1,
                     "maximum": 200,
                     "default": 20,
