@@ -113,6 +113,10 @@ class TrackingLinkAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj: TrackingLink) -> None:
         services.tracking_link_delete(link=obj)
 
+    def delete_queryset(self, request, queryset: QuerySet[TrackingLink]) -> None:
+        for link in queryset:
+            services.tracking_link_delete(link=link)
+
     @admin.action(description="Enable selected links")
     def enable_links(self, request, queryset: QuerySet[TrackingLink]) -> None:
         for link in queryset:

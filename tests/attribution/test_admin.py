@@ -158,3 +158,16 @@ def test_conversion_and_pending_event_lists_render(admin_client):
         "/admin/attribution/trackinglink/",
     ):
         assert admin_client.get(url).status_code == 200
+
+
+def test_deleting_links_in_the_admin_removes_their_replicas(
+    admin_client, make_link, django_capture_on_commit_callbacks
+):
+    first, second = make_link("generic"), make_link("kuaishou", os="android")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/attribution/trackinglink/",
+            {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"},
+        )
+    assert response.status_code == 302 and TrackingLink.objects.count() == 0
+    assert not get_redis().exists(f"att:link:{first.token}", f"att:link:{second.token}")
