@@ -76,9 +76,13 @@ class EventsHarness:
     """Runs the real event consumer in a thread against EVENTS_BROKER_URL."""
 
     def __init__(self):
-        from config.events.consumer import run_consumer
+        from config.events.consumer import dead_letter_queue, event_queues, run_consumer
 
         self.consumer = run_consumer()
+        # Start from empty queues: nothing left over by an earlier test is consumed here.
+        channel = self.consumer.connection.default_channel
+        for queue in [*event_queues(settings.EVENTS_QUEUE_PREFIX), dead_letter_queue(settings.EVENTS_QUEUE_PREFIX)]:
+            queue(channel).purge()
         self.thread = threading.Thread(target=self.consumer.run, daemon=True)
         self.thread.start()
         if not self.consumer.ready.wait(15):
