@@ -128,7 +128,6 @@ elif _db["ENGINE"] == "django.db.backends.mysql":
         _db["TEST"]["NAME"] = env_str("TEST_DATABASE_NAME")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, adopted now
 
 # --- redis, celery, events --------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
