@@ -52,11 +52,14 @@ def test_sold_out_is_a_409_and_changes_nothing(fake_payments, order_post):
     assert Product.objects.get().held == 1
 
 
-@pytest.mark.parametrize("url_kind", ["closed_port", "sleeps_past_timeout"])
+@pytest.mark.parametrize("url_kind", ["closed_port", "sleeps_past_timeout", "answers_500"])
 def test_payment_service_down_or_slow_fails_cleanly_and_releases_stock(settings, product, order_post, url_kind):
     slow = None
     if url_kind == "closed_port":
         settings.PAYMENT_SERVICE_URL = closed_port_url()
+    elif url_kind == "answers_500":
+        slow = SlowServer(delay=0)
+        settings.PAYMENT_SERVICE_URL = slow.url
     else:
         slow = SlowServer(delay=3)
         settings.PAYMENT_SERVICE_URL = slow.url

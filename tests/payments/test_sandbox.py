@@ -143,3 +143,19 @@ def test_unknown_paycode_is_a_json_404(client):
         HTTP_X_SIGNATURE=body_sign(b""),
     )
     assert closed.status_code == 404 and closed.json()["error"]["code"] == "paycode_not_found"
+
+
+def test_cashier_refuses_to_charge_twice(sandbox, product, user_client):
+    body = user_client("u").post(f"/api/v1/components/{product.component_id}/orders", HTTP_IDEMPOTENCY_KEY="k").json()
+    from payments.sandbox.services import CashierRefused, sandbox_cashier_act
+
+    code = SandboxPaycode.objects.get(paycode=body["paycode"])
+    event = sandbox_cashier_act(paycode=code, action="alipay", publish=False)
+    assert result_signature_valid(event) and event["amount_fen"] == 990
+    with pytest.raises(CashierRefused):
+        sandbox_cashier_act(paycode=code, action="wechat", publish=False)
+    again = requests.post(
+        body["cashier_url"], data={"action": "alipay"}, headers={"Referer": body["cashier_url"]}, timeout=10
+    )
+    assert again.status_code == 403  # no CSRF token: Django refuses before anything moves
+    assert SandboxPaycode.objects.get(paycode=body["paycode"]).channel == "alipay"
