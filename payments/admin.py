@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
@@ -28,8 +29,42 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class ProductAdminForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = (
+            "component",
+            "name",
+            "description",
+            "price_fen",
+            "stock",
+            "per_user_limit",
+            "sale_starts_at",
+            "sale_ends_at",
+            "entitlement_kind",
+            "entitlement_days",
+            "entitlement_quantity",
+        )
+
+    def clean_component(self):
+        component = self.cleaned_data["component"]
+        if component is not None and component.type != "paid_sale":
+            raise forms.ValidationError(f"Component {component.pk} is a {component.type}, not a paid_sale.")
+        return component
+
+    def clean(self):
+        data = super().clean()
+        held = self.instance.held if self.instance.pk else 0
+        if data.get("stock") is not None and data["stock"] < held:
+            self.add_error("stock", f"{held} are already reserved or sold; the stock cannot go below that.")
+        if data.get("entitlement_kind") == "membership" and not data.get("entitlement_days"):
+            self.add_error("entitlement_days", "A membership needs its number of days.")
+        return data
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    form = ProductAdminForm
     list_display = (
         "name",
         "component",

@@ -152,3 +152,34 @@ def test_demo_seed_is_idempotent():
     demo.seed(out)
     assert Product.objects.filter(component__activity__slug="demo").count() == 1
     assert "VIP 月卡" in out.getvalue()
+
+
+def test_product_admin_refuses_stock_below_what_is_held_and_non_paid_sale_components(fake_payments):
+    from tests.factories import ComponentFactory
+    from tests.payments.factories import ProductFactory
+
+    product = ProductFactory(stock=5)
+    services.order_place(component_id=product.component_id, user_id="a", idempotency_key="k")
+    services.order_place(component_id=product.component_id, user_id="b", idempotency_key="k")
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026")
+    client = Client()
+    client.force_login(staff)
+    form = {
+        "component": product.component_id,
+        "name": product.name,
+        "description": "",
+        "price_fen": 990,
+        "stock": 1,
+        "per_user_limit": 1,
+        "entitlement_kind": "membership",
+        "entitlement_days": 30,
+        "entitlement_quantity": 1,
+    }
+    response = client.post(f"/admin/payments/product/{product.pk}/change/", form)
+    assert response.status_code == 200 and "already reserved or sold" in response.content.decode()
+    assert Product.objects.get(pk=product.pk).stock == 5
+    banner = ComponentFactory(type="banner", config={"image": "https://x.test/a.png"})
+    response = client.post("/admin/payments/product/add/", {**form, "component": banner.pk, "stock": 10})
+    assert "not a paid_sale" in response.content.decode()
+    response = client.post(f"/admin/payments/product/{product.pk}/change/", {**form, "stock": 8})
+    assert response.status_code == 302 and Product.objects.get(pk=product.pk).stock == 8
