@@ -141,6 +141,11 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "dry_run")
     raw_id_fields = ("component",)
     change_form_template = "listings/admin/import_job.html"
+    # Errors, preview and counts are laid out by the template above.
+    fields = (
+        "component", "file", "original_name", "file_size", "dry_run", "all_or_nothing", "status", "message",
+        "created_by", "created_at", "started_at", "finished_at",
+    )  # fmt: skip
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # a job is a record: operators view it, the importer writes it
