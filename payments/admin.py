@@ -142,9 +142,9 @@ class PaymentResultInline(ReadOnlyInline):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ("order_no", "product", "user_id", "amount_fen", "state", "refund_required", "created_at", "paid_at")
-    list_filter = ("state", "refund_required", "product", "close_cause")
+    # Date filters are ranges (no date_hierarchy: it needs MariaDB's time-zone tables).
+    list_filter = ("state", "refund_required", "product", "close_cause", "created_at", "paid_at")
     search_fields = ("order_no", "user_id", "paycode", "transaction_id")
-    date_hierarchy = "created_at"
     inlines = [OrderEventInline, PaymentResultInline]
     actions = ["refund_orders"]
     readonly_fields = [f.name for f in Order._meta.fields]
@@ -177,9 +177,8 @@ class PaymentResultAdmin(admin.ModelAdmin):
         "flagged",
         "reason",
     )
-    list_filter = ("flagged", "outcome", "status", "source")
+    list_filter = ("flagged", "outcome", "status", "source", "received_at")
     search_fields = ("merchant_order_no", "paycode", "event_id", "transaction_id")
-    date_hierarchy = "received_at"
     readonly_fields = [f.name for f in PaymentResult._meta.fields]
 
     def has_add_permission(self, request):
@@ -206,7 +205,7 @@ class ReconciliationItemInline(ReadOnlyInline):
 @admin.register(ReconciliationReport)
 class ReconciliationReportAdmin(admin.ModelAdmin):
     list_display = ("day", "started_at", "finished_at", "orders_checked", "differences_display", "repaired", "errors")
-    date_hierarchy = "day"
+    list_filter = ("day",)
     inlines = [ReconciliationItemInline]
     readonly_fields = [f.name for f in ReconciliationReport._meta.fields]
 
