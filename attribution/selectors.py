@@ -111,7 +111,7 @@ def click_candidates(*, links: list[TrackingLink], keys: dict[str, list[str]], a
     winner = None
     if pool:
         order = {kind: i for i, kind in enumerate((*devices.DEVICE_KINDS, devices.IPUA))}
-        winner = max(pool, key=lambda c: (c.click_at_ms, -order[c.kind]))
+        winner = max(pool, key=lambda c: (c.click_at_ms, c.click.get("us", 0), -order[c.kind]))
         winner.verdict = "matched"
         winner.reason = f"last click before the activation ({winner.reason})"
         for c in eligible:
