@@ -4,6 +4,8 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
 
 from config.errors import json_error
 
@@ -57,5 +59,7 @@ class JsonErrorMiddleware:
     def process_exception(self, request, exception):
         if not wants_json(request) or settings.DEBUG:
             return None
+        if isinstance(exception, (Http404, PermissionDenied, BadRequest, SuspiciousOperation)):
+            return None  # Django answers these with 404/403/400 (JSON through config.views)
         error_logger.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return json_error("server_error", "Something went wrong on our side; it has been logged.", 500)

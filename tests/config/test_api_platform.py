@@ -67,6 +67,13 @@ def test_unknown_api_path_is_a_json_404():
     assert _error(response)["code"] == "not_found"
 
 
+def test_http404_raised_by_a_plain_view_is_a_json_404_not_a_500(settings):
+    settings.DEBUG = False
+    response = Client(raise_request_exception=False).get("/api/v1/test/missing")
+    assert response.status_code == 404
+    assert _error(response)["code"] == "not_found"
+
+
 def test_unknown_page_is_an_html_404():
     response = Client().get("/no-such-page/")
     assert response.status_code == 404

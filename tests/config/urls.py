@@ -15,6 +15,12 @@ class WhoAmI(APIView):
         return Response({"user_id": request.user.id})
 
 
+def missing(request):
+    from django.http import Http404
+
+    raise Http404("no such thing")
+
+
 def boom(request):
     raise RuntimeError("secret internals: password=hunter2")
 
@@ -22,6 +28,7 @@ def boom(request):
 urlpatterns = [
     path("api/v1/test/whoami", WhoAmI.as_view()),
     path("api/v1/test/boom", boom),
+    path("api/v1/test/missing", missing),
     *real_urlpatterns,
 ]
 
