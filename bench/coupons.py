@@ -54,8 +54,12 @@ def _concurrently(jobs: list, work: Callable) -> tuple[float, list]:
     def client(chunk: list) -> list:
         out = []
         try:
-            connection.ensure_connection()
-            barrier.wait()
+            try:
+                connection.ensure_connection()
+            except Exception:
+                barrier.abort()  # never leave the others waiting for a client that cannot come
+                raise
+            barrier.wait(timeout=120)
             for job in chunk:
                 out.append(work(job))
         finally:
@@ -64,7 +68,12 @@ def _concurrently(jobs: list, work: Callable) -> tuple[float, list]:
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         futures = [pool.submit(client, chunk) for chunk in chunks]
-        barrier.wait()
+        try:
+            barrier.wait(timeout=120)
+        except threading.BrokenBarrierError:
+            for future in futures:
+                future.result()  # raises the client's own error (e.g. too many connections)
+            raise
         started = time.perf_counter()
         results = [r for f in futures for r in f.result()]
         elapsed = time.perf_counter() - started
