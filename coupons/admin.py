@@ -69,7 +69,6 @@ class CouponPackAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "redis_gate")
     search_fields = ("name", "component__activity__name", "component__activity__slug")
     readonly_fields = ("remaining", "records", "created_at", "updated_at")
-    autocomplete_fields = ()
     raw_id_fields = ("component",)
     inlines = [CouponPackItemInline]
     actions = ["disable_packs", "enable_packs", "generate_codes"]

@@ -439,6 +439,8 @@ def coupon_pack_stock_change(*, pack: CouponPack, total_stock: int) -> CouponPac
     """Raise or lower a pack's total stock; `remaining` moves by the same amount,
     atomically, and the stock can never drop below what is already taken."""
     delta = F("remaining") + (total_stock - F("total_stock"))
+    # `remaining` is assigned before `total_stock` (MySQL evaluates SET left to
+    # right with the new values; keep this order).
     changed = CouponPack.objects.filter(pk=pack.pk, total_stock__lte=F("remaining") + total_stock).update(
         remaining=delta, total_stock=total_stock
     )
