@@ -231,7 +231,7 @@ class ActivityAdmin(admin.ModelAdmin):
             serving = rev.pk == obj.published_revision_id
             url = reverse("admin:activities_activity_rollback", args=[obj.pk, rev.pk])
             button = (
-                format_html("<strong>serving</strong>")
+                mark_safe("<strong>serving</strong>")
                 if serving
                 else format_html(
                     '<button type="submit" class="button hd-rollback" formaction="{}" formmethod="post" '

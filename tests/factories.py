@@ -11,11 +11,17 @@ class StaffUserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"staff{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-2026")
+
+    @factory.post_generation
+    def password(user, create, extracted, **kwargs):  # noqa: N805 (factory_boy passes the instance)
+        user.set_password(extracted or "pw-for-tests-2026")
+        if create:
+            user.save(update_fields=["password"])
 
 
 class ActivityFactory(factory.django.DjangoModelFactory):

@@ -2,6 +2,7 @@
 and the expiry / reconciliation tasks' wiring."""
 
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -114,12 +115,13 @@ def test_admin_screens_show_counts_timeline_and_payment_events(fake_payments):
     products = client.get("/admin/payments/product/").content.decode()
     assert '<td class="field-sold">1</td>' in products and '<td class="field-reserved">1</td>' in products
     assert '<td class="field-remaining_display">8</td>' in products
-    today = timezone.localdate()
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    since, until = (quote(t.isoformat(sep=" ")) for t in (midnight, midnight + timedelta(days=1)))
     for query in (
         "",
         "?state__exact=paid",
         f"?product__id__exact={product.pk}",
-        f"?created_at__gte={today}&created_at__lt={today + timedelta(days=1)}",
+        f"?created_at__gte={since}&created_at__lt={until}",  # as the admin's date filter links it
     ):
         assert client.get("/admin/payments/order/" + query).status_code == 200
     listing = client.get("/admin/payments/order/?state__exact=paid").content.decode()
