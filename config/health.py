@@ -41,7 +41,7 @@ def _broker(url: str):
     def check() -> str:
         with Connection(url, connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-            return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_type
+            return conn.transport.driver_type
 
     return check
 

@@ -140,7 +140,7 @@ class EventConsumer(ConsumerMixin):
         outcome = process(
             source=source,
             routing_key=routing_key,
-            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+            body=self._body_bytes(message),
             attempts=attempts,
             max_attempts=self.max_attempts,
         )
