@@ -118,9 +118,11 @@ def click_answer(platform: str) -> bytes:
 
 def click_time_ms(platform: str, raw: str | None) -> int | None:
     """The platform's click time in Unix ms (tencent sends seconds)."""
-    if not raw or not raw.strip().isdigit():
+    text = (raw or "").strip()
+    # ASCII digits only ("²".isdigit() is true but int() refuses it); 16 digits is far past any Unix ms
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
         return None
-    value = int(raw.strip())
+    value = int(text)
     if platform == TENCENT or value < 10**11:
         value *= 1000
     return value

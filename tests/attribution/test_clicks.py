@@ -238,6 +238,8 @@ def test_lean_wsgi_door_serves_clicks_and_django_serves_the_rest(make_link):
         "caid=%5B%7B%22caid_md5%22%3A%201%7D%5D&callback=",
         "caid=[{]&idfa_md5=" + "f" * 5000,
         "ts=-1&os=%00&callback=%00%01",
+        "ts=%C2%B2",  # a digit to str.isdigit(), not to int()
+        "ts=" + "9" * 5000,  # past int()'s digit limit
         "ua=" + "A" * 20000,
         "idfa&&&=&==",
     ],
