@@ -59,13 +59,20 @@ def _link_mapping(link: TrackingLink) -> dict[str, str]:
     }
 
 
+def _links_replicate(links: list[TrackingLink]) -> None:
+    """Rewrite the replicas in one MULTI/EXEC: a click never sees a replica between its
+    DEL and its HSET (it would be rejected as an unknown link)."""
+    pipe = get_redis().pipeline(transaction=True)
+    for link in links:
+        key = link_redis_key(link.token)
+        pipe.delete(key)
+        pipe.hset(key, mapping=_link_mapping(link))
+    pipe.execute()
+
+
 def tracking_link_sync(*, link: TrackingLink) -> None:
     """Replicate one link's settings into Redis (the click endpoint reads only this)."""
-    key = link_redis_key(link.token)
-    pipe = get_redis().pipeline(transaction=True)
-    pipe.delete(key)
-    pipe.hset(key, mapping=_link_mapping(link))
-    pipe.execute()
+    _links_replicate([link])
 
 
 def _sync_after_commit(link: TrackingLink) -> None:
@@ -137,14 +144,14 @@ def tracking_link_delete(*, link: TrackingLink) -> None:
 def tracking_links_resync() -> dict[str, int]:
     """Rewrite every link's replica and drop replicas of links that no longer exist."""
     links = list(TrackingLink.objects.all())
+    _links_replicate(links)
     client = get_redis()
-    pipe = client.pipeline(transaction=False)
-    for link in links:
-        pipe.delete(link_redis_key(link.token))
-        pipe.hset(link_redis_key(link.token), mapping=_link_mapping(link))
-    pipe.execute()
     wanted = {link_redis_key(link.token).encode() for link in links}
-    stale = [key for key in client.scan_iter(match=link_redis_key("*"), count=500) if key not in wanted]
+    unknown = {key for key in client.scan_iter(match=link_redis_key("*"), count=500) if key not in wanted}
+    # A link created since `links` was read has committed before its replica was written: keep it.
+    token_of = {key: key.decode().rsplit(":", 1)[1] for key in unknown}
+    existing = set(TrackingLink.objects.filter(token__in=token_of.values()).values_list("token", flat=True))
+    stale = [key for key, token in token_of.items() if token not in existing]
     if stale:
         client.delete(*stale)
     return {"synced": len(links), "removed": len(stale)}
