@@ -14,9 +14,22 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_UP,
+    Clamped,
+    Context,
+    Decimal,
+    DecimalException,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Subnormal,
+    Underflow,
+)
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,6 +81,12 @@ _ALIASES.update(
 TRUE_WORDS = {"1", "true", "yes", "y", "是", "上架", "on"}
 FALSE_WORDS = {"0", "false", "no", "n", "否", "下架", "off"}
 TAG_SPLIT = re.compile(r"[|,，、;；]")
+# Numbers are read exactly: a value that does not fit 28 significant digits and a
+# small exponent is refused, so nothing later rounds or overflows (1e-999999999
+# yuan must not become 0 fen, 1e999999 must not crash the import).
+NUMBER_CONTEXT = Context(
+    prec=28, Emax=99, Emin=-99, traps=[InvalidOperation, Overflow, Underflow, Subnormal, Inexact, Rounded, Clamped]
+)
 
 
 class FileRefused(Exception):
@@ -236,7 +255,7 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
     def rows():
         try:
             for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-                yield number, list(cells)
+                yield number, [_xlsx_value(cell) for cell in cells]
         except FileRefused:
             raise
         except Exception:
@@ -246,6 +265,19 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
             ) from None
 
     return rows(), estimate, workbook
+
+
+def _xlsx_value(value: Any) -> Any:
+    """Array formulas (Excel 365 saves dynamic-array formulas this way) and data
+    tables come as objects, not "=..." text: turn them into text so that the formula
+    check sees them."""
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    if isinstance(value, ArrayFormula):
+        return value.text if str(value.text).startswith("=") else f"={value.text}"
+    if isinstance(value, DataTableFormula):
+        return "=TABLE()"
+    return value
 
 
 class RowSource:
@@ -318,16 +350,20 @@ def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise InvalidOperation
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    text = str(value).strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").replace(" ", "")
-    if not text:
-        raise InvalidOperation
-    number = Decimal(text)
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    else:
+        text = str(value).strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").replace(" ", "")
+        if not text:
+            raise InvalidOperation
+        number = Decimal(text)
     if not number.is_finite():
         raise InvalidOperation
-    return number
+    try:
+        return NUMBER_CONTEXT.create_decimal(number)  # refuses what would round, overflow or underflow
+    except DecimalException:
+        raise InvalidOperation from None
 
 
 def _url(value: Any, column: str, line: int, errors: list[RowError]) -> str:
@@ -368,7 +404,7 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
             errors.append(RowError(line, key, "is empty; every listing needs one"))
         elif len(text) > limit:
             errors.append(RowError(line, key, f"is too long ({len(text)} characters; at most {limit})"))
-        elif any(not ch.isprintable() for ch in text):
+        elif any(not ch.isprintable() and unicodedata.category(ch) != "Zs" for ch in text):  # 全角空格 is text
             errors.append(RowError(line, key, "contains line breaks or control characters"))
         out[key] = text
 
@@ -405,12 +441,12 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
         except (InvalidOperation, ValueError):
             errors.append(RowError(line, "area_m2", f"is not a number (got {_text(area)[:40]!r})"))
         else:
-            if number <= 0:
-                errors.append(RowError(line, "area_m2", f"must be greater than 0 (got {_text(area)})"))
-            elif number > MAX_AREA:
+            if number > MAX_AREA:
                 errors.append(RowError(line, "area_m2", f"is implausibly large (got {_text(area)})"))
+            elif (rounded := number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) <= 0:  # stored with 2 decimals
+                errors.append(RowError(line, "area_m2", f"must be greater than 0 (got {_text(area)})"))
             else:
-                out["area_m2"] = number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                out["area_m2"] = rounded
 
     out["cover_image_url"] = _url(raw.get("cover_image_url"), "cover_image_url", line, errors)
     out["detail_url"] = _url(raw.get("detail_url"), "detail_url", line, errors)

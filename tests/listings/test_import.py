@@ -200,6 +200,36 @@ def test_price_fen_column_is_accepted_instead_of_yuan(component, run_import, tmp
     assert job.errors == [{"line": 3, "column": "price_fen", "message": "must be in whole fen (got 1.5)"}]
 
 
+def test_extreme_numbers_are_row_errors_never_rounded_or_crashing(component, run_import, tmp_path):
+    rows = [
+        row(1, price="1e999999"),  # overflows any arithmetic
+        row(2, price="1e-999999999"),  # would underflow to 0 fen
+        row(3, price="100.000000000000000000000000001"),  # would round to 10000 fen
+        row(4, area="0.004"),  # 0.00 once stored with 2 decimals: the CHECK would refuse it
+        row(5, order="1e999999999"),
+        row(6),
+    ]
+    job = run_import(component, write_csv(tmp_path / "extreme.csv", rows), all_or_nothing=False)
+    assert job.status == ImportStatus.APPLIED, job.message
+    assert [(e["line"], e["column"]) for e in job.errors] == [
+        (2, "price_yuan"),
+        (3, "price_yuan"),
+        (4, "price_yuan"),
+        (5, "area_m2"),
+        (6, "sort_order"),
+    ]
+    assert job.errors[3]["message"] == "must be greater than 0 (got 0.004)"
+    assert list(Listing.objects.values_list("external_id", flat=True)) == ["SH0006"]
+
+
+def test_full_width_and_no_break_spaces_are_text_but_control_characters_are_not(component, run_import, tmp_path):
+    rows = [row(1, title="浦东\u3000精装两居"), row(2, address="世纪大道\xa0100 号"), row(3, title="a\tb")]
+    job = run_import(component, write_csv(tmp_path / "spaces.csv", rows), all_or_nothing=False)
+    assert job.errors == [{"line": 4, "column": "title", "message": "contains line breaks or control characters"}]
+    assert Listing.objects.get(external_id="SH0001").title == "浦东\u3000精装两居"
+    assert Listing.objects.get(external_id="SH0002").address == "世纪大道\xa0100 号"
+
+
 # --- bad files: a clear message, nothing changed -------------------------------------------
 
 
@@ -293,6 +323,23 @@ def test_formulas_in_xlsx_are_refused_with_the_cell_named(component, existing, r
     assert job.status == ImportStatus.ROLLED_BACK
     assert job.errors[0]["line"] == 3 and job.errors[0]["column"] == "price_yuan"
     assert "formula (=F2*2)" in job.errors[0]["message"] and "Paste Special" in job.errors[0]["message"]
+    assert snapshot(component) == existing
+
+
+def test_array_formulas_in_xlsx_are_refused_too(component, existing, run_import, tmp_path):
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.append(row(3))
+    sheet["C2"] = ArrayFormula("C2:C2", '=TEXTJOIN(" ",TRUE,D2:E2)')  # how Excel 365 saves dynamic arrays
+    path = tmp_path / "array.xlsx"
+    workbook.save(path)
+    job = run_import(component, path)
+    assert job.status == ImportStatus.ROLLED_BACK
+    assert (job.errors[0]["line"], job.errors[0]["column"]) == (2, "title")
+    assert "formula (=TEXTJOIN" in job.errors[0]["message"]
     assert snapshot(component) == existing
 
 
