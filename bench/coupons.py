@@ -148,11 +148,12 @@ def _plain_insert_rate() -> float:
 
 
 def _claim_rate() -> tuple[float, int, Counter]:
+    from config.db import db_retry
     from config.errors import ApiError
     from config.idempotency import idempotent_call
     from coupons.models import Claim
     from coupons.selectors import claim_payload, coupon_pack_audit
-    from coupons.services import coupon_pack_claim, db_retry
+    from coupons.services import coupon_pack_claim
 
     pack = _make_pack(STOCK)
 

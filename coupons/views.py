@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.db import db_retry
 from config.errors import ApiError
 from config.idempotency import idempotent_call
 from config.permissions import HasServiceToken, IsEndUser
@@ -41,7 +42,7 @@ ERROR = OpenApiResponse(description='`{"error": {"code", "message"}}`')
 
 
 def _idempotent_response(request: Request, *, scope: str, fingerprint: str, compute) -> Response:
-    status_code, body, replayed = services.db_retry(
+    status_code, body, replayed = db_retry(
         lambda: idempotent_call(
             scope=scope,
             user_id=request.user.id,
@@ -157,7 +158,7 @@ class ServiceRedeemView(APIView):
         data = ServiceRedeemInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        coupon, changed = services.db_retry(
+        coupon, changed = db_retry(
             lambda: services.coupon_redeem(
                 code=v["code"], order_id=v["order_id"], user_id=v["user_id"], order_amount_fen=v.get("order_amount_fen")
             )
@@ -189,7 +190,7 @@ class ServiceReleaseView(APIView):
         data = ServiceReleaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        coupon, changed = services.db_retry(
+        coupon, changed = db_retry(
             lambda: services.coupon_release(code=v["code"], order_id=v["order_id"], user_id=v["user_id"])
         )
         return Response(
