@@ -81,7 +81,15 @@ def _coupons_issue(*, claim: Claim, items: list[CouponPackItem], now: datetime) 
 # --- claims ---------------------------------------------------------------------
 
 
+# The URL's <int:> accepts any number of digits; no id lies beyond the 64-bit range
+# (and SQLite cannot even bind one), so such an id names no component.
+_MAX_ID = 2**63 - 1
+
+
 def _pack_for_component(component_id: int) -> CouponPack:
+    not_found = ApiError("component_not_found", "No such component.", status.HTTP_404_NOT_FOUND)
+    if not 0 < component_id <= _MAX_ID:
+        raise not_found
     try:
         pack = CouponPack.objects.select_related("component__activity").get(
             component_id=component_id, component__type=COMPONENT_TYPE
@@ -91,7 +99,7 @@ def _pack_for_component(component_id: int) -> CouponPack:
             raise ApiError(
                 "not_a_coupon_pack", "This component has no coupon pack to claim.", status.HTTP_404_NOT_FOUND
             ) from None
-        raise ApiError("component_not_found", "No such component.", status.HTTP_404_NOT_FOUND) from None
+        raise not_found from None
     return pack
 
 

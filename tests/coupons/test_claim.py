@@ -127,6 +127,11 @@ def test_unknown_component_and_component_of_another_type_are_404(claim, user_cli
     assert not IdempotencyRecord.objects.filter(response_status=201).exists()
 
 
+def test_a_component_id_beyond_any_database_id_is_a_404_not_a_500(user_client):
+    response = user_client("1").post("/api/v1/components/99999999999999999999999/claim", HTTP_IDEMPOTENCY_KEY="k")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "component_not_found"
+
+
 def test_pack_without_coupons_is_refused(claim):
     pack = coupon_pack_make(templates=[])
     response = claim(pack)
