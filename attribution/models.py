@@ -209,10 +209,29 @@ class PendingEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["app_id", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["app_id", "status", "created_at"]),
+            models.Index(fields=["app_id", "user_id"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.status})"
+
+
+class PendingEventKey(models.Model):
+    """A canonical device key of a waiting event: an activation finds its waiting events
+    by key (index lookup) instead of reading every waiting event of the app."""
+
+    event = models.ForeignKey(PendingEvent, on_delete=models.CASCADE, related_name="keys")
+    app_id = models.CharField(max_length=128)
+    key = models.CharField(max_length=80)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "key"], name="att_pendingkey_unique")]
+        indexes = [models.Index(fields=["app_id", "key"])]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class Postback(models.Model):

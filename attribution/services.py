@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from attribution import devices, platforms, selectors
@@ -21,6 +22,7 @@ from attribution.models import (
     DeviceKey,
     MatchTrace,
     PendingEvent,
+    PendingEventKey,
     Postback,
     PostbackAttempt,
     TestDevice,
@@ -321,7 +323,7 @@ def deep_event_record(
     keys = devices.activation_keys(device)
     conversion = selectors.conversion_for_event(app_id=app_id, keys=keys, user_id=user_id)
     if conversion is None:
-        PendingEvent.objects.create(
+        pending = PendingEvent.objects.create(
             event_id=event_id,
             event_type=event_type,
             app_id=app_id,
@@ -329,6 +331,9 @@ def deep_event_record(
             device_keys=keys,
             occurred_at=occurred_at,
             amount_fen=amount_fen,
+        )
+        PendingEventKey.objects.bulk_create(
+            [PendingEventKey(event=pending, app_id=app_id, key=key) for key in devices.flat_keys(keys)]
         )
         logger.info("deep event pending", extra={"event_id": event_id, "event_type": event_type, "app_id": app_id})
         return "pending"
@@ -388,14 +393,22 @@ def _deep_event_apply(
 
 def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, conversion: Conversion | None) -> int:
     """Apply (or discard, for an organic device) the events that waited for this activation."""
-    flat = set(devices.flat_keys(keys))
-    if not flat and not user_id:
+    flat = devices.flat_keys(keys)
+    by_key = Q(pk__in=PendingEventKey.objects.filter(app_id=app_id, key__in=flat).values("event_id"))
+    by_user = Q(user_id=user_id)
+    if flat and user_id:
+        waiting = by_key | by_user
+    elif flat or user_id:
+        waiting = by_key if flat else by_user
+    else:
         return 0
     resolved = 0
-    pending = PendingEvent.objects.select_for_update().filter(app_id=app_id, status="pending").order_by("occurred_at")
+    pending = (
+        PendingEvent.objects.select_for_update()
+        .filter(waiting, app_id=app_id, status="pending")
+        .order_by("occurred_at", "pk")
+    )
     for event in pending:
-        if not (flat.intersection(devices.flat_keys(event.device_keys)) or (user_id and event.user_id == user_id)):
-            continue
         if conversion is None:
             event.status, event.resolution = "discarded", "the activation was organic"
         else:
@@ -653,11 +666,12 @@ def device_forget(*, app_id: str | None, keys: list[str]) -> dict[str, int]:
     conversions = Conversion.objects.filter(pk__in=conversion_ids)
     conversion_count = conversions.count()
     conversions.delete()
-    pending = 0
-    for event in PendingEvent.objects.filter(status="pending", **({"app_id": app_id} if app_id else {})):
-        if set(devices.flat_keys(event.device_keys)).intersection(keys):
-            event.delete()
-            pending += 1
+    waiting = PendingEvent.objects.filter(
+        status="pending", pk__in=PendingEventKey.objects.filter(key__in=keys).values("event_id")
+    )
+    if app_id:
+        waiting = waiting.filter(app_id=app_id)
+    pending = waiting.delete()[1].get("attribution.PendingEvent", 0)
     links = TrackingLink.objects.filter(app_id=app_id) if app_id else TrackingLink.objects.all()
     redis_keys = [index_key(link.id, *key.split(":", 1)) for link in links for key in keys]
 
@@ -684,7 +698,8 @@ def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:
     committed concurrently), discard those older than `max_age_days`."""
     applied = discarded = 0
     cutoff = timezone.now() - timedelta(days=max_age_days)
-    for pk in PendingEvent.objects.filter(status="pending").values_list("pk", flat=True)[:1000]:
+    # oldest first and all of them: a capped newest-first batch never reached the old ones to expire them
+    for pk in PendingEvent.objects.filter(status="pending").order_by("created_at", "pk").values_list("pk", flat=True):
         with transaction.atomic():
             event = PendingEvent.objects.select_for_update().filter(pk=pk, status="pending").first()
             if event is None:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from attribution import demo, services
 from attribution.models import Conversion, ConversionEvent, MatchTrace, PendingEvent, Postback, TrackingLink
+from attribution.models import TestDevice as QaDevice
 from config.redis import get_redis
 from tests.attribution.conftest import click_params
 
@@ -170,3 +171,58 @@ def test_sweep_resends_postbacks_whose_retry_was_lost_and_stale_claims(
     lost.refresh_from_db()
     assert lost.status == "succeeded" and len(ad_platform.received("generic")) == 1
     assert MatchTrace.objects.count() == 1 and Conversion.objects.count() == 1
+
+
+def _register(link, event_id, *, user_id=None, **device):
+    return services.deep_event_record(
+        event_id=event_id,
+        event_type="register",
+        app_id=link.app_id,
+        user_id=user_id,
+        device=device,
+        occurred_at=timezone.now(),
+        amount_fen=None,
+    )
+
+
+def test_activation_resolves_only_the_waiting_events_of_its_device_or_user(client, make_link):
+    link = make_link("oceanengine", os="ios", postback_activate=False)
+    assert _register(link, "reg-mine-key", idfa="MINE-1") == "pending"
+    assert _register(link, "reg-mine-user", user_id="u-mine") == "pending"
+    assert _register(link, "reg-other", user_id="u-other", idfa="OTHER-1") == "pending"
+    _click(client, link, idfa="MINE-1")
+    services.activation_record(
+        event_id="act-mine",
+        app_id=link.app_id,
+        os="ios",
+        user_id="u-mine",
+        device={"idfa": "MINE-1"},
+        ip=None,
+        ua=None,
+        occurred_at=timezone.now(),
+    )
+    statuses = dict(PendingEvent.objects.values_list("event_id", "status"))
+    assert statuses == {"reg-mine-key": "applied", "reg-mine-user": "applied", "reg-other": "pending"}
+
+
+def test_forgetting_a_device_drops_its_waiting_events_only(make_link):
+    link = make_link("oceanengine", os="ios")
+    _register(link, "reg-forget", idfa="FORGET-1")
+    _register(link, "reg-keep", idfa="KEEP-1")
+    device = services.test_device_save(device=QaDevice(label="QA", idfa="FORGET-1", app_id=link.app_id))
+    assert services.test_device_forget(device=device)["pending_events"] == 1
+    assert list(PendingEvent.objects.values_list("event_id", flat=True)) == ["reg-keep"]
+
+
+def test_pending_retry_expires_old_events_behind_more_than_a_thousand_newer_ones(make_link):
+    link = make_link("oceanengine", os="ios")
+    old = PendingEvent.objects.create(
+        event_id="reg-old", event_type="register", app_id=link.app_id, occurred_at=timezone.now()
+    )
+    PendingEvent.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
+    PendingEvent.objects.bulk_create(
+        PendingEvent(event_id=f"reg-new-{i}", event_type="register", app_id=link.app_id, occurred_at=timezone.now())
+        for i in range(1000)
+    )
+    assert services.pending_events_retry() == {"applied": 0, "discarded": 1}
+    assert PendingEvent.objects.get(pk=old.pk).status == "discarded"
