@@ -164,6 +164,7 @@ class _Importer:
         self.preview: dict[str, list] = {"created": [], "updated": []}
         self.groups_created: list[str] = []
         self.city_groups: dict[str, int] = {}
+        self.group_cities: dict[int, str] = {}  # the reverse, to show where a listing moves from
         self.next_position = 0
         self.max_cities = settings.LISTINGS_MAX_CITIES
 
@@ -173,6 +174,7 @@ class _Importer:
         then read its cities."""
         Component.objects.select_for_update().filter(pk=self.component.pk).values_list("pk").get()
         self.city_groups = dict(ListingGroup.objects.filter(component=self.component).values_list("city", "id"))
+        self.group_cities = {group_id: city for city, group_id in self.city_groups.items()}
         last = ListingGroup.objects.filter(component=self.component).aggregate(p=Max("position"))["p"]
         self.next_position = 0 if last is None else last + 1
 
@@ -201,6 +203,7 @@ class _Importer:
         group = ListingGroup.objects.create(component=self.component, city=city, position=self.next_position)
         self.next_position += 1
         self.city_groups[city] = group.pk
+        self.group_cities[group.pk] = city
         self.groups_created.append(city)
         return group.pk
 
@@ -240,7 +243,7 @@ class _Importer:
             if old is not None:
                 changes = {f: [_plain(old[f]), _plain(values[f])] for f in CONTENT_FIELDS if old[f] != values[f]}
                 if old["group_id"] != group_id:
-                    changes["city"] = [None, values["city"]]
+                    changes["city"] = [self.group_cities.get(old["group_id"]), values["city"]]
                 if not changes:
                     unchanged_ids.append(old["id"])
                     self.unchanged += 1

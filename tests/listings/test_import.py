@@ -67,6 +67,7 @@ def test_an_edited_file_updates_only_the_changed_rows(component, run_import, tmp
     assert Listing.objects.filter(component=component).count() == 4
     changes = {u["external_id"]: u["changes"] for u in job.preview["updated"]}
     assert changes["SH0002"]["price_fen"] == [450_250, 399_900]
+    assert changes["SH0003"]["city"] == ["上海", "苏州"]
 
 
 def test_upsert_is_scoped_to_the_component(component, run_import, tmp_path):
@@ -180,6 +181,17 @@ def test_a_repeated_external_id_in_one_file_is_rejected(component, run_import, t
         5: "'SH0001' already appears on row 2 of this file",
         6: "'SH0002' already appears on row 3 of this file",
     }
+    assert Listing.objects.get(external_id="SH0001").title == "上海精装两居 1"
+
+
+def test_a_repeat_of_an_unchanged_row_in_a_later_batch_is_rejected(component, run_import, tmp_path, monkeypatch):
+    run_import(component, write_csv(tmp_path / "a.csv", [row(1), row(2)]))
+    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    job = run_import(component, write_csv(tmp_path / "b.csv", [row(1), row(2), row(3), row(1, title="again")]))
+    assert job.status == ImportStatus.ROLLED_BACK
+    assert job.errors == [
+        {"line": 5, "column": "external_id", "message": "'SH0001' already appears on an earlier row of this file"}
+    ]
     assert Listing.objects.get(external_id="SH0001").title == "上海精装两居 1"
 
 
