@@ -225,6 +225,7 @@ class DeviceLookupForm(forms.Form):
 class MatchTraceAdmin(admin.ModelAdmin):
     list_display = ("event_id", "activated_at", "app_id", "os", "outcome", "reason", "is_test", "conversion")
     list_filter = ("outcome", "is_test", "app_id")
+    list_select_related = ("conversion",)
     search_fields = ("event_id", "user_id")
     change_list_template = "attribution/admin/matchtrace_change_list.html"
     fields = (
@@ -370,6 +371,7 @@ class PostbackAdmin(admin.ModelAdmin):
         "last_error",
     )
     list_filter = (FailedFilter, "status", "event_type", "conversion__platform")
+    list_select_related = ("conversion",)
     search_fields = ("conversion__id", "source_event_id")
     inlines = [PostbackAttemptInline]
     actions = ("retry_postbacks",)

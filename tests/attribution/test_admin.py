@@ -171,3 +171,44 @@ def test_deleting_links_in_the_admin_removes_their_replicas(
         )
     assert response.status_code == 302 and TrackingLink.objects.count() == 0
     assert not get_redis().exists(f"att:link:{first.token}", f"att:link:{second.token}")
+
+
+def test_conversion_trace_and_postback_lists_query_a_fixed_number_of_times(admin_client, make_link):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    link = make_link("generic")
+    now = timezone.now()
+    urls = ("/admin/attribution/conversion/", "/admin/attribution/matchtrace/", "/admin/attribution/postback/")
+
+    def add_conversion(n: int) -> None:
+        conversion = Conversion.objects.create(
+            link=link,
+            platform="generic",
+            app_id=link.app_id,
+            activation_event_id=f"e{n}",
+            click_id=f"c{n}",
+            click_at=now,
+            activated_at=now,
+            seconds_to_install=0,
+            match_method="idfa",
+            match_key="idfa:x",
+        )
+        MatchTrace.objects.create(
+            event_id=f"e{n}", app_id=link.app_id, activated_at=now, outcome="attributed", conversion=conversion
+        )
+        Postback.objects.create(conversion=conversion, event_type="activate", source_event_id=f"e{n}", event_time=now)
+
+    def queries() -> list[int]:
+        counts = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as captured:
+                assert admin_client.get(url).status_code == 200
+            counts.append(len(captured))
+        return counts
+
+    add_conversion(1)
+    one = queries()
+    for n in range(2, 6):
+        add_conversion(n)
+    assert queries() == one
