@@ -141,6 +141,7 @@ def _entitlement_grant(order: Order) -> Entitlement:
     valid_from, valid_until, quantity = now, None, product.entitlement_quantity
     if product.entitlement_kind == EntitlementKind.MEMBERSHIP:
         # Memberships of the same product stack: a second purchase extends the first.
+        # Callers hold the product row's lock, so two grants of one user never interleave.
         latest = Entitlement.objects.filter(
             user_id=order.user_id, product=product, revoked_at__isnull=True, valid_until__gt=now
         ).aggregate(latest=Max("valid_until"))["latest"]
@@ -369,6 +370,9 @@ def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResu
 
     if source == "event" and not result_signature_valid(payload):
         return finish(ResultOutcome.REFUSED, "bad signature", flagged=True)
+    # FOR UPDATE with the join locks the product row too (order, then product: the
+    # order every path takes), so results of one product apply one at a time; the
+    # stacking of memberships in _entitlement_grant relies on it.
     order = Order.objects.select_for_update().select_related("product").filter(order_no=f.merchant_order_no).first()
     if order is None:
         return finish(ResultOutcome.REFUSED, "unknown order", flagged=True)

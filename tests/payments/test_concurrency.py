@@ -65,3 +65,39 @@ def test_one_user_racing_many_orders_gets_only_the_limit_and_same_key_races_make
     assert same_key == {(201, "created"): THREADS}
     assert Order.objects.filter(user_id="retrier").count() == 1
     assert Product.objects.get().held == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_payments_of_one_users_memberships_stack_without_overlap(fake_payments):
+    """Two paid orders of the same membership applied at once (two consumers) still
+    stack: the second starts when the first ends, so the user gets every day paid for."""
+    from payments import services
+    from payments.models import Entitlement
+    from tests.payments.conftest import result_event
+
+    product = ProductFactory(stock=100, per_user_limit=2)
+    users = [f"stacker-{i}" for i in range(15)]
+    orders = [
+        services.order_place(component_id=product.component_id, user_id=user, idempotency_key=key)[0]
+        for user in users
+        for key in ("a", "b")
+    ]
+    events = [result_event(order, "PAID") for order in orders]
+    barrier = threading.Barrier(len(events))
+
+    def apply(event):
+        try:
+            barrier.wait(timeout=30)
+            services.payment_result_apply(payload=event)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=apply, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for user in users:
+        first, second = Entitlement.objects.filter(user_id=user).order_by("valid_from", "pk")
+        assert second.valid_from == first.valid_until, user
+        assert (second.valid_until - first.valid_from).days == 60
