@@ -1,6 +1,6 @@
 """No over-issue, no double grant, under truly concurrent clients: threads, each
-with its own database connection, released together by a barrier, claiming
-through the real API (Idempotency-Key, services, the database's guarantees)."""
+with its own database connection, released together by a barrier, calling
+the real API (Idempotency-Key, services, the database's guarantees)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from config.auth import user_token_mint
-from coupons.models import Claim, Coupon, CouponPack
+from coupons.models import Claim, Coupon, CouponPack, CouponStatus, RedeemCode
 from coupons.selectors import coupon_pack_audit
+from coupons.services import coupon_pack_claim, redeem_codes_generate
 from tests.coupons.factories import coupon_pack_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,41 +24,46 @@ pytestmark = pytest.mark.django_db(transaction=True)
 WORKERS = 50
 
 
-def _claim_all(pack: CouponPack, attempts: list[tuple[str, str]]) -> Counter:
-    """Run the (user_id, idempotency key) attempts on WORKERS threads at once;
+def _post_all(posts: list[tuple[str, dict, dict | None]]) -> Counter:
+    """Send the POSTs (path, headers, JSON body) from up to WORKERS threads at once;
     returns a Counter of (status, error code). Fails unless requests overlapped."""
-    barrier = threading.Barrier(WORKERS)
+    workers = min(WORKERS, len(posts))
+    barrier = threading.Barrier(workers)
     lock = threading.Lock()
     in_flight = {"now": 0, "peak": 0}
-    chunks = [attempts[i::WORKERS] for i in range(WORKERS)]
-    tokens = {user_id: user_token_mint(user_id=user_id) for user_id, _ in attempts}
+    chunks = [posts[i::workers] for i in range(workers)]
 
-    def worker(chunk: list[tuple[str, str]]) -> list[tuple[int, str | None]]:
+    def worker(chunk: list[tuple[str, dict, dict | None]]) -> list[tuple[int, str | None]]:
         client = APIClient()
         out = []
         try:
             barrier.wait(timeout=30)
-            for user_id, key in chunk:
+            for path, headers, body in chunk:
                 with lock:
                     in_flight["now"] += 1
                     in_flight["peak"] = max(in_flight["peak"], in_flight["now"])
-                response = client.post(
-                    f"/api/v1/components/{pack.component_id}/claim",
-                    HTTP_AUTHORIZATION=f"Bearer {tokens[user_id]}",
-                    HTTP_IDEMPOTENCY_KEY=key,
-                )
+                response = client.post(path, body, format="json", **headers)
                 with lock:
                     in_flight["now"] -= 1
-                body = response.json()
-                out.append((response.status_code, body.get("error", {}).get("code")))
+                out.append((response.status_code, response.json().get("error", {}).get("code")))
         finally:
             connection.close()
         return out
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         results = [r for chunk_result in pool.map(worker, chunks) for r in chunk_result]
-    assert in_flight["peak"] >= WORKERS // 2, f"claims barely overlapped (peak {in_flight['peak']})"
+    assert in_flight["peak"] >= workers // 2, f"requests barely overlapped (peak {in_flight['peak']})"
     return Counter(results)
+
+
+def _user_headers(user_id: str, key: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {user_token_mint(user_id=user_id)}", "HTTP_IDEMPOTENCY_KEY": key}
+
+
+def _claim_all(pack: CouponPack, attempts: list[tuple[str, str]]) -> Counter:
+    """The (user_id, idempotency key) claim attempts, all at once."""
+    path = f"/api/v1/components/{pack.component_id}/claim"
+    return _post_all([(path, _user_headers(user_id, key), None) for user_id, key in attempts])
 
 
 def _assert_counters_agree(pack: CouponPack, claims: int) -> None:
@@ -96,3 +103,29 @@ def test_one_key_repeated_in_parallel_issues_one_pack():
     outcome = _claim_all(pack, [("10086", "same-key")] * 50)
     assert outcome == Counter({(201, None): 50}), outcome
     _assert_counters_agree(pack, 1)
+
+
+def test_parallel_redeems_of_one_coupon_for_different_orders_use_it_once():
+    pack = coupon_pack_make()
+    coupon = coupon_pack_claim(component_id=pack.component_id, user_id="10086").coupons.get(template__kind="fixed")
+    headers = {"HTTP_AUTHORIZATION": "Service svc-token-for-tests"}
+    posts = [
+        ("/api/v1/service/coupons/redeem", headers, {"code": coupon.code, "order_id": f"O-{i}", "user_id": "10086"})
+        for i in range(20)
+    ]
+    with override_settings(SERVICE_TOKEN="svc-token-for-tests"):
+        outcome = _post_all(posts)
+    assert outcome == Counter({(200, None): 1, (409, "coupon_used"): 19}), outcome
+    coupon.refresh_from_db()
+    assert coupon.status == CouponStatus.USED and coupon.order_id.startswith("O-")
+
+
+def test_parallel_redemptions_of_one_offline_code_issue_one_pack():
+    pack = coupon_pack_make()
+    code = redeem_codes_generate(pack=pack, count=1)[0].code
+    path = "/api/v1/me/coupons/redeem-code"
+    outcome = _post_all([(path, _user_headers(f"u{i}", "k"), {"code": code}) for i in range(20)])
+    assert outcome == Counter({(201, None): 1, (409, "code_already_redeemed"): 19}), outcome
+    winner = RedeemCode.objects.get(code=code).redeemed_by
+    assert list(Claim.objects.filter(pack=pack).values_list("user_id", "source")) == [(winner, "code")]
+    assert Coupon.objects.filter(claim__pack=pack).count() == 3 and coupon_pack_audit(pack_id=pack.pk)["drift"] == 0
