@@ -260,9 +260,6 @@ class ImportJobAdmin(admin.ModelAdmin):
         job = get_object_or_404(ImportJob, pk=job_id)
         if request.method != "POST" or not self.has_add_permission(request):
             raise PermissionDenied
-        if job.status != ImportStatus.PREVIEWED:
-            messages.error(request, "Only a finished dry run can be applied.")
-            return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[job.pk]))
         try:
             new = services.listing_import_apply(job=job, user=request.user)
         except services.ImportRefused as exc:

@@ -307,14 +307,17 @@ class RowSource:
             raw, estimate, self.workbook = _rows_xlsx(self.stream)
             self.estimated_rows = None if estimate is None else max(estimate - 1, 0)
         self._raw = raw
-        for number, cells in raw:
-            if _blank(cells):
-                continue
-            self._mapping, self.warnings = header_map(cells)
-            self._header_line = number
-            break
-        else:
-            raise FileRefused("The file has no header row and no listings.")
+        try:
+            for _number, cells in raw:
+                if _blank(cells):
+                    continue
+                self._mapping, self.warnings = header_map(cells)
+                break
+            else:
+                raise FileRefused("The file has no header row and no listings.")
+        except BaseException:
+            self.__exit__()  # `with` calls __exit__ only once __enter__ has returned
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

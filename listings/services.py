@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -128,6 +129,8 @@ def listing_import_start(
 @transaction.atomic
 def listing_import_apply(*, job: ImportJob, user=None, all_or_nothing: bool | None = None) -> ImportJob:
     """Run the file of a finished dry run for real (a new job, same stored file)."""
+    if job.status != ImportStatus.PREVIEWED:
+        raise ImportRefused("Only a finished dry run can be applied.")
     if not job.file:
         raise ImportRefused("The file of this dry run has been deleted (kept for a limited time); upload it again.")
     new = ImportJob.objects.create(
@@ -308,8 +311,6 @@ class _Importer:
 
 
 def _plain(value: Any) -> Any:
-    from decimal import Decimal
-
     return str(value) if isinstance(value, Decimal) else value
 
 

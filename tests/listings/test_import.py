@@ -112,6 +112,15 @@ def test_applying_a_dry_run_imports_its_file(component, run_import, tmp_path, dj
     assert Listing.objects.filter(component=component).count() == 2
 
 
+def test_only_a_finished_dry_run_can_be_applied(component, run_import, tmp_path):
+    applied = run_import(component, write_csv(tmp_path / "a.csv", [row(1)]))
+    rolled_back = run_import(component, write_csv(tmp_path / "b.csv", [row(2, price="-1")]), dry_run=False)
+    for job in (applied, rolled_back):
+        with pytest.raises(services.ImportRefused, match="Only a finished dry run"):
+            services.listing_import_apply(job=job)
+    assert ImportJob.objects.count() == 2
+
+
 def test_xlsx_import_reads_numbers_and_text(component, run_import, tmp_path):
     header = ["external_id", "city", "title", "price_fen", "area_m2", "sort_order", "is_active"]
     path = write_xlsx(
