@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.utils import timezone
 
 from activities import conf
@@ -71,21 +71,35 @@ def snapshot_build(activity: Activity) -> dict:
 
 # --- the public view, cached --------------------------------------------------
 # A per-slug generation number lives in Redis; publishing (or any status change)
-# bumps it after commit, so a reader that raced a publish can only ever fill the
-# cache entry of a generation nobody reads any more.
+# bumps it after commit. Each cache entry (the public entry, the page HTML) is one
+# Redis key per slug whose value starts with the generation it was filled under,
+# and counts only while that is the current generation: a reader that raced a
+# publish can only ever write an entry nobody will accept. Since every key is
+# known from the slug alone, a warm read is one MGET on the shared client.
 
 
-def _generation_key(slug: str) -> str:
-    return f"huodong:activities:gen:{slug}"
-
-
-def public_generation(slug: str) -> int:
-    raw = get_redis().get(_generation_key(slug))
-    return int(raw) if raw else 0
+def _public_key(kind: str, slug: str) -> str:
+    return f"huodong:activities:{kind}:{slug}"
 
 
 def public_cache_invalidate(slug: str) -> None:
-    get_redis().incr(_generation_key(slug))
+    get_redis().incr(_public_key("gen", slug))
+
+
+def _entry_pack(generation: int, payload: bytes) -> bytes:
+    return b"%d\n%b" % (generation, payload)
+
+
+def _entry_unpack(raw: bytes | None, generation: int) -> bytes | None:
+    """The payload of an entry filled under `generation`, else None (missing or stale)."""
+    if raw is None:
+        return None
+    filled_under, _, payload = raw.partition(b"\n")
+    return payload if int(filled_under) == generation else None
+
+
+def _entry_fill(kind: str, slug: str, generation: int, payload: bytes) -> None:
+    get_redis().set(_public_key(kind, slug), _entry_pack(generation, payload), ex=conf.cache_seconds())
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class PublicActivity:
     body: dict | None  # the snapshot with status/revision/published_at, when served
     error: tuple[str, str] | None  # (code, message) when not served
     generation: int
+    page_html: str | None = None  # the cached page of this generation, when asked for and filled
 
 
 def _public_load(slug: str) -> dict:
@@ -113,18 +128,30 @@ def _public_load(slug: str) -> dict:
     return {"status": activity.status, "body": body}
 
 
-def public_activity_get(slug: str) -> PublicActivity:
-    generation = public_generation(slug)
-    key = f"activities:public:{slug}:{generation}"
-    entry = cache.get(key)
-    if entry is None:
+def public_activity_get(slug: str, *, with_page: bool = False) -> PublicActivity:
+    """The served view of `slug`, from the cache when warm (one Redis round trip,
+    which also brings the cached page HTML when `with_page`)."""
+    kinds = ("gen", "public", "page") if with_page else ("gen", "public")
+    raw_generation, raw_entry, *raw_page = get_redis().mget([_public_key(kind, slug) for kind in kinds])
+    generation = int(raw_generation) if raw_generation else 0
+    payload = _entry_unpack(raw_entry, generation)
+    if payload is None:
         entry = _public_load(slug)
-        cache.set(key, entry, conf.cache_seconds())
+        _entry_fill("public", slug, generation, json.dumps(entry, ensure_ascii=False).encode())
+    else:
+        entry = json.loads(payload)
     status = entry["status"]
     if entry["body"] is not None:
-        return PublicActivity(True, status, entry["body"], None, generation)
+        page = _entry_unpack(raw_page[0], generation) if raw_page else None
+        html = page.decode() if page is not None else None
+        return PublicActivity(True, status, entry["body"], None, generation, html)
     error = NOT_SERVED.get(status, ("activity_not_found", "No such activity."))
     return PublicActivity(False, status or "", None, error, generation)
+
+
+def public_page_fill(slug: str, generation: int, html: str) -> None:
+    """Cache the rendered page of a served view, under the generation it was read at."""
+    _entry_fill("page", slug, generation, html.encode())
 
 
 def components_live_state(components: list[dict], user) -> list[dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from django.core import signing
-from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -56,7 +55,7 @@ def _unavailable(code: str, message: str, status: int = 404) -> HttpResponse:
 
 def activity_page(request, slug: str) -> HttpResponse:
     """/a/{slug}/: the published snapshot, server-rendered; cached per generation."""
-    public = selectors.public_activity_get(slug)
+    public = selectors.public_activity_get(slug, with_page=True)
     if not public.served:
         return _unavailable(*public.error)
     # Browsers and CDNs revalidate every time; the ETag names the published
@@ -65,11 +64,10 @@ def activity_page(request, slug: str) -> HttpResponse:
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponseNotModified()
     else:
-        key = f"activities:page:{slug}:{public.generation}"
-        html = cache.get(key)
+        html = public.page_html
         if html is None:
             html = _page_html(public.body)
-            cache.set(key, html, conf.cache_seconds())
+            selectors.public_page_fill(slug, public.generation, html)
         response = HttpResponse(html)
     response["ETag"] = etag
     response["Cache-Control"] = "no-cache"

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.core.cache import cache
 
@@ -230,6 +232,36 @@ def test_the_page_revalidates_with_an_etag_that_changes_on_publish(make_activity
     publish(activity)
     again = client.get(f"/a/{activity.slug}/", HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 200 and "two" in again.content.decode() and again["ETag"] != first["ETag"]
+
+
+def test_a_warm_page_and_api_never_touch_the_database(
+    make_activity, publish, api_client, client, django_assert_num_queries
+):
+    activity = make_activity(components=[("rich_text", {"html": "<p>warm</p>"}), ("countdown", {})])
+    publish(activity)
+    cold_api, cold_page = api(api_client, activity.slug).json(), client.get(f"/a/{activity.slug}/").content
+    with django_assert_num_queries(0):
+        assert api(api_client, activity.slug).json() == cold_api
+        assert client.get(f"/a/{activity.slug}/").content == cold_page
+
+
+def test_a_reader_that_raced_a_publish_cannot_pin_stale_content(make_activity, publish, operator, api_client, client):
+    from activities import selectors
+
+    activity = make_activity(components=[("rich_text", {"html": "<p>old</p>"})])
+    publish(activity)
+    raced = selectors.public_activity_get(activity.slug, with_page=True)  # read just before the publish...
+    services.component_update(component=activity.components.get(), actor=operator, config={"html": "<p>new</p>"})
+    publish(activity)
+    # ...and filled the cache after it, with what it had read
+    selectors.public_page_fill(activity.slug, raced.generation, "<p>stale page</p>")
+    selectors._entry_fill(
+        "public", activity.slug, raced.generation, json.dumps({"status": "online", "body": raced.body}).encode()
+    )
+    body = api(api_client, activity.slug).json()
+    assert body["revision"] == 2 and body["components"][0]["config"]["html"] == "<p>new</p>"
+    page = client.get(f"/a/{activity.slug}/").content.decode()
+    assert "stale page" not in page and "<p>new</p>" in page
 
 
 @pytest.mark.django_db(transaction=True)
