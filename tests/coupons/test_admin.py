@@ -119,6 +119,31 @@ def test_saving_a_pack_form_never_overwrites_the_live_stock(operator_client, bus
     assert (busy_pack.name, busy_pack.total_stock, busy_pack.remaining) == ("renamed", 20, 16)
 
 
+def test_lowering_the_stock_below_what_is_taken_is_refused_and_moves_nothing(operator_client, busy_pack):
+    url = reverse("admin:coupons_couponpack_change", args=[busy_pack.pk])
+    item = busy_pack.items.first()
+    data = {
+        "name": busy_pack.name,
+        "description": "",
+        "component": busy_pack.component_id,
+        "enabled": "on",
+        "per_user_limit": 1,
+        "items-TOTAL_FORMS": 1,
+        "items-INITIAL_FORMS": 1,
+        "items-0-id": item.pk,
+        "items-0-pack": busy_pack.pk,
+        "items-0-template": item.template_id,
+        "items-0-quantity": item.quantity,
+    }
+    refused = operator_client.post(url, {**data, "total_stock": 2}, follow=True)
+    assert "3 packs are already taken" in refused.content.decode()
+    busy_pack.refresh_from_db()
+    assert (busy_pack.total_stock, busy_pack.remaining) == (10, 7)
+    assert operator_client.post(url, {**data, "total_stock": 3}).status_code == 302
+    busy_pack.refresh_from_db()
+    assert (busy_pack.total_stock, busy_pack.remaining) == (3, 0)
+
+
 def test_new_pack_starts_with_full_stock(operator_client):
     template = CouponTemplateFactory()
     response = operator_client.post(
