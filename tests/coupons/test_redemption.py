@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from coupons.models import Coupon, CouponStatus
-from coupons.services import coupon_pack_claim
+from coupons.services import coupon_pack_claim, coupon_release
 from tests.coupons.factories import CouponTemplateFactory, coupon_pack_make
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +132,12 @@ def test_release_gives_the_coupon_back_for_that_order_only(service, coupon):
     again = service.post("/api/v1/service/coupons/release", {**payload, "order_id": "O-1"}, format="json")
     assert again.status_code == 200 and again.json()["changed"] is False
     assert redeem(service, coupon, order_id="O-3").json()["changed"] is True
+
+
+def test_release_after_the_validity_ended_gives_the_coupon_back_as_expired(service, coupon):
+    redeem(service, coupon)
+    released, changed = coupon_release(
+        code=coupon.code, order_id="O-1", user_id="10086", now=coupon.valid_until + timedelta(seconds=1)
+    )
+    assert changed is True
+    assert (released.status, released.order_id, released.used_at) == (CouponStatus.EXPIRED, "", None)
