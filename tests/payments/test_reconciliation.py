@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from payments import services
-from payments.models import Entitlement, Order, ReconciliationReport
+from payments.models import Entitlement, Order, Product, ReconciliationReport
 from payments.sandbox.models import SandboxPaycode
 from payments.sandbox.services import sandbox_cashier_act
 from tests.payments.conftest import result_event
@@ -84,6 +84,39 @@ def test_reconciliation_finds_and_repairs_each_difference(sandbox):
     assert page.status_code == 200
     assert "paid_unknown" in page.content.decode() or "Service says PAID" in page.content.decode()
     assert client.get("/admin/payments/reconciliationreport/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_reconciliation_applies_a_payment_on_a_closed_order_and_only_reports_what_it_cannot_repair(fake_payments):
+    product = ProductFactory(stock=10)
+    late = place(product, "late")  # we closed it at expiry; the user had paid at the last second
+    services.order_close(order_id=late.pk, cause="expired")
+    fake_payments.set_status(late.order_no, "PAID", channel="wechat", transaction_id="WX-LATE")
+    mismatch = place(product, "mismatch")  # the service holds another amount: a human must look
+    fake_payments.set_status(mismatch.order_no, "PAID", amount_fen=1, channel="alipay", transaction_id="ALI-1")
+    early = place(product, "early")  # we hold a PAID result, the service still says PENDING
+    services.payment_result_apply(payload=result_event(early, "PAID"))
+
+    report = services.reconciliation_run(day=timezone.localdate())
+    assert (report.orders_checked, report.differences, report.repaired, report.errors) == (3, 3, 1, 0)
+    kinds = {item.order.user_id: (item.kind, item.repaired) for item in report.items.select_related("order")}
+    assert kinds == {
+        "late": ("paid_unknown", True),
+        "mismatch": ("amount_mismatch", False),
+        "early": ("paid_not_paid", False),
+    }
+    states = dict(Order.objects.values_list("user_id", "state"))
+    assert states == {"late": "paid", "mismatch": "pending", "early": "paid"}
+    assert [e.cause for e in Order.objects.get(user_id="late").events.all()][-1] == "paid_after_close"
+    assert Entitlement.objects.get(order__user_id="late").revoked_at is None
+    assert not Entitlement.objects.filter(order__user_id="mismatch").exists()
+    assert Product.objects.get(pk=product.pk).held == 3
+
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026")
+    client = Client()
+    client.force_login(staff)
+    listing = client.get("/admin/payments/reconciliationreport/").content.decode()
+    assert '<strong style="color:#c00">3</strong>' in listing  # unrepaired differences in red
 
 
 def test_reconciliation_records_a_query_failure(settings, sandbox):
