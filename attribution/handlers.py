@@ -8,12 +8,18 @@ from attribution import platforms, services
 from config.events.registry import event_handler
 
 
+def _os(raw: str | None) -> str | None:
+    """The event's OS when it is ios or android; anything else (harmonyos, ...) is unknown: every link counts."""
+    value = (raw or "").strip().lower()
+    return value if value in ("ios", "android") else None
+
+
 @event_handler("app.activated")
 def handle_app_activated(payload: dict) -> None:
     services.activation_record(
         event_id=payload["event_id"],
         app_id=payload["app_id"],
-        os=(payload.get("os") or "").lower() or None,
+        os=_os(payload.get("os")),
         user_id=payload.get("user_id"),
         device=payload.get("device"),
         ip=payload.get("ip"),

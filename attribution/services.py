@@ -277,11 +277,12 @@ def _conversion_create(
     click_at = datetime.fromtimestamp(
         winner.click_at_ms / 1000, tz=occurred_at.tzinfo or timezone.get_current_timezone()
     )
+    link = next(link for link in links if link.id == winner.link_id)
     conversion = Conversion.objects.create(
-        link=next(link for link in links if link.id == winner.link_id),
+        link=link,
         platform=winner.platform,
         app_id=app_id,
-        os=os or winner.click.get("os", ""),
+        os=os or winner.click.get("os") or link.os,  # kuaishou clicks carry no OS: the link's
         activation_event_id=event_id,
         click_id=winner.click_id,
         click_at=click_at,

@@ -221,3 +221,15 @@ def test_broken_user_center_message_is_dead_lettered(events):
     events.publish("user_center", "user.paid", bad)
     events.wait_for(lambda: DeadLetter.objects.filter(event_id=bad["event_id"]).exists())
     assert "amount_fen" in DeadLetter.objects.get().reason
+
+
+def test_activation_from_an_os_other_than_ios_or_android_is_matched_across_the_apps_links(
+    events, client, make_link, ad_platform
+):
+    link = make_link("kuaishou", os="android")
+    _click(client, link, ad_platform.url, oaid=OAID)
+    activation = _activate(events, device={"oaid": OAID}, os="HarmonyOS")
+    trace = MatchTrace.objects.get(event_id=activation["event_id"])
+    assert (trace.outcome, trace.os) == ("attributed", "")
+    assert Conversion.objects.get().os == "android"
+    assert not DeadLetter.objects.exists()
