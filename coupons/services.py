@@ -276,9 +276,13 @@ def redeem_code_attempts_check(*, user_id: str) -> None:
 
 
 def redeem_code_attempt_failed(*, user_id: str) -> None:
-    redis = get_redis()
-    if redis.incr(_code_failures_key(user_id)) == 1:
-        redis.expire(_code_failures_key(user_id), 3600)
+    # One MULTI: the hour's window gets its expiry with the first failure, so a
+    # crash between two commands can never leave a counter that lasts forever.
+    key = _code_failures_key(user_id)
+    pipe = get_redis().pipeline()
+    pipe.set(key, 0, ex=3600, nx=True)
+    pipe.incr(key)
+    pipe.execute()
 
 
 def _code_already_redeemed(redeem_code: RedeemCode, user_id: str) -> ApiError:

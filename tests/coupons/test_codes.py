@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from config.errors import ApiError
+from config.redis import get_redis
 from coupons.models import Claim, RedeemCode
 from coupons.selectors import coupon_pack_audit
 from coupons.services import CODE_FAILURES_PER_HOUR, coupon_packs_enable, redeem_codes_generate
@@ -82,6 +83,7 @@ def test_guessing_codes_is_stopped_after_repeated_failures(user_client):
     blocked = redeem(user_client, code)
     assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "too_many_attempts"
     assert redeem(user_client, code, user_id="honest").status_code == 201
+    assert 3590 < get_redis().ttl("coupons:code_failures:10086") <= 3600
 
 
 def test_bad_body_is_a_400(user_client):
