@@ -141,3 +141,32 @@ def test_order_numbers_are_unique_and_keys_are_per_user(fake_payments, product, 
     a = order_post(product.component_id, user_id="a", key=key).json()
     b = order_post(product.component_id, user_id="b", key=key).json()
     assert a["order_no"] != b["order_no"]
+
+
+def test_order_list_reads_a_page_in_the_same_number_of_queries_however_many_orders(fake_payments, user_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from payments import services
+    from tests.payments.conftest import result_event
+
+    product = ProductFactory(per_user_limit=5)
+    client = user_client("lister")
+
+    def buy() -> None:
+        order, _ = services.order_place(
+            component_id=product.component_id, user_id="lister", idempotency_key=uuid.uuid4().hex
+        )
+        services.payment_result_apply(payload=result_event(order, "PAID"))
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            body = client.get("/api/v1/me/orders").json()
+        assert all(o["entitlement"]["order_no"] == o["order_no"] for o in body["results"])
+        return len(captured)
+
+    buy()
+    one = queries()
+    for _ in range(3):
+        buy()
+    assert queries() == one
