@@ -3,7 +3,8 @@
 - `attribution.clicks_per_s`: click callbacks per second through gunicorn (the
   Procfile's 2 workers x 4 threads), driven by `wrk` on loopback with a fresh device
   id per request; baseline: a minimal WSGI app in the same gunicorn setup doing the
-  same Redis write (the click's Lua script with the same arguments), run just before.
+  same Redis write (the click's Lua script with the same arguments), side by side in
+  interleaved rounds, the median round of each reported.
 - `attribution.click_p50_ms`, `attribution.click_p99_ms`: wrk's latency percentiles
   of that run (baseline: the minimal app's).
 - `attribution.activations_per_s`: app.activated events matched per second by one
