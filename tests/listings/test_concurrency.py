@@ -62,3 +62,55 @@ def test_concurrent_imports_into_one_component_serialize_cleanly(tmp_path):
     created = sorted(result.created_count for result in results.values())
     assert created == [500, 1500]  # whoever ran second created only the ids the first had not
     assert sum(r.created_count + r.updated_count + r.unchanged_count for r in results.values()) == 3000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_city_saved_during_an_import_waits_for_it_instead_of_breaking_it(tmp_path, monkeypatch):
+    """listing_save takes no lock of its own: inserting a group or listing checks its
+    foreign key to the component row, which the import holds FOR UPDATE (InnoDB), and
+    SQLite has one writer at a time."""
+    import time
+
+    monkeypatch.setattr(services, "BATCH_SIZE", 5)
+    component = ListingComponentFactory()
+    path = write_csv(tmp_path / "a.csv", [row(n, city="上海" if n < 5 else "杭州") for n in range(10)])
+    with open(path, "rb") as handle:
+        job = services.listing_import_start(
+            component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False
+        )
+    first_batch_written = threading.Event()
+    results: dict[str, object] = {}
+
+    def pause_after_first_batch(processed: int, total: int | None) -> None:
+        if processed == 5 and not first_batch_written.is_set():
+            first_batch_written.set()
+            time.sleep(1)  # the save below runs now, while the import still has 杭州 ahead of it
+
+    def run(name, fn) -> None:
+        try:
+            results[name] = fn()
+        except Exception as exc:  # surfaced by the assertion below
+            results[name] = exc
+        finally:
+            connection.close()
+
+    def save():
+        assert first_batch_written.wait(30)
+        return services.listing_save(component=component, city="杭州", external_id="HZ-LIVE", title="t", price_fen=1)
+
+    threads = [
+        threading.Thread(
+            target=run,
+            args=("import", lambda: services.listing_import_run(job_id=job.pk, progress=pause_after_first_batch)),
+        ),
+        threading.Thread(target=run, args=("save", save)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert getattr(results["import"], "status", results["import"]) == ImportStatus.APPLIED, results
+    assert not isinstance(results["save"], Exception), results
+    assert list(ListingGroup.objects.filter(component=component).values_list("city", flat=True)) == ["上海", "杭州"]
+    assert Listing.objects.filter(component=component, group__city="杭州").count() == 6
