@@ -180,8 +180,9 @@ def _touch(activity: Activity, actor) -> None:
     )
 
 
-def _transition(activity: Activity, to: str, actor, reason: str = "") -> None:
-    """Move a locked activity row; the caller holds the lock."""
+def _transition(activity: Activity, to: str, actor, reason: str = "", *, allow_past_end: bool = False) -> None:
+    """Move a locked activity row; the caller holds the lock. Going online after the
+    end is refused unless `allow_past_end` (beat, which ends it in the same transaction)."""
     if to not in TRANSITIONS.get(activity.status, ()):
         raise ApiError(
             "transition_not_allowed",
@@ -190,7 +191,7 @@ def _transition(activity: Activity, to: str, actor, reason: str = "") -> None:
         )
     if to == S.ONLINE and activity.published_revision_id is None:
         raise ApiError("not_published", "Publish the activity before putting it online.", http.HTTP_409_CONFLICT)
-    if to == S.ONLINE and activity.ends_at and activity.ends_at <= timezone.now():
+    if to == S.ONLINE and not allow_past_end and activity.ends_at and activity.ends_at <= timezone.now():
         raise ApiError("invalid_schedule", "The activity's end time has passed; move it before going online.", 400)
     old = activity.status
     activity.status = to
@@ -561,8 +562,13 @@ def activities_advance(*, now: datetime | None = None) -> dict[str, int]:
             ):
                 if activity.published_revision_id is None:
                     continue
-                _transition(activity, S.ONLINE, None, "start reached")
+                _transition(activity, S.ONLINE, None, "start reached", allow_past_end=True)
                 counts["started"] += 1
+                if activity.ends_at and activity.ends_at <= now:
+                    # a late tick (beat was down): its end has come too, so it is
+                    # ended in the same transaction and never served past its end
+                    _transition(activity, S.ENDED, None, "end reached")
+                    counts["ended"] += 1
     for pk in ending_ids:
         with transaction.atomic():
             activity = Activity.objects.select_for_update().filter(pk=pk).first()

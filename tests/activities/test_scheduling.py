@@ -57,6 +57,22 @@ def test_a_tick_that_comes_late_runs_start_and_end_in_order(scheduled):
     assert [e.changes["status"] for e in steps][-2:] == [["scheduled", "online"], ["online", "ended"]]
 
 
+def test_a_tick_after_beat_was_down_past_the_end_ends_it_and_still_serves_the_others(scheduled, make_activity, publish):
+    # beat was down through this activity's whole run: by the real clock both its
+    # start and its end have passed when the next tick comes
+    now = timezone.now()
+    Activity.objects.filter(pk=scheduled.pk).update(
+        starts_at=now - timedelta(minutes=2), ends_at=now - timedelta(minutes=1)
+    )
+    other = make_activity(starts_at=now + timedelta(hours=1), ends_at=now + timedelta(days=1))
+    publish(other)
+    Activity.objects.filter(pk=other.pk).update(starts_at=now - timedelta(minutes=1))
+    assert activities_tick.delay().get() == {"started": 2, "ended": 1}
+    assert _status(scheduled) == "ended" and _status(other) == "online"
+    steps = AuditEntry.objects.filter(activity=scheduled, action="transition").order_by("id")
+    assert [e.changes["status"] for e in steps][-2:] == [["scheduled", "online"], ["online", "ended"]]
+
+
 def test_beat_runs_the_tick_at_least_every_minute():
     from config.celery import app
 
