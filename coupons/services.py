@@ -307,6 +307,16 @@ def coupon_discount_compute(*, template: CouponTemplate, order_amount_fen: int) 
     return max(0, min(off, order_amount_fen))
 
 
+def _coupon_of(*, code: str, user_id: str) -> Coupon:
+    """The coupon with this code, refused unless it is `user_id`'s (with what its payload needs)."""
+    coupon = Coupon.objects.select_related("template", "claim").filter(code=code_normalize(code or "")).first()
+    if coupon is None:
+        raise ApiError("coupon_not_found", "No coupon has this code.", status.HTTP_404_NOT_FOUND)
+    if coupon.user_id != user_id:
+        raise ApiError("coupon_not_owned", "This coupon belongs to another user.", status.HTTP_403_FORBIDDEN)
+    return coupon
+
+
 @transaction.atomic
 def coupon_redeem(
     *, code: str, order_id: str, user_id: str, order_amount_fen: int | None = None, now: datetime | None = None
@@ -314,11 +324,7 @@ def coupon_redeem(
     """Mark a coupon used by an order. Idempotent per (coupon, order): a repeat
     for the same order returns (coupon, False); another order is refused."""
     now = now or timezone.now()
-    coupon = Coupon.objects.select_related("template").filter(code=code_normalize(code or "")).first()
-    if coupon is None:
-        raise ApiError("coupon_not_found", "No coupon has this code.", status.HTTP_404_NOT_FOUND)
-    if coupon.user_id != user_id:
-        raise ApiError("coupon_not_owned", "This coupon belongs to another user.", status.HTTP_403_FORBIDDEN)
+    coupon = _coupon_of(code=code, user_id=user_id)
     if coupon.status == CouponStatus.USED:
         if coupon.order_id == order_id:
             return coupon, False
@@ -337,13 +343,13 @@ def coupon_redeem(
         status=CouponStatus.USED, order_id=order_id, used_at=now
     )
     if not used:  # a concurrent redeem or the expiry job got there first
-        coupon.refresh_from_db()
+        coupon.refresh_from_db(fields=["status", "order_id", "used_at"])
         if coupon.status == CouponStatus.USED and coupon.order_id == order_id:
             return coupon, False
         if coupon.status == CouponStatus.USED:
             raise ApiError("coupon_used", "This coupon was already used by another order.", status.HTTP_409_CONFLICT)
         raise ApiError("coupon_expired", "This coupon has expired.", status.HTTP_409_CONFLICT)
-    coupon.refresh_from_db()
+    coupon.status, coupon.order_id, coupon.used_at = CouponStatus.USED, order_id, now
     return coupon, True
 
 
@@ -353,18 +359,14 @@ def coupon_release(*, code: str, order_id: str, user_id: str, now: datetime | No
     releasing a coupon that is not used by this order changes nothing; a coupon
     whose validity ended meanwhile goes back as expired."""
     now = now or timezone.now()
-    coupon = Coupon.objects.filter(code=code_normalize(code or "")).first()
-    if coupon is None:
-        raise ApiError("coupon_not_found", "No coupon has this code.", status.HTTP_404_NOT_FOUND)
-    if coupon.user_id != user_id:
-        raise ApiError("coupon_not_owned", "This coupon belongs to another user.", status.HTTP_403_FORBIDDEN)
+    coupon = _coupon_of(code=code, user_id=user_id)
     if coupon.status == CouponStatus.USED and coupon.order_id != order_id:
         raise ApiError("coupon_used", "This coupon is used by another order.", status.HTTP_409_CONFLICT)
     back = CouponStatus.UNUSED if now < coupon.valid_until else CouponStatus.EXPIRED
     released = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.USED, order_id=order_id).update(
         status=back, order_id="", used_at=None
     )
-    coupon.refresh_from_db()
+    coupon.refresh_from_db(fields=["status", "order_id", "used_at"])
     return coupon, bool(released)
 
 
