@@ -81,34 +81,19 @@ class ProductAdmin(admin.ModelAdmin):
     readonly_fields = ("held", "created_at", "updated_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("component")
-
-    def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        try:
-            ids = [p.pk for p in response.context_data["cl"].result_list]
-            self._counts = selectors.product_counts(ids)
-        except (AttributeError, KeyError, TypeError):
-            pass
-        return response
-
-    def _count(self, obj, key):
-        counts = getattr(self, "_counts", None)
-        if counts is None or obj.pk not in counts:
-            counts = selectors.product_counts([obj.pk])
-        return counts.get(obj.pk, {}).get(key, 0)
+        return selectors.products_with_counts().select_related("component")
 
     @admin.display(description="price (¥)")
     def price_yuan(self, obj):
         return f"{obj.price_fen / 100:.2f}"
 
-    @admin.display(description="sold (paid)")
+    @admin.display(description="sold (paid)", ordering="sold_count")
     def sold(self, obj):
-        return self._count(obj, "sold")
+        return obj.sold_count
 
-    @admin.display(description="reserved (pending)")
+    @admin.display(description="reserved (pending)", ordering="reserved_count")
     def reserved(self, obj):
-        return self._count(obj, "reserved")
+        return obj.reserved_count
 
     @admin.display(description="remaining")
     def remaining_display(self, obj):

@@ -82,17 +82,12 @@ def order_public(order: Order) -> dict:
     }
 
 
-def product_counts(product_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Sold (paid) and reserved (pending) orders per product, for the admin."""
-    rows = (
-        Order.objects.filter(product_id__in=product_ids)
-        .values("product_id")
-        .annotate(
-            sold=Count("id", filter=Q(state=OrderState.PAID)),
-            reserved=Count("id", filter=Q(state=OrderState.PENDING)),
-        )
+def products_with_counts() -> QuerySet[Product]:
+    """Products annotated with their sold (paid) and reserved (pending) orders, for the admin."""
+    return Product.objects.annotate(
+        sold_count=Count("orders", filter=Q(orders__state=OrderState.PAID)),
+        reserved_count=Count("orders", filter=Q(orders__state=OrderState.PENDING)),
     )
-    return {row["product_id"]: {"sold": row["sold"], "reserved": row["reserved"]} for row in rows}
 
 
 def paid_sale_state(*, component, user) -> dict:

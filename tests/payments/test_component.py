@@ -115,6 +115,7 @@ def test_admin_screens_show_counts_timeline_and_payment_events(fake_payments):
     products = client.get("/admin/payments/product/").content.decode()
     assert '<td class="field-sold">1</td>' in products and '<td class="field-reserved">1</td>' in products
     assert '<td class="field-remaining_display">8</td>' in products
+    assert client.get("/admin/payments/product/?o=-5.6").status_code == 200  # sorted by sold, then reserved
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     since, until = (quote(t.isoformat(sep=" ")) for t in (midnight, midnight + timedelta(days=1)))
     for query in (
