@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.errors import json_error
 from payments.sandbox import services
 from payments.sandbox.models import SandboxPaycode
 from payments.signing import body_signature_valid
@@ -25,14 +26,10 @@ def sandbox_only(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not settings.PAYMENT_SANDBOX_ENABLED:
-            return _error(404, "not_found", "The sandbox payment service is disabled.")
+            return json_error("not_found", "The sandbox payment service is disabled.", 404)
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
 def _signed(request: HttpRequest) -> bool:
@@ -44,7 +41,7 @@ def _signed(request: HttpRequest) -> bool:
 @require_http_methods(["POST"])
 def paycode_create(request: HttpRequest) -> JsonResponse:
     if not _signed(request):
-        return _error(401, "bad_signature", "X-Signature is not HMAC-SHA256 of the body.")
+        return json_error("bad_signature", "X-Signature is not HMAC-SHA256 of the body.", 401)
     try:
         data = json.loads(request.body)
         merchant_order_no = str(data["merchant_order_no"])
@@ -55,7 +52,9 @@ def paycode_create(request: HttpRequest) -> JsonResponse:
         if not 0 < len(merchant_order_no) <= 64 or expire_seconds <= 0:
             raise ValueError
     except (ValueError, KeyError, TypeError):
-        return _error(400, "invalid", "Send merchant_order_no, amount_fen > 0, subject, user_id, expire_seconds > 0.")
+        return json_error(
+            "invalid", "Send merchant_order_no, amount_fen > 0, subject, user_id, expire_seconds > 0.", 400
+        )
     paycode, _created = services.sandbox_paycode_create(
         merchant_order_no=merchant_order_no,
         amount_fen=amount_fen,
@@ -77,10 +76,10 @@ def paycode_create(request: HttpRequest) -> JsonResponse:
 @require_http_methods(["POST"])
 def paycode_close(request: HttpRequest, paycode: str) -> JsonResponse:
     if not _signed(request):
-        return _error(401, "bad_signature", "X-Signature is not HMAC-SHA256 of the body.")
+        return json_error("bad_signature", "X-Signature is not HMAC-SHA256 of the body.", 401)
     found = SandboxPaycode.objects.filter(paycode=paycode).first()
     if found is None:
-        return _error(404, "paycode_not_found", "No such paycode.")
+        return json_error("paycode_not_found", "No such paycode.", 404)
     status = services.sandbox_paycode_close(paycode=found)
     return JsonResponse({"status": status}, status=409 if status == "PAID" else 200)
 
@@ -90,7 +89,7 @@ def paycode_close(request: HttpRequest, paycode: str) -> JsonResponse:
 def paycode_query(request: HttpRequest, paycode: str) -> JsonResponse:
     found = SandboxPaycode.objects.filter(paycode=paycode).first()
     if found is None:
-        return _error(404, "paycode_not_found", "No such paycode.")
+        return json_error("paycode_not_found", "No such paycode.", 404)
     return JsonResponse(services.sandbox_paycode_query(paycode=found))
 
 
