@@ -67,11 +67,15 @@ class ClaimView(APIView):
         request=None,
         responses={
             201: ClaimSerializer,
+            400: OpenApiResponse(description="idempotency_key_required, idempotency_key_invalid"),
             401: ERROR,
-            404: ERROR,
+            404: OpenApiResponse(description="component_not_found, not_a_coupon_pack"),
             409: OpenApiResponse(
-                description="sold_out, limit_reached, pack_disabled, not_started, ended, activity_not_online"
+                description=(
+                    "sold_out, limit_reached, pack_disabled, not_started, ended, activity_not_online, pack_empty"
+                )
             ),
+            422: OpenApiResponse(description="idempotency_key_reused: the key was used for another component"),
         },
         tags=["coupons"],
     )
