@@ -28,6 +28,20 @@ def test_the_command_imports_with_a_progress_bar(component, tmp_path, monkeypatc
     assert Listing.objects.filter(component=component).count() == 25
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_command_can_hand_the_file_to_the_workers_and_follow_it(tmp_path):
+    from tests.listings.factories import ListingComponentFactory
+
+    component = ListingComponentFactory()
+    path = write_csv(tmp_path / "a.csv", [row(n) for n in range(12)])
+    out = io.StringIO()
+    call_command("import_listings", str(component.pk), str(path), "--background", stdout=out)  # eager Celery in tests
+    assert "] 12/12 rows" in out.getvalue() and "created 12" in out.getvalue()
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.APPLIED and job.started_at is not None
+    assert Listing.objects.filter(component=component).count() == 12
+
+
 def test_the_command_dry_run_and_errors(component, tmp_path):
     path = write_csv(tmp_path / "a.csv", [row(1), row(2, price="-3")])
     out = io.StringIO()
