@@ -45,6 +45,7 @@ from payments.models import (
     ReconciliationReport,
     ResultOutcome,
 )
+from payments.selectors import sale_status
 from payments.signing import result_signature_valid
 
 logger = logging.getLogger("huodong.payments")
@@ -206,10 +207,10 @@ def _product_for_sale(component_id: int) -> Product:
         raise ApiError("not_on_sale", "This component has no product on sale.", 409)
     if component.activity.status != ActivityStatus.ONLINE:
         raise ApiError("not_on_sale", "This activity is not online.", 409)
-    now = timezone.now()
-    if product.sale_starts_at and now < product.sale_starts_at:
+    status = sale_status(product)  # the window the page shows (sold out is the stock update's to decide)
+    if status == "not_started":
         raise ApiError("sale_not_started", "The sale has not started yet.", 409)
-    if product.sale_ends_at and now >= product.sale_ends_at:
+    if status == "ended":
         raise ApiError("sale_ended", "The sale has ended.", 409)
     return product
 
