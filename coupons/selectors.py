@@ -29,7 +29,7 @@ def coupon_effective_status(coupon: Coupon, now: datetime) -> str:
 
 def wallet_coupons(*, user_id: str, status: str | None = None, now: datetime | None = None) -> QuerySet[Coupon]:
     now = now or timezone.now()
-    qs = Coupon.objects.filter(user_id=user_id).select_related("template", "claim__pack")
+    qs = Coupon.objects.filter(user_id=user_id).select_related("template", "claim")
     if status == CouponStatus.UNUSED:
         qs = qs.filter(status=CouponStatus.UNUSED, valid_until__gt=now).order_by("valid_until", "id")
     elif status == CouponStatus.USED:
