@@ -9,11 +9,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from config.auth import user_token_mint
+from config.db import db_retry
 from coupons.models import Claim, Coupon, CouponPack, CouponStatus, RedeemCode
 from coupons.selectors import coupon_pack_audit
 from coupons.services import coupon_pack_claim, redeem_codes_generate
@@ -129,3 +131,34 @@ def test_parallel_redemptions_of_one_offline_code_issue_one_pack():
     winner = RedeemCode.objects.get(code=code).redeemed_by
     assert list(Claim.objects.filter(pack=pack).values_list("user_id", "source")) == [(winner, "code")]
     assert Coupon.objects.filter(claim__pack=pack).count() == 3 and coupon_pack_audit(pack_id=pack.pk)["drift"] == 0
+
+
+def test_a_deadlock_victim_is_run_again_whole_by_db_retry():
+    """The claim view relies on config.db.db_retry: two transactions that lock two
+    packs in opposite orders deadlock on InnoDB; the victim is rolled back and run
+    again, and both finish."""
+    if connection.vendor != "mysql":
+        pytest.skip("InnoDB deadlock detection; SQLite serialises writers instead")
+    first, second = coupon_pack_make(), coupon_pack_make()
+    barrier = threading.Barrier(2)
+    attempts = Counter()
+
+    def take_both(name: str, order: list[CouponPack]) -> None:
+        attempts[name] += 1
+        with transaction.atomic():
+            CouponPack.objects.filter(pk=order[0].pk).update(remaining=F("remaining") - 1)
+            if attempts[name] == 1:
+                barrier.wait(timeout=10)
+            CouponPack.objects.filter(pk=order[1].pk).update(remaining=F("remaining") - 1)
+
+    def worker(name: str, order: list[CouponPack]) -> None:
+        try:
+            db_retry(lambda: take_both(name, order))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(worker, "a", [first, second]), pool.submit(worker, "b", [second, first])]:
+            future.result()
+    assert sorted(attempts.values()) == [1, 2]
+    assert {p.remaining for p in CouponPack.objects.filter(pk__in=[first.pk, second.pk])} == {98}
