@@ -21,27 +21,14 @@ from pathlib import Path
 
 ROWS = 100_000
 CITIES = 50
-HEADER = [
-    "房源编号",
-    "城市",
-    "标题",
-    "区域",
-    "地址",
-    "价格（元）",
-    "面积（㎡）",
-    "户型",
-    "封面图",
-    "详情链接",
-    "标签",
-    "排序",
-    "上架",
-]
 
 
 def write_file(path: Path, rows: int, prefix: str = "B") -> Path:
+    from listings.importing import TEMPLATE_COLUMNS
+
     with open(path, "w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(HEADER)
+        writer.writerow([column.label for column in TEMPLATE_COLUMNS])
         for n in range(rows):
             city = f"城市{n % CITIES:02d}"
             writer.writerow(

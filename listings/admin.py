@@ -18,34 +18,36 @@ from import_export.admin import ExportMixin
 from components.models import Component
 from listings import progress as import_progress
 from listings import services
-from listings.importing import column_label, template_file
+from listings.importing import COLUMN_BY_KEY, TEMPLATE_COLUMNS, column_label, template_file
 from listings.models import ImportJob, ImportStatus, Listing, ListingGroup
+
+
+def _column(key: str, attribute: str | None = "") -> fields.Field:
+    """An export column under the importer's own header (attribute None: dehydrated)."""
+    return fields.Field(attribute=key if attribute == "" else attribute, column_name=COLUMN_BY_KEY[key].label)
 
 
 class ListingResource(resources.ModelResource):
     """Export in the import's own columns, so an exported file can be edited and
     uploaded again (the upload itself is the streaming importer, not this)."""
 
-    external_id = fields.Field(attribute="external_id", column_name="房源编号")
-    city = fields.Field(attribute="group__city", column_name="城市")
-    title = fields.Field(attribute="title", column_name="标题")
-    district = fields.Field(attribute="district", column_name="区域")
-    address = fields.Field(attribute="address", column_name="地址")
-    price_yuan = fields.Field(column_name="价格（元）")
-    area_m2 = fields.Field(attribute="area_m2", column_name="面积（㎡）")
-    layout = fields.Field(attribute="layout", column_name="户型")
-    cover_image_url = fields.Field(attribute="cover_image_url", column_name="封面图")
-    detail_url = fields.Field(attribute="detail_url", column_name="详情链接")
-    tags = fields.Field(column_name="标签")
-    sort_order = fields.Field(attribute="sort_order", column_name="排序")
-    is_active = fields.Field(column_name="上架")
+    external_id = _column("external_id")
+    city = _column("city", attribute="group__city")
+    title = _column("title")
+    district = _column("district")
+    address = _column("address")
+    price_yuan = _column("price_yuan", attribute=None)
+    area_m2 = _column("area_m2")
+    layout = _column("layout")
+    cover_image_url = _column("cover_image_url")
+    detail_url = _column("detail_url")
+    tags = _column("tags", attribute=None)
+    sort_order = _column("sort_order")
+    is_active = _column("is_active", attribute=None)
 
     class Meta:
         model = Listing
-        fields = (
-            "external_id", "city", "title", "district", "address", "price_yuan", "area_m2", "layout",
-            "cover_image_url", "detail_url", "tags", "sort_order", "is_active",
-        )  # fmt: skip
+        fields = tuple(column.key for column in TEMPLATE_COLUMNS)  # the template's columns, in its order
         export_order = fields
 
     def dehydrate_price_yuan(self, listing: Listing) -> str:
@@ -76,10 +78,7 @@ class ListingGroupAdmin(admin.ModelAdmin):
 class ListingForm(forms.ModelForm):
     class Meta:
         model = Listing
-        fields = (
-            "component", "group", "external_id", "title", "district", "address", "price_fen", "area_m2", "layout",
-            "cover_image_url", "detail_url", "tags", "sort_order", "is_active",
-        )  # fmt: skip
+        fields = ("component", "group", "external_id", *services.CONTENT_FIELDS)
 
     def clean(self):
         data = super().clean()
