@@ -107,6 +107,15 @@ def test_operator_uploads_a_dry_run_sees_the_preview_and_applies_it(
     assert not Listing.objects.exists()
 
 
+def test_the_preview_shows_zero_and_no_as_values_not_as_blanks(operator_client, component, run_import, tmp_path):
+    run_import(component, write_csv(tmp_path / "a.csv", [row(1, price="0", active="否", district="")]))
+    job = run_import(
+        component, write_csv(tmp_path / "b.csv", [row(1, price="12", active="是", district="浦东")]), dry_run=True
+    )
+    page = operator_client.get(f"/admin/listings/importjob/{job.pk}/change/").content.decode()
+    assert "price_fen: 0 → 1200" in page and "is_active: False → True" in page and "district: — → 浦东" in page
+
+
 def test_the_admin_refuses_an_oversized_file_before_reading_it(operator_client, component, settings):
     settings.LISTINGS_IMPORT_MAX_BYTES = 2048
     big = io.BytesIO(b"x" * 4096)
