@@ -97,15 +97,16 @@ def _stock_release(*, product_id: int, user_id: str) -> None:
 def _move(
     order: Order, *, from_states: tuple[str, ...], to_state: str, cause: str, detail: dict | None = None, **fields
 ) -> bool:
-    """Conditional state move; records the timeline entry only if it happened."""
-    moved = Order.objects.filter(pk=order.pk, state__in=from_states).update(
-        state=to_state, updated_at=timezone.now(), **fields
-    )
+    """Conditional state move; records the timeline entry only if it happened.
+    The caller holds the order's row lock, so `order` is brought up to date in memory."""
+    fields = {"state": to_state, "updated_at": timezone.now(), **fields}
+    moved = Order.objects.filter(pk=order.pk, state__in=from_states).update(**fields)
     if moved:
         OrderEvent.objects.create(
             order=order, from_state=order.state, to_state=to_state, cause=cause, detail=detail or {}
         )
-        order.refresh_from_db()
+        for name, value in fields.items():
+            setattr(order, name, value)
     return bool(moved)
 
 
