@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from components.models import Component
-from listings.models import ImportJob, Listing, ListingGroup
+from listings.models import Listing, ListingGroup
 from listings.services import LISTING_TYPE
 
 
@@ -40,7 +40,7 @@ def listing_component_public_get(*, component_id: int) -> PublishedListingCompon
     return None
 
 
-def _per_city(component: PublishedListingComponent) -> int:
+def listings_per_city(component: PublishedListingComponent) -> int:
     return int(component.config.get("listings_per_city") or 20)
 
 
@@ -50,7 +50,7 @@ CITIES_CACHE_SECONDS = 30
 def _cities_key(component: PublishedListingComponent) -> str:
     generation = cache.get(f"listings:gen:{component.pk}", 0)
     order = "|".join(component.config.get("city_order") or [])
-    signature = hashlib.sha1(f"{_per_city(component)}:{order}".encode()).hexdigest()[:12]
+    signature = hashlib.sha1(f"{listings_per_city(component)}:{order}".encode()).hexdigest()[:12]
     return f"listings:cities:{component.pk}:{generation}:{signature}"
 
 
@@ -68,7 +68,7 @@ def listing_cities(*, component: PublishedListingComponent) -> list[dict]:
 
 
 def _cities_query(component: PublishedListingComponent) -> list[dict]:
-    per_city = _per_city(component)
+    per_city = listings_per_city(component)
     groups = list(
         ListingGroup.objects.filter(component_id=component.pk)
         .annotate(active=Count("listings", filter=Q(listings__is_active=True)))
@@ -94,13 +94,9 @@ def listings_of_city(*, component: PublishedListingComponent, city: str) -> Quer
     return (
         Listing.objects.filter(component_id=component.pk, group__city=city, is_active=True)
         .select_related("group")
-        .order_by("sort_order", "id")[: _per_city(component)]
+        .order_by("sort_order", "id")[: listings_per_city(component)]
     )
 
 
 def listing_group_exists(*, component: PublishedListingComponent, city: str) -> bool:
     return ListingGroup.objects.filter(component_id=component.pk, city=city).exists()
-
-
-def import_job_get(*, job_id: int) -> ImportJob | None:
-    return ImportJob.objects.select_related("component").filter(pk=job_id).first()

@@ -46,7 +46,7 @@ class CitiesView(APIView):
                 "component_id": component.pk,
                 "layout": component.config.get("layout", "list"),
                 "default_city": selectors.listing_default_city(component=component, cities=cities),
-                "listings_per_city": component.config.get("listings_per_city", 20),
+                "listings_per_city": selectors.listings_per_city(component),
                 "cities": cities,
             }
         )
