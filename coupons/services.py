@@ -426,11 +426,13 @@ def coupon_pack_create(
 def coupon_pack_stock_change(*, pack: CouponPack, total_stock: int) -> CouponPack:
     """Raise or lower a pack's total stock; `remaining` moves by the same amount,
     atomically, and the stock can never drop below what is already taken."""
-    delta = F("remaining") + (total_stock - F("total_stock"))
+    # remaining + new total - old total, added before it is subtracted: the columns
+    # are UNSIGNED on MySQL, where any negative intermediate is an error (1690), and
+    # the WHERE guarantees remaining + new total >= old total on the row it updates.
     # `remaining` is assigned before `total_stock` (MySQL evaluates SET left to
     # right with the new values; keep this order).
     changed = CouponPack.objects.filter(pk=pack.pk, total_stock__lte=F("remaining") + total_stock).update(
-        remaining=delta, total_stock=total_stock
+        remaining=F("remaining") + total_stock - F("total_stock"), total_stock=total_stock
     )
     if not changed:
         pack.refresh_from_db()
