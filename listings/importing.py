@@ -236,8 +236,18 @@ def _rows_csv(stream: io.BufferedIOBase) -> Iterator[tuple[int, list[Any]]]:
         raise FileRefused(f"The CSV is malformed near line {reader.line_num}: {exc}.") from None
 
 
+def _formula_text(formula: Any) -> str:
+    """Array formulas (Excel 365 saves dynamic-array formulas this way) and data
+    tables come as objects, not "=..." text: their text, so the formula check sees them."""
+    text = str(getattr(formula, "text", None) or "TABLE()")
+    return text if text.startswith("=") else f"={text}"
+
+
 def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]]], int | None, Any]:
     from openpyxl import load_workbook
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    formulas = (ArrayFormula, DataTableFormula)
 
     try:
         workbook = load_workbook(stream, read_only=True, data_only=False)
@@ -255,7 +265,7 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
     def rows():
         try:
             for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
-                yield number, [_xlsx_value(cell) for cell in cells]
+                yield number, [_formula_text(c) if isinstance(c, formulas) else c for c in cells]
         except FileRefused:
             raise
         except Exception:
@@ -265,19 +275,6 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
             ) from None
 
     return rows(), estimate, workbook
-
-
-def _xlsx_value(value: Any) -> Any:
-    """Array formulas (Excel 365 saves dynamic-array formulas this way) and data
-    tables come as objects, not "=..." text: turn them into text so that the formula
-    check sees them."""
-    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
-
-    if isinstance(value, ArrayFormula):
-        return value.text if str(value.text).startswith("=") else f"={value.text}"
-    if isinstance(value, DataTableFormula):
-        return "=TABLE()"
-    return value
 
 
 class RowSource:
