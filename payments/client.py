@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
@@ -33,6 +34,10 @@ class Paycode:
     paycode: str
     cashier_url: str
     expires_at: str
+
+
+PAYCODE_MAX_LENGTH = 64  # Order.paycode
+CASHIER_URL_MAX_LENGTH = 500  # Order.cashier_url
 
 
 def _url(path: str) -> str:
@@ -87,14 +92,24 @@ def paycode_create(
             kind="unavailable" if response.status_code >= 500 else "bad_response",
         )
     data = _json(response, ("paycode", "cashier_url", "expires_at"))
-    return Paycode(
-        paycode=str(data["paycode"]), cashier_url=str(data["cashier_url"]), expires_at=str(data["expires_at"])
-    )
+    paycode, cashier_url = data["paycode"], data["cashier_url"]
+    # what we store (Order.paycode, Order.cashier_url) and send the user to
+    if not isinstance(paycode, str) or not 0 < len(paycode) <= PAYCODE_MAX_LENGTH or not paycode.isprintable():
+        raise PaymentServiceError(f"create answered an unusable paycode: {str(paycode)[:80]!r}", kind="bad_response")
+    if (
+        not isinstance(cashier_url, str)
+        or len(cashier_url) > CASHIER_URL_MAX_LENGTH
+        or urlsplit(cashier_url).scheme not in ("http", "https")
+    ):
+        raise PaymentServiceError(
+            f"create answered an unusable cashier_url: {str(cashier_url)[:80]!r}", kind="bad_response"
+        )
+    return Paycode(paycode=paycode, cashier_url=cashier_url, expires_at=str(data["expires_at"]))
 
 
 def paycode_close(*, paycode: str) -> None:
     """Returns when the paycode is closed; raises PaycodeAlreadyPaid on 409 PAID."""
-    response = _send("POST", f"/v1/paycodes/{paycode}/close")
+    response = _send("POST", f"/v1/paycodes/{quote(paycode, safe='')}/close")
     if response.status_code == 409:
         data = _json(response, ("status",))
         if data["status"] == "PAID":
@@ -108,7 +123,7 @@ def paycode_close(*, paycode: str) -> None:
 
 
 def paycode_query(*, paycode: str) -> dict:
-    response = _send("GET", f"/v1/paycodes/{paycode}")
+    response = _send("GET", f"/v1/paycodes/{quote(paycode, safe='')}")
     if response.status_code != 200:
         raise PaymentServiceError(f"query paycode answered {response.status_code}: {response.text[:200]}")
     data = _json(response, ("paycode", "merchant_order_no", "status", "amount_fen"))

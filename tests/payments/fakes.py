@@ -142,6 +142,39 @@ class SlowServer:
         self.server.server_close()
 
 
+class FixedAnswerServer:
+    """Answers every request with the same status and JSON body (a service that
+    answers outside the contract)."""
+
+    def __init__(self, status: int, body: dict):
+        raw = json.dumps(body).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST  # noqa: N815
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def closed_port_url() -> str:
     """A loopback URL where nothing listens: connections are refused."""
     sock = socket.socket()

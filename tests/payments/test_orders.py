@@ -4,7 +4,7 @@ import pytest
 
 from payments.models import Order, OrderEvent, Product, ProductBuyer
 from tests.payments.factories import ProductFactory
-from tests.payments.fakes import SlowServer, closed_port_url
+from tests.payments.fakes import FixedAnswerServer, SlowServer, closed_port_url
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +80,30 @@ def test_payment_service_down_or_slow_fails_cleanly_and_releases_stock(settings,
     finally:
         if slow:
             slow.stop()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"paycode": "P" * 65, "cashier_url": "https://pay.example.com/c/1", "expires_at": "2026-11-27T12:00:00+08:00"},
+        {"paycode": "", "cashier_url": "https://pay.example.com/c/1", "expires_at": "2026-11-27T12:00:00+08:00"},
+        {"paycode": ["P1"], "cashier_url": "https://pay.example.com/c/1", "expires_at": "2026-11-27T12:00:00+08:00"},
+        {"paycode": "P1", "cashier_url": "javascript:alert(1)", "expires_at": "2026-11-27T12:00:00+08:00"},
+        {"paycode": "P1", "cashier_url": "https://pay.example.com/" + "c" * 500, "expires_at": "2026-11-27T12:00"},
+    ],
+    ids=["paycode_too_long", "paycode_empty", "paycode_not_a_string", "cashier_not_http", "cashier_too_long"],
+)
+def test_a_paycode_answer_outside_the_contract_fails_cleanly_and_releases_stock(settings, product, order_post, answer):
+    server = FixedAnswerServer(200, answer)
+    settings.PAYMENT_SERVICE_URL = server.url
+    try:
+        response = order_post(product.component_id)
+    finally:
+        server.stop()
+    assert response.status_code == 503 and response.json()["error"]["code"] == "payment_unavailable"
+    order = Order.objects.get()
+    assert (order.state, order.close_cause, order.paycode) == ("closed", "payment_unavailable", "")
+    assert Product.objects.get().held == 0
 
 
 def test_after_an_outage_a_new_attempt_succeeds(settings, fake_payments, product, order_post):
