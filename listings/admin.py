@@ -89,6 +89,11 @@ class ListingForm(forms.ModelForm):
             )
         if data.get("price_fen") is not None and data["price_fen"] < 0:
             self.add_error("price_fen", "A price cannot be negative.")
+        for name in ("external_id", "title", "district", "address", "layout", "tags"):
+            values = data.get(name) if name == "tags" else [data.get(name)]
+            if any(isinstance(v, str) and v.lstrip().startswith("=") for v in values or []):
+                # As in the upload: a formula would run when the export is opened in Excel.
+                self.add_error(name, "Formulas (text starting with =) are not allowed.")
         return data
 
 

@@ -201,3 +201,26 @@ def test_the_listing_form_keeps_a_listing_in_its_own_component(operator_client, 
     assert "belongs to another listing component" in page and "A price cannot be negative." in page
     listing.refresh_from_db()
     assert listing.title != "moved" and listing.group.city == "上海"
+
+
+def test_the_listing_form_refuses_formulas_as_the_upload_does(operator_client, component):
+    from tests.listings.factories import ListingFactory, ListingGroupFactory
+
+    listing = ListingFactory(group=ListingGroupFactory(component=component, city="上海"))
+    response = operator_client.post(
+        f"/admin/listings/listing/{listing.pk}/change/",
+        {
+            "component": component.pk,
+            "group": listing.group_id,
+            "external_id": listing.external_id,
+            "title": '=HYPERLINK("http://evil")',
+            "price_fen": "100",
+            "tags": '["ok", "=1+1"]',
+            "sort_order": "0",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert response.content.decode().count("Formulas (text starting with =) are not allowed.") == 2
+    listing.refresh_from_db()
+    assert not listing.title.startswith("=")
