@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -234,7 +234,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def template_view(self, request, kind: str):
         if kind not in ("xlsx", "csv"):
-            raise PermissionDenied
+            raise Http404("The template comes as .xlsx or .csv.")
         content_type = (
             "text/csv; charset=utf-8"
             if kind == "csv"

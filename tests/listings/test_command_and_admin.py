@@ -136,6 +136,7 @@ def test_the_template_downloads_and_imports_as_is(operator_client, component, ru
         assert job.status == ImportStatus.PREVIEWED and job.created_count == 1, (job.message, job.errors)
     workbook = load_workbook(tmp_path / "template.xlsx")
     assert workbook.sheetnames == ["房源", "说明 Help"]
+    assert operator_client.get("/admin/listings/importjob/template.pdf").status_code == 404
 
 
 def test_listing_export_round_trips_through_the_importer(operator_client, component, run_import, tmp_path):
