@@ -18,6 +18,9 @@ from payments.sandbox import services
 from payments.sandbox.models import SandboxPaycode
 from payments.signing import body_signature_valid
 
+MAX_AMOUNT_FEN = 2**31 - 1  # fits SandboxPaycode.amount_fen on every backend
+MAX_EXPIRE_SECONDS = 366 * 24 * 3600
+
 
 def sandbox_only(view):
     """PAYMENT_SANDBOX_ENABLED off (always in production): the sandbox does not exist.
@@ -47,13 +50,18 @@ def paycode_create(request: HttpRequest) -> JsonResponse:
         merchant_order_no = str(data["merchant_order_no"])
         amount_fen = data["amount_fen"]
         expire_seconds = data["expire_seconds"]
-        if not isinstance(amount_fen, int) or amount_fen <= 0 or not isinstance(expire_seconds, int):
+        if not isinstance(amount_fen, int) or not 0 < amount_fen <= MAX_AMOUNT_FEN:
             raise ValueError
-        if not 0 < len(merchant_order_no) <= 64 or expire_seconds <= 0:
+        if not isinstance(expire_seconds, int) or not 0 < expire_seconds <= MAX_EXPIRE_SECONDS:
+            raise ValueError
+        if not 0 < len(merchant_order_no) <= 64:
             raise ValueError
     except (ValueError, KeyError, TypeError):
         return json_error(
-            "invalid", "Send merchant_order_no, amount_fen > 0, subject, user_id, expire_seconds > 0.", 400
+            "invalid",
+            f"Send merchant_order_no, 0 < amount_fen <= {MAX_AMOUNT_FEN}, subject, user_id, "
+            f"0 < expire_seconds <= {MAX_EXPIRE_SECONDS}.",
+            400,
         )
     paycode, _created = services.sandbox_paycode_create(
         merchant_order_no=merchant_order_no,

@@ -134,6 +134,28 @@ def test_sandbox_does_not_exist_when_disabled(settings, client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"merchant_order_no": "M-1", "amount_fen": 0, "expire_seconds": 600},
+        {"merchant_order_no": "M-1", "amount_fen": 2**32, "expire_seconds": 600},
+        {"merchant_order_no": "M-1", "amount_fen": 500, "expire_seconds": 10**20},
+        {"merchant_order_no": "M-1", "amount_fen": 500, "expire_seconds": "600"},
+        {"merchant_order_no": "M" * 65, "amount_fen": 500, "expire_seconds": 600},
+        {"amount_fen": 500, "expire_seconds": 600},
+        ["not", "an", "object"],
+    ],
+)
+def test_sandbox_create_refuses_a_body_outside_the_contract_with_a_400(client, body):
+    raw = json.dumps(body).encode()
+    response = client.post(
+        "/sandbox/pay/v1/paycodes", data=raw, content_type="application/json", HTTP_X_SIGNATURE=body_sign(raw)
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
+    assert not SandboxPaycode.objects.exists()
+
+
+@pytest.mark.django_db
 def test_unknown_paycode_is_a_json_404(client):
     assert client.get("/sandbox/pay/v1/paycodes/NOPE", HTTP_ACCEPT="application/json").status_code == 404
     closed = client.post(
