@@ -68,3 +68,30 @@ def test_anonymous_visitor_is_asked_to_log_in(demo, browser_page):
     page.wait_for_function(f"() => {{ const b = document.querySelector('{BUTTON}'); return b && !b.disabled; }}")
     page.locator(BUTTON).click()
     assert "请先登录" in page.locator(".hd-coupon-pack [data-message]").inner_text()
+
+
+def test_a_claim_whose_answer_was_lost_is_retried_with_the_same_key_and_issued_once(demo, browser_page):
+    page = browser_page
+    token = user_token_mint(user_id="browser-retry")
+    keys = []
+
+    def lose_the_first_answer(route):
+        keys.append(route.request.headers.get("idempotency-key"))
+        response = route.fetch()  # the claim reaches the server and commits
+        if len(keys) == 1:
+            route.fulfill(status=502, body="Bad Gateway")  # ...but a gateway loses the answer
+        else:
+            route.fulfill(response=response)
+
+    page.route("**/api/v1/components/*/claim", lose_the_first_answer)
+    page.goto(f"{demo}/a/demo/#token={token}")
+    page.wait_for_function(f"() => {{ const b = document.querySelector('{BUTTON}'); return b && !b.disabled; }}")
+    page.locator(BUTTON).click()
+    page.wait_for_function(
+        "() => document.querySelector('.hd-coupon-pack [data-message]').textContent.includes('网络异常')"
+    )
+    page.locator(BUTTON).click()
+    page.locator(".hd-coupon-pack [data-issued-code]").nth(2).wait_for()
+    assert len(keys) == 2 and keys[0] == keys[1]
+    wallet = requests.get(f"{demo}/api/v1/me/coupons", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    assert wallet["count"] == 3  # one pack, though the demo's limit would allow two
