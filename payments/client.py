@@ -58,6 +58,11 @@ def _send(method: str, path: str, body: bytes = b"") -> requests.Response:
         raise PaymentServiceError(f"payment service unreachable: {exc}", kind="unavailable") from None
 
 
+def _status_kind(response: requests.Response) -> str:
+    """A 5xx is the service failing (down); any other unexpected status is an answer outside the contract."""
+    return "unavailable" if response.status_code >= 500 else "bad_response"
+
+
 def _json(response: requests.Response, required: tuple[str, ...]) -> dict:
     try:
         data = response.json()
@@ -88,8 +93,7 @@ def paycode_create(
     response = _send("POST", "/v1/paycodes", body)
     if response.status_code != 200:
         raise PaymentServiceError(
-            f"create paycode answered {response.status_code}: {response.text[:200]}",
-            kind="unavailable" if response.status_code >= 500 else "bad_response",
+            f"create paycode answered {response.status_code}: {response.text[:200]}", kind=_status_kind(response)
         )
     data = _json(response, ("paycode", "cashier_url", "expires_at"))
     paycode, cashier_url = data["paycode"], data["cashier_url"]
@@ -116,7 +120,9 @@ def paycode_close(*, paycode: str) -> None:
             raise PaycodeAlreadyPaid(paycode)
         raise PaymentServiceError(f"close answered 409 {data['status']}", kind="bad_response")
     if response.status_code != 200:
-        raise PaymentServiceError(f"close paycode answered {response.status_code}: {response.text[:200]}")
+        raise PaymentServiceError(
+            f"close paycode answered {response.status_code}: {response.text[:200]}", kind=_status_kind(response)
+        )
     data = _json(response, ("status",))
     if data["status"] != "CLOSED":
         raise PaymentServiceError(f"close answered status {data['status']}", kind="bad_response")
@@ -125,7 +131,9 @@ def paycode_close(*, paycode: str) -> None:
 def paycode_query(*, paycode: str) -> dict:
     response = _send("GET", f"/v1/paycodes/{quote(paycode, safe='')}")
     if response.status_code != 200:
-        raise PaymentServiceError(f"query paycode answered {response.status_code}: {response.text[:200]}")
+        raise PaymentServiceError(
+            f"query paycode answered {response.status_code}: {response.text[:200]}", kind=_status_kind(response)
+        )
     data = _json(response, ("paycode", "merchant_order_no", "status", "amount_fen"))
     if data["status"] not in ("PENDING", "PAID", "FAILED", "CLOSED", "REFUNDED"):
         raise PaymentServiceError(f"query answered unknown status {data['status']!r}", kind="bad_response")

@@ -126,6 +126,30 @@ def test_payment_service_down_during_expiry_leaves_the_order_for_the_next_run(se
     assert services.orders_expire() == {"closed": 1}
 
 
+def test_expiry_stops_at_the_first_order_while_the_service_is_down_and_skips_only_a_bad_answer(
+    settings, sandbox, product
+):
+    from tests.payments.fakes import FixedAnswerServer, closed_port_url
+
+    for user_id in ("a", "b", "c"):
+        order, _ = services.order_place(
+            component_id=product.component_id, user_id=user_id, idempotency_key=uuid.uuid4().hex
+        )
+        _expire(order)
+    settings.PAYMENT_SERVICE_URL = closed_port_url()
+    assert services.orders_expire() == {"service_error": 1}  # one attempt, not one timeout per order
+    unknown = FixedAnswerServer(404, {"error": "no such paycode"})  # outside the contract, about each paycode
+    settings.PAYMENT_SERVICE_URL = unknown.url
+    try:
+        assert services.orders_expire() == {"bad_response": 3}
+    finally:
+        unknown.stop()
+    assert Order.objects.filter(state="pending").count() == 3 and Product.objects.get().held == 3
+    settings.PAYMENT_SERVICE_URL = sandbox.url + "/sandbox/pay"
+    assert services.orders_expire() == {"closed": 3}
+    assert Product.objects.get().held == 0
+
+
 @pytest.mark.django_db
 def test_sandbox_does_not_exist_when_disabled(settings, client):
     settings.PAYMENT_SANDBOX_ENABLED = False
