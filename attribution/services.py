@@ -359,6 +359,10 @@ def _deep_event_apply(
     amount_fen,
     arrived_early: bool = False,
 ) -> None:
+    # The conversion's UPDATE before the event's INSERT (whose foreign-key check takes a shared
+    # lock on the conversion): two events of one conversion at once then queue instead of deadlocking.
+    if user_id and not conversion.user_id:
+        Conversion.objects.filter(pk=conversion.pk, user_id="").update(user_id=user_id)
     try:
         with transaction.atomic():
             ConversionEvent.objects.create(
@@ -372,8 +376,6 @@ def _deep_event_apply(
             )
     except IntegrityError:
         return  # this event was attached before
-    if user_id and not conversion.user_id:
-        Conversion.objects.filter(pk=conversion.pk, user_id="").update(user_id=user_id)
     planned = postback_plan(
         conversion=conversion,
         event_type=event_type,
@@ -570,6 +572,17 @@ def _attempt_finish(
     final: bool = False,
     wait: int | None = None,
 ) -> None:
+    # The row's UPDATE before the attempt's INSERT: the INSERT's foreign-key check would take a
+    # shared lock on the postback row, and upgrading it while a concurrent claim waits deadlocks (MariaDB).
+    now = timezone.now()
+    fields = {"attempt_count": number, "claimed_until": None, "last_error": error[:500]}
+    if succeeded:
+        fields.update(status="succeeded", succeeded_at=now, next_attempt_at=None)
+    elif final:
+        fields.update(status="failed", next_attempt_at=None)
+    else:
+        fields.update(status="retrying", next_attempt_at=now + timedelta(seconds=wait or 0))
+    Postback.objects.filter(pk=postback.pk).update(**fields)
     PostbackAttempt.objects.create(
         postback=postback,
         number=number,
@@ -582,15 +595,6 @@ def _attempt_finish(
         latency_ms=latency,
         succeeded=succeeded,
     )
-    now = timezone.now()
-    fields = {"attempt_count": number, "claimed_until": None, "last_error": error[:500]}
-    if succeeded:
-        fields.update(status="succeeded", succeeded_at=now, next_attempt_at=None)
-    elif final:
-        fields.update(status="failed", next_attempt_at=None)
-    else:
-        fields.update(status="retrying", next_attempt_at=now + timedelta(seconds=wait or 0))
-    Postback.objects.filter(pk=postback.pk).update(**fields)
     log = logger.info if succeeded else logger.warning
     log(
         "postback " + ("succeeded" if succeeded else "failed" if final else "will retry"),
