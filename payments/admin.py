@@ -186,6 +186,9 @@ class ReconciliationItemInline(ReadOnlyInline):
     fields = ("order", "kind", "our_state", "service_status", "repaired", "detail")
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
+
 
 @admin.register(ReconciliationReport)
 class ReconciliationReportAdmin(admin.ModelAdmin):

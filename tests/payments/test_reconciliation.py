@@ -137,3 +137,29 @@ def test_reconcile_task_defaults_to_yesterday(fake_payments):
     result = reconcile.delay().get()
     report = ReconciliationReport.objects.get(pk=result["report"])
     assert report.day == timezone.localdate() - timezone.timedelta(days=1)
+
+
+@pytest.mark.django_db
+def test_report_page_reads_its_differences_in_the_same_number_of_queries_however_many(fake_payments):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from payments.models import ReconciliationItem
+
+    product = ProductFactory(stock=10)
+    orders = [place(product, f"u{i}") for i in range(4)]
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026")
+    client = Client()
+    client.force_login(staff)
+
+    def page_queries(differences: int) -> int:
+        report = ReconciliationReport.objects.create(day=timezone.localdate(), differences=differences)
+        for order in orders[:differences]:
+            ReconciliationItem.objects.create(report=report, order=order, kind="amount_mismatch", our_state="pending")
+        url = f"/admin/payments/reconciliationreport/{report.pk}/change/"
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    page_queries(1)  # warm the session and permission caches
+    assert page_queries(1) == page_queries(4)
