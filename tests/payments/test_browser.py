@@ -55,3 +55,33 @@ def test_user_buys_the_demo_product_through_the_sandbox_cashier(demo, events, br
         f"{demo}/api/v1/me/entitlements", headers={"Authorization": f"Bearer {token}"}, timeout=10
     ).json()
     assert held["count"] == 1 and held["results"][0]["kind"] == "membership"
+
+
+def test_a_retry_after_a_lost_answer_reuses_the_idempotency_key_and_gets_the_same_order(demo, browser_page):
+    page = browser_page
+    token = user_token_mint(user_id="browser-retrier")
+    keys: list[str] = []
+
+    def lose_the_first_answer(route):
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()  # the order is placed on the server...
+            route.abort()  # ...and its answer never reaches the page
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/components/*/orders", lose_the_first_answer)
+    page.goto(f"{demo}/a/demo/#token={token}")
+    page.wait_for_function(
+        "() => { const b = document.querySelector('.hd-paid-sale [data-buy]'); return b && !b.disabled; }"
+    )
+    buy = page.locator(".hd-paid-sale [data-buy]")
+    buy.click()
+    page.wait_for_function(
+        "() => document.querySelector('.hd-paid-sale [data-message]').textContent.includes('网络异常')"
+    )
+    buy.click()
+    page.wait_for_url("**/sandbox/pay/cashier/**")
+    assert len(keys) == 2 and keys[0] == keys[1]
+    orders = requests.get(f"{demo}/api/v1/me/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    assert orders["count"] == 1 and page.url.startswith(orders["results"][0]["cashier_url"])
