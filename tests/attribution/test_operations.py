@@ -226,3 +226,28 @@ def test_pending_retry_expires_old_events_behind_more_than_a_thousand_newer_ones
     )
     assert services.pending_events_retry() == {"applied": 0, "discarded": 1}
     assert PendingEvent.objects.get(pk=old.pk).status == "discarded"
+
+
+def test_clicks_activations_and_rejects_are_logged_as_json_lines_with_their_facts(client, make_link, caplog):
+    import json
+    import logging
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    (formatter,) = {h.formatter for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)}
+    link = make_link("oceanengine", os="ios")
+    with caplog.at_level(logging.INFO, logger="huodong.attribution"):
+        _click(client, link, idfa="LOG-1")
+        client.get("/t/oceanengine/unknown-token?idfa=LOG-1")
+        _activate(link, "act-log", idfa="LOG-1")
+    lines = {
+        r.getMessage(): json.loads(formatter.format(r)) for r in caplog.records if r.name.startswith("huodong.att")
+    }
+    assert lines["click"]["link_id"] == link.id and lines["click"]["keys"] == ["idfa", "ipua"]
+    assert lines["click rejected"]["reason"] == "unknown_link"
+    activation = lines["activation attributed"]
+    assert (activation["logger"], activation["match_method"], activation["clicks_before_conversion"]) == (
+        "huodong.attribution",
+        "idfa",
+        1,
+    )
