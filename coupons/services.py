@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rest_framework import status
 
 from components.models import Component
@@ -147,10 +148,7 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
 
     gated = False
     if pack.redis_gate:
-        left = gate.gate_take(pack_id=pack.pk)
-        if left == gate.MISSING:
-            gate.gate_set(pack_id=pack.pk, remaining=pack.remaining, only_if_missing=True)
-            left = gate.gate_take(pack_id=pack.pk)
+        left = _gate_take(pack)
         if left == gate.EMPTY:
             raise _sold_out()
         gated = left != gate.MISSING
@@ -158,16 +156,36 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
         claim = _claim_take(pack=pack, user_id=user_id, items=items, now=now)
     except ApiError as exc:
         if gated:
-            if exc.error_code == "sold_out":
-                gate.gate_close(pack_id=pack.pk)
-            else:
-                gate.gate_give_back(pack_id=pack.pk)
+            _gate_quietly(gate.gate_close if exc.error_code == "sold_out" else gate.gate_give_back, pack)
         raise
     except Exception:
         if gated:
-            gate.gate_give_back(pack_id=pack.pk)
+            _gate_quietly(gate.gate_give_back, pack)
         raise
     return claim
+
+
+def _gate_take(pack: CouponPack) -> int:
+    """A token from the pack's Redis gate; MISSING (no gate: the database alone
+    decides) when Redis cannot be reached, since the gate only sheds load."""
+    try:
+        left = gate.gate_take(pack_id=pack.pk)
+        if left == gate.MISSING:
+            gate.gate_set(pack_id=pack.pk, remaining=pack.remaining, only_if_missing=True)
+            left = gate.gate_take(pack_id=pack.pk)
+        return left
+    except RedisError:
+        logger.warning("redis gate unavailable: the database alone decides", extra={"pack_id": pack.pk})
+        return gate.MISSING
+
+
+def _gate_quietly(operation, pack: CouponPack) -> None:
+    """Give a token back or close the gate; drift from a failure here is repaired
+    by the gate reconciliation job."""
+    try:
+        operation(pack_id=pack.pk)
+    except RedisError:
+        logger.warning("redis gate not updated; reconciliation will repair it", extra={"pack_id": pack.pk})
 
 
 def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], now: datetime) -> Claim:

@@ -168,6 +168,22 @@ def test_gate_gives_the_token_back_when_the_user_is_over_the_limit(claim):
     assert gate.gate_read(pack_id=pack.pk) == 4
 
 
+def test_gated_pack_claims_through_the_database_when_redis_is_unreachable(claim, settings):
+    from config.redis import get_redis
+
+    pack = coupon_pack_make(total_stock=2, redis_gate=True)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    get_redis.cache_clear()
+    try:
+        assert claim(pack, user_id="a").status_code == 201
+        assert claim(pack, user_id="b").status_code == 201
+        assert claim(pack, user_id="c").json()["error"]["code"] == "sold_out"
+    finally:
+        get_redis.cache_clear()
+    assert CouponPack.objects.get(pk=pack.pk).remaining == 0
+    assert Claim.objects.filter(pack=pack).count() == 2
+
+
 def test_gate_is_closed_for_a_disabled_pack(claim):
     pack = coupon_pack_make(total_stock=5, redis_gate=True)
     coupon_packs_enable(pack_ids=[pack.pk], enabled=False)
