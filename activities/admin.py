@@ -6,6 +6,7 @@ actions. Every write goes through activities.services."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -15,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from activities import conf, services
+from activities import services
 from activities.models import Activity, ActivityRevision, ActivityStatus, AuditEntry
 from activities.views import preview_token_make
 from components import registry
@@ -212,7 +213,7 @@ class ActivityAdmin(admin.ModelAdmin):
     @admin.display(description="Preview link")
     def preview_link(self, obj):
         url = reverse("activity-preview", args=[preview_token_make(obj)])
-        hours = conf.preview_ttl_seconds() // 3600
+        hours = settings.ACTIVITY_PREVIEW_TTL_SECONDS // 3600
         return format_html(
             '<a class="hd-preview-link" href="{}" target="_blank">{}</a><br><small>Shows the current draft to anyone '
             "with the link, no login needed; expires after {} hours.</small>",

@@ -6,9 +6,9 @@ import json
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
-from activities import conf
 from activities.models import Activity, ActivityRevision, ActivityStatus
 from components import registry
 from components.models import Component
@@ -99,7 +99,7 @@ def _entry_unpack(raw: bytes | None, generation: int) -> bytes | None:
 
 
 def _entry_fill(kind: str, slug: str, generation: int, payload: bytes) -> None:
-    get_redis().set(_public_key(kind, slug), _entry_pack(generation, payload), ex=conf.cache_seconds())
+    get_redis().set(_public_key(kind, slug), _entry_pack(generation, payload), ex=settings.ACTIVITY_CACHE_SECONDS)
 
 
 @dataclass(frozen=True)

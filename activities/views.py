@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core import signing
 from django.http import HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
@@ -14,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from activities import conf, selectors
+from activities import selectors
 from activities.models import Activity
 from components import registry
 from config.auth import EndUser
@@ -81,7 +82,7 @@ def preview_token_make(activity: Activity) -> str:
 def activity_preview(request, token: str) -> HttpResponse:
     """A draft as it would look, for anyone holding an unexpired signed link."""
     try:
-        data = signing.loads(token, salt=PREVIEW_SALT, max_age=conf.preview_ttl_seconds())
+        data = signing.loads(token, salt=PREVIEW_SALT, max_age=settings.ACTIVITY_PREVIEW_TTL_SECONDS)
     except signing.SignatureExpired:
         return _unavailable("preview_expired", "This preview link has expired; ask for a new one.", 403)
     except signing.BadSignature:
