@@ -554,10 +554,8 @@ def reconciliation_run(*, day: date) -> ReconciliationReport:
     payment service; differences are repaired where we can and listed in the report."""
     start, end = _day_bounds(day)
     report = ReconciliationReport.objects.create(day=day)
-    order_ids = set(
-        OrderEvent.objects.filter(created_at__gte=start, created_at__lt=end).values_list("order_id", flat=True)
-    )
-    orders = Order.objects.filter(pk__in=order_ids).exclude(paycode="").select_related("product").order_by("pk")
+    changed = OrderEvent.objects.filter(created_at__gte=start, created_at__lt=end).values("order_id")
+    orders = Order.objects.filter(pk__in=changed).exclude(paycode="").order_by("pk")
     for order in orders.iterator(chunk_size=200):
         report.orders_checked += 1
         try:
