@@ -6,12 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from attribution import devices
 from attribution.clicks import hour_bucket, index_key, stat_key
-from attribution.models import Conversion, DeviceKey, Postback, TestDevice, TrackingLink
+from attribution.models import Conversion, DeviceKey, PendingEvent, PendingEventKey, Postback, TestDevice, TrackingLink
 from config.redis import get_redis
 
 REINSTALL_DAYS = 90
@@ -149,6 +149,16 @@ def conversion_for_event(*, app_id: str, keys: dict[str, list[str]], user_id: st
     if conversion is None and user_id:
         conversion = Conversion.objects.filter(app_id=app_id, user_id=user_id).order_by("-activated_at").first()
     return conversion
+
+
+def pending_event_ids_with_conversion() -> list[int]:
+    """Waiting events whose device key or user now has a conversion of their app, oldest first."""
+    key_converted = Exists(DeviceKey.objects.filter(app_id=OuterRef("app_id"), key=OuterRef("key")))
+    user_converted = Exists(Conversion.objects.filter(app_id=OuterRef("app_id"), user_id=OuterRef("user_id")))
+    by_key = Q(pk__in=PendingEventKey.objects.filter(key_converted).values("event_id"))
+    by_user = ~Q(user_id="") & Q(user_converted)
+    waiting = PendingEvent.objects.filter(by_key | by_user, status="pending").order_by("created_at", "pk")
+    return list(waiting.values_list("pk", flat=True))
 
 
 def test_device_matching(*, app_id: str, keys: dict[str, list[str]]) -> TestDevice | None:

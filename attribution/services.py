@@ -700,11 +700,10 @@ def test_device_forget(*, device: TestDevice) -> dict[str, int]:
 
 def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:
     """Periodic repair: apply waiting events whose conversion now exists (an activation
-    committed concurrently), discard those older than `max_age_days`."""
-    applied = discarded = 0
-    cutoff = timezone.now() - timedelta(days=max_age_days)
-    # oldest first and all of them: a capped newest-first batch never reached the old ones to expire them
-    for pk in PendingEvent.objects.filter(status="pending").order_by("created_at", "pk").values_list("pk", flat=True):
+    committed concurrently), discard those older than `max_age_days`. Only the events that
+    have a conversion are read, so the cost does not grow with the organic devices' waiting events."""
+    applied = 0
+    for pk in selectors.pending_event_ids_with_conversion():
         with transaction.atomic():
             event = PendingEvent.objects.select_for_update().filter(pk=pk, status="pending").first()
             if event is None:
@@ -712,23 +711,23 @@ def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:
             conversion = selectors.conversion_for_event(
                 app_id=event.app_id, keys=event.device_keys, user_id=event.user_id or None
             )
-            if conversion is not None:
-                _deep_event_apply(
-                    conversion=conversion,
-                    event_type=event.event_type,
-                    event_id=event.event_id,
-                    user_id=event.user_id,
-                    occurred_at=event.occurred_at,
-                    amount_fen=event.amount_fen,
-                    arrived_early=True,
-                )
-                event.status, event.conversion = "applied", conversion
-                event.resolution = f"applied to conversion {conversion.pk} by the periodic retry"
-                applied += 1
-            elif event.created_at < cutoff:
-                event.status, event.resolution = "discarded", f"no activation within {max_age_days} days"
-                discarded += 1
-            else:
+            if conversion is None:  # forgotten meanwhile
                 continue
+            _deep_event_apply(
+                conversion=conversion,
+                event_type=event.event_type,
+                event_id=event.event_id,
+                user_id=event.user_id,
+                occurred_at=event.occurred_at,
+                amount_fen=event.amount_fen,
+                arrived_early=True,
+            )
+            event.status, event.conversion = "applied", conversion
+            event.resolution = f"applied to conversion {conversion.pk} by the periodic retry"
             event.save(update_fields=["status", "resolution", "conversion"])
+            applied += 1
+    cutoff = timezone.now() - timedelta(days=max_age_days)
+    discarded = PendingEvent.objects.filter(status="pending", created_at__lt=cutoff).update(
+        status="discarded", resolution=f"no activation within {max_age_days} days"
+    )
     return {"applied": applied, "discarded": discarded}

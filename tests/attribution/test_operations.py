@@ -8,8 +8,16 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from attribution import demo, services
-from attribution.models import Conversion, ConversionEvent, MatchTrace, PendingEvent, Postback, TrackingLink
+from attribution import demo, devices, services
+from attribution.models import (
+    Conversion,
+    ConversionEvent,
+    MatchTrace,
+    PendingEvent,
+    PendingEventKey,
+    Postback,
+    TrackingLink,
+)
 from attribution.models import TestDevice as QaDevice
 from config.redis import get_redis
 from tests.attribution.conftest import click_params
@@ -132,12 +140,15 @@ def test_pending_retry_applies_events_whose_activation_committed_meanwhile_and_e
     _click(client, link, idfa="RACE-1")
     conversion = _activate(link, "act-race", idfa="RACE-1").conversion
     # as if the registration had been stored as waiting while the activation was committing
-    PendingEvent.objects.create(
+    race = PendingEvent.objects.create(
         event_id="reg-race",
         event_type="register",
         app_id=link.app_id,
         device_keys=conversion.device_keys,
         occurred_at=timezone.now(),
+    )
+    PendingEventKey.objects.bulk_create(
+        PendingEventKey(event=race, app_id=link.app_id, key=key) for key in devices.flat_keys(conversion.device_keys)
     )
     old = PendingEvent.objects.create(
         event_id="reg-old",
@@ -251,3 +262,35 @@ def test_clicks_activations_and_rejects_are_logged_as_json_lines_with_their_fact
         "idfa",
         1,
     )
+
+
+def test_pending_retry_applies_a_waiting_event_by_its_user_and_leaves_other_users_waiting(client, make_link):
+    link = make_link("oceanengine", os="ios")
+    _click(client, link, idfa="USER-1")
+    conversion = services.activation_record(
+        event_id="act-user",
+        app_id=link.app_id,
+        os="ios",
+        user_id="u-race",
+        device={"idfa": "USER-1"},
+        ip=None,
+        ua=None,
+        occurred_at=timezone.now(),
+    ).conversion
+    _click(client, link, idfa="NOUSER-1")
+    assert _activate(link, "act-nouser", idfa="NOUSER-1").conversion.user_id == ""  # must not adopt "pay-nobody"
+    for event_id, user_id in (("pay-race", "u-race"), ("pay-other", "u-other"), ("pay-nobody", "")):
+        PendingEvent.objects.create(
+            event_id=event_id,
+            event_type="pay",
+            app_id=link.app_id,
+            user_id=user_id,
+            occurred_at=timezone.now(),
+            amount_fen=100,
+        )
+    assert services.pending_events_retry() == {"applied": 1, "discarded": 0}
+    assert ConversionEvent.objects.get(event_id="pay-race").conversion == conversion
+    assert set(PendingEvent.objects.filter(status="pending").values_list("event_id", flat=True)) == {
+        "pay-other",
+        "pay-nobody",
+    }
