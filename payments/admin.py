@@ -83,6 +83,15 @@ class ProductAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.products_with_counts().select_related("component")
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            return
+        # Only what the form edits: `held` moves with every order, and writing back
+        # the value read at the start of this request would lose the reservations
+        # made meanwhile (the CheckConstraint still refuses a stock below `held`).
+        obj.save(update_fields=[*form.Meta.fields, "updated_at"])
+
     @admin.display(description="price (¥)")
     def price_yuan(self, obj):
         return f"{obj.price_fen / 100:.2f}"

@@ -192,3 +192,32 @@ def test_product_admin_refuses_stock_below_what_is_held_and_non_paid_sale_compon
     assert "not a paid_sale" in response.content.decode()
     response = client.post(f"/admin/payments/product/{product.pk}/change/", {**form, "stock": 8})
     assert response.status_code == 302 and Product.objects.get(pk=product.pk).stock == 8
+
+
+def test_saving_a_product_in_the_admin_never_writes_back_a_stale_held_count(fake_payments, rf):
+    from django.contrib.admin.sites import site
+
+    from payments.admin import ProductAdminForm
+    from tests.payments.factories import ProductFactory
+
+    product = ProductFactory(stock=5)
+    loaded = Product.objects.get(pk=product.pk)  # the admin reads the product at the start of the request...
+    services.order_place(component_id=product.component_id, user_id="a", idempotency_key="k")  # ...an order lands
+    data = {
+        "component": product.component_id,
+        "name": product.name,
+        "description": "",
+        "price_fen": 990,
+        "stock": 8,
+        "per_user_limit": 1,
+        "entitlement_kind": "membership",
+        "entitlement_days": 30,
+        "entitlement_quantity": 1,
+    }
+    form = ProductAdminForm(data=data, instance=loaded)
+    assert form.is_valid(), form.errors
+    request = rf.post("/admin/payments/product/")
+    request.user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026")
+    site._registry[Product].save_model(request, form.save(commit=False), form, change=True)
+    product.refresh_from_db()
+    assert (product.stock, product.held) == (8, 1)
