@@ -29,6 +29,16 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class NoWriteBack:
+    """For admins whose every field is read-only: Save on the change page writes
+    nothing. (Django would write back the whole row as read at the start of the
+    request, undoing a state move, a revocation or a payment made meanwhile.)"""
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+
+
 class ProductAdminForm(forms.ModelForm):
     class Meta:
         model = Product
@@ -134,7 +144,7 @@ class PaymentResultInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(NoWriteBack, admin.ModelAdmin):
     list_display = ("order_no", "product", "user_id", "amount_fen", "state", "refund_required", "created_at", "paid_at")
     # Date filters are ranges (no date_hierarchy: it needs MariaDB's time-zone tables).
     list_filter = ("state", "refund_required", "product", "close_cause", "created_at", "paid_at")
@@ -160,7 +170,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(PaymentResult)
-class PaymentResultAdmin(admin.ModelAdmin):
+class PaymentResultAdmin(NoWriteBack, admin.ModelAdmin):
     list_display = (
         "received_at",
         "merchant_order_no",
@@ -180,7 +190,7 @@ class PaymentResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(admin.ModelAdmin):
+class EntitlementAdmin(NoWriteBack, admin.ModelAdmin):
     list_display = ("user_id", "product", "kind", "quantity", "valid_from", "valid_until", "revoked_at", "order")
     list_filter = ("kind", "product")
     search_fields = ("user_id", "order__order_no")
@@ -200,7 +210,7 @@ class ReconciliationItemInline(ReadOnlyInline):
 
 
 @admin.register(ReconciliationReport)
-class ReconciliationReportAdmin(admin.ModelAdmin):
+class ReconciliationReportAdmin(NoWriteBack, admin.ModelAdmin):
     list_display = ("day", "started_at", "finished_at", "orders_checked", "differences_display", "repaired", "errors")
     list_filter = ("day",)
     inlines = [ReconciliationItemInline]
@@ -217,7 +227,7 @@ class ReconciliationReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(SandboxPaycode)
-class SandboxPaycodeAdmin(admin.ModelAdmin):
+class SandboxPaycodeAdmin(NoWriteBack, admin.ModelAdmin):
     list_display = ("paycode", "merchant_order_no", "amount_fen", "status", "channel", "created_at")
     list_filter = ("status", "channel")
     search_fields = ("paycode", "merchant_order_no")

@@ -221,3 +221,20 @@ def test_saving_a_product_in_the_admin_never_writes_back_a_stale_held_count(fake
     site._registry[Product].save_model(request, form.save(commit=False), form, change=True)
     product.refresh_from_db()
     assert (product.stock, product.held) == (8, 1)
+
+
+def test_save_on_a_read_only_order_page_never_undoes_a_payment_made_meanwhile(fake_payments, rf):
+    from django.contrib.admin.sites import site
+
+    from payments.models import Order
+    from tests.payments.factories import ProductFactory
+
+    placed, _ = services.order_place(component_id=ProductFactory().component_id, user_id="u", idempotency_key="k")
+    loaded = Order.objects.get(pk=placed.pk)  # the admin reads the order at the start of the request...
+    services.payment_result_apply(payload=result_event(placed, "PAID"))  # ...the payment lands
+    request = rf.post(f"/admin/payments/order/{placed.pk}/change/")
+    request.user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026")
+    admin_ = site._registry[Order]
+    admin_.save_model(request, loaded, admin_.get_form(request, loaded)(instance=loaded), change=True)
+    placed.refresh_from_db()
+    assert placed.state == "paid" and placed.paid_at is not None
