@@ -126,10 +126,6 @@ def stat_key(link_id: int | str, hour: str) -> str:
     return f"{prefix()}:stat:{link_id}:{hour}"
 
 
-def rejects_key(hour: str) -> str:
-    return f"{prefix()}:rej:{hour}"
-
-
 def hour_bucket(epoch_s: float) -> str:
     return time.strftime("%Y%m%d%H", time.gmtime(epoch_s))
 

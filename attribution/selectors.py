@@ -6,12 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from attribution import devices
 from attribution.clicks import hour_bucket, index_key, stat_key
-from attribution.models import Conversion, DeviceKey, PendingEvent, PendingEventKey, Postback, TestDevice, TrackingLink
+from attribution.models import Conversion, DeviceKey, PendingEvent, PendingEventKey, TestDevice, TrackingLink
 from config.redis import get_redis
 
 REINSTALL_DAYS = 90
@@ -169,10 +169,6 @@ def test_device_matching(*, app_id: str, keys: dict[str, list[str]]) -> TestDevi
         if flat.intersection(device.keys):
             return device
     return None
-
-
-def failed_postbacks() -> QuerySet[Postback]:
-    return Postback.objects.filter(status__in=["failed", "retrying"]).select_related("conversion")
 
 
 def link_click_stats(*, link_id: int, hours: int = 24, now: datetime | None = None) -> list[dict]:
