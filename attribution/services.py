@@ -614,7 +614,8 @@ def _attempt_finish(
 
 @transaction.atomic
 def postback_retry(*, postback: Postback) -> bool:
-    """Operator's retry of a failed postback: one more round of attempts."""
+    """Operator's retry of a failed or retrying postback: one attempt now. The backoff schedule
+    goes on from the attempts already made, so a postback that had given up gets just this one."""
     updated = Postback.objects.filter(pk=postback.pk, status__in=["failed", "retrying"]).update(
         status="pending", next_attempt_at=timezone.now(), claimed_until=None
     )
