@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from attribution import devices, platforms, selectors
@@ -396,20 +395,20 @@ def _deep_event_apply(
 
 def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, conversion: Conversion | None) -> int:
     """Apply (or discard, for an organic device) the events that waited for this activation."""
+    # two index lookups (by key, by user); rows are locked only when there is something to resolve
     flat = devices.flat_keys(keys)
-    by_key = Q(pk__in=PendingEventKey.objects.filter(app_id=app_id, key__in=flat).values("event_id"))
-    by_user = Q(user_id=user_id)
-    if flat and user_id:
-        waiting = by_key | by_user
-    elif flat or user_id:
-        waiting = by_key if flat else by_user
-    else:
+    ids: set[int] = set()
+    if flat:
+        ids.update(PendingEventKey.objects.filter(app_id=app_id, key__in=flat).values_list("event_id", flat=True))
+    if user_id:
+        ids.update(
+            PendingEvent.objects.filter(app_id=app_id, user_id=user_id, status="pending").values_list("pk", flat=True)
+        )
+    if not ids:
         return 0
     resolved = 0
     pending = (
-        PendingEvent.objects.select_for_update()
-        .filter(waiting, app_id=app_id, status="pending")
-        .order_by("occurred_at", "pk")
+        PendingEvent.objects.select_for_update().filter(pk__in=ids, status="pending").order_by("occurred_at", "pk")
     )
     for event in pending:
         if conversion is None:
