@@ -6,7 +6,7 @@ USER_CENTER_EXCHANGE = "user_center"
 PAYMENT_EXCHANGE = "payment"
 EXCHANGES = (USER_CENTER_EXCHANGE, PAYMENT_EXCHANGE)
 
-_nullable_str = {"type": ["string", "null"]}
+_user_id = {"type": ["string", "null"], "maxLength": 64}
 
 _ISO_DATETIME = {"type": "string", "minLength": 10, "format": "date-time"}
 
@@ -21,7 +21,7 @@ def _user_center_schema(event_type: str, *, amount_required: bool = False) -> di
             "occurred_at": _ISO_DATETIME,
             "app_id": {"type": "string", "minLength": 1, "maxLength": 128},
             "os": {"type": ["string", "null"], "maxLength": 16},
-            "user_id": _nullable_str,
+            "user_id": _user_id,
             "device": {
                 "type": ["object", "null"],
                 "properties": {

@@ -90,3 +90,22 @@ def test_contract_event_dates_must_carry_an_offset():
     assert _contract_errors(validator, {**base, "occurred_at": "2026-11-27T10:15:02.123+08:00"}) == []
     assert _contract_errors(validator, {**base, "occurred_at": "2026-11-27T10:15:02"})
     assert _contract_errors(validator, {**base, "occurred_at": "yesterday"})
+
+
+def test_overlong_user_id_breaks_the_contract():
+    from jsonschema import Draft202012Validator
+
+    from config.events.consumer import _contract_errors
+    from config.events.contracts import CONTRACTS
+    from config.events.registry import FORMAT_CHECKER
+
+    _, schema = CONTRACTS["user.registered"]
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    event = {
+        "event_id": "1",
+        "type": "user.registered",
+        "app_id": "com.kuaipao.app",
+        "occurred_at": "2026-11-27T10:15:02+08:00",
+    }
+    assert _contract_errors(validator, {**event, "user_id": "1" * 64}) == []
+    assert any("user_id" in error for error in _contract_errors(validator, {**event, "user_id": "1" * 65}))
