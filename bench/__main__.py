@@ -22,7 +22,11 @@ RESULTS = ROOT / "var" / "bench" / "results.json"
 
 
 def discover() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name != "support" and not m.name.startswith("_"))
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name != "support" and not m.name.startswith("_")
+    )
 
 
 def main(argv: list[str]) -> int:
