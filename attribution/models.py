@@ -162,6 +162,23 @@ class DeviceKey(models.Model):
         return self.key
 
 
+class DeviceLock(models.Model):
+    """One row per (app, canonical device key). An activation locks the rows of
+    its device's keys before matching, so two activations of one device are
+    matched one after the other and the second sees the first's conversion
+    (reinstall rule) even when they would pick different clicks."""
+
+    app_id = models.CharField(max_length=128)
+    key = models.CharField(max_length=80)
+    last_activation_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app_id", "key"], name="att_devicelock_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.app_id} {self.key}"
+
+
 class MatchTrace(models.Model):
     """Every activation the matcher saw, with the clicks it considered and why."""
 

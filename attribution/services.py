@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from attribution import devices, platforms, selectors
@@ -19,6 +19,7 @@ from attribution.models import (
     Conversion,
     ConversionEvent,
     DeviceKey,
+    DeviceLock,
     MatchTrace,
     PendingEvent,
     PendingEventKey,
@@ -187,6 +188,7 @@ def activation_record(
 ) -> ActivationOutcome:
     """Match an activation to the last eligible click and record the conversion."""
     keys = devices.activation_keys(device, ip=ip, ua=ua)
+    _device_lock(app_id=app_id, keys=devices.flat_keys(keys))
     test_device = selectors.test_device_matching(app_id=app_id, keys=keys)
     links = selectors.links_for(app_id=app_id, os=os)
     match = selectors.click_candidates(links=links, keys=keys, activated_ms=_ms(occurred_at))
@@ -258,6 +260,25 @@ def activation_record(
         },
     )
     return ActivationOutcome(outcome, conversion, trace)
+
+
+def _device_lock(*, app_id: str, keys: list[str]) -> None:
+    """Lock the device's rows, in key order, until commit. One upsert creates a
+    row on first sight and write-locks it either way: an insert-then-SELECT FOR
+    UPDATE would take a shared lock on a duplicate first, and two transactions
+    upgrading it deadlock on InnoDB."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    now = timezone.now()
+    # MySQL's ON DUPLICATE KEY takes no conflict target; SQLite's ON CONFLICT needs one.
+    target = ["app_id", "key"] if connection.features.supports_update_conflicts_with_target else None
+    DeviceLock.objects.bulk_create(
+        [DeviceLock(app_id=app_id, key=key, last_activation_at=now) for key in ordered],
+        update_conflicts=True,
+        unique_fields=target,
+        update_fields=["last_activation_at"],
+    )
 
 
 def _conversion_create(
@@ -677,6 +698,8 @@ def device_forget(*, app_id: str | None, keys: list[str]) -> dict[str, int]:
     if app_id:
         waiting = waiting.filter(app_id=app_id)
     pending = waiting.delete()[1].get("attribution.PendingEvent", 0)
+    locks = DeviceLock.objects.filter(key__in=keys)
+    (locks.filter(app_id=app_id) if app_id else locks).delete()
     links = TrackingLink.objects.filter(app_id=app_id) if app_id else TrackingLink.objects.all()
     redis_keys = [index_key(link.id, *key.split(":", 1)) for link in links for key in keys]
 

@@ -239,3 +239,55 @@ def test_concurrent_activations_of_one_device_make_one_conversion(make_link, cli
     assert Conversion.objects.count() == 1
     assert results.count("attributed") == 1
     assert set(results) <= {"attributed", "conflict", "reinstall"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_activations_of_one_device_that_would_pick_different_clicks_make_one_conversion(make_link, client):
+    """Two activations of one device, each with a different last click before it
+    (link A's before the first, link B's before the second), processed at once:
+    the device lock matches them one after the other, so the second is a reinstall."""
+    import time
+    from urllib.parse import urlencode
+
+    from django.db import IntegrityError
+
+    from tests.attribution.conftest import click_params, event_payload
+
+    first_link = make_link("oceanengine", os="ios")
+    second_link = make_link("oceanengine", os="ios")
+    client.get(f"/t/oceanengine/{first_link.token}?{urlencode(click_params('oceanengine', '', idfa='BBBB-2'))}")
+    time.sleep(0.05)
+    between = timezone.now()
+    time.sleep(0.05)
+    client.get(f"/t/oceanengine/{second_link.token}?{urlencode(click_params('oceanengine', '', idfa='BBBB-2'))}")
+    time.sleep(0.05)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def activate(occurred_at):
+        payload = event_payload("app.activated", device={"idfa": "BBBB-2"})
+        try:
+            barrier.wait()
+            outcome = services.activation_record(
+                event_id=payload["event_id"],
+                app_id=payload["app_id"],
+                os="ios",
+                user_id=None,
+                device=payload["device"],
+                ip=None,
+                ua=None,
+                occurred_at=occurred_at,
+            )
+            results.append(outcome.outcome)
+        except IntegrityError:
+            results.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=activate, args=(at,)) for at in (between, timezone.now())]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Conversion.objects.count() == 1, results
+    assert sorted(results) == ["attributed", "reinstall"]
