@@ -196,76 +196,19 @@ def test_concurrent_deliveries_of_one_postback_send_it_once(make_link, ad_platfo
     assert len(ad_platform.received("oceanengine")) == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_activations_of_one_device_make_one_conversion(make_link, client):
-    """Two activation events (different ids) of one device processed at once: the
-    unique click and the reinstall rule leave exactly one conversion."""
-    from urllib.parse import urlencode
-
+def _activate_at_once(idfa: str, moments: list) -> list[str]:
+    """Record one activation of the device per moment, all released together from
+    their own threads (each with its own connection); returns their outcomes, or
+    "conflict" where the database refused one (the consumer would retry it)."""
     from django.db import IntegrityError
 
-    from tests.attribution.conftest import click_params, event_payload
+    from tests.attribution.conftest import event_payload
 
-    link = make_link("oceanengine", os="ios")
-    client.get(f"/t/oceanengine/{link.token}?{urlencode(click_params('oceanengine', '', idfa='AAAA-1'))}")
-    barrier = threading.Barrier(4)
-    results = []
-
-    def activate():
-        payload = event_payload("app.activated", device={"idfa": "AAAA-1"})
-        try:
-            barrier.wait()
-            outcome = services.activation_record(
-                event_id=payload["event_id"],
-                app_id=payload["app_id"],
-                os="ios",
-                user_id=None,
-                device=payload["device"],
-                ip=None,
-                ua=None,
-                occurred_at=timezone.now(),
-            )
-            results.append(outcome.outcome)
-        except IntegrityError:
-            results.append("conflict")  # the consumer retries it: then a reinstall
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=activate) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert Conversion.objects.count() == 1
-    assert results.count("attributed") == 1
-    assert set(results) <= {"attributed", "conflict", "reinstall"}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_activations_of_one_device_that_would_pick_different_clicks_make_one_conversion(make_link, client):
-    """Two activations of one device, each with a different last click before it
-    (link A's before the first, link B's before the second), processed at once:
-    the device lock matches them one after the other, so the second is a reinstall."""
-    import time
-    from urllib.parse import urlencode
-
-    from django.db import IntegrityError
-
-    from tests.attribution.conftest import click_params, event_payload
-
-    first_link = make_link("oceanengine", os="ios")
-    second_link = make_link("oceanengine", os="ios")
-    client.get(f"/t/oceanengine/{first_link.token}?{urlencode(click_params('oceanengine', '', idfa='BBBB-2'))}")
-    time.sleep(0.05)
-    between = timezone.now()
-    time.sleep(0.05)
-    client.get(f"/t/oceanengine/{second_link.token}?{urlencode(click_params('oceanengine', '', idfa='BBBB-2'))}")
-    time.sleep(0.05)
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(len(moments))
     results = []
 
     def activate(occurred_at):
-        payload = event_payload("app.activated", device={"idfa": "BBBB-2"})
+        payload = event_payload("app.activated", device={"idfa": idfa})
         try:
             barrier.wait()
             outcome = services.activation_record(
@@ -284,10 +227,48 @@ def test_concurrent_activations_of_one_device_that_would_pick_different_clicks_m
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=activate, args=(at,)) for at in (between, timezone.now())]
+    threads = [threading.Thread(target=activate, args=(moment,)) for moment in moments]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_activations_of_one_device_make_one_conversion(make_link, client):
+    """Two activation events (different ids) of one device processed at once: the
+    unique click and the reinstall rule leave exactly one conversion."""
+    from urllib.parse import urlencode
+
+    from tests.attribution.conftest import click_params
+
+    link = make_link("oceanengine", os="ios")
+    client.get(f"/t/oceanengine/{link.token}?{urlencode(click_params('oceanengine', '', idfa='AAAA-1'))}")
+    results = _activate_at_once("AAAA-1", [timezone.now()] * 4)
+    assert Conversion.objects.count() == 1
+    assert results.count("attributed") == 1
+    assert set(results) <= {"attributed", "conflict", "reinstall"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_activations_of_one_device_that_would_pick_different_clicks_make_one_conversion(make_link, client):
+    """Two activations of one device, each with a different last click before it
+    (link A's before the first, link B's before the second), processed at once:
+    the device lock matches them one after the other, so the second is a reinstall."""
+    import time
+    from urllib.parse import urlencode
+
+    from tests.attribution.conftest import click_params
+
+    first_link = make_link("oceanengine", os="ios")
+    second_link = make_link("oceanengine", os="ios")
+    client.get(f"/t/oceanengine/{first_link.token}?{urlencode(click_params('oceanengine', '', idfa='BBBB-2'))}")
+    time.sleep(0.05)
+    between = timezone.now()
+    time.sleep(0.05)
+    client.get(f"/t/oceanengine/{second_link.token}?{urlencode(click_params('oceanengine', '', idfa='BBBB-2'))}")
+    time.sleep(0.05)
+    results = _activate_at_once("BBBB-2", [between, timezone.now()])
     assert Conversion.objects.count() == 1, results
     assert sorted(results) == ["attributed", "reinstall"]
