@@ -414,6 +414,22 @@ def _deep_event_apply(
     )
 
 
+def _pending_event_apply(event: PendingEvent, conversion: Conversion, *, when: str) -> None:
+    """Apply a waiting registration or payment to the conversion it belongs to."""
+    _deep_event_apply(
+        conversion=conversion,
+        event_type=event.event_type,
+        event_id=event.event_id,
+        user_id=event.user_id,
+        occurred_at=event.occurred_at,
+        amount_fen=event.amount_fen,
+        arrived_early=True,
+    )
+    event.status, event.conversion = "applied", conversion
+    event.resolution = f"applied to conversion {conversion.pk} {when}"
+    event.save(update_fields=["status", "resolution", "conversion"])
+
+
 def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, conversion: Conversion | None) -> int:
     """Apply (or discard, for an organic device) the events that waited for this activation."""
     # two index lookups (by key, by user); rows are locked only when there is something to resolve
@@ -434,19 +450,9 @@ def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, c
     for event in pending:
         if conversion is None:
             event.status, event.resolution = "discarded", "the activation was organic"
+            event.save(update_fields=["status", "resolution"])
         else:
-            _deep_event_apply(
-                conversion=conversion,
-                event_type=event.event_type,
-                event_id=event.event_id,
-                user_id=event.user_id,
-                occurred_at=event.occurred_at,
-                amount_fen=event.amount_fen,
-                arrived_early=True,
-            )
-            event.status, event.conversion = "applied", conversion
-            event.resolution = f"applied to conversion {conversion.pk} when the activation arrived"
-        event.save(update_fields=["status", "resolution", "conversion"])
+            _pending_event_apply(event, conversion, when="when the activation arrived")
         resolved += 1
     return resolved
 
@@ -736,18 +742,7 @@ def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:
             )
             if conversion is None:  # forgotten meanwhile
                 continue
-            _deep_event_apply(
-                conversion=conversion,
-                event_type=event.event_type,
-                event_id=event.event_id,
-                user_id=event.user_id,
-                occurred_at=event.occurred_at,
-                amount_fen=event.amount_fen,
-                arrived_early=True,
-            )
-            event.status, event.conversion = "applied", conversion
-            event.resolution = f"applied to conversion {conversion.pk} by the periodic retry"
-            event.save(update_fields=["status", "resolution", "conversion"])
+            _pending_event_apply(event, conversion, when="by the periodic retry")
             applied += 1
     cutoff = timezone.now() - timedelta(days=max_age_days)
     discarded = PendingEvent.objects.filter(status="pending", created_at__lt=cutoff).update(
