@@ -10,6 +10,54 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
+class DomainError(Exception):
+    """A business rule said no. Services and selectors raise it (never an HTTP error);
+    the API layer maps `code` to a status through DOMAIN_STATUS (400 when unlisted) and
+    the JSON error shape; the admin shows `message` to the operator.
+
+    Subclass per domain with a default code, e.g.::
+
+        class SoldOut(DomainError):
+            code = "sold_out"
+
+    and add the code's status to DOMAIN_STATUS below when it is not a 400.
+    """
+
+    code = "invalid"
+
+    def __init__(self, message: str = "", *, code: str | None = None, details=None):
+        super().__init__(message or self.code)
+        if code is not None:
+            self.code = code
+        self.message = message or self.code
+        self.details = details
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class Unavailable(DomainError):
+    code = "unavailable"
+
+
+# The one mapping from domain error codes to HTTP statuses (unlisted codes are 400).
+DOMAIN_STATUS: dict[str, int] = {
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "conflict": status.HTTP_409_CONFLICT,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+    "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def domain_status(code: str) -> int:
+    return DOMAIN_STATUS.get(code, status.HTTP_400_BAD_REQUEST)
+
+
 class ApiError(exceptions.APIException):
     """Raise from a view or service with an explicit code and status."""
 
@@ -42,6 +90,8 @@ def _flatten(detail) -> str:
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=domain_status(exc.code))
     if isinstance(exc, ApiError):
         return Response(error_body(exc.error_code, str(exc.detail), exc.details), status=exc.status_code)
     if isinstance(exc, Http404):

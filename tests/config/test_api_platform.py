@@ -100,3 +100,12 @@ def test_openapi_schema_and_docs_are_served():
     assert schema.status_code == 200
     assert schema.json()["openapi"].startswith("3.")
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_domain_errors_map_to_statuses_in_the_json_error_shape(api_client):
+    response = api_client.get("/api/v1/test/sold-out")
+    assert response.status_code == 400
+    assert response.json() == {"error": {"code": "sold_out", "message": "all gone"}}
+    response = api_client.get("/api/v1/test/not-found")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "no such pack"}}

@@ -15,6 +15,23 @@ class WhoAmI(APIView):
         return Response({"user_id": request.user.id})
 
 
+class SoldOutProbe(APIView):
+    def get(self, request):
+        from config.errors import DomainError
+
+        class SoldOut(DomainError):
+            code = "sold_out"
+
+        raise SoldOut("all gone")
+
+
+class NotFoundProbe(APIView):
+    def get(self, request):
+        from config.errors import NotFound
+
+        raise NotFound("no such pack")
+
+
 def missing(request):
     from django.http import Http404
 
@@ -29,6 +46,8 @@ urlpatterns = [
     path("api/v1/test/whoami", WhoAmI.as_view()),
     path("api/v1/test/boom", boom),
     path("api/v1/test/missing", missing),
+    path("api/v1/test/sold-out", SoldOutProbe.as_view()),
+    path("api/v1/test/not-found", NotFoundProbe.as_view()),
     *real_urlpatterns,
 ]
 
