@@ -17,6 +17,11 @@ Redis layout (all keys prefixed `att:`, the setting ATTRIBUTION_REDIS_PREFIX):
 - `stat:{link_id}:{YYYYMMDDHH UTC}` hash: clicks, os:<os>, repeated, unkeyed,
   rejected:<reason>; `rej:{YYYYMMDDHH}` hash for rejects by link (`-` = unknown).
 - `rl:ip:{ip}:{second}`, `rl:link:{id}:{second}`: fixed one-second windows.
+- `log:clicks` stream, one entry per stored click (l link id, p platform, o os,
+  r repeated, c click JSON, k device keys `kind:value` space-separated), and
+  `log:rejects` (l link id or empty, p platform, x reason, c click JSON): the
+  durable click log, drained by `exports.drain` into Parquet partitions (§9),
+  capped at CLICK_LOG_MAXLEN entries.
 
 Both the lean WSGI door (`wsgi_app`, dispatched by config/wsgi.py) and the DRF
 view (`attribution.views.click`) call `click_handle`.
@@ -40,6 +45,9 @@ logger = logging.getLogger("huodong.attribution.click")
 
 STAT_TTL_SECONDS = 40 * 24 * 3600
 MAX_CLICKS_PER_KEY = 50
+# The click log (streams `log:clicks`, `log:rejects`, drained by exports.drain): a
+# safety cap on Redis memory (~400 bytes an entry) if the drain stops for hours.
+CLICK_LOG_MAXLEN = 3_000_000
 MAX_QUERY_FIELDS = 64
 _UA_MAX = 512
 
@@ -51,6 +59,8 @@ local function reject(reason, id)
   local k = P .. ':rej:' .. hour
   redis.call('HINCRBY', k, (id or '-') .. ':' .. reason, 1)
   redis.call('EXPIRE', k, @STAT_TTL@)
+  redis.call('XADD', P .. ':log:rejects', 'MAXLEN', '~', @LOGMAX@, '*',
+    'l', id or '', 'p', ARGV[2], 'x', reason, 'c', ARGV[7])
   if id then
     local sk = P .. ':stat:' .. id .. ':' .. hour
     redis.call('HINCRBY', sk, 'rejected:' .. reason, 1)
@@ -77,6 +87,7 @@ local os = ARGV[8]
 if os == '' then os = link[7] end
 local repeated = 0
 local written = 0
+local dk = {}
 local i = 10
 while i < #ARGV do
   local kind = ARGV[i]
@@ -91,6 +102,7 @@ while i < #ARGV do
     redis.call('PEXPIRE', k, w)
     written = written + 1
   end
+  dk[#dk + 1] = kind .. ':' .. ARGV[i + 1]
   i = i + 2
 end
 local sk = P .. ':stat:' .. id .. ':' .. hour
@@ -99,8 +111,15 @@ redis.call('HINCRBY', sk, 'os:' .. os, 1)
 if repeated == 1 then redis.call('HINCRBY', sk, 'repeated', 1) end
 if written == 0 then redis.call('HINCRBY', sk, 'unkeyed', 1) end
 redis.call('EXPIRE', sk, @STAT_TTL@)
+redis.call('XADD', P .. ':log:clicks', 'MAXLEN', '~', @LOGMAX@, '*',
+  'l', id, 'p', ARGV[2], 'o', os, 'r', repeated, 'c', ARGV[7], 'k', table.concat(dk, ' '))
 return {'ok', id, repeated, written}
-""".replace("@STAT_TTL@", str(STAT_TTL_SECONDS)).replace("@KEEP@", str(MAX_CLICKS_PER_KEY + 1))
+"""
+_SCRIPT = (
+    _SCRIPT.replace("@STAT_TTL@", str(STAT_TTL_SECONDS))
+    .replace("@KEEP@", str(MAX_CLICKS_PER_KEY + 1))
+    .replace("@LOGMAX@", str(CLICK_LOG_MAXLEN))
+)
 
 REJECTIONS = {
     "unknown_link": (404, "No enabled tracking link has this platform and token."),

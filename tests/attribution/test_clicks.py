@@ -248,3 +248,18 @@ def test_garbage_click_input_is_answered_never_a_500(client, make_link, query):
     link = make_link("oceanengine")
     response = client.get(f"/t/oceanengine/{link.token}?{query}")
     assert response.status_code == 200
+
+
+def test_stored_and_rejected_clicks_are_appended_to_the_click_log_streams(client, make_link):
+    link = make_link("oceanengine", os="ios")
+    params = click_params("oceanengine", "http://127.0.0.1:9", os="ios", idfa="6D92078A-8246-4BA4-AE5B-76104861E7DC")
+    assert _get(client, link, params).status_code == 200
+    assert client.get(f"/t/oceanengine/no-such-token?{urlencode(params)}").status_code == 404
+    redis = get_redis()
+    ((_, fields),) = redis.xrange("att:log:clicks")
+    assert fields[b"l"] == str(link.id).encode() and fields[b"p"] == b"oceanengine" and fields[b"o"] == b"ios"
+    assert json.loads(fields[b"c"])["campaign"] == params["campaign"]
+    kinds = {pair.split(":")[0] for pair in fields[b"k"].decode().split(" ")}
+    assert kinds == {"idfa", "ipua"}
+    ((_, rejected),) = redis.xrange("att:log:rejects")
+    assert rejected[b"x"] == b"unknown_link" and rejected[b"l"] == b""
