@@ -23,6 +23,11 @@ Redis layout (all keys prefixed `att:`, the setting ATTRIBUTION_REDIS_PREFIX):
   durable click log, drained by `exports.drain` into Parquet partitions (§9),
   capped at CLICK_LOG_MAXLEN entries.
 
+Bounded work per click: the query string, each value, the CAID list and the number of
+device keys are capped (`click_params`, `click_keys`), so one click writes at most
+MAX_KEYS_PER_CLICK device keys plus its two rate-limit keys and its counters. A query
+that breaks a bound is refused with `400 bad_query` and counted like any reject.
+
 Both the lean WSGI door (`wsgi_app`, dispatched by config/wsgi.py) and the DRF
 view (`attribution.views.click`) call `click_handle`.
 """
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from urllib.parse import parse_qsl
@@ -49,7 +55,13 @@ MAX_CLICKS_PER_KEY = 50
 # safety cap on Redis memory (~400 bytes an entry) if the drain stops for hours.
 CLICK_LOG_MAXLEN = 3_000_000
 MAX_QUERY_FIELDS = 64
+MAX_QUERY_CHARS = 8192
+MAX_VALUE_CHARS = 256
+LONG_VALUE_CHARS = {"ua": 2048, "callback": 2048, "caid": 1024}
+MAX_KEYS_PER_CLICK = 12  # idfa 2, caid MAX_CAIDS, imei 1, oaid 2, android_id 1, ipua 1
+TS_RANGE_MS = (946_684_800_000, 4_102_444_800_000)  # 2000-01-01 .. 2100-01-01 UTC
 _UA_MAX = 512
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 _SCRIPT = """
 local link = redis.call('HMGET', KEYS[1], 'id', 'platform', 'enabled', 'dw', 'iw', 'rl', 'os')
@@ -71,6 +83,7 @@ end
 if not link[1] or link[2] ~= ARGV[2] then return reject('unknown_link', nil) end
 local id = link[1]
 if link[3] ~= '1' then return reject('link_disabled', id) end
+if ARGV[10] ~= '' then return reject(ARGV[10], id) end
 local now = tonumber(ARGV[3])
 local sec = math.floor(now / 1000)
 local ipk = P .. ':rl:ip:' .. ARGV[4] .. ':' .. sec
@@ -88,7 +101,7 @@ if os == '' then os = link[7] end
 local repeated = 0
 local written = 0
 local dk = {}
-local i = 10
+local i = 11
 while i < #ARGV do
   local kind = ARGV[i]
   local w = dw
@@ -126,7 +139,12 @@ REJECTIONS = {
     "link_disabled": (403, "This tracking link is disabled."),
     "rate_limited_ip": (429, "Too many clicks from this source address; slow down."),
     "rate_limited_link": (429, "Too many clicks on this tracking link; slow down."),
+    "bad_query": (400, "The query string breaks a bound of contracts §1."),
 }
+
+
+class BadQuery(Exception):
+    """A click query that breaks a bound (answered `400 bad_query`, counted as a reject)."""
 
 
 def prefix() -> str:
@@ -166,8 +184,49 @@ class _Script:
 _click_script = _Script()
 
 
+def click_params(platform: str, query: str) -> dict[str, str]:
+    """The click's query parameters, or BadQuery when the query breaks a bound: too long,
+    too many fields, a value too long, invalid percent-encoding or UTF-8, or a `ts` / `os`
+    out of range. `query` is the WSGI QUERY_STRING (its bytes as latin-1)."""
+    if not query:
+        return {}
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadQuery(f"The query string is longer than {MAX_QUERY_CHARS} characters.")
+    if _BAD_PERCENT.search(query):
+        raise BadQuery("Invalid percent-encoding in the query string.")
+    try:
+        query = query.encode("latin-1").decode("utf-8")
+    except UnicodeEncodeError:
+        pass  # already text (not from a WSGI server)
+    except UnicodeDecodeError:
+        raise BadQuery("The query string is not UTF-8.") from None
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS, errors="strict")
+    except UnicodeDecodeError:
+        raise BadQuery("A query value is not UTF-8 once percent-decoded.") from None
+    except ValueError:
+        raise BadQuery(f"At most {MAX_QUERY_FIELDS} query parameters.") from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        limit = LONG_VALUE_CHARS.get(name, MAX_VALUE_CHARS)
+        if len(value) > limit:
+            raise BadQuery(f"{name[:32]}: at most {limit} characters.")
+        params[name] = value
+    ts = devices.clean(params.get("ts"))
+    if ts is not None:
+        ms = platforms.click_time_ms(platform, ts)
+        if ms is None or not TS_RANGE_MS[0] <= ms <= TS_RANGE_MS[1]:
+            raise BadQuery("ts: a Unix time (ms; tencent: s) between 2000 and 2100.")
+    os = params.get("os") or ""
+    allowed = ("0", "1", "3") if platform == platforms.OCEANENGINE else ("ios", "android")
+    if os.strip().lower() not in allowed and devices.clean(os) is not None:
+        raise BadQuery(f"os: one of {', '.join(allowed)}.")
+    return params
+
+
 def click_keys(platform: str, params: dict[str, str]) -> list[tuple[str, str]]:
-    """Canonical (kind, value) pairs of a click, device ids in match order, IP+UA last."""
+    """Canonical (kind, value) pairs of a click, device ids in match order, IP+UA last.
+    BadQuery when the CAID list is malformed or the click would write too many keys."""
     found: dict[str, list[str]] = {kind: [] for kind in devices.DEVICE_KINDS}
 
     def add(kind: str, value: str | None) -> None:
@@ -176,7 +235,11 @@ def click_keys(platform: str, params: dict[str, str]) -> list[tuple[str, str]]:
 
     add("idfa", devices.idfa_key(params.get("idfa")))
     add("idfa", devices.clean_digest(params.get("idfa_md5")))
-    for caid in devices.caid_keys(params.get("caid"), hashed=platform == platforms.OCEANENGINE):
+    try:
+        caids = devices.caid_keys(params.get("caid"), hashed=platform == platforms.OCEANENGINE, strict=True)
+    except devices.MalformedDeviceValue as exc:
+        raise BadQuery(str(exc)) from None
+    for caid in caids:
         add("caid", caid)
     add("imei", devices.clean_digest(params.get("imei_md5")))
     add("oaid", devices.oaid_key(params.get("oaid")))
@@ -186,6 +249,8 @@ def click_keys(platform: str, params: dict[str, str]) -> list[tuple[str, str]]:
     ipua = devices.ipua_key(params.get("ip"), params.get("ua"))
     if ipua:
         pairs.append((devices.IPUA, ipua))
+    if len(pairs) > MAX_KEYS_PER_CLICK:  # unreachable with today's kinds: the last line of defence
+        raise BadQuery(f"At most {MAX_KEYS_PER_CLICK} device keys per click.")
     return pairs
 
 
@@ -218,27 +283,33 @@ def _error(code: str, message: str) -> bytes:
 def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tuple[int, bytes]:
     """Record one click; return (HTTP status, JSON body). Never raises on client input."""
     started = time.perf_counter()
-    if platform not in platforms.PLATFORMS or not token or len(token) > 64:
-        return 404, _error("unknown_link", REJECTIONS["unknown_link"][1])
-    try:
-        params = dict(parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)) if query else {}
-    except ValueError:
-        return 400, _error("bad_query", f"At most {MAX_QUERY_FIELDS} query parameters.")
     now_us = time.time_ns() // 1000
     now = now_us / 1_000_000
-    now_ms = now_us // 1000
-    os = platforms.click_os(platform, params.get("os"), "")
-    keys = click_keys(platform, params)
+    bad = ""  # a bad query is refused by the script once the link is known, so it is counted
+    os, record, keys = "", "", []
+    if platform not in platforms.PLATFORMS or not token or len(token) > 64:
+        platform, token = "", ""  # no link has an empty token: counted as unknown_link
+        record = _click_record(platform, {}, now_us, os)  # the reject log gets a record without values
+    else:
+        try:
+            params = click_params(platform, query)
+            keys = click_keys(platform, params)
+            os = platforms.click_os(platform, params.get("os"), "")
+            record = _click_record(platform, params, now_us, os)
+        except BadQuery as exc:
+            bad, bad_message, keys = "bad_query", str(exc), []
+            record = _click_record(platform, {}, now_us, "")
     args: list = [
         token,
         platform,
-        now_ms,
+        now_us // 1000,
         source_ip or "-",
         settings.ATTRIBUTION_CLICK_RATE_PER_IP,
         hour_bucket(now),
-        _click_record(platform, params, now_us, os),
+        record,
         os,
         settings.ATTRIBUTION_REDIS_PREFIX,
+        bad,
     ]
     for kind, value in keys:
         args += [kind, value]
@@ -252,6 +323,8 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
     latency = round((time.perf_counter() - started) * 1000, 3)
     if outcome != "ok":
         status, message = REJECTIONS[outcome]
+        if outcome == "bad_query":
+            message = bad_message
         logger.warning(
             "click rejected",
             extra={"platform": platform, "link_id": link_id or None, "reason": outcome, "source_ip": source_ip},

@@ -104,9 +104,23 @@ def android_id_key(raw: object) -> str | None:
     return None if text is None else _md5(text.lower())
 
 
-def caid_keys(raw: object, *, hashed: bool = False) -> list[str]:
+MAX_CAIDS = 4  # a CAID list carries the current and previous versions: 2 in practice
+
+
+class MalformedDeviceValue(ValueError):
+    """A device value whose shape breaks contracts §1 (raised only when asked to be strict)."""
+
+
+def _flat(item: object) -> bool:
+    scalars = (str, int, float, bool, type(None))
+    return isinstance(item, scalars) or (isinstance(item, dict) and all(isinstance(v, scalars) for v in item.values()))
+
+
+def caid_keys(raw: object, *, hashed: bool = False, strict: bool = False) -> list[str]:
     """CAIDs: a JSON list of {"caid"|"caid_md5", "version"} (URL-encoded or not), or one
-    plain value. `hashed` says the plain values are already md5 digests."""
+    plain value. `hashed` says the plain values are already md5 digests. Malformed JSON
+    (deep nesting included) gives no key, or MalformedDeviceValue when `strict`: a list
+    of more than MAX_CAIDS entries or of nested values is malformed too."""
     text = clean(raw)
     if text is None:
         return []
@@ -114,9 +128,13 @@ def caid_keys(raw: object, *, hashed: bool = False) -> list[str]:
     if text[:1] in "[{":
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
+            if strict:
+                raise MalformedDeviceValue("caid is not valid JSON") from None
             return []
         items = parsed if isinstance(parsed, list) else [parsed]
+        if strict and (len(items) > MAX_CAIDS or not all(_flat(item) for item in items)):
+            raise MalformedDeviceValue(f"caid: a list of at most {MAX_CAIDS} flat entries")
     keys: list[str] = []
     for item in items:
         if isinstance(item, dict):

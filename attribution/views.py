@@ -68,7 +68,7 @@ _ERROR = inline_serializer(
                 },
             )
         ),
-        400: OpenApiResponse(_ERROR, description="too many query parameters"),
+        400: OpenApiResponse(_ERROR, description="bad_query: the query breaks a bound (docs/attribution.md)"),
         403: OpenApiResponse(_ERROR, description="link disabled"),
         404: OpenApiResponse(_ERROR, description="unknown platform or token"),
         429: OpenApiResponse(_ERROR, description="rate limited (per source IP or per link)"),
