@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "coupons",
     "attribution",
     "payments",
+    "adreports",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,51 @@ LISTINGS_IMPORT_KEEP_DAYS = env_int("LISTINGS_IMPORT_KEEP_DAYS", 30, minimum=1)
 ATTRIBUTION_CLICK_RATE_PER_IP = env_int("ATTRIBUTION_CLICK_RATE_PER_IP", 5000, minimum=1)
 # Prefix of attribution's Redis keys (clicks, link replicas, counters).
 ATTRIBUTION_REDIS_PREFIX = env_str("ATTRIBUTION_REDIS_PREFIX", "att")
+
+# --- ad reporting APIs (contracts §10, docs/adreports.md) --------------------
+# Fernet key(s) encrypting ad accounts' app secrets and OAuth tokens at rest;
+# comma-separated for rotation (the first encrypts, all decrypt).
+_DEV_AD_SECRETS_KEY = "ZGV2LWFkLXNlY3JldHMta2V5LW5vdC1mb3ItcHJvZCE="
+AD_SECRETS_KEY = env_str("AD_SECRETS_KEY", "" if PRODUCTION else _DEV_AD_SECRETS_KEY)
+if PRODUCTION and (not AD_SECRETS_KEY or _DEV_AD_SECRETS_KEY in AD_SECRETS_KEY):
+    _problems.append("AD_SECRETS_KEY: set a Fernet key (Fernet.generate_key()) encrypting ad-account secrets")
+else:
+    from cryptography.fernet import Fernet
+
+    try:
+        [Fernet(key.strip().encode()) for key in AD_SECRETS_KEY.split(",") if key.strip()]
+    except ValueError:
+        raise ImproperlyConfigured("AD_SECRETS_KEY is not a Fernet key (32 url-safe base64-encoded bytes)") from None
+# The sandbox reporting APIs of the three platforms, served under /sandbox/ads/.
+AD_SANDBOX_ENABLED = env_bool("AD_SANDBOX_ENABLED", not PRODUCTION)
+# Base URLs default to the sandbox outside production and to the platforms' own in production.
+_ad_sandbox = SITE_URL + "/sandbox/ads/"
+AD_API_OCEANENGINE_URL = env_str(
+    "AD_API_OCEANENGINE_URL", "https://ad.oceanengine.com" if PRODUCTION else _ad_sandbox + "oceanengine"
+).rstrip("/")
+AD_API_TENCENT_URL = env_str(
+    "AD_API_TENCENT_URL", "https://api.e.qq.com" if PRODUCTION else _ad_sandbox + "tencent"
+).rstrip("/")
+AD_API_KUAISHOU_URL = env_str(
+    "AD_API_KUAISHOU_URL", "https://ad.e.kuaishou.com" if PRODUCTION else _ad_sandbox + "kuaishou"
+).rstrip("/")
+AD_API_TIMEOUT_SECONDS = env_float("AD_API_TIMEOUT_SECONDS", 20.0)
+AD_API_PAGE_SIZE = env_int("AD_API_PAGE_SIZE", 200, minimum=1, maximum=1000)
+# Transient failures (network, 5xx, garbage) retried per request; rate-limit answers backed off.
+AD_API_RETRIES = env_int("AD_API_RETRIES", 3, minimum=0)
+AD_API_RATE_LIMIT_RETRIES = env_int("AD_API_RATE_LIMIT_RETRIES", 6, minimum=0)
+AD_API_BACKOFF_SECONDS = env_float("AD_API_BACKOFF_SECONDS", 2.0)
+# Accounts pulled at once by one pull job.
+AD_REPORTS_CONCURRENCY = env_int("AD_REPORTS_CONCURRENCY", 2, minimum=1, maximum=16)
+AD_REPORTS_DAYS = env_int("AD_REPORTS_DAYS", 7, minimum=1, maximum=60)
+# Refresh an access token this long before it expires; warn this long before a refresh token does.
+AD_TOKEN_REFRESH_MARGIN_SECONDS = env_int("AD_TOKEN_REFRESH_MARGIN_SECONDS", 1800, minimum=0)
+AD_REFRESH_TOKEN_WARN_DAYS = env_int("AD_REFRESH_TOKEN_WARN_DAYS", 5, minimum=0)
+# Their figures vs ours: listed beyond TOLERANCE percent, alerted beyond ALERT percent,
+# ignored while both sides are under MIN_COUNT.
+AD_DISCREPANCY_TOLERANCE_PERCENT = env_float("AD_DISCREPANCY_TOLERANCE_PERCENT", 10.0)
+AD_DISCREPANCY_ALERT_PERCENT = env_float("AD_DISCREPANCY_ALERT_PERCENT", 30.0)
+AD_DISCREPANCY_MIN_COUNT = env_int("AD_DISCREPANCY_MIN_COUNT", 20, minimum=0)
 
 # --- auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

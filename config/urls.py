@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("coupons.urls")),
     path("", include("attribution.urls")),
     path("", include("payments.urls")),
+    path("", include("adreports.urls")),
 ]
 
 handler404 = "config.views.not_found"

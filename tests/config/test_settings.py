@@ -25,6 +25,7 @@ PRODUCTION_ENV = {
     "PAYMENT_SECRET": "payment-shared-secret-0123456789abcdef",
     "PAYMENT_SERVICE_URL": "https://pay.internal",
     "SERVICE_TOKEN": "order-system-token-0123456789",
+    "AD_SECRETS_KEY": "cHJvZHVjdGlvbi1hZC1zZWNyZXRzLWtleS0zMmJ5dGU=",
 }
 
 
@@ -54,6 +55,7 @@ def test_production_with_real_secrets_passes_check_deploy():
         ("REDIS_URL", "REDIS_URL: the embedded Redis is not for production"),
         ("USER_TOKEN_SECRET", "USER_TOKEN_SECRET"),
         ("PAYMENT_SERVICE_URL", "PAYMENT_SERVICE_URL"),
+        ("AD_SECRETS_KEY", "AD_SECRETS_KEY"),
     ],
 )
 def test_production_refuses_an_insecure_default_and_names_the_variable(unset, named):

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils.html import format_html
+
+from adreports import crypto, selectors, services
+from adreports.alerting import ad_alert_resolve
+from adreports.models import AdAccount, AdDiscrepancy, AdPull, AdReportRow, AdWarning
+from config.errors import DomainError
+
+SECRET_HELP = "Stored encrypted; never shown again. Leave empty to keep the stored value."
+
+
+class AdAccountForm(forms.ModelForm):
+    app_secret = forms.CharField(
+        label="app secret", required=False, widget=forms.PasswordInput(render_value=False), help_text=SECRET_HELP
+    )
+    access_token = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), help_text=SECRET_HELP
+    )
+    refresh_token = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), help_text=SECRET_HELP
+    )
+
+    class Meta:
+        model = AdAccount
+        fields = (
+            "platform",
+            "account_id",
+            "name",
+            "app_id",
+            "active",
+            "access_token_expires_at",
+            "refresh_token_expires_at",
+        )
+
+
+class WarningBanner:
+    """Open ad-report warnings as a banner on the app's list pages."""
+
+    def changelist_view(self, request, extra_context=None):
+        for warning in selectors.open_warnings()[:5]:
+            messages.warning(request, f"⚠ {warning.title} (×{warning.times})")
+        return super().changelist_view(request, extra_context)
+
+
+class ReadOnlyAdmin(WarningBanner, admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AdAccount)
+class AdAccountAdmin(WarningBanner, admin.ModelAdmin):
+    form = AdAccountForm
+    list_display = (
+        "__str__",
+        "platform",
+        "account_id",
+        "active",
+        "access_token_expires_at",
+        "last_pull_at",
+        "last_error",
+    )
+    list_filter = ("platform", "active")
+    search_fields = ("account_id", "name")
+    readonly_fields = (
+        "app_secret_stored",
+        "access_token_stored",
+        "refresh_token_stored",
+        "last_pull_at",
+        "last_error",
+        "authorise",
+    )
+    actions = ["pull_now"]
+
+    @admin.display(description="app secret (stored)")
+    def app_secret_stored(self, obj):
+        return crypto.mask(obj.app_secret_enc)
+
+    @admin.display(description="access token (stored)")
+    def access_token_stored(self, obj):
+        return crypto.mask(obj.access_token_enc)
+
+    @admin.display(description="refresh token (stored)")
+    def refresh_token_stored(self, obj):
+        return crypto.mask(obj.refresh_token_enc)
+
+    @admin.display(description="authorise on the platform")
+    def authorise(self, obj):
+        if not obj or not obj.pk:
+            return "Save the account (app id and secret) first."
+        url = reverse("adreports-oauth-start", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Authorise with {}</a>', url, obj.get_platform_display())
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "platform") if obj else fields
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = {name: data[name] for name in AdAccountForm.Meta.fields if name in data}
+        if change:
+            fields.pop("platform", None)  # rows are the platform's: an account never changes platform
+        secrets = {name: data.get(name, "") for name in services.SECRET_FIELDS}
+        try:
+            if change:
+                account = AdAccount.objects.get(pk=obj.pk)
+                saved = services.ad_account_update(account=account, **fields, **secrets)
+            else:
+                saved = services.ad_account_create(**fields, **secrets)
+        except DomainError as exc:
+            raise PermissionDenied(exc.message) from None
+        obj.pk = saved.pk
+
+    @admin.action(description="Pull the last days' reports now", permissions=["change"])
+    def pull_now(self, request, queryset):
+        try:
+            pulls = services.ad_reports_pull(account_ids=list(queryset.values_list("pk", flat=True)))
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        failed = [p for p in pulls if p.status != "succeeded"]
+        changed = sum(1 for p in pulls if p.changed)
+        self.message_user(
+            request,
+            f"{len(pulls)} account-days pulled: {changed} changed, {len(failed)} failed.",
+            messages.WARNING if failed else messages.SUCCESS,
+        )
+
+
+@admin.register(AdReportRow)
+class AdReportRowAdmin(ReadOnlyAdmin):
+    list_display = (
+        "day",
+        "account",
+        "campaign_id",
+        "ad_id",
+        "cost_yuan",
+        "impressions",
+        "clicks",
+        "conversions",
+        "pulled_at",
+    )
+    list_filter = ("platform", "day", "account")
+    search_fields = ("campaign_id", "ad_id")
+    date_hierarchy = "day"
+
+    @admin.display(description="cost (¥)", ordering="cost_fen")
+    def cost_yuan(self, obj):
+        return f"{obj.cost_fen / 100:,.2f}"
+
+
+@admin.register(AdPull)
+class AdPullAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started_at",
+        "account",
+        "day",
+        "status",
+        "pages",
+        "requests",
+        "rows",
+        "created",
+        "updated",
+        "deleted",
+        "error_kind",
+        "error",
+    )
+    list_filter = ("status", "account", "day")
+
+
+@admin.register(AdDiscrepancy)
+class AdDiscrepancyAdmin(ReadOnlyAdmin):
+    list_display = ("day", "account", "metric", "theirs", "ours", "difference_percent", "large", "checked_at")
+    list_filter = ("large", "metric", "account", "day")
+    date_hierarchy = "day"
+
+
+@admin.register(AdWarning)
+class AdWarningAdmin(ReadOnlyAdmin):
+    list_display = ("title", "kind", "account", "times", "first_at", "last_at", "resolved_at")
+    list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
+    actions = ["resolve"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("adreports.change_adwarning")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in AdWarning._meta.fields]
+
+    def save_model(self, request, obj, form, change):
+        pass  # every field is read-only
+
+    @admin.action(description="Mark resolved", permissions=["change"])
+    def resolve(self, request, queryset):
+        done = sum(ad_alert_resolve(key=key) for key in queryset.values_list("key", flat=True))
+        self.message_user(request, f"{done} warnings resolved.")

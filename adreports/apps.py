@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AdreportsConfig(AppConfig):
+    name = "adreports"
+    verbose_name = "Ad reports"
