@@ -151,6 +151,15 @@ EVENTS_BROKER_URL = env_str("EVENTS_BROKER_URL", CELERY_BROKER_URL)
 EVENTS_QUEUE_PREFIX = env_str("EVENTS_QUEUE_PREFIX", "huodong")
 EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5, minimum=1)
 EVENTS_CONSUMER_ENABLED = env_bool("EVENTS_CONSUMER_ENABLED", True)
+# Bounds checked on the raw body before it is parsed (config/events/decode.py).
+EVENTS_MAX_BODY_BYTES = env_int("EVENTS_MAX_BODY_BYTES", 65536, minimum=1024)
+EVENTS_MAX_DEPTH = env_int("EVENTS_MAX_DEPTH", 16, minimum=2, maximum=100)
+# A failed handler is retried after this delay (doubled per attempt, at most 60 s),
+# waiting in the retry queue, never in the consumer thread.
+EVENTS_RETRY_DELAY_MS = env_int("EVENTS_RETRY_DELAY_MS", 1000, minimum=0)
+# /readyz fails when the consumer's heartbeat, its loop or its backlog has not moved
+# for this long.
+EVENTS_STALL_SECONDS = env_int("EVENTS_STALL_SECONDS", 60, minimum=1)
 # Redis brokers only: how long an unacked event waits before another consumer may
 # take it (RabbitMQ redelivers as soon as the consumer's connection drops).
 EVENTS_VISIBILITY_TIMEOUT = env_int("EVENTS_VISIBILITY_TIMEOUT", 120, minimum=1)

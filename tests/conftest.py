@@ -9,7 +9,6 @@ per-run prefix so a running `make run` worker never steals a test's messages.
 from __future__ import annotations
 
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +36,12 @@ def _redis_test_url(url: str) -> str:
 def _isolated_services():
     redis_url = _redis_test_url(settings.REDIS_URL)
     caches = {"default": {**settings.CACHES["default"], "LOCATION": redis_url}}
-    override = override_settings(REDIS_URL=redis_url, CACHES=caches, EVENTS_QUEUE_PREFIX=TEST_QUEUE_PREFIX)
+    override = override_settings(
+        REDIS_URL=redis_url,
+        CACHES=caches,
+        EVENTS_QUEUE_PREFIX=TEST_QUEUE_PREFIX,
+        EVENTS_RETRY_DELAY_MS=50,  # retries due at once: tests await them, never sleep
+    )
     override.enable()
     get_redis.cache_clear()
     from config.celery import app as celery_app
@@ -72,26 +76,39 @@ def user_client() -> Callable[[str], APIClient]:
     return make
 
 
+def _event_queue_names() -> list:
+    from config.events.consumer import dead_letter_queue, event_queues, retry_queue
+
+    prefix = settings.EVENTS_QUEUE_PREFIX
+    return [*event_queues(prefix), retry_queue(prefix), dead_letter_queue(prefix)]
+
+
 class EventsHarness:
-    """Runs the real event consumer in a thread against EVENTS_BROKER_URL."""
+    """Runs the real, supervised event consumer (as a worker does) against
+    EVENTS_BROKER_URL, in threads of the test process."""
 
     def __init__(self):
-        from config.events.consumer import dead_letter_queue, event_queues, run_consumer
+        from config.events.consumer import ConsumerSupervisor, declare_topology
 
-        self.consumer = run_consumer()
         # Start from empty queues: nothing left over by an earlier test is consumed here.
-        channel = self.consumer.connection.default_channel
-        for queue in [*event_queues(settings.EVENTS_QUEUE_PREFIX), dead_letter_queue(settings.EVENTS_QUEUE_PREFIX)]:
-            queue(channel).purge()
-        self.thread = threading.Thread(target=self.consumer.run, daemon=True)
-        self.thread.start()
-        if not self.consumer.ready.wait(15):
+        with Connection(settings.EVENTS_BROKER_URL) as conn:
+            declare_topology(conn, settings.EVENTS_QUEUE_PREFIX)
+            for queue in _event_queue_names():
+                queue(conn.default_channel).purge()
+        self.supervisor = ConsumerSupervisor()
+        self.supervisor.start()
+        if not self.supervisor.ready.wait(15):
+            self.supervisor.stop()
             raise RuntimeError("event consumer did not start")
 
-    def publish(self, exchange: str, routing_key: str, payload) -> None:
+    @property
+    def consumer(self):
+        return self.supervisor.consumer
+
+    def publish(self, exchange: str, routing_key: str, payload, **kwargs) -> None:
         from config.events.publish import publish_event
 
-        publish_event(exchange, routing_key, payload)
+        publish_event(exchange, routing_key, payload, **kwargs)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -114,23 +131,19 @@ class EventsHarness:
         return out
 
     def stop(self) -> None:
-        self.consumer.should_stop = True
-        self.thread.join(timeout=10)
-        self.consumer.connection.release()
+        self.supervisor.stop()
 
 
 @pytest.fixture
 def events(transactional_db):
     """The event consumer running for this test, on the real broker. Handlers
     commit, so tests that use it see committed data (transactional_db)."""
-    from config.events.consumer import dead_letter_queue, event_queues
-
     harness = EventsHarness()
     yield harness
     harness.stop()
     with Connection(settings.EVENTS_BROKER_URL) as conn:
         channel = conn.default_channel
-        for queue in [*event_queues(settings.EVENTS_QUEUE_PREFIX), dead_letter_queue(settings.EVENTS_QUEUE_PREFIX)]:
+        for queue in _event_queue_names():
             try:
                 queue(channel).delete()
             except Exception:

@@ -1,28 +1,38 @@
 """The event consumer: one mechanism for every inbound event.
 
-A Celery consumer bootstep starts an `EventConsumer` (kombu's ConsumerMixin, which
-reconnects by itself) on EVENTS_BROKER_URL beside the worker's task consumer. For
-each message it:
+A Celery consumer bootstep starts a `ConsumerSupervisor` beside the worker's task
+consumer: a thread that runs an `EventConsumer` (kombu's ConsumerMixin, which
+reconnects by itself) on EVENTS_BROKER_URL in a second thread, restarts it (with
+back-off) whenever its loop dies, and writes the heartbeat /readyz reads
+(config/events/liveness.py). For each message the consumer:
 
-1. parses the body as UTF-8 JSON, finds the one handler registered for the routing
-   key and validates the body against that type's contract;
+1. bounds and parses the body (config/events/decode.py: size, UTF-8, nesting depth,
+   number ranges, JSON object), finds the one handler registered for the routing key
+   and validates the body against that type's contract;
 2. in one database transaction, inserts the `ProcessedEvent` marker (unique on
    source + event_id) and runs the handler; a duplicate marker means the event was
    applied before and the message is only acked;
 3. acks only after that transaction committed;
-4. sends what it cannot apply (not JSON, breaks the contract, no handler, handler
+4. sends what it cannot apply (a bad body, breaks the contract, no handler, handler
    failed EVENTS_MAX_ATTEMPTS times) to the dead-letter queue with the reason, and
-   records a `DeadLetter` row. A failed handler is retried by republishing the
-   message with an attempt counter before the original is acked, so the queue is
-   never blocked and nothing is lost.
+   records a `DeadLetter` row. A failed handler is retried: the message is copied to
+   the retry queue with its attempt count and a not-before time, and the original
+   acked. The consumer loop moves retries that are due back to their event queue
+   between messages; it never sleeps, so a failing event does not slow the others.
+
+Every failure while handling a message, whatever its exception type, ends in one of
+applied, retried or dead-lettered; nothing raised by a message escapes the loop.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from celery import bootsteps
@@ -35,6 +45,9 @@ ATTEMPTS_HEADER = "x-huodong-attempts"
 SOURCE_HEADER = "x-huodong-source"
 ROUTING_KEY_HEADER = "x-huodong-routing-key"
 REASON_HEADER = "x-huodong-dead-reason"
+NOT_BEFORE_HEADER = "x-huodong-not-before"
+MAX_REASON = 2000
+MAX_RETRY_DELAY = 60.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,11 @@ def dead_letter_queue(prefix: str) -> Queue:
     return Queue(f"{prefix}.dead_letter", exchange=dead_letter_exchange(prefix), routing_key="dead", durable=True)
 
 
+def retry_queue(prefix: str) -> Queue:
+    """Failed events wait here (not consumed directly) until their retry is due."""
+    return Queue(f"{prefix}.retry", exchange=Exchange(f"{prefix}.retry", type="direct", durable=True), durable=True)
+
+
 def event_queues(prefix: str) -> list[Queue]:
     """One durable queue per contract exchange, bound to every routing key, so an
     event with no handler is dead-lettered rather than silently dropped."""
@@ -65,35 +83,50 @@ def event_queues(prefix: str) -> list[Queue]:
 
 def declare_topology(connection: Connection, prefix: str) -> None:
     channel = connection.default_channel
-    for queue in [*event_queues(prefix), dead_letter_queue(prefix)]:
+    for queue in [*event_queues(prefix), retry_queue(prefix), dead_letter_queue(prefix)]:
         queue(channel).declare()
+
+
+def retry_delay(attempts: int, base_ms: int) -> float:
+    """Seconds before retry number `attempts` (1, 2, ...): doubling, at most a minute."""
+    return min(base_ms / 1000 * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
 
 
 def _contract_errors(validator, payload: dict) -> list[str]:
     errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message}" for e in errors[:5]]
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message[:300]}" for e in errors[:5]]
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
 def process(*, source: str, routing_key: str, body: bytes, attempts: int, max_attempts: int) -> Outcome:
-    """Decide and apply one message. Never raises."""
+    """Decide and apply one message. Never raises, whatever the body or handler does."""
+    from django.conf import settings
     from django.db import IntegrityError, transaction
 
     from config.events import registry
+    from config.events.decode import BadEvent, decode_event
     from config.models import ProcessedEvent
 
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return Outcome("dead", f"not valid UTF-8 JSON: {exc}")
-    if not isinstance(payload, dict):
-        return Outcome("dead", "body is not a JSON object")
-    event_id = str(payload.get("event_id") or "")[:64]
+        payload = decode_event(body, max_bytes=settings.EVENTS_MAX_BODY_BYTES, max_depth=settings.EVENTS_MAX_DEPTH)
+    except BadEvent as exc:
+        return Outcome("dead", str(exc))
+    except Exception as exc:  # a decoder bug must dead-letter the message, not kill the loop
+        return Outcome("dead", f"could not be decoded: {_failure(exc)}")
+    event_id = payload.get("event_id")
+    event_id = event_id[:64] if isinstance(event_id, str) else ""
     event_type = registry.lookup(routing_key)
     if event_type is None:
-        return Outcome("dead", f"no handler for routing key {routing_key!r}", event_id)
+        return Outcome("dead", f"no handler for routing key {routing_key[:128]!r}", event_id)
     if event_type.exchange != source:
         return Outcome("dead", f"{routing_key!r} belongs on exchange {event_type.exchange!r}, not {source!r}", event_id)
-    errors = _contract_errors(event_type.validator, payload)
+    try:
+        errors = _contract_errors(event_type.validator, payload)
+    except Exception as exc:
+        return Outcome("dead", f"could not be checked against the contract: {_failure(exc)}", event_id)
     if errors:
         return Outcome("dead", "breaks the contract: " + "; ".join(errors), event_id)
     try:
@@ -104,53 +137,96 @@ def process(*, source: str, routing_key: str, body: bytes, attempts: int, max_at
             except IntegrityError:
                 return Outcome("duplicate", "event_id already applied", event_id)
             event_type.handler(payload)
-    except Exception as exc:  # the handler's failure must not crash the worker
+    except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
         logger.exception("event handler failed", extra={"event_id": event_id, "event_type": routing_key})
-        reason = f"handler failed after {attempts + 1} attempt(s): {type(exc).__name__}: {exc}"
+        reason = f"handler failed after {attempts + 1} attempt(s): {_failure(exc)}"
         if attempts + 1 >= max_attempts:
             return Outcome("dead", reason, event_id)
         return Outcome("retry", reason, event_id)
     return Outcome("applied", "", event_id)
 
 
+def _as_str(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else ""
+
+
 class EventConsumer(ConsumerMixin):
-    def __init__(self, connection: Connection, *, prefix: str, max_attempts: int, retry_delay: float = 0.2):
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        prefix: str,
+        max_attempts: int,
+        retry_delay_ms: int = 1000,
+        ready: threading.Event | None = None,
+    ):
         self.connection = connection
         self.prefix = prefix
         self.max_attempts = max_attempts
-        self.retry_delay = retry_delay
-        self.ready = threading.Event()
+        self.retry_delay_ms = retry_delay_ms
+        self.ready = ready or threading.Event()
+        # Read by the supervisor's heartbeat (plain attributes: one writer, this thread).
+        self.loop_at = time.time()
+        self.busy_since: float | None = None
+        self.busy_event = ""
+        self.handled = 0
+        self.last_handled_at: float | None = None
+        self._retry_channel = None
+        self._next_retry_check = 0.0
 
     def get_consumers(self, Consumer, channel):  # noqa: N803 (kombu's signature)
         return [Consumer(queues=event_queues(self.prefix), on_message=self.on_message, prefetch_count=20)]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.loop_at = time.time()
         self.ready.set()
+
+    def on_iteration(self) -> None:
+        self.loop_at = time.time()
+        if self.loop_at >= self._next_retry_check:
+            self._next_retry_check = self.loop_at + 0.2
+            self.move_due_retries()
+
+    # -- one message ------------------------------------------------------------
 
     def on_message(self, message) -> None:
         from django.db import close_old_connections
 
         started = time.monotonic()
-        headers = message.headers or {}
-        info = message.delivery_info or {}
-        source = headers.get(SOURCE_HEADER) or info.get("exchange") or ""
-        routing_key = headers.get(ROUTING_KEY_HEADER) or info.get("routing_key") or ""
-        attempts = int(headers.get(ATTEMPTS_HEADER) or 0)
-        close_old_connections()
-        outcome = process(
-            source=source,
-            routing_key=routing_key,
-            body=self._body_bytes(message),
-            attempts=attempts,
-            max_attempts=self.max_attempts,
-        )
-        if outcome.action == "dead":
-            self._dead_letter(message, source, routing_key, outcome)
-        elif outcome.action == "retry":
-            time.sleep(min(self.retry_delay * (2**attempts), 5.0))
-            self._republish(message, source, routing_key, attempts + 1)
-        message.ack()
-        close_old_connections()
+        self.busy_since, self.busy_event = time.time(), ""
+        try:
+            source, routing_key, attempts = self._envelope(message)
+            self.busy_event = routing_key[:128]
+            try:
+                close_old_connections()
+                outcome = process(
+                    source=source,
+                    routing_key=routing_key,
+                    body=self._body_bytes(message),
+                    attempts=attempts,
+                    max_attempts=self.max_attempts,
+                )
+            except BaseException as exc:  # process() never raises; if it ever does, the message is dead
+                logger.exception("event processing raised")
+                outcome = Outcome("dead", f"consumer error: {_failure(exc)}")
+            outcome = Outcome(outcome.action, outcome.reason[:MAX_REASON], outcome.event_id)
+            # Broker errors below propagate: kombu reconnects (or the supervisor restarts
+            # the loop) and the unacked message is delivered again.
+            if outcome.action == "dead":
+                self._dead_letter(message, source, routing_key, outcome)
+            elif outcome.action == "retry":
+                self._to_retry_queue(message, source, routing_key, attempts + 1, outcome.reason)
+            message.ack()
+        finally:
+            self.busy_since, self.busy_event = None, ""
+            self.handled += 1
+            self.last_handled_at = time.time()
+            try:
+                close_old_connections()
+            except Exception:
+                logger.exception("could not close the database connection")
         log = logger.warning if outcome.action in ("dead", "retry") else logger.info
         log(
             "event " + outcome.action,
@@ -165,22 +241,92 @@ class EventConsumer(ConsumerMixin):
             },
         )
 
-    def _body_bytes(self, message) -> bytes:
-        return message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    def _envelope(self, message) -> tuple[str, str, int]:
+        """Source exchange, routing key and earlier attempts. A message delivered from
+        a contract exchange is a first attempt whatever its headers claim; our own
+        headers count only on what came back through the retry queue."""
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        info = message.delivery_info if isinstance(message.delivery_info, dict) else {}
+        exchange = _as_str(info.get("exchange"))
+        if exchange:
+            return exchange, _as_str(info.get("routing_key")), 0
+        try:
+            attempts = int(headers.get(ATTEMPTS_HEADER) or 0)
+        except (TypeError, ValueError):
+            attempts = 0
+        attempts = min(max(attempts, 0), self.max_attempts)
+        return _as_str(headers.get(SOURCE_HEADER)), _as_str(headers.get(ROUTING_KEY_HEADER)), attempts
 
-    def _republish(self, message, source: str, routing_key: str, attempts: int) -> None:
-        queue_name = f"{self.prefix}.{source}"
+    def _body_bytes(self, message) -> bytes:
+        body = message.body
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, str):
+            return body.encode("utf-8", errors="surrogateescape")
+        return repr(body).encode()
+
+    # -- retries ------------------------------------------------------------------
+
+    def _to_retry_queue(self, message, source: str, routing_key: str, attempts: int, reason: str) -> None:
+        queue = retry_queue(self.prefix)
         with self.connection.Producer() as producer:
             producer.publish(
                 self._body_bytes(message),
-                exchange="",
-                routing_key=queue_name,
-                content_type="application/json",
-                content_encoding="utf-8",
+                exchange=queue.exchange,
+                routing_key=queue.routing_key,
+                declare=[queue],
+                content_type="application/octet-stream",
+                content_encoding="binary",
                 delivery_mode=2,
-                headers={SOURCE_HEADER: source, ROUTING_KEY_HEADER: routing_key, ATTEMPTS_HEADER: attempts},
+                headers={
+                    SOURCE_HEADER: source,
+                    ROUTING_KEY_HEADER: routing_key,
+                    ATTEMPTS_HEADER: attempts,
+                    NOT_BEFORE_HEADER: time.time() + retry_delay(attempts, self.retry_delay_ms),
+                    REASON_HEADER: reason[:MAX_REASON],
+                },
                 retry=True,
             )
+
+    def move_due_retries(self, limit: int = 100) -> int:
+        """Put retries whose time has come back on their event queue. The retry queue
+        is in arrival order; the first one not yet due is put back and ends the pass."""
+        moved = 0
+        try:
+            if self._retry_channel is None:
+                self._retry_channel = self.connection.channel()
+            queue = retry_queue(self.prefix)(self._retry_channel)
+            for _ in range(limit):
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                headers = message.headers if isinstance(message.headers, dict) else {}
+                try:
+                    not_before = float(headers.get(NOT_BEFORE_HEADER) or 0)
+                except (TypeError, ValueError):
+                    not_before = 0.0
+                if not_before > time.time():
+                    message.requeue()
+                    break
+                with self.connection.Producer() as producer:
+                    producer.publish(
+                        self._body_bytes(message),
+                        exchange="",
+                        routing_key=f"{self.prefix}.{_as_str(headers.get(SOURCE_HEADER))}",
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        delivery_mode=2,
+                        headers={key: headers.get(key) for key in (SOURCE_HEADER, ROUTING_KEY_HEADER, ATTEMPTS_HEADER)},
+                        retry=True,
+                    )
+                message.ack()
+                moved += 1
+        except Exception:  # broker trouble: the retries stay queued; try again next pass
+            logger.exception("could not move due retries")
+            self._retry_channel = None
+        return moved
+
+    # -- dead letters -------------------------------------------------------------
 
     def _dead_letter(self, message, source: str, routing_key: str, outcome: Outcome) -> None:
         from config.models import DeadLetter
@@ -195,7 +341,7 @@ class EventConsumer(ConsumerMixin):
                 content_type="application/octet-stream",
                 content_encoding="binary",
                 delivery_mode=2,
-                headers={SOURCE_HEADER: source, ROUTING_KEY_HEADER: routing_key, REASON_HEADER: outcome.reason[:1000]},
+                headers={SOURCE_HEADER: source, ROUTING_KEY_HEADER: routing_key, REASON_HEADER: outcome.reason},
                 retry=True,
             )
         try:
@@ -204,14 +350,14 @@ class EventConsumer(ConsumerMixin):
                 routing_key=routing_key[:128],
                 event_id=outcome.event_id,
                 reason=outcome.reason,
-                body=body.decode("utf-8", errors="replace")[:65535],
+                body=body[:65535].decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
             )
         except Exception:  # the queue holds it; the row is a convenience copy
             logger.exception("could not record dead letter in the database")
 
 
-def run_consumer(*, url: str | None = None, stop: threading.Event | None = None) -> EventConsumer:
-    """Build a consumer on EVENTS_BROKER_URL (used by the bootstep and by tests)."""
+def run_consumer(*, url: str | None = None, ready: threading.Event | None = None) -> EventConsumer:
+    """Build a consumer on EVENTS_BROKER_URL (used by the supervisor and by tests)."""
     from django.conf import settings
 
     connection = Connection(
@@ -219,40 +365,151 @@ def run_consumer(*, url: str | None = None, stop: threading.Event | None = None)
         heartbeat=30,
         transport_options={"visibility_timeout": settings.EVENTS_VISIBILITY_TIMEOUT},
     )
-    declare_topology(connection, settings.EVENTS_QUEUE_PREFIX)
-    return EventConsumer(connection, prefix=settings.EVENTS_QUEUE_PREFIX, max_attempts=settings.EVENTS_MAX_ATTEMPTS)
+    try:
+        declare_topology(connection, settings.EVENTS_QUEUE_PREFIX)
+    except BaseException:
+        connection.release()
+        raise
+    return EventConsumer(
+        connection,
+        prefix=settings.EVENTS_QUEUE_PREFIX,
+        max_attempts=settings.EVENTS_MAX_ATTEMPTS,
+        retry_delay_ms=settings.EVENTS_RETRY_DELAY_MS,
+        ready=ready,
+    )
+
+
+class ConsumerSupervisor:
+    """Keeps one EventConsumer running and reports its liveness.
+
+    A supervisor thread starts the consumer's loop in its own thread, restarts it
+    (after 0.5 s, doubling to at most 30 s while it keeps dying quickly) when the loop
+    dies or the broker cannot be reached, and writes the heartbeat every few seconds.
+    """
+
+    def __init__(self, factory: Callable[..., EventConsumer] = run_consumer):
+        self.factory = factory
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.ready = threading.Event()
+        self.restarts = 0
+        self.last_error = ""
+        self.consumer: EventConsumer | None = None
+        self._loop: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._supervise, name="huodong-events-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self.consumer is not None:
+            self.consumer.should_stop = True
+        for thread in (self._loop, self._thread):
+            if thread is not None:
+                thread.join(timeout=timeout)
+        self._release()
+
+    def _release(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.connection.release()
+            except Exception:
+                logger.exception("could not release the event consumer's connection")
+
+    def _run_loop(self, consumer: EventConsumer) -> None:
+        try:
+            consumer.run()
+        except BaseException as exc:  # reported; the supervisor restarts the loop
+            self.last_error = _failure(exc)
+            logger.exception("event consumer loop died", extra={"consumer": self.id})
+
+    def _supervise(self) -> None:
+        from config.events.liveness import heartbeat_clear, heartbeat_interval
+
+        backoff, next_start, started_at = 0.5, 0.0, 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if (self._loop is None or not self._loop.is_alive()) and now >= next_start:
+                if self._loop is not None:  # it died: count it, back off if it keeps dying fast
+                    self.restarts += 1
+                    backoff = 0.5 if now - started_at > 60 else min(backoff * 2, 30.0)
+                    logger.warning("restarting the event consumer", extra={"restarts": self.restarts})
+                    self._release()
+                started_at = now
+                try:
+                    self.consumer = self.factory(ready=self.ready)
+                    self._loop = threading.Thread(
+                        target=self._run_loop, args=(self.consumer,), name="huodong-events", daemon=True
+                    )
+                    self._loop.start()
+                except Exception as exc:
+                    self.last_error = _failure(exc)
+                    logger.exception("could not start the event consumer")
+                    self._loop = threading.Thread(target=lambda: None)  # counts as a death
+                    self._loop.start()
+                    self._loop.join()
+                next_start = time.monotonic() + backoff
+            self._beat()
+            self._stop.wait(heartbeat_interval())
+        try:
+            heartbeat_clear(consumer_id=self.id)
+        except Exception:
+            logger.exception("could not clear the event consumer's heartbeat")
+
+    def _beat(self) -> None:
+        from config.events.liveness import heartbeat_write
+
+        consumer = self.consumer
+        running = self._loop is not None and self._loop.is_alive() and consumer is not None
+        state = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "running": running,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+        }
+        if consumer is not None:
+            state.update(
+                loop_at=consumer.loop_at,
+                busy_since=consumer.busy_since,
+                busy_event=consumer.busy_event,
+                handled=consumer.handled,
+                last_handled_at=consumer.last_handled_at,
+            )
+        try:
+            heartbeat_write(consumer_id=self.id, state=state)
+        except Exception:  # Redis down: /readyz will say so; the consumer goes on
+            logger.exception("could not write the event consumer's heartbeat")
 
 
 class EventConsumerStep(bootsteps.StartStopStep):
-    """Runs the event consumer in a thread of the worker's main process."""
+    """Runs the supervised event consumer in threads of the worker's main process."""
 
     requires = ("celery.worker.consumer.connection:Connection",)
 
     def __init__(self, parent, **kwargs):
         super().__init__(parent, **kwargs)
-        self.consumer: EventConsumer | None = None
-        self.thread: threading.Thread | None = None
+        self.supervisor: ConsumerSupervisor | None = None
 
     def start(self, parent) -> None:
         from django.conf import settings
 
         if not getattr(settings, "EVENTS_CONSUMER_ENABLED", True):
             return
-        if self.thread is not None and self.thread.is_alive():
+        if self.supervisor is not None:
             return
-        self.consumer = run_consumer()
-        self.thread = threading.Thread(target=self.consumer.run, name="huodong-events", daemon=True)
-        self.thread.start()
+        self.supervisor = ConsumerSupervisor()
+        self.supervisor.start()
         logger.info(
             "event consumer started", extra={"queues": [q.name for q in event_queues(settings.EVENTS_QUEUE_PREFIX)]}
         )
 
     def stop(self, parent) -> None:
-        if self.consumer is not None:
-            self.consumer.should_stop = True
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-        self.thread = None
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        self.supervisor = None
 
     def shutdown(self, parent) -> None:
         self.stop(parent)

@@ -6,6 +6,10 @@ USER_CENTER_EXCHANGE = "user_center"
 PAYMENT_EXCHANGE = "payment"
 EXCHANGES = (USER_CENTER_EXCHANGE, PAYMENT_EXCHANGE)
 
+# Integers are bounded by the columns that store them (amount_fen: a signed 64-bit
+# column), so a value no row can hold is a contract error, dead-lettered at once.
+MAX_STORED_INT = 2**63 - 1
+
 _user_id = {"type": ["string", "null"], "maxLength": 64}
 
 _ISO_DATETIME = {"type": "string", "minLength": 10, "format": "date-time"}
@@ -31,12 +35,12 @@ def _user_center_schema(event_type: str, *, amount_required: bool = False) -> di
             },
             "ip": {"type": ["string", "null"], "maxLength": 64},
             "ua": {"type": ["string", "null"], "maxLength": 2048},
-            "amount_fen": {"type": ["integer", "null"], "minimum": 0},
+            "amount_fen": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_STORED_INT},
         },
     }
     if amount_required:
         schema["required"] = [*schema["required"], "amount_fen"]
-        schema["properties"]["amount_fen"] = {"type": "integer", "minimum": 0}
+        schema["properties"]["amount_fen"] = {"type": "integer", "minimum": 0, "maximum": MAX_STORED_INT}
     return schema
 
 
@@ -56,7 +60,7 @@ PAYMENT_RESULT_SCHEMA: dict = {
         "paycode": {"type": "string", "minLength": 1, "maxLength": 64},
         "merchant_order_no": {"type": "string", "minLength": 1, "maxLength": 64},
         "status": {"enum": ["PENDING", "PAID", "FAILED", "CLOSED", "REFUNDED"]},
-        "amount_fen": {"type": "integer", "minimum": 0},
+        "amount_fen": {"type": "integer", "minimum": 0, "maximum": MAX_STORED_INT},
         "channel": {"type": ["string", "null"]},
         "transaction_id": {"type": ["string", "null"], "maxLength": 128},
         "occurred_at": _ISO_DATETIME,

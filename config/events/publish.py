@@ -14,6 +14,7 @@ def publish_event(
     *,
     url: str | None = None,
     connection: Connection | None = None,
+    headers: dict | None = None,
 ) -> None:
     """Publish one event as the other teams do: persistent, UTF-8 JSON, on a durable
     topic exchange. Bytes are sent as they are (tests send broken bodies)."""
@@ -32,6 +33,7 @@ def publish_event(
                 content_type="application/json",
                 content_encoding="utf-8",
                 delivery_mode=2,
+                headers=headers,
                 retry=True,
                 retry_policy={"max_retries": 3},
             )

@@ -20,8 +20,25 @@ TEST_SCHEMA = {
         "value": {"type": "string"},
         "fail": {"type": "boolean"},
         "sleep": {"type": "number"},
+        "raise": {"enum": ["system_exit", "recursion", "base_exception"]},
     },
 }
+
+
+class UnexpectedFailure(BaseException):
+    """Not an Exception: what no handler should raise, and the consumer survives."""
+
+
+def _recurse(depth: int) -> int:
+    return _recurse(depth + 1) + 1
+
+
+def _raise_unexpected(kind: str) -> None:
+    if kind == "system_exit":
+        raise SystemExit("a library called sys.exit()")
+    if kind == "recursion":
+        _recurse(0)
+    raise UnexpectedFailure("neither an Exception nor expected")
 
 
 def handle_echo(payload: dict) -> None:
@@ -29,6 +46,8 @@ def handle_echo(payload: dict) -> None:
 
     if payload.get("fail"):
         raise RuntimeError("asked to fail")
+    if payload.get("raise"):
+        _raise_unexpected(payload["raise"])
     Group.objects.create(name=f"echo:{payload['event_id']}:{uuid.uuid4().hex[:8]}")
     marker = os.environ.get("ECHO_STARTED_MARKER")
     if payload.get("sleep") and marker and not os.path.exists(marker):
