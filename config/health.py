@@ -1,4 +1,5 @@
-"""/healthz: the process is up. /readyz: every dependency answers."""
+"""/healthz: the process is up. /readyz: every dependency answers and the event
+consumer is alive and draining its queues (config/events/liveness.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def _broker(url: str):
     return check
 
 
+def _consumer() -> dict:
+    from config.events.liveness import consumer_status
+
+    started = time.perf_counter()
+    try:
+        status = consumer_status()
+    except Exception as exc:  # Redis or the broker down: their own checks say which
+        status = {"ok": False, "detail": f"cannot tell: {type(exc).__name__}: {exc}"}
+    return {**status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
@@ -58,5 +70,6 @@ def readyz(request):
     }
     if settings.EVENTS_BROKER_URL != settings.CELERY_BROKER_URL:
         checks["events_broker"] = _timed(_broker(settings.EVENTS_BROKER_URL))
+    checks["events_consumer"] = _consumer()
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

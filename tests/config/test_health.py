@@ -10,13 +10,12 @@ def test_healthz_answers_without_touching_dependencies():
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-@pytest.mark.django_db
-def test_readyz_reports_each_dependency_green():
+def test_readyz_reports_each_dependency_green(events):
     response = Client().get("/readyz")
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok"
-    assert {"database", "redis", "celery_broker"} <= set(body["checks"])
+    assert {"database", "redis", "celery_broker", "events_consumer"} <= set(body["checks"])
     assert all(check["ok"] for check in body["checks"].values())
 
 

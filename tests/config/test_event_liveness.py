@@ -1,0 +1,133 @@
+"""The event consumer is supervised and /readyz reports its liveness and backlog."""
+
+import json
+import time
+import uuid
+
+import pytest
+from django.test import Client
+
+from config.events import registry
+from config.events.consumer import EventConsumer
+from config.events.liveness import heartbeat_write
+from config.redis import get_redis
+from tests.config.handlers import TEST_EVENT, applied, register_echo
+
+
+@pytest.fixture
+def echo():
+    register_echo()
+    yield
+    registry.unregister(TEST_EVENT)
+
+
+def _echo() -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": TEST_EVENT, "value": "v"}
+
+
+def _readyz() -> tuple[int, dict]:
+    response = Client().get("/readyz")
+    return response.status_code, response.json()["checks"]["events_consumer"]
+
+
+def test_a_consumer_whose_loop_dies_is_restarted_and_readyz_shows_it(events, echo, monkeypatch):
+    first = _echo()
+    events.publish("user_center", TEST_EVENT, first)
+    events.wait_for(lambda: applied(first["event_id"]) == 1)
+    status, check = _readyz()
+    assert status == 200 and check["ok"] and check["consumers"] == 1, check
+
+    # The loop dies of something outside any message (here: its own iteration hook).
+    calls = {"n": 0}
+    original = EventConsumer.on_iteration
+
+    def dies_once(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the loop broke")
+        original(self)
+
+    monkeypatch.setattr(EventConsumer, "on_iteration", dies_once)
+    events.wait_for(lambda: events.supervisor.restarts == 1, timeout=20)
+    second = _echo()
+    events.publish("user_center", TEST_EVENT, second)
+    events.wait_for(lambda: applied(second["event_id"]) == 1, timeout=20)
+    assert "RuntimeError: the loop broke" in events.supervisor.last_error
+    events.wait_for(lambda: _readyz()[1].get("restarts") == 1, timeout=20)
+    status, check = _readyz()
+    assert status == 200 and check["ok"], check
+
+
+@pytest.mark.django_db
+def test_readyz_fails_naming_the_consumer_when_none_is_running():
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["events_consumer"]["ok"] is False
+    assert "consumer down" in body["checks"]["events_consumer"]["detail"]
+    assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+
+
+@pytest.mark.django_db
+def test_readyz_does_not_check_a_consumer_that_is_switched_off(settings):
+    settings.EVENTS_CONSUMER_ENABLED = False
+    response = Client().get("/readyz")
+    assert response.status_code == 200, response.json()
+    assert "disabled" in response.json()["checks"]["events_consumer"]["detail"]
+
+
+def _beat(**state) -> None:
+    now = time.time()
+    heartbeat_write(
+        consumer_id="test-host:1:abc",
+        state={"running": True, "loop_at": now, "last_handled_at": None, "restarts": 0, **state},
+    )
+
+
+@pytest.mark.django_db
+def test_readyz_fails_when_the_heartbeat_is_stale(settings):
+    settings.EVENTS_STALL_SECONDS = 5
+    _beat()
+    assert _readyz()[0] == 200
+    key = f"{settings.EVENTS_QUEUE_PREFIX}:events:consumer:test-host:1:abc"
+    beat = json.loads(get_redis().get(key))
+    get_redis().set(key, json.dumps({**beat, "at": time.time() - 6}))
+    status, check = _readyz()
+    assert status == 503 and "consumer down: no heartbeat for 6s" in check["detail"], check
+
+
+@pytest.mark.django_db
+def test_readyz_fails_when_a_handler_is_stuck(settings):
+    settings.EVENTS_STALL_SECONDS = 5
+    now = time.time()
+    _beat(loop_at=now - 30, busy_since=now - 30, busy_event="payment.result")
+    status, check = _readyz()
+    assert status == 503, check
+    assert check["detail"] == "consumer stuck: handling event 'payment.result' for 30s (over 5s)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_fails_when_the_backlog_does_not_drain(settings):
+    from kombu import Connection
+
+    from config.events.consumer import dead_letter_queue, declare_topology, event_queues, retry_queue
+    from config.events.publish import publish_event
+
+    settings.EVENTS_STALL_SECONDS = 5
+    prefix = settings.EVENTS_QUEUE_PREFIX
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        declare_topology(conn, prefix)
+    try:
+        publish_event("user_center", TEST_EVENT, _echo())  # no consumer takes it
+        _beat(last_handled_at=time.time() - 60)
+        status, check = _readyz()
+        assert status == 200 and check["backlog"] == 1, check  # waiting, not yet for long
+        get_redis().set(f"{settings.EVENTS_QUEUE_PREFIX}:events:backlog_since", str(time.time() - 6))
+        status, check = _readyz()
+        assert status == 503 and check["detail"].startswith("consumer stuck: 1 event(s) waiting for 6s"), check
+        _beat(last_handled_at=time.time())  # it is draining, only slowly
+        assert _readyz()[0] == 200
+    finally:
+        with Connection(settings.EVENTS_BROKER_URL) as conn:
+            for queue in [*event_queues(prefix), retry_queue(prefix), dead_letter_queue(prefix)]:
+                queue(conn.default_channel).delete()
