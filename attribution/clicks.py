@@ -45,6 +45,7 @@ import redis
 from django.conf import settings
 
 from attribution import devices, platforms
+from config import metrics, telemetry
 from config.redis import get_redis
 
 logger = logging.getLogger("huodong.attribution.click")
@@ -317,10 +318,12 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
         result = _click_script(get_redis(), [link_redis_key(token)], args)
     except redis.RedisError as exc:
         logger.error("click not recorded: redis unavailable", extra={"platform": platform, "error": str(exc)})
+        metrics.click_count(platform, "unavailable")
         return 503, _error("unavailable", "Click storage is unavailable; retry later.")
     outcome = result[0].decode()
     link_id = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
     latency = round((time.perf_counter() - started) * 1000, 3)
+    metrics.click_count(platform, "accepted" if outcome == "ok" else outcome)
     if outcome != "ok":
         status, message = REJECTIONS[outcome]
         if outcome == "bad_query":
@@ -344,6 +347,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
     return 200, platforms.click_answer(platform)
 
 
+CLICK_ROUTE = "/t/{platform}/{link_token}"
 _STATUS_LINES = {
     200: "200 OK",
     400: "400 Bad Request",
@@ -357,22 +361,26 @@ _STATUS_LINES = {
 
 def wsgi_app(environ, start_response):
     """The lean door: a WSGI app for `/t/...` that skips Django's request stack."""
+    started = time.perf_counter()
     if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
         status, body = 405, _error("method_not_allowed", "Use GET.")
     else:
         parts = environ.get("PATH_INFO", "").split("/")
         # ['', 't', platform, token] (a trailing slash is tolerated)
         if len(parts) in (4, 5) and parts[1] == "t" and (len(parts) == 4 or parts[4] == ""):
-            status, body = click_handle(
-                platform=parts[2],
-                token=parts[3],
-                query=environ.get("QUERY_STRING", ""),
-                source_ip=environ.get("REMOTE_ADDR", ""),
-            )
+            handle = dict(platform=parts[2], token=parts[3], query=environ.get("QUERY_STRING", ""))
+            if telemetry.tracing_enabled():  # a span for a sampled share (config/telemetry.py)
+                with telemetry.click_span(environ, parts[2]) as span:
+                    status, body = click_handle(**handle, source_ip=environ.get("REMOTE_ADDR", ""))
+                    if span is not None:
+                        span.set_attribute("http.response.status_code", status)
+            else:
+                status, body = click_handle(**handle, source_ip=environ.get("REMOTE_ADDR", ""))
         else:
             status, body = 404, _error("unknown_link", REJECTIONS["unknown_link"][1])
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
     if status == 503:
         headers.append(("Retry-After", "5"))
     start_response(_STATUS_LINES[status], headers)
+    metrics.request_observe(CLICK_ROUTE, environ.get("REQUEST_METHOD", ""), status, time.perf_counter() - started)
     return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]

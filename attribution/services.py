@@ -28,6 +28,8 @@ from attribution.models import (
     TestDevice,
     TrackingLink,
 )
+from config import metrics
+from config.outbound import outbound_request
 from config.redis import get_redis
 
 logger = logging.getLogger("huodong.attribution")
@@ -561,7 +563,7 @@ def postback_deliver(*, postback_id: int) -> DeliveryResult:
     started = time.perf_counter()
     status_code, body, error = None, b"", ""
     try:
-        response = requests.request(
+        response = outbound_request(
             request.method,
             request.url,
             data=request.body,
@@ -609,6 +611,7 @@ def _attempt_finish(
     else:
         fields.update(status="retrying", next_attempt_at=now + timedelta(seconds=wait or 0))
     Postback.objects.filter(pk=postback.pk).update(**fields)
+    metrics.POSTBACK_ATTEMPTS.labels(postback.conversion.platform, fields["status"]).inc()
     PostbackAttempt.objects.create(
         postback=postback,
         number=number,

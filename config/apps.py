@@ -10,3 +10,14 @@ class ConfigConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         autodiscover_modules("handlers")
+
+        # Observability hooks (config/observability.py): database errors, task timings.
+        from celery.signals import task_failure, task_postrun, task_prerun
+        from django.db.backends.signals import connection_created
+
+        from config import observability
+
+        connection_created.connect(observability.db_connection_instrument, dispatch_uid="huodong.db_errors")
+        task_prerun.connect(observability.task_started, dispatch_uid="huodong.task_started", weak=False)
+        task_postrun.connect(observability.task_finished, dispatch_uid="huodong.task_finished", weak=False)
+        task_failure.connect(observability.task_failed, dispatch_uid="huodong.task_failed", weak=False)

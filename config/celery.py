@@ -11,6 +11,7 @@ import importlib
 import os
 
 from celery import Celery
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -33,6 +34,15 @@ def _collect_beat_schedules(sender: Celery, **_: object) -> None:
             continue
         schedule.update(getattr(module, "SCHEDULE", {}))
     sender.conf.beat_schedule = schedule
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _tracing_setup(**_: object) -> None:
+    # On only when OTEL_TRACES_EXPORTER is set; once per process (config/telemetry.py).
+    from config.telemetry import tracing_setup
+
+    tracing_setup(service_name="huodong-worker")
 
 
 def _install_consumer() -> None:

@@ -13,7 +13,7 @@ request_logger = logging.getLogger("huodong.request")
 error_logger = logging.getLogger("huodong.error")
 
 # Paths whose clients are programs: they get JSON errors, never HTML.
-JSON_PATH_PREFIXES = ("/api/", "/t/", "/healthz", "/readyz", "/sandbox/pay/v1/")
+JSON_PATH_PREFIXES = ("/api/", "/t/", "/healthz", "/readyz", "/metrics", "/sandbox/pay/v1/")
 
 
 def wants_json(request) -> bool:
@@ -34,14 +34,16 @@ class RequestLogMiddleware:
             user_label = str(getattr(user, "id", None) or user)
         else:
             user_label = None
+        elapsed = time.perf_counter() - started
         request_logger.info(
             "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user": user_label,
+            extra={  # Elastic Common Schema names (config/logs.py)
+                "http.request.method": request.method,
+                "url.path": request.path,
+                "http.response.status_code": response.status_code,
+                "event.duration": int(elapsed * 1e9),
+                "latency_ms": round(elapsed * 1000, 2),
+                "user.id": user_label,
             },
         )
         return response

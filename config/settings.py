@@ -7,6 +7,7 @@ insecure default and names the variable to set.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.observability.RequestMetricsMiddleware",
     "config.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -345,11 +347,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "ts", "levelname": "level", "name": "logger"},
-        }
+        # Elastic Common Schema names (@timestamp, log.level, log.logger, message,
+        # trace.id, span.id, ...): docs/observability.md
+        "json": {"()": "config.logs.EcsJsonFormatter"}
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -358,6 +358,26 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# --- observability (docs/observability.md) ----------------------------------
+# Tracing is configured by the standard OTEL_* variables (config/telemetry.py);
+# this is the share of click callbacks that get a span when it is on.
+TRACING_CLICK_SAMPLE_RATIO = env_float("TRACING_CLICK_SAMPLE_RATIO", 0.01)
+# Prometheus metrics at /metrics: every process (gunicorn workers, Celery workers)
+# writes its figures under this directory; scripts/run.sh empties it at start.
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if PRODUCTION and len(METRICS_TOKEN) < 16:
+    _problems.append("METRICS_TOKEN: set a random token of at least 16 characters (Prometheus sends it as Bearer)")
+# Profiles (pyinstrument, stored in the admin): signed per-request tokens live this
+# long; a share of requests is profiled and kept when slower than the threshold;
+# Celery tasks named here (or "*") are profiled on every run.
+PROFILE_TOKEN_TTL_SECONDS = env_int("PROFILE_TOKEN_TTL_SECONDS", 3600, minimum=60)
+PROFILE_SLOW_REQUEST_MS = env_int("PROFILE_SLOW_REQUEST_MS", 1000, minimum=1)
+PROFILE_SLOW_SAMPLE_RATIO = env_float("PROFILE_SLOW_SAMPLE_RATIO", 0.0)
+PROFILE_CELERY_TASKS = env_list("PROFILE_CELERY_TASKS", [])
 
 if _problems:
     raise ImproperlyConfigured("DJANGO_ENV=production refuses insecure defaults; set:\n  - " + "\n  - ".join(_problems))

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import metrics
 from config.db import db_retry
 from config.errors import ApiError
 from config.idempotency import idempotent_call
@@ -85,11 +86,19 @@ class ClaimView(APIView):
             request,
             scope="coupons.claim",
             fingerprint=f"component:{component_id}",
-            compute=lambda: (
-                201,
-                claim_payload(services.coupon_pack_claim(component_id=component_id, user_id=user_id)),
-            ),
+            compute=lambda: (201, claim_payload(_claim_counted(component_id=component_id, user_id=user_id))),
         )
+
+
+def _claim_counted(*, component_id: int, user_id: str):
+    """The claim, counted by result (huodong_coupon_claims_total: claimed, sold_out, ...)."""
+    try:
+        claim = services.coupon_pack_claim(component_id=component_id, user_id=user_id)
+    except Exception as exc:
+        metrics.COUPON_CLAIMS.labels(getattr(exc, "error_code", None) or getattr(exc, "code", None) or "error").inc()
+        raise
+    metrics.COUPON_CLAIMS.labels("claimed").inc()
+    return claim
 
 
 class WalletView(generics.ListAPIView):

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from django.conf import settings
 
+from config.outbound import outbound_request
 from payments.signing import body_sign
 
 
@@ -49,7 +50,7 @@ def _send(method: str, path: str, body: bytes = b"") -> requests.Response:
     if body:
         headers["Content-Type"] = "application/json"
     try:
-        return requests.request(
+        return outbound_request(
             method, _url(path), data=body or None, headers=headers, timeout=settings.PAYMENT_TIMEOUT_SECONDS
         )
     except requests.Timeout as exc:

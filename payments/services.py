@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from activities.models import ActivityStatus
 from components.models import Component
+from config import metrics
 from config.errors import ApiError
 from config.idempotency import idempotent_call
 from payments import client
@@ -363,6 +364,7 @@ def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResu
     def finish(outcome: str, reason: str = "", *, flagged: bool = False) -> PaymentResult:
         record.outcome, record.reason, record.flagged = outcome, reason[:255], flagged
         record.save()
+        metrics.PAYMENT_RESULTS.labels(source, outcome).inc()
         if flagged:
             logger.warning(
                 "payment result flagged",

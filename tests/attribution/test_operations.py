@@ -257,7 +257,7 @@ def test_clicks_activations_and_rejects_are_logged_as_json_lines_with_their_fact
     assert lines["click"]["link_id"] == link.id and lines["click"]["keys"] == ["idfa", "ipua"]
     assert lines["click rejected"]["reason"] == "unknown_link"
     activation = lines["activation attributed"]
-    assert (activation["logger"], activation["match_method"], activation["clicks_before_conversion"]) == (
+    assert (activation["log.logger"], activation["match_method"], activation["clicks_before_conversion"]) == (
         "huodong.attribution",
         "idfa",
         1,

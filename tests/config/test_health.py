@@ -38,5 +38,8 @@ def test_each_request_logs_one_json_line(caplog):
     records = [r for r in caplog.records if r.name == "huodong.request"]
     assert len(records) == 1
     line = json.loads(formatter.format(records[0]))
-    assert line["method"] == "GET" and line["path"] == "/healthz" and line["status"] == 200
-    assert line["latency_ms"] >= 0 and "user" in line
+    assert line["http.request.method"] == "GET" and line["url.path"] == "/healthz"
+    assert line["http.response.status_code"] == 200
+    assert line["latency_ms"] >= 0 and line["event.duration"] >= 0 and "user.id" in line
+    assert line["log.logger"] == "huodong.request" and line["log.level"] == "info" and line["message"] == "request"
+    assert line["@timestamp"].endswith("Z") and "trace.id" not in line  # tracing is off
