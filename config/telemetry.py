@@ -58,11 +58,12 @@ def _exporters() -> list:
     return exporters
 
 
-def tracing_setup(*, exporter=None, service_name: str = "huodong") -> bool:
+def tracing_setup(*, exporter=None, sampler=None, service_name: str = "huodong") -> bool:
     """Install the tracer provider and the instrumentations in this process, once.
 
-    `exporter` (tests) replaces the configured exporters with one span exporter fed
-    synchronously. Returns whether tracing is on."""
+    `exporter` and `sampler` (tests) replace the configured exporters with one span
+    exporter fed synchronously, and the `OTEL_TRACES_SAMPLER` sampler. Returns
+    whether tracing is on."""
     if _state["on"] is not None:
         return _state["on"]
     if exporter is None and not tracing_requested():
@@ -74,7 +75,10 @@ def tracing_setup(*, exporter=None, service_name: str = "huodong") -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
-    provider = TracerProvider(resource=Resource.create({} if named else {"service.name": service_name}))
+    provider = TracerProvider(
+        resource=Resource.create({} if named else {"service.name": service_name}),
+        **({"sampler": sampler} if sampler is not None else {}),
+    )
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:

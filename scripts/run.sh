@@ -15,8 +15,12 @@ cat <<INFO
     admin        http://127.0.0.1:$PORT/admin/    operator / operator-demo-2026, analyst / analyst-demo-2026
     API docs     http://127.0.0.1:$PORT/api/docs/
     readiness    http://127.0.0.1:$PORT/readyz
+    metrics      http://127.0.0.1:$PORT/metrics   (Prometheus; docs/observability.md)
 
 INFO
+# Prometheus multiprocess files of an earlier run would be added to this run's figures.
+metrics_dir="${PROMETHEUS_MULTIPROC_DIR:-${HUODONG_VAR_DIR:-var}/prometheus}"
+rm -rf "$metrics_dir" && mkdir -p "$metrics_dir"
 trap 'true' INT TERM
 .venv/bin/honcho start -f Procfile
 if [ -z "${REDIS_URL:-}" ]; then

@@ -58,6 +58,7 @@ class AdPlatform:
                             "path": parts.path,
                             "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
                             "body": json.loads(body) if body else None,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
                         }
                     )
                     queued = platform.script[name]

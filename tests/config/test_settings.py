@@ -26,6 +26,7 @@ PRODUCTION_ENV = {
     "PAYMENT_SERVICE_URL": "https://pay.internal",
     "SERVICE_TOKEN": "order-system-token-0123456789",
     "AD_SECRETS_KEY": "cHJvZHVjdGlvbi1hZC1zZWNyZXRzLWtleS0zMmJ5dGU=",
+    "METRICS_TOKEN": "prometheus-scrape-token-0123456789",
 }
 
 
@@ -56,6 +57,7 @@ def test_production_with_real_secrets_passes_check_deploy():
         ("USER_TOKEN_SECRET", "USER_TOKEN_SECRET"),
         ("PAYMENT_SERVICE_URL", "PAYMENT_SERVICE_URL"),
         ("AD_SECRETS_KEY", "AD_SECRETS_KEY"),
+        ("METRICS_TOKEN", "METRICS_TOKEN"),
     ],
 )
 def test_production_refuses_an_insecure_default_and_names_the_variable(unset, named):

@@ -1,0 +1,215 @@
+"""Observability: one trace across the click, the task and the outbound postback
+(in-memory span exporter), trace ids in the JSON logs, `/metrics` in Prometheus
+text format with counters that move with the traffic sent."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
+from prometheus_client.parser import text_string_to_metric_families
+
+from attribution import services
+from config import telemetry
+from tests.attribution.conftest import AdPlatform, click_params
+
+pytestmark = pytest.mark.django_db
+
+
+class _Switch(Sampler):
+    """Samples (parent-based) only while a test has it on, so the rest of the suite
+    pays nothing for the provider this module installs."""
+
+    on = False
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        if not self.on:
+            return SamplingResult(Decision.DROP)
+        decide = ParentBased(ALWAYS_ON).should_sample
+        return decide(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "test switch"
+
+
+_SWITCH = _Switch()
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+def spans(settings):
+    if not telemetry.tracing_enabled():
+        assert telemetry.tracing_setup(exporter=_EXPORTER, sampler=_SWITCH)
+    settings.TRACING_CLICK_SAMPLE_RATIO = 1.0
+    _EXPORTER.clear()
+    _SWITCH.on = True
+    yield _EXPORTER
+    _SWITCH.on = False
+    _EXPORTER.clear()
+
+
+@pytest.fixture
+def ad_platform(settings):
+    platform = AdPlatform()
+    settings.POSTBACK_OCEANENGINE_URL = platform.url + "/oceanengine/track/activate/"
+    yield platform
+    platform.close()
+
+
+def _link(platform="oceanengine", **fields):
+    link = services.tracking_link_create(
+        platform=platform, app_id="com.kuaipao.app", os="ios", campaign_name="obs", **fields
+    )
+    services.tracking_link_sync(link=link)
+    return link
+
+
+def _lean_click(path: str, **headers) -> int:
+    """A click through the production door (config.wsgi: the lean WSGI app, not Django)."""
+    from wsgiref.util import setup_testing_defaults
+
+    from config.wsgi import application
+
+    path, _, query = path.partition("?")
+    environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": "GET", "REMOTE_ADDR": "203.0.113.7"}
+    environ.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
+    setup_testing_defaults(environ)
+    environ["wsgi.errors"] = sys.stderr
+    answer = {}
+    b"".join(application(environ, lambda status, hdrs: answer.update(status=int(status.split()[0]))))
+    return answer["status"]
+
+
+def _click_path(link, **device) -> str:
+    return f"/t/{link.platform}/{link.token}?{urlencode(click_params(link.platform, '', os=link.os, **device))}"
+
+
+INBOUND = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_click_with_a_traceparent_continues_that_trace_and_its_redis_call_is_a_child(spans):
+    link = _link()
+    assert _lean_click(_click_path(link, idfa="TR-1"), traceparent=INBOUND) == 200
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    click = by_name["GET /t/{platform}/{link_token}"]
+    assert format(click.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert format(click.parent.span_id, "016x") == "b7ad6b7169203331"
+    assert click.attributes["http.response.status_code"] == 200
+    in_trace = [s for s in spans.get_finished_spans() if s.context.trace_id == click.context.trace_id]
+    redis_spans = [s for s in in_trace if s.attributes.get("db.system") == "redis"]
+    assert redis_spans and all(s.parent.span_id == click.context.span_id for s in redis_spans)
+
+
+def test_an_unsampled_click_records_no_span_at_all(spans, settings):
+    settings.TRACING_CLICK_SAMPLE_RATIO = 0.0
+    link = _link()
+    spans.clear()
+    assert _lean_click(_click_path(link, idfa="TR-2")) == 200
+    assert spans.get_finished_spans() == ()
+
+
+def test_one_trace_from_an_inbound_request_through_the_task_to_the_postback_carrying_traceparent(
+    spans, ad_platform, django_capture_on_commit_callbacks
+):
+    from opentelemetry import trace
+
+    link = _link()
+    assert _lean_click(_click_path(link, idfa="TR-3")) == 200
+    with trace.get_tracer("test").start_as_current_span("activation") as parent:
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = services.activation_record(
+                event_id="tr-act-3",
+                app_id=link.app_id,
+                os="ios",
+                user_id=None,
+                device={"idfa": "TR-3"},
+                ip=None,
+                ua=None,
+                occurred_at=timezone.now(),
+            )
+    assert outcome.outcome == "attributed"
+    (sent,) = ad_platform.received("oceanengine")
+    trace_id = format(parent.get_span_context().trace_id, "032x")
+    assert sent["headers"]["traceparent"].split("-")[1] == trace_id
+    finished = [s for s in spans.get_finished_spans() if s.context.trace_id == parent.get_span_context().trace_id]
+    kinds = {s.kind for s in finished}
+    assert trace.SpanKind.CLIENT in kinds  # the outbound request
+    assert any(s.name.startswith("run/") for s in finished)  # the Celery task (eager here)
+    client_span = next(s for s in finished if s.kind == trace.SpanKind.CLIENT and s.name == "GET")
+    assert sent["headers"]["traceparent"].split("-")[2] == format(client_span.context.span_id, "016x")
+
+
+def test_log_lines_carry_the_trace_and_span_ids_in_ecs_fields(spans):
+    from opentelemetry import trace
+
+    from config.logs import EcsJsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(EcsJsonFormatter())
+    log = logging.getLogger("huodong.test.obs")
+    log.addHandler(handler)
+    try:
+        with trace.get_tracer("test").start_as_current_span("work") as span:
+            log.warning("inside", extra={"error": "boom", "user": "u1"})
+        log.warning("outside")
+    finally:
+        log.removeHandler(handler)
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["trace.id"] == format(span.get_span_context().trace_id, "032x")
+    assert inside["span.id"] == format(span.get_span_context().span_id, "016x")
+    assert (inside["log.level"], inside["log.logger"], inside["message"]) == ("warning", "huodong.test.obs", "inside")
+    assert inside["error.message"] == "boom" and inside["user.id"] == "u1" and "error" not in inside
+    assert inside["@timestamp"].endswith("Z") and inside["ecs.version"]
+    assert "trace.id" not in outside
+
+
+def _scrape(client: Client, token: str) -> dict:
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+    values = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def test_metrics_need_the_bearer_token_parse_as_prometheus_text_and_move_with_traffic(settings):
+    settings.METRICS_TOKEN = "scrape-token-0123456789"
+    client = Client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    link = _link()
+    accepted = ("huodong_clicks_total", (("outcome", "accepted"), ("platform", "oceanengine")))
+    unknown = ("huodong_clicks_total", (("outcome", "unknown_link"), ("platform", "other")))
+    health = (
+        "huodong_http_request_duration_seconds_count",
+        (("method", "GET"), ("route", "/healthz"), ("status", "200")),
+    )
+    click_route = (("method", "GET"), ("route", "/t/{platform}/{link_token}"), ("status", "200"))
+    clicks = ("huodong_http_request_duration_seconds_count", click_route)
+    before = _scrape(client, settings.METRICS_TOKEN)
+    for i in range(3):
+        assert _lean_click(_click_path(link, idfa=f"M-{i}")) == 200
+    assert _lean_click("/t/nosuchplatform/abc") == 404
+    for _ in range(2):
+        assert client.get("/healthz").status_code == 200
+    after = _scrape(client, settings.METRICS_TOKEN)
+    assert after[accepted] - before.get(accepted, 0) == 3
+    assert after[unknown] - before.get(unknown, 0) == 1
+    assert after[health] - before.get(health, 0) == 2
+    assert after[clicks] - before.get(clicks, 0) == 3
+
+
+def test_metrics_are_open_without_a_token_in_development(settings):
+    settings.METRICS_TOKEN = ""
+    response = Client().get("/metrics")
+    assert response.status_code == 200 and b"huodong_clicks_total" in response.content
