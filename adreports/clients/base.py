@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from config.outbound import outbound_request
+
 
 class ApiError(Exception):
     """An answer that is not the contract's success.
@@ -127,7 +129,7 @@ class ReportClient:
         url = self.base_url + path
         host = urlsplit(url).netloc
         try:
-            response = requests.request(
+            response = outbound_request(
                 method,
                 url,
                 params=params,
