@@ -16,6 +16,12 @@ Redis layout (all keys prefixed `att:`, the setting ATTRIBUTION_REDIS_PREFIX):
   in the same set: they are counted, not treated as unrelated clicks.
 - `stat:{link_id}:{YYYYMMDDHH UTC}` hash: clicks, os:<os>, repeated, unkeyed,
   rejected:<reason>; `rej:{YYYYMMDDHH}` hash for rejects by link (`-` = unknown).
+  The same hashes carry 5-minute fields for analytics (docs/analytics.md):
+  `m{MM}:{os}:c|r|u` (clicks, repeated, unkeyed) and `m{MM}:{os}:x:{reason}`,
+  MM the bucket's first minute (00, 05, … 55); `m{MM}:-:{reason}` in `rej:` for
+  clicks on unknown links.
+- `uniq:{link_id}:{YYYYMMDDHH}:{os}` HyperLogLog of the clicking devices (the
+  click's first canonical key), PFCOUNTed by the hourly rollup.
 - `rl:ip:{ip}:{second}`, `rl:link:{id}:{second}`: fixed one-second windows.
 - `log:clicks` stream, one entry per stored click (l link id, p platform, o os,
   r repeated, c click JSON, k device keys `kind:value` space-separated), and
@@ -68,6 +74,7 @@ _SCRIPT = """
 local link = redis.call('HMGET', KEYS[1], 'id', 'platform', 'enabled', 'dw', 'iw', 'rl', 'os')
 local hour = ARGV[6]
 local P = ARGV[9]
+local m5 = string.format('m%02d', math.floor(tonumber(ARGV[3]) / 1000 % 3600 / 300) * 5)
 local function reject(reason, id)
   local k = P .. ':rej:' .. hour
   redis.call('HINCRBY', k, (id or '-') .. ':' .. reason, 1)
@@ -77,7 +84,10 @@ local function reject(reason, id)
   if id then
     local sk = P .. ':stat:' .. id .. ':' .. hour
     redis.call('HINCRBY', sk, 'rejected:' .. reason, 1)
+    redis.call('HINCRBY', sk, m5 .. ':' .. (ARGV[8] ~= '' and ARGV[8] or link[7] or '') .. ':x:' .. reason, 1)
     redis.call('EXPIRE', sk, @STAT_TTL@)
+  else
+    redis.call('HINCRBY', k, m5 .. ':-:' .. reason, 1)
   end
   return {reason, id or ''}
 end
@@ -124,9 +134,18 @@ redis.call('HINCRBY', sk, 'clicks', 1)
 redis.call('HINCRBY', sk, 'os:' .. os, 1)
 if repeated == 1 then redis.call('HINCRBY', sk, 'repeated', 1) end
 if written == 0 then redis.call('HINCRBY', sk, 'unkeyed', 1) end
+local mk = m5 .. ':' .. os .. ':'
+redis.call('HINCRBY', sk, mk .. 'c', 1)
+if repeated == 1 then redis.call('HINCRBY', sk, mk .. 'r', 1) end
+if written == 0 then redis.call('HINCRBY', sk, mk .. 'u', 1) end
 redis.call('EXPIRE', sk, @STAT_TTL@)
 redis.call('XADD', P .. ':log:clicks', 'MAXLEN', '~', @LOGMAX@, '*',
   'l', id, 'p', ARGV[2], 'o', os, 'r', repeated, 'c', ARGV[7], 'k', table.concat(dk, ' '))
+if ARGV[10] then
+  local uk = P .. ':uniq:' .. id .. ':' .. hour .. ':' .. os
+  redis.call('PFADD', uk, ARGV[10] .. ':' .. ARGV[11])
+  redis.call('EXPIRE', uk, @STAT_TTL@)
+end
 return {'ok', id, repeated, written}
 """
 _SCRIPT = (

@@ -118,7 +118,11 @@ class Conversion(models.Model):
 
     class Meta:
         ordering = ["-activated_at"]
-        indexes = [models.Index(fields=["app_id", "activated_at"]), models.Index(fields=["link", "activated_at"])]
+        indexes = [
+            models.Index(fields=["app_id", "activated_at"]),
+            models.Index(fields=["link", "activated_at"]),
+            models.Index(fields=["activated_at"], name="att_conv_activated_at"),  # analytics rollups
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(activated_at__gte=models.F("click_at")), name="att_conv_click_first")
         ]
@@ -141,6 +145,7 @@ class ConversionEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at"]
+        indexes = [models.Index(fields=["occurred_at"], name="att_event_occurred_at")]  # analytics rollups
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
@@ -202,7 +207,10 @@ class MatchTrace(models.Model):
 
     class Meta:
         ordering = ["-activated_at"]
-        indexes = [models.Index(fields=["app_id", "activated_at"])]
+        indexes = [
+            models.Index(fields=["app_id", "activated_at"]),
+            models.Index(fields=["activated_at"], name="att_trace_activated_at"),  # analytics rollups
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_id}: {self.outcome}"
@@ -279,7 +287,10 @@ class Postback(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["conversion", "event_type"], name="att_postback_once_per_event"),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["event_time"], name="att_postback_event_time"),  # analytics rollups
+        ]
 
     def __str__(self) -> str:
         return f"postback {self.event_type} of conversion {self.conversion_id} ({self.status})"
@@ -303,6 +314,7 @@ class PostbackAttempt(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["postback", "number"], name="att_attempt_number_unique"),
         ]
+        indexes = [models.Index(fields=["created_at"], name="att_attempt_created_at")]  # analytics rollups
 
     def __str__(self) -> str:
         return f"attempt {self.number} of postback {self.postback_id}"

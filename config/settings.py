@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "attribution",
     "payments",
     "adreports",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -281,6 +282,10 @@ AD_REFRESH_TOKEN_WARN_DAYS = env_int("AD_REFRESH_TOKEN_WARN_DAYS", 5, minimum=0)
 AD_DISCREPANCY_TOLERANCE_PERCENT = env_float("AD_DISCREPANCY_TOLERANCE_PERCENT", 10.0)
 AD_DISCREPANCY_ALERT_PERCENT = env_float("AD_DISCREPANCY_ALERT_PERCENT", 30.0)
 AD_DISCREPANCY_MIN_COUNT = env_int("AD_DISCREPANCY_MIN_COUNT", 20, minimum=0)
+# Analytics rollups (docs/analytics.md)
+ANALYTICS_RETENTION_DAYS = env_int("ANALYTICS_RETENTION_DAYS", 400, minimum=400)
+ANALYTICS_FIVE_MINUTE_RETENTION_DAYS = env_int("ANALYTICS_FIVE_MINUTE_RETENTION_DAYS", 35, minimum=1)
+ANALYTICS_CATCH_UP_HOURS = env_int("ANALYTICS_CATCH_UP_HOURS", 48, minimum=1)
 
 # --- auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,111 @@
+"""Rollups: the one source of reports, the dashboard and alerts (docs/analytics.md).
+
+A rollup row is a bucket of time (an hour, or 5 minutes) and a group; rebuilding a
+bucket replaces all its rows in one transaction, so any bucket can be re-rolled."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class BucketMinutes(models.IntegerChoices):
+    HOUR = 60, "hour"
+    FIVE = 5, "5 minutes"
+
+
+class LinkRollup(models.Model):
+    """Ad traffic of one bucket per app, platform, tracking link and OS.
+
+    link_id 0 (platform "") holds what belongs to no link: organic activations,
+    and clicks on unknown tokens (app_id "" too). Test-device traffic is counted
+    apart (test_*) and excluded from every other column."""
+
+    bucket_start = models.DateTimeField()
+    bucket_minutes = models.PositiveSmallIntegerField(choices=BucketMinutes.choices)
+    app_id = models.CharField(max_length=128)
+    platform = models.CharField(max_length=16, blank=True)
+    link_id = models.PositiveIntegerField(help_text="TrackingLink id, 0 for none (kept when the link is deleted)")
+    os = models.CharField("OS", max_length=8, blank=True)
+    # clicks (Redis counters)
+    clicks = models.PositiveIntegerField(default=0)
+    unique_devices = models.PositiveIntegerField(null=True, blank=True, help_text="HyperLogLog estimate; hours only")
+    repeated_clicks = models.PositiveIntegerField(default=0)
+    unkeyed_clicks = models.PositiveIntegerField(default=0, help_text="clicks with no device key nor IP+UA stored")
+    rejected_clicks = models.PositiveIntegerField(default=0)
+    rejects = models.JSONField(default=dict, blank=True, help_text="rejected clicks by reason")
+    # activations (match traces and conversions)
+    activations = models.PositiveIntegerField(default=0, help_text="attributed + organic + reinstalls")
+    attributed = models.PositiveIntegerField(default=0)
+    organic = models.PositiveIntegerField(default=0)
+    reinstalls = models.PositiveIntegerField(default=0)
+    test_clicks = models.PositiveIntegerField(default=0)
+    test_activations = models.PositiveIntegerField(default=0)
+    # click-to-install time of the attributed conversions
+    ctit_lt_10s = models.PositiveIntegerField(default=0)
+    ctit_10_60s = models.PositiveIntegerField(default=0)
+    ctit_1_10m = models.PositiveIntegerField(default=0)
+    ctit_10_60m = models.PositiveIntegerField(default=0)
+    ctit_1_24h = models.PositiveIntegerField(default=0)
+    ctit_gt_24h = models.PositiveIntegerField(default=0)
+    ctit_median_seconds = models.PositiveIntegerField(null=True, blank=True)
+    clicks_before_conversions = models.PositiveIntegerField(
+        default=0, help_text="sum over the attributed conversions of the device's clicks before converting"
+    )
+    # deep events of attributed conversions (by the event's time)
+    registers = models.PositiveIntegerField(default=0)
+    pays = models.PositiveIntegerField(default=0)
+    pay_amount_fen = models.PositiveBigIntegerField(default=0)
+    # postbacks (by the time of the event they report; status as of the roll-up)
+    postbacks_succeeded = models.PositiveIntegerField(default=0)
+    postbacks_failed = models.PositiveIntegerField(default=0, help_text="gave up")
+    postbacks_pending = models.PositiveIntegerField(default=0, help_text="pending, sending or retrying")
+    postback_attempts_failed = models.PositiveIntegerField(default=0, help_text="failed attempts made in the bucket")
+    rolled_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-bucket_start", "link_id", "os"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket_minutes", "bucket_start", "app_id", "platform", "link_id", "os"],
+                name="analytics_linkrollup_group_once",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bucket_minutes", "bucket_start"]),
+            models.Index(fields=["link_id", "bucket_minutes", "bucket_start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_start:%Y-%m-%d %H:%M} /{self.bucket_minutes} link {self.link_id} {self.os}"
+
+
+class RollupRun(models.Model):
+    """One bucket rolled: when, and how many rows it produced. Its row is locked while
+    a bucket is rebuilt, so two rebuilds of one bucket run one after the other."""
+
+    kind = models.CharField(max_length=16)  # "links" | "campaigns"
+    bucket_minutes = models.PositiveSmallIntegerField(choices=BucketMinutes.choices)
+    bucket_start = models.DateTimeField()
+    rows = models.PositiveIntegerField(default=0)
+    rolled_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-bucket_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "bucket_minutes", "bucket_start"], name="analytics_run_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.bucket_start:%Y-%m-%d %H:%M} /{self.bucket_minutes}"
+
+
+class RollupCursor(models.Model):
+    """How far the beat job has read an append-only source table (its last id seen):
+    rows after it are new, and their event times name the buckets to re-roll."""
+
+    name = models.CharField(max_length=32, unique=True)
+    position = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position}"
