@@ -27,8 +27,15 @@ from django.utils import timezone
 
 from analytics.models import BucketMinutes, LinkRollup, RollupCursor, RollupRun
 from attribution.clicks import hour_bucket, index_key, prefix, stat_key
-from attribution.models import Conversion, ConversionEvent, MatchTrace, Postback, PostbackAttempt, TestDevice
-from attribution.models import TrackingLink
+from attribution.models import (
+    Conversion,
+    ConversionEvent,
+    MatchTrace,
+    Postback,
+    PostbackAttempt,
+    TestDevice,
+    TrackingLink,
+)
 from config.redis import get_redis
 
 logger = logging.getLogger("huodong.analytics")
@@ -165,20 +172,21 @@ def _test_clicks(rows: dict[Group, dict], links: list[_Link], start: datetime, e
     devices = list(TestDevice.objects.values_list("app_id", "keys"))
     lookups = []
     for link in links:
-        for app_id, keys in devices:
+        for number, (app_id, keys) in enumerate(devices):
             if app_id and app_id != link.app_id:
                 continue
             for canonical in keys:
                 kind, _, value = canonical.partition(":")
-                lookups.append((link, index_key(link.id, kind, value)))
+                lookups.append((link, number, index_key(link.id, kind, value)))
     if not lookups:
         return
     pipe = get_redis().pipeline(transaction=False)
     lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-    for _, key in lookups:
+    for *_, key in lookups:
         pipe.zrangebyscore(key, lo, f"({hi}")
     seen: set[tuple[int, str]] = set()
-    for (link, _), members in zip(lookups, pipe.execute(), strict=True):
+    clickers: set[tuple[Group, int]] = set()
+    for (link, number, _), members in zip(lookups, pipe.execute(), strict=True):
         for member in members:
             try:
                 click = json.loads(member)
@@ -187,9 +195,14 @@ def _test_clicks(rows: dict[Group, dict], links: list[_Link], start: datetime, e
             if (link.id, click.get("id")) in seen:
                 continue
             seen.add((link.id, click.get("id")))
-            row = rows[(link.app_id, link.platform, link.id, click.get("os") or link.os)]
+            group = (link.app_id, link.platform, link.id, click.get("os") or link.os)
+            row = rows[group]
             row["test_clicks"] += 1
             row["clicks"] = max(0, row["clicks"] - 1)
+            if (group, number) not in clickers:
+                clickers.add((group, number))
+                if row["unique_devices"]:
+                    row["unique_devices"] -= 1
 
 
 # --- activations, deep events, postbacks (database) --------------------------------
@@ -229,13 +242,9 @@ def _activation_counts(rows: dict[Group, dict], start: datetime, end: datetime) 
 
 def _deep_event_counts(rows: dict[Group, dict], start: datetime, end: datetime) -> None:
     events = ConversionEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end, conversion__is_test=False)
-    grouped = events.values(
-        "conversion__app_id", "conversion__platform", "conversion__link_id", "conversion__os", "event_type"
-    ).annotate(n=Count("id"), amount=Sum("amount_fen"))
-    for item in grouped:
-        row = rows[
-            (item["conversion__app_id"], item["conversion__platform"], item["conversion__link_id"], item["conversion__os"])
-        ]
+    keys = ("conversion__app_id", "conversion__platform", "conversion__link_id", "conversion__os")
+    for item in events.values(*keys, "event_type").annotate(n=Count("id"), amount=Sum("amount_fen")):
+        row = rows[tuple(item[k] for k in keys)]
         if item["event_type"] == "register":
             row["registers"] += item["n"]
         elif item["event_type"] == "pay":
