@@ -141,9 +141,9 @@ if written == 0 then redis.call('HINCRBY', sk, mk .. 'u', 1) end
 redis.call('EXPIRE', sk, @STAT_TTL@)
 redis.call('XADD', P .. ':log:clicks', 'MAXLEN', '~', @LOGMAX@, '*',
   'l', id, 'p', ARGV[2], 'o', os, 'r', repeated, 'c', ARGV[7], 'k', table.concat(dk, ' '))
-if ARGV[10] then
+if dk[1] then
   local uk = P .. ':uniq:' .. id .. ':' .. hour .. ':' .. os
-  redis.call('PFADD', uk, ARGV[10] .. ':' .. ARGV[11])
+  redis.call('PFADD', uk, dk[1])
   redis.call('EXPIRE', uk, @STAT_TTL@)
 end
 return {'ok', id, repeated, written}
