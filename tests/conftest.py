@@ -53,6 +53,16 @@ def _isolated_services():
     get_redis.cache_clear()
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Whatever the test run started, it stops: the embedded Redis server too, when
+    this run started it (one found running, e.g. `make run`'s, is left alone)."""
+    from config import embedded_redis
+
+    if settings.EMBEDDED_REDIS and embedded_redis.started_here(settings.VAR_DIR):
+        get_redis.cache_clear()
+        embedded_redis.stop(settings.VAR_DIR)
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     get_redis().flushdb()
