@@ -21,3 +21,7 @@ class ConfigConfig(AppConfig):
         task_prerun.connect(observability.task_started, dispatch_uid="huodong.task_started", weak=False)
         task_postrun.connect(observability.task_finished, dispatch_uid="huodong.task_finished", weak=False)
         task_failure.connect(observability.task_failed, dispatch_uid="huodong.task_failed", weak=False)
+        from config import profiling
+
+        task_prerun.connect(profiling.task_profile_start, dispatch_uid="huodong.task_profile_start", weak=False)
+        task_postrun.connect(profiling.task_profile_stop, dispatch_uid="huodong.task_profile_stop", weak=False)

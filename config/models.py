@@ -54,3 +54,35 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.user_id}:{self.key}"
+
+
+class ProfileKind(models.TextChoices):
+    REQUEST = "request", "HTTP request"
+    TASK = "task", "Celery task"
+
+
+class ProfileTrigger(models.TextChoices):
+    ON_DEMAND = "on_demand", "Asked for (signed token)"
+    SLOW = "slow", "Slow request (sampled)"
+    SETTING = "setting", "Task named in PROFILE_CELERY_TASKS"
+
+
+class Profile(models.Model):
+    """One pyinstrument profile of a request or a task (config/profiling.py)."""
+
+    kind = models.CharField(max_length=16, choices=ProfileKind.choices)
+    trigger = models.CharField(max_length=16, choices=ProfileTrigger.choices)
+    name = models.CharField(max_length=255)
+    duration_ms = models.FloatField()
+    requested_by = models.CharField(max_length=150, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True)
+    text = models.TextField()
+    html = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"])]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.duration_ms:.0f} ms)"

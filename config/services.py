@@ -37,3 +37,29 @@ def staff_user_ensure(*, username: str, password: str, group: str, superuser: bo
     user.save()
     user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def profile_create(
+    *,
+    kind: str,
+    trigger: str,
+    name: str,
+    duration_ms: float,
+    requested_by: str,
+    trace_id: str,
+    text: str,
+    html: str,
+):
+    """Store one profile report (config/profiling.py)."""
+    from config.models import Profile
+
+    return Profile.objects.create(
+        kind=kind,
+        trigger=trigger,
+        name=name,
+        duration_ms=round(duration_ms, 2),
+        requested_by=requested_by,
+        trace_id=trace_id,
+        text=text,
+        html=html,
+    )
