@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-DOMAIN_APPS = ("activities", "components", "listings", "coupons", "attribution", "payments", "adreports")
+DOMAIN_APPS = ("activities", "components", "listings", "coupons", "attribution", "payments", "adreports", "exports")
 OPERATOR_GROUP = "operator"
 ANALYST_GROUP = "analyst"
 

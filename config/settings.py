@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "payments",
     "adreports",
     "analytics",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -287,6 +288,21 @@ AD_DISCREPANCY_MIN_COUNT = env_int("AD_DISCREPANCY_MIN_COUNT", 20, minimum=0)
 ANALYTICS_RETENTION_DAYS = env_int("ANALYTICS_RETENTION_DAYS", 400, minimum=400)
 ANALYTICS_FIVE_MINUTE_RETENTION_DAYS = env_int("ANALYTICS_FIVE_MINUTE_RETENTION_DAYS", 35, minimum=1)
 ANALYTICS_CATCH_UP_HOURS = env_int("ANALYTICS_CATCH_UP_HOURS", 48, minimum=1)
+# Raw data for the big-data platform (contracts §9, docs/export.md): a local folder
+# or s3://bucket/prefix; S3 endpoint and keys for any S3-compatible store.
+EXPORT_URL = env_str("EXPORT_URL", str(VAR_DIR / "export"))
+EXPORT_DELAY_MINUTES = env_int("EXPORT_DELAY_MINUTES", 15, minimum=0)
+EXPORT_S3_ENDPOINT_URL = env_str("EXPORT_S3_ENDPOINT_URL", "")
+EXPORT_S3_REGION = env_str("EXPORT_S3_REGION", "us-east-1")
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID", "")
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY", "")
+EXPORT_PART_ROWS = env_int("EXPORT_PART_ROWS", 2_000_000, minimum=1)
+EXPORT_CATCHUP_HOURS = env_int("EXPORT_CATCHUP_HOURS", 24, minimum=1)
+EXPORT_CLICK_LOG_KEEP_HOURS = env_int("EXPORT_CLICK_LOG_KEEP_HOURS", 72, minimum=1)
+EXPORT_DRAIN_BATCH = env_int("EXPORT_DRAIN_BATCH", 10_000, minimum=1)
+EXPORT_DRAIN_SECONDS = env_int("EXPORT_DRAIN_SECONDS", 60, minimum=1)
+EXPORT_DRAIN_LOCK_SECONDS = env_int("EXPORT_DRAIN_LOCK_SECONDS", 60, minimum=1)
+EXPORT_PARTITION_LOCK_SECONDS = env_int("EXPORT_PARTITION_LOCK_SECONDS", 1800, minimum=1)
 
 # --- auth, i18n, static -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

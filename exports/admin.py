@@ -1,0 +1,29 @@
+"""The exported partitions, read-only: row counts, sizes, failures (docs/export.md)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from exports.models import Partition
+
+
+@admin.register(Partition)
+class PartitionAdmin(admin.ModelAdmin):
+    list_display = ("dataset", "hour", "status", "rows", "bytes", "files", "attempts", "exported_at", "short_error")
+    list_filter = ("status", "dataset")
+    date_hierarchy = "hour"
+    search_fields = ("dataset", "error")
+    readonly_fields = [field.name for field in Partition._meta.fields]
+
+    @admin.display(description="error")
+    def short_error(self, obj: Partition) -> str:
+        return obj.error[:120]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,137 @@
+"""Exports of contract §9: one partition at a time, and what beat asks for hourly.
+
+`partition_export` is the one way a partition is written (beat's task, the
+`export_raw` command and the admin all call it). It refuses an hour that is not yet
+closed plus EXPORT_DELAY_MINUTES unless forced; a click dataset first drains the
+click log up to the moment of the call. A failure is recorded on the partition
+(status failed, the error) and raised again, so the Celery task retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import UTC, datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.errors import Conflict, DomainError
+from config.redis import get_redis
+from exports import datasets, drain, storage
+from exports.models import ClickLogChunk, Partition, PartitionStatus
+from exports.schemas import DATASETS, LOG_DATASETS, SCHEMAS
+
+logger = logging.getLogger("huodong.exports")
+
+HOUR = timedelta(hours=1)
+
+
+def hour_parse(text: str) -> datetime:
+    """`YYYY-MM-DDTHH` (UTC) -> the hour's start."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    except ValueError:
+        raise DomainError(f"Hour {text!r} is not YYYY-MM-DDTHH (UTC).", code="bad_hour") from None
+
+
+def hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ready_at(hour: datetime) -> datetime:
+    return hour + HOUR + timedelta(minutes=settings.EXPORT_DELAY_MINUTES)
+
+
+def _partition_lock(dataset: str, hour: datetime):
+    return get_redis().lock(
+        f"{settings.ATTRIBUTION_REDIS_PREFIX}:export:{dataset}:{hour:%Y%m%d%H}",
+        timeout=settings.EXPORT_PARTITION_LOCK_SECONDS,
+    )
+
+
+def partition_export(*, dataset: str, hour: datetime, force: bool = False, now: datetime | None = None) -> Partition:
+    """Export (or with force, re-export) one dataset's UTC hour; return its partition."""
+    if dataset not in DATASETS:
+        raise DomainError(f"Unknown dataset {dataset!r}; one of {', '.join(DATASETS)}.", code="unknown_dataset")
+    now = now or timezone.now()
+    hour = hour_floor(hour)
+    if hour > now:
+        raise Conflict(f"{dataset} {hour:%Y-%m-%dT%H} has not started yet.", code="hour_not_started")
+    if not force and now < hour_ready_at(hour):
+        raise Conflict(f"{dataset} {hour:%Y-%m-%dT%H} is not closed and settled yet.", code="hour_not_ready")
+    partition, _ = Partition.objects.get_or_create(dataset=dataset, hour=hour)
+    if partition.status == PartitionStatus.DONE and not force:
+        return partition
+    if dataset in LOG_DATASETS and partition.staging_purged:
+        raise Conflict(f"{partition}: the click log of this hour was purged; it cannot be re-exported.", code="purged")
+    lock = _partition_lock(dataset, hour)
+    if not lock.acquire(blocking=False):
+        raise Conflict(f"{partition} is being exported right now.", code="export_running")
+    try:
+        Partition.objects.filter(pk=partition.pk).update(
+            status=PartitionStatus.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(), error=""
+        )
+        try:
+            if dataset in LOG_DATASETS:
+                drain.click_log_drain(wait_seconds=settings.EXPORT_DRAIN_LOCK_SECONDS * 2)
+            written = storage.partition_write(
+                dataset=dataset, hour=hour, schema=SCHEMAS[dataset], batches=datasets.dataset_batches(dataset, hour)
+            )
+        except Exception as exc:
+            error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+            Partition.objects.filter(pk=partition.pk).update(status=PartitionStatus.FAILED, error=error)
+            logger.error("export failed", extra={"dataset": dataset, "hour": hour.isoformat(), "error": error})
+            raise
+        Partition.objects.filter(pk=partition.pk).update(
+            status=PartitionStatus.DONE,
+            rows=written.rows,
+            bytes=written.bytes,
+            files=written.files,
+            location=written.location,
+            exported_at=timezone.now(),
+        )
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass
+    partition.refresh_from_db()
+    logger.info("partition exported", extra={"partition": str(partition), "rows": partition.rows})
+    return partition
+
+
+def partitions_due(*, now: datetime | None = None) -> list[tuple[str, datetime]]:
+    """(dataset, hour) pairs that beat should export now: settled hours of the last
+    EXPORT_CATCHUP_HOURS without a finished partition, and not started recently
+    (a running export, or one Celery is retrying, is left to finish)."""
+    now = now or timezone.now()
+    latest = hour_floor(now - HOUR - timedelta(minutes=settings.EXPORT_DELAY_MINUTES))
+    hours = [latest - HOUR * n for n in range(settings.EXPORT_CATCHUP_HOURS)]
+    stale = now - timedelta(seconds=settings.EXPORT_PARTITION_LOCK_SECONDS)
+    busy = set(
+        Partition.objects.filter(hour__gte=hours[-1])
+        .exclude(status=PartitionStatus.FAILED, started_at__lt=stale)
+        .exclude(status=PartitionStatus.RUNNING, started_at__lt=stale)
+        .values_list("dataset", "hour")
+    )
+    return [(dataset, hour) for hour in reversed(hours) for dataset in DATASETS if (dataset, hour) not in busy]
+
+
+def click_log_purge(*, now: datetime | None = None) -> int:
+    """Delete staged click-log chunks of exported hours older than EXPORT_CLICK_LOG_KEEP_HOURS
+    (until then `--force` can re-export them); return how many chunks went."""
+    now = now or timezone.now()
+    cutoff = hour_floor(now) - timedelta(hours=settings.EXPORT_CLICK_LOG_KEEP_HOURS)
+    done = Partition.objects.filter(
+        dataset__in=LOG_DATASETS, status=PartitionStatus.DONE, hour__lt=cutoff, staging_purged=False
+    )
+    purged = 0
+    for partition in done:
+        with transaction.atomic():
+            purged += ClickLogChunk.objects.filter(dataset=partition.dataset, hour=partition.hour).delete()[0]
+            Partition.objects.filter(pk=partition.pk).update(staging_purged=True)
+    return purged
