@@ -162,6 +162,8 @@ EVENTS_MAX_DEPTH = env_int("EVENTS_MAX_DEPTH", 16, minimum=2, maximum=100)
 # A failed handler is retried after this delay (doubled per attempt, at most 60 s),
 # waiting in the retry queue, never in the consumer thread.
 EVENTS_RETRY_DELAY_MS = env_int("EVENTS_RETRY_DELAY_MS", 1000, minimum=0)
+# A handler running longer is stopped (HandlerTimeout) and its event retried; 0: no limit.
+EVENTS_HANDLER_TIME_LIMIT = env_int("EVENTS_HANDLER_TIME_LIMIT", 30, minimum=0)
 # /readyz fails when the consumer's heartbeat, its loop or its backlog has not moved
 # for this long.
 EVENTS_STALL_SECONDS = env_int("EVENTS_STALL_SECONDS", 60, minimum=1)

@@ -26,13 +26,15 @@ applied, retried or dead-lettered; nothing raised by a message escapes the loop.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from celery import bootsteps
@@ -55,6 +57,55 @@ class Outcome:
     action: str  # applied | duplicate | dead | retry
     reason: str = ""
     event_id: str = ""
+
+
+class HandlerTimeout(BaseException):
+    """Raised inside a handler that ran past EVENTS_HANDLER_TIME_LIMIT (not an Exception,
+    so a handler's own `except Exception` does not swallow it)."""
+
+
+def _checkpoint() -> None:
+    """A Python-level call: an asynchronous exception still pending is raised here."""
+
+
+class HandlerClock:
+    """A time limit for handlers, which run in the consumer's thread (not the main
+    thread, so no SIGALRM as Zulip's queue workers use): the supervisor thread calls
+    `stop_if_over`, which raises HandlerTimeout inside the handler through
+    PyThreadState_SetAsyncExc. It lands at the handler's next Python instruction (a
+    call blocked in C, e.g. a database query, is stopped when it returns) and always
+    inside the handler's transaction, which rolls back; the event is retried."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._thread_id = 0
+        self._started: float | None = None
+        self._fired = False
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            self._thread_id, self._started, self._fired = threading.get_ident(), time.monotonic(), False
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._started = None
+            _checkpoint()  # still inside the transaction: a late HandlerTimeout rolls it back
+
+    def stop_if_over(self, limit: float) -> bool:
+        if limit <= 0 or not self._lock.acquire(timeout=1):
+            return False
+        try:
+            if self._started is None or self._fired or time.monotonic() - self._started < limit:
+                return False
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread_id), ctypes.py_object(HandlerTimeout)
+            )
+            self._fired = True
+            return True
+        finally:
+            self._lock.release()
 
 
 def dead_letter_exchange(prefix: str) -> Exchange:
@@ -101,10 +152,18 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
-def process(*, source: str, routing_key: str, body: bytes, attempts: int, max_attempts: int) -> Outcome:
+def process(
+    *,
+    source: str,
+    routing_key: str,
+    body: bytes,
+    attempts: int,
+    max_attempts: int,
+    clock: HandlerClock | None = None,
+) -> Outcome:
     """Decide and apply one message. Never raises, whatever the body or handler does."""
     from django.conf import settings
-    from django.db import IntegrityError, transaction
+    from django.db import IntegrityError, connection, transaction
 
     from config.events import registry
     from config.events.decode import BadEvent, decode_event
@@ -136,14 +195,23 @@ def process(*, source: str, routing_key: str, body: bytes, attempts: int, max_at
                     ProcessedEvent.objects.create(source=source, event_id=event_id, event_type=routing_key)
             except IntegrityError:
                 return Outcome("duplicate", "event_id already applied", event_id)
-            event_type.handler(payload)
+            with clock.running() if clock is not None else _no_clock():
+                event_type.handler(payload)
     except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
         logger.exception("event handler failed", extra={"event_id": event_id, "event_type": routing_key})
+        if isinstance(exc, HandlerTimeout):
+            exc = HandlerTimeout(f"ran past the time limit of {settings.EVENTS_HANDLER_TIME_LIMIT}s")
+            connection.close()  # it was interrupted anywhere: start the next event on a fresh connection
         reason = f"handler failed after {attempts + 1} attempt(s): {_failure(exc)}"
         if attempts + 1 >= max_attempts:
             return Outcome("dead", reason, event_id)
         return Outcome("retry", reason, event_id)
     return Outcome("applied", "", event_id)
+
+
+@contextmanager
+def _no_clock() -> Iterator[None]:
+    yield
 
 
 def _as_str(value: object) -> str:
@@ -175,6 +243,7 @@ class EventConsumer(ConsumerMixin):
         self.last_handled_at: float | None = None
         self._retry_channel = None
         self._next_retry_check = 0.0
+        self.clock = HandlerClock()
 
     def get_consumers(self, Consumer, channel):  # noqa: N803 (kombu's signature)
         return [Consumer(queues=event_queues(self.prefix), on_message=self.on_message, prefetch_count=20)]
@@ -207,6 +276,7 @@ class EventConsumer(ConsumerMixin):
                     body=self._body_bytes(message),
                     attempts=attempts,
                     max_attempts=self.max_attempts,
+                    clock=self.clock,
                 )
             except BaseException as exc:  # process() never raises; if it ever does, the message is dead
                 logger.exception("event processing raised")
@@ -451,12 +521,23 @@ class ConsumerSupervisor:
                     self._loop.start()
                     self._loop.join()
                 next_start = time.monotonic() + backoff
+            self._enforce_time_limit()
             self._beat()
             self._stop.wait(heartbeat_interval())
         try:
             heartbeat_clear(consumer_id=self.id)
         except Exception:
             logger.exception("could not clear the event consumer's heartbeat")
+
+    def _enforce_time_limit(self) -> None:
+        from django.conf import settings
+
+        consumer = self.consumer
+        if consumer is not None and consumer.clock.stop_if_over(settings.EVENTS_HANDLER_TIME_LIMIT):
+            logger.warning(
+                "event handler over its time limit: stopping it",
+                extra={"event_type": consumer.busy_event, "limit_s": settings.EVENTS_HANDLER_TIME_LIMIT},
+            )
 
     def _beat(self) -> None:
         from config.events.liveness import heartbeat_write

@@ -21,6 +21,7 @@ TEST_SCHEMA = {
         "fail": {"type": "boolean"},
         "sleep": {"type": "number"},
         "raise": {"enum": ["system_exit", "recursion", "base_exception"]},
+        "spin": {"type": "number"},
     },
 }
 
@@ -48,6 +49,13 @@ def handle_echo(payload: dict) -> None:
         raise RuntimeError("asked to fail")
     if payload.get("raise"):
         _raise_unexpected(payload["raise"])
+    if payload.get("spin"):  # a handler that hangs (in Python, swallowing what it can)
+        end = time.monotonic() + payload["spin"]
+        while time.monotonic() < end:
+            try:
+                time.sleep(0.05)
+            except Exception:
+                pass
     Group.objects.create(name=f"echo:{payload['event_id']}:{uuid.uuid4().hex[:8]}")
     marker = os.environ.get("ECHO_STARTED_MARKER")
     if payload.get("sleep") and marker and not os.path.exists(marker):

@@ -10,6 +10,7 @@ from django.test import Client
 from config.events import registry
 from config.events.consumer import EventConsumer
 from config.events.liveness import heartbeat_write
+from config.models import DeadLetter
 from config.redis import get_redis
 from tests.config.handlers import TEST_EVENT, applied, register_echo
 
@@ -56,6 +57,21 @@ def test_a_consumer_whose_loop_dies_is_restarted_and_readyz_shows_it(events, ech
     events.wait_for(lambda: _readyz()[1].get("restarts") == 1, timeout=20)
     status, check = _readyz()
     assert status == 200 and check["ok"], check
+
+
+def test_a_handler_over_its_time_limit_is_stopped_and_retried_and_the_next_event_goes_on(events, echo, settings):
+    settings.EVENTS_HANDLER_TIME_LIMIT = 1
+    settings.EVENTS_STALL_SECONDS = 2  # the supervisor looks every 1/3 s
+    hung = {**_echo(), "spin": 60}
+    events.publish("user_center", TEST_EVENT, hung)
+    after = _echo()
+    events.publish("user_center", TEST_EVENT, after)
+    events.wait_for(lambda: applied(after["event_id"]) == 1, timeout=20)
+    events.wait_for(lambda: DeadLetter.objects.filter(event_id=hung["event_id"]).exists(), timeout=40)
+    reason = DeadLetter.objects.get(event_id=hung["event_id"]).reason
+    assert f"after {settings.EVENTS_MAX_ATTEMPTS} attempt(s): HandlerTimeout: ran past the time limit of 1s" in reason
+    assert applied(hung["event_id"]) == 0  # each attempt's writes rolled back
+    assert events.supervisor.restarts == 0
 
 
 @pytest.mark.django_db
