@@ -25,6 +25,7 @@ from attribution.models import (
     TestDevice,
     TrackingLink,
 )
+from config.admin_site import read_only_view
 
 
 @admin.register(TrackingLink)
@@ -117,17 +118,17 @@ class TrackingLinkAdmin(admin.ModelAdmin):
         for link in queryset:
             services.tracking_link_delete(link=link)
 
-    @admin.action(description="Enable selected links")
+    @admin.action(description="Enable selected links", permissions=["change"])
     def enable_links(self, request, queryset: QuerySet[TrackingLink]) -> None:
         for link in queryset:
             services.tracking_link_update(link=link, enabled=True)
 
-    @admin.action(description="Disable selected links")
+    @admin.action(description="Disable selected links", permissions=["change"])
     def disable_links(self, request, queryset: QuerySet[TrackingLink]) -> None:
         for link in queryset:
             services.tracking_link_update(link=link, enabled=False)
 
-    @admin.action(description="Re-replicate all links to Redis")
+    @admin.action(description="Re-replicate all links to Redis", permissions=["change"])
     def resync_links(self, request, queryset) -> None:
         result = services.tracking_links_resync()
         self.message_user(request, f"Synced {result['synced']} link(s), removed {result['removed']} stale replica(s).")
@@ -261,6 +262,7 @@ class MatchTraceAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @read_only_view
     def device_view(self, request: HttpRequest):
         """Trace a device now: which stored clicks would match an activation at this moment, and why."""
         if not self.has_view_permission(request):
@@ -310,7 +312,11 @@ class TestDeviceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: TestDevice, form, change: bool) -> None:
         services.test_device_save(device=obj)
 
-    @admin.action(description="Forget this device (conversions, traces, stored clicks)")
+    def has_forget_permission(self, request) -> bool:
+        """Forgetting deletes the device's conversions, traces and stored clicks."""
+        return request.user.has_perm("attribution.delete_conversion")
+
+    @admin.action(description="Forget this device (conversions, traces, stored clicks)", permissions=["forget"])
     def forget_devices(self, request, queryset: QuerySet[TestDevice]) -> None:
         for device in queryset:
             result = services.test_device_forget(device=device)
@@ -391,7 +397,11 @@ class PostbackAdmin(admin.ModelAdmin):
         url = reverse("admin:attribution_conversion_change", args=[obj.conversion_id])
         return format_html('<a href="{}">{}</a>', url, obj.conversion_id)
 
-    @admin.action(description="Retry the selected failed postbacks now")
+    def has_retry_permission(self, request) -> bool:
+        """A retry sends the postback to the ad platform again."""
+        return request.user.has_perm("attribution.change_postback")
+
+    @admin.action(description="Retry the selected failed postbacks now", permissions=["retry"])
     def retry_postbacks(self, request, queryset: QuerySet[Postback]) -> None:
         retried = sum(services.postback_retry(postback=p) for p in queryset)
         self.message_user(request, f"Queued {retried} postback(s) for another attempt.", messages.SUCCESS)

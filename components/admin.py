@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
@@ -75,6 +76,8 @@ class ComponentAdmin(admin.ModelAdmin):
             return None
 
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         if self._type_key(request) is None or self._activity(request) is None:
             self.message_user(request, "Add a component from its activity's page.", messages.WARNING)
             return HttpResponseRedirect(reverse("admin:activities_activity_changelist"))

@@ -43,7 +43,7 @@ if PRODUCTION:
         _problems.append("SITE_URL: the public base URL (https://...), used in links we hand out")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.HuodongAdminConfig",  # django.contrib.admin on our site class
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

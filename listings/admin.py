@@ -16,6 +16,7 @@ from import_export import fields, resources
 from import_export.admin import ExportMixin
 
 from components.models import Component
+from config.admin_site import read_only_view
 from listings import progress as import_progress
 from listings import services
 from listings.importing import COLUMN_BY_KEY, TEMPLATE_COLUMNS, column_label, template_file
@@ -202,6 +203,8 @@ class ImportJobAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         return HttpResponseRedirect(reverse("admin:listings_importjob_upload"))
 
     def upload_view(self, request):
@@ -232,6 +235,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "listings/admin/upload.html", context)
 
+    @read_only_view
     def template_view(self, request, kind: str):
         if kind not in ("xlsx", "csv"):
             raise Http404("The template comes as .xlsx or .csv.")
@@ -244,6 +248,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="listings-template.{kind}"'
         return response
 
+    @read_only_view
     def progress_view(self, request, job_id: int):
         job = get_object_or_404(ImportJob, pk=job_id)
         if not self.has_view_permission(request, job):

@@ -159,7 +159,10 @@ class OrderAdmin(NoWriteBack, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Mark refunded (money returned in the payment console): revoke entitlement")
+    @admin.action(
+        description="Mark refunded (money returned in the payment console): revoke entitlement",
+        permissions=["change"],
+    )
     def refund_orders(self, request, queryset):
         done = 0
         for order in queryset.filter(state__in=[OrderState.PAID, OrderState.CLOSED]):

@@ -1,0 +1,26 @@
+"""System checks of the platform's own rules."""
+
+from __future__ import annotations
+
+from django.core.checks import Error, Tags, register
+
+
+@register(Tags.admin)
+def admin_actions_declare_permissions(app_configs=None, **kwargs) -> list[Error]:
+    """Every admin list action says which permission it needs: an action without
+    `allowed_permissions` is offered to anyone who may view the list (analysts too)."""
+    from django.contrib import admin
+
+    errors = []
+    for model_admin in admin.site._registry.values():
+        for func, name, _description in model_admin._get_base_actions():
+            if not getattr(func, "allowed_permissions", None):
+                errors.append(
+                    Error(
+                        f"{type(model_admin).__name__}: the admin action {name!r} declares no permission.",
+                        hint="Use @admin.action(permissions=[...]) with a has_<perm>_permission method.",
+                        obj=type(model_admin),
+                        id="huodong.E001",
+                    )
+                )
+    return errors
