@@ -5,6 +5,10 @@
   id per request; baseline: a minimal WSGI app in the same gunicorn setup doing the
   same Redis write (the click's Lua script with the same arguments), side by side in
   interleaved rounds, the median round of each reported.
+- `attribution.clicks_per_s_traced` (`attribution.click_p99_ms_traced`): the same
+  click door with tracing on (OTLP export to a loopback sink, the default sampled
+  share of clicks, TRACING_CLICK_SAMPLE_RATIO); baseline: `attribution.clicks_per_s`
+  (tracing off) of the same interleaved rounds.
 - `attribution.click_p50_ms`, `attribution.click_p99_ms`: wrk's latency percentiles
   of that run (baseline: the minimal app's).
 - `attribution.activations_per_s`: app.activated events matched per second by one
@@ -215,25 +219,69 @@ def run() -> dict[str, dict]:
             for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
                 client.delete(key)
     results = {name: sorted(r, key=lambda x: x["rps"])[len(r) // 2] for name, r in runs.items()}
-    base, click = results["baseline"], results["click"]
+    base, click, traced = results["baseline"], results["click"], results["click_traced"]
     return {
         "attribution.clicks_per_s": figure(click["rps"], "req/s", base["rps"]),
+        "attribution.clicks_per_s_traced": figure(traced["rps"], "req/s", click["rps"]),
+        "attribution.click_p99_ms_traced": figure(traced["p99"], "ms", click["p99"]),
         "attribution.click_p50_ms": figure(click["p50"], "ms", base["p50"]),
         "attribution.click_p99_ms": figure(click["p99"], "ms", base["p99"]),
         "attribution.activations_per_s": figure(activations, "events/s"),
     }
 
 
+class _OtlpSink:
+    """A loopback OTLP/HTTP receiver (the collector's part): answers 200 to each
+    export and counts the requests and bytes it got."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        sink = self
+        self.requests = self.bytes = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sink.requests, sink.bytes = sink.requests + 1, sink.bytes + len(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def _click_rounds(wrk: str, env: dict, prefix: str) -> dict[str, list[dict]]:
-    """Both apps under gunicorn; interleaved rounds so that load from elsewhere on the
-    machine hits both alike (the median round of each is reported)."""
-    apps = {"baseline": "bench.attribution:baseline_app", "click": "config.wsgi:application"}
+    """The apps under gunicorn; interleaved rounds so that load from elsewhere on the
+    machine hits them alike (the median round of each is reported). `click_traced` is
+    the click door with tracing on (OTLP export to a loopback sink, the default
+    TRACING_CLICK_SAMPLE_RATIO sampling)."""
+    apps = {
+        "baseline": "bench.attribution:baseline_app",
+        "click": "config.wsgi:application",
+        "click_traced": "config.wsgi:application",
+    }
     servers: dict[str, tuple[subprocess.Popen, int]] = {}
     runs: dict[str, list[dict]] = {name: [] for name in apps}
+    sink = _OtlpSink()
+    metrics_dir = tempfile.mkdtemp(prefix="bench-prometheus-")
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "OTEL_TRACES_EXPORTER": "none"}
+    traced = {**env, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url}
     try:
         for name, app in apps.items():
             port = _free_port()
-            servers[name] = (_start_gunicorn(app, port, env), port)
+            servers[name] = (_start_gunicorn(app, port, traced if name == "click_traced" else env), port)
         for round_ in range(ROUNDS):
             for name in apps:
                 result = _wrk(wrk, f"http://127.0.0.1:{servers[name][1]}", prefix, warm_up=round_ == 0)
@@ -243,6 +291,9 @@ def _click_rounds(wrk: str, env: dict, prefix: str) -> dict[str, list[dict]]:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(timeout=15)
+        sink.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    print(f"    OTLP sink received {sink.requests} export(s), {sink.bytes} bytes", flush=True)
     return runs
 
 

@@ -12,7 +12,13 @@ and task names), never ids or user input.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from django.conf import settings
+
+# prometheus-client picks its multiprocess mode when imported: the settings (which
+# set PROMETHEUS_MULTIPROC_DIR) must be loaded first.
+_ = settings.PROMETHEUS_MULTIPROC_DIR
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess  # noqa: E402
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 

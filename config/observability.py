@@ -74,3 +74,31 @@ def task_finished(task_id=None, task=None, state=None, **kwargs) -> None:
 
 def task_failed(sender=None, **kwargs) -> None:
     metrics.CELERY_TASK_FAILURES.labels(getattr(sender, "name", "unknown")).inc()
+
+
+def event_count(*, source: str, action: str, body) -> None:
+    """Count one handled event by queue (its source exchange) and outcome; for a
+    first handling, observe the lag from the event's `occurred_at`."""
+    from config.events.contracts import EXCHANGES
+
+    queue = source if source in EXCHANGES else "other"
+    metrics.EVENTS_CONSUMED.labels(queue, action).inc()
+    if action == "dead":
+        metrics.EVENTS_DEAD_LETTERED.labels(queue).inc()
+    elif action == "retry":
+        metrics.EVENTS_RETRIED.labels(queue).inc()
+    elif action == "applied":
+        lag = _event_lag(body)
+        if lag is not None:
+            metrics.EVENTS_LAG.labels(queue).observe(lag)
+
+
+def _event_lag(body) -> float | None:
+    import json
+    from datetime import datetime
+
+    try:
+        occurred = datetime.fromisoformat(json.loads(body)["occurred_at"])
+        return max(0.0, time.time() - occurred.timestamp())
+    except Exception:  # a body without a readable offset-aware occurred_at has no lag to tell
+        return None

@@ -41,6 +41,8 @@ from celery import bootsteps
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
+from config import telemetry
+
 logger = logging.getLogger("huodong.events")
 
 ATTEMPTS_HEADER = "x-huodong-attempts"
@@ -268,20 +270,28 @@ class EventConsumer(ConsumerMixin):
         try:
             source, routing_key, attempts = self._envelope(message)
             self.busy_event = routing_key[:128]
-            try:
-                close_old_connections()
-                outcome = process(
-                    source=source,
-                    routing_key=routing_key,
-                    body=self._body_bytes(message),
-                    attempts=attempts,
-                    max_attempts=self.max_attempts,
-                    clock=self.clock,
-                )
-            except BaseException as exc:  # process() never raises; if it ever does, the message is dead
-                logger.exception("event processing raised")
-                outcome = Outcome("dead", f"consumer error: {_failure(exc)}")
+            # Tracing (config/telemetry.py): the span's parent is the message's
+            # `traceparent` header when the publisher sent one.
+            with telemetry.event_span(
+                queue=f"{self.prefix}.{source}", routing_key=routing_key, headers=message.headers
+            ):
+                try:
+                    close_old_connections()
+                    outcome = process(
+                        source=source,
+                        routing_key=routing_key,
+                        body=self._body_bytes(message),
+                        attempts=attempts,
+                        max_attempts=self.max_attempts,
+                        clock=self.clock,
+                    )
+                except BaseException as exc:  # process() never raises; if it ever does, the message is dead
+                    logger.exception("event processing raised")
+                    outcome = Outcome("dead", f"consumer error: {_failure(exc)}")
             outcome = Outcome(outcome.action, outcome.reason[:MAX_REASON], outcome.event_id)
+            from config.observability import event_count
+
+            event_count(source=source, action=outcome.action, body=message.body)
             # Broker errors below propagate: kombu reconnects (or the supervisor restarts
             # the loop) and the unacked message is delivered again.
             if outcome.action == "dead":

@@ -21,6 +21,10 @@ def publish_event(
     from django.conf import settings
 
     body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    if not (headers and "traceparent" in headers):
+        from config.telemetry import inject_headers
+
+        headers = inject_headers(dict(headers or {})) or None  # the current trace, when tracing is on
     own = connection is None
     conn = connection or Connection(url or settings.EVENTS_BROKER_URL)
     try:

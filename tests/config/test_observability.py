@@ -147,6 +147,60 @@ def test_one_trace_from_an_inbound_request_through_the_task_to_the_postback_carr
     assert sent["headers"]["traceparent"].split("-")[2] == format(client_span.context.span_id, "016x")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_one_trace_across_the_click_the_event_consumer_the_task_and_the_outbound_postback(spans, events, ad_platform):
+    from opentelemetry import trace
+
+    from tests.attribution.conftest import event_payload
+
+    link = _link()
+    assert _lean_click(_click_path(link, idfa="TR-E2E")) == 200
+    (click,) = [s for s in spans.get_finished_spans() if s.name == "GET /t/{platform}/{link_token}"]
+    trace_id = click.context.trace_id
+    traceparent = f"00-{trace_id:032x}-{click.context.span_id:016x}-01"
+    # The app's publisher carries the click's trace in the AMQP header `traceparent`.
+    payload = event_payload("app.activated", device={"idfa": "TR-E2E"}, os="ios")
+    events.publish("user_center", "app.activated", payload, headers={"traceparent": traceparent})
+    events.wait_for(lambda: len(ad_platform.received("oceanengine")) == 1)
+    (sent,) = ad_platform.received("oceanengine")
+    events.wait_for(lambda: any(s.name.endswith(" process") for s in spans.get_finished_spans()))
+    in_trace = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
+    (consumer,) = [s for s in in_trace if s.name.endswith(".user_center process")]
+    assert consumer.parent.span_id == click.context.span_id  # web -> consumer
+    assert consumer.attributes["messaging.rabbitmq.destination.routing_key"] == "app.activated"
+    (task,) = [s for s in in_trace if s.name.startswith("run/") and "postback_deliver" in s.name]
+    outbound = next(s for s in in_trace if s.kind == trace.SpanKind.CLIENT and s.name == "GET")
+    assert sent["headers"]["traceparent"] == f"00-{trace_id:032x}-{outbound.context.span_id:016x}-01"
+    # the outbound call is inside the task, the task inside the consumer's span
+    spans_by_id = {s.context.span_id: s for s in in_trace}
+    chain, span = [], outbound
+    while span.parent is not None and span.parent.span_id in spans_by_id:
+        span = spans_by_id[span.parent.span_id]
+        chain.append(span)
+    assert task in chain and consumer in chain and chain[-1] is click
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_without_traceparent_starts_a_new_trace_and_is_counted(spans, events, settings):
+    from tests.attribution.conftest import event_payload
+
+    settings.METRICS_TOKEN = ""
+    applied = ("huodong_events_consumed_total", (("outcome", "applied"), ("queue", "user_center")))
+    dead = ("huodong_events_dead_lettered_total", (("queue", "user_center"),))
+    lag = ("huodong_events_lag_seconds_count", (("queue", "user_center"),))
+    before = _scrape(Client(), "")
+    events.publish("user_center", "app.activated", event_payload("app.activated", device={"idfa": "TR-NEW"}))
+    events.publish("user_center", "app.activated", b"{broken")
+    events.wait_for(lambda: len(events.dead_letters()) == 1)
+    events.wait_for(lambda: any(s.name.endswith(" process") for s in spans.get_finished_spans()))
+    consumers = [s for s in spans.get_finished_spans() if s.name.endswith(".user_center process")]
+    assert consumers and all(s.parent is None for s in consumers)
+    after = _scrape(Client(), "")
+    assert after[applied] - before.get(applied, 0) == 1
+    assert after[dead] - before.get(dead, 0) == 1
+    assert after[lag] - before.get(lag, 0) == 1
+
+
 def test_log_lines_carry_the_trace_and_span_ids_in_ecs_fields(spans):
     from opentelemetry import trace
 
