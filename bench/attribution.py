@@ -230,6 +230,23 @@ def run() -> dict[str, dict]:
     }
 
 
+def _until_answering(url: str, timeout: float = 180.0) -> None:
+    """Wait until the server's workers have booted (Django's start-up is slow on a
+    loaded machine): several answers in a row, so that both workers are up."""
+    import urllib.request
+
+    deadline, answered = time.monotonic() + timeout, 0
+    while answered < 8:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                answered = answered + 1 if response.status == 200 else 0
+        except OSError:
+            answered = 0
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer") from None
+            time.sleep(0.2)
+
+
 class _OtlpSink:
     """A loopback OTLP/HTTP receiver (the collector's part): answers 200 to each
     export and counts the requests and bytes it got."""
@@ -282,6 +299,8 @@ def _click_rounds(wrk: str, env: dict, prefix: str) -> dict[str, list[dict]]:
         for name, app in apps.items():
             port = _free_port()
             servers[name] = (_start_gunicorn(app, port, traced if name == "click_traced" else env), port)
+        for _, port in servers.values():
+            _until_answering(f"http://127.0.0.1:{port}{prefix}READY")
         for round_ in range(ROUNDS):
             for name in apps:
                 result = _wrk(wrk, f"http://127.0.0.1:{servers[name][1]}", prefix, warm_up=round_ == 0)
