@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from adreports import crypto, selectors, services
 from adreports.alerting import ad_alert_resolve
-from adreports.models import AdAccount, AdDiscrepancy, AdPull, AdReportRow, AdWarning
+from adreports.models import AdAccount, AdDiscrepancy, AdManualCost, AdPull, AdReportRow, AdWarning
 from config.errors import DomainError
 
 SECRET_HELP = "Stored encrypted; never shown again. Leave empty to keep the stored value."
@@ -137,8 +141,72 @@ class AdAccountAdmin(WarningBanner, admin.ModelAdmin):
         )
 
 
+def _yuan(fen: int | None) -> str:
+    return "" if fen is None else f"{fen / 100:,.2f}"
+
+
+def _day(value: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(value) if value else default
+    except ValueError:
+        return default
+
+
 @admin.register(AdReportRow)
 class AdReportRowAdmin(ReadOnlyAdmin):
+    change_list_template = "adreports/admin/reportrow_change_list.html"
+
+    def get_urls(self):
+        return [
+            path("performance/", self.admin_site.admin_view(self.performance_view), name="adreports_performance"),
+            *super().get_urls(),
+        ]
+
+    def performance_view(self, request):
+        """Per account, campaign, ad or tracking link: their figures beside ours."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        today = timezone.localdate()
+        end = _day(request.GET.get("to"), today)
+        start = _day(request.GET.get("from"), end - timedelta(days=6))
+        if start > end or (end - start).days > 92:
+            start = end - timedelta(days=6)
+        level = request.GET.get("level", "campaign")
+        if level not in (*selectors.LEVELS, "link"):
+            level = "campaign"
+        figures = (
+            selectors.link_performance(start=start, end=end)
+            if level == "link"
+            else selectors.ad_performance(start=start, end=end, level=level)
+        )
+        rows = [
+            {
+                "f": f,
+                "label": f.label,
+                "spend": _yuan(f.spend_fen),
+                "cpi": _yuan(f.cost_per_install_fen),
+                "revenue": _yuan(f.revenue_fen),
+            }
+            for f in figures
+        ]
+        spend = sum(f.spend_fen for f in figures)
+        revenue = sum(f.revenue_fen for f in figures)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Ad performance",
+            "rows": rows,
+            "start": start,
+            "end": end,
+            "level": level,
+            "levels": (*selectors.LEVELS, "link"),
+            "total_spend": _yuan(spend),
+            "total_revenue": _yuan(revenue),
+            "total_roas": f"{revenue / spend:.2f}" if spend else None,
+            "total_installs": sum(f.installs for f in figures),
+            "discrepancies": selectors.discrepancies(start=start, end=end)[:200],
+        }
+        return TemplateResponse(request, "adreports/admin/performance.html", context)
+
     list_display = (
         "day",
         "account",
@@ -204,3 +272,33 @@ class AdWarningAdmin(ReadOnlyAdmin):
     def resolve(self, request, queryset):
         done = sum(ad_alert_resolve(key=key) for key in queryset.values_list("key", flat=True))
         self.message_user(request, f"{done} warnings resolved.")
+
+
+class AdManualCostForm(forms.ModelForm):
+    class Meta:
+        model = AdManualCost
+        fields = ("link", "day", "cost_fen", "note")
+
+
+@admin.register(AdManualCost)
+class AdManualCostAdmin(WarningBanner, admin.ModelAdmin):
+    form = AdManualCostForm
+    list_display = ("day", "link", "cost_fen", "note")
+    list_filter = ("day",)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            saved = services.ad_manual_cost_set(
+                link=data["link"], day=data["day"], cost_fen=data["cost_fen"], note=data.get("note", "")
+            )
+        except DomainError as exc:
+            raise PermissionDenied(exc.message) from None
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        services.ad_manual_cost_delete(cost=obj)
+
+    def delete_queryset(self, request, queryset):
+        for cost in queryset:
+            services.ad_manual_cost_delete(cost=cost)

@@ -167,3 +167,24 @@ class AdWarning(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AdManualCost(models.Model):
+    """Spend typed in by hand for a tracking link and day, for platforms (or
+    accounts) without a reporting API; added to the link's spend."""
+
+    link = models.ForeignKey("attribution.TrackingLink", on_delete=models.CASCADE, related_name="manual_costs")
+    day = models.DateField()
+    cost_fen = models.BigIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "link"]
+        constraints = [
+            models.UniqueConstraint(fields=["link", "day"], name="adr_manual_cost_unique"),
+            models.CheckConstraint(condition=Q(cost_fen__gte=0), name="adr_manual_cost_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link} {self.day}: {self.cost_fen} fen"

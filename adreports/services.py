@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
 from django.conf import settings
@@ -29,7 +30,16 @@ from adreports import crypto
 from adreports.alerting import ad_alert_raise, ad_alert_resolve
 from adreports.clients import ApiError, Tokens, client_for
 from adreports.clients.base import ReportRow
-from adreports.models import AdAccount, AdPull, AdReportRow, PullStatus, WarningKind
+from adreports.models import (
+    AdAccount,
+    AdDiscrepancy,
+    AdManualCost,
+    AdPull,
+    AdReportRow,
+    Metric,
+    PullStatus,
+    WarningKind,
+)
 from config.errors import DomainError
 from config.redis import get_redis
 
@@ -407,4 +417,95 @@ def ad_reports_pull(
     else:
         with ThreadPoolExecutor(max_workers=settings.AD_REPORTS_CONCURRENCY, thread_name_prefix="adpull") as pool:
             pulls = [p for result in pool.map(_in_thread, pks, [days] * len(pks)) for p in result]
+    for day in sorted({p.day for p in pulls if p.status == PullStatus.SUCCEEDED}):
+        discrepancies_refresh(day=day)
     return pulls
+
+
+# --- discrepancies ---------------------------------------------------------------
+def _difference_percent(theirs: int, ours: int) -> Decimal:
+    top = max(theirs, ours)
+    if not top:
+        return Decimal(0)
+    return (Decimal(abs(theirs - ours)) * 100 / top).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def discrepancies_refresh(*, day: date) -> list[AdDiscrepancy]:
+    """Compare, per registered account, their clicks with ours and their conversions
+    with our successful activation postbacks on `day`; keep those beyond
+    AD_DISCREPANCY_TOLERANCE_PERCENT (both sides under AD_DISCREPANCY_MIN_COUNT are
+    ignored), replacing the day's earlier list, and raise an alert for each beyond
+    AD_DISCREPANCY_ALERT_PERCENT (resolving the ones no longer beyond it)."""
+    from adreports import selectors
+
+    comparison = selectors.account_day_comparison(day=day)
+    now = timezone.now()
+    found: list[AdDiscrepancy] = []
+    alerts: list[tuple[AdAccount, str, int, int, Decimal]] = []
+    accounts = list(AdAccount.objects.all())
+    for account in accounts:
+        figures = comparison.get((account.platform, account.account_id))
+        if figures is None:
+            continue
+        for metric, theirs, ours in (
+            (Metric.CLICKS, figures["their_clicks"], figures["our_clicks"]),
+            (Metric.CONVERSIONS, figures["their_conversions"], figures["postbacks"]),
+        ):
+            percent = _difference_percent(theirs, ours)
+            if max(theirs, ours) < settings.AD_DISCREPANCY_MIN_COUNT:
+                continue
+            if percent <= Decimal(str(settings.AD_DISCREPANCY_TOLERANCE_PERCENT)):
+                continue
+            large = percent > Decimal(str(settings.AD_DISCREPANCY_ALERT_PERCENT))
+            found.append(
+                AdDiscrepancy(
+                    account=account,
+                    day=day,
+                    metric=metric,
+                    theirs=theirs,
+                    ours=ours,
+                    difference_percent=percent,
+                    large=large,
+                    checked_at=now,
+                )
+            )
+            if large:
+                alerts.append((account, metric, theirs, ours, percent))
+    with transaction.atomic():
+        AdDiscrepancy.objects.filter(day=day).delete()
+        AdDiscrepancy.objects.bulk_create(found)
+    large_keys = set()
+    for account, metric, theirs, ours, percent in alerts:
+        key = _alert_key(WarningKind.DISCREPANCY, account, f"{day}:{metric}")
+        large_keys.add(key)
+        ad_alert_raise(
+            key=key,
+            kind=WarningKind.DISCREPANCY,
+            account=account,
+            title=f"{account} {day}: {Metric(metric).label} differ by {percent}% ({theirs} vs {ours})",
+            text=f"Beyond AD_DISCREPANCY_ALERT_PERCENT={settings.AD_DISCREPANCY_ALERT_PERCENT}%. "
+            "Check the tracking link's click URL macros, postback failures, or invalid-click refunds.",
+        )
+    for account in accounts:
+        for metric in Metric.values:
+            key = _alert_key(WarningKind.DISCREPANCY, account, f"{day}:{metric}")
+            if key not in large_keys:
+                ad_alert_resolve(key=key)
+    return found
+
+
+# --- manual cost -----------------------------------------------------------------
+def ad_manual_cost_set(*, link, day: date, cost_fen: int, note: str = "") -> AdManualCost:
+    """Spend of a tracking link on a day, typed in by hand (platforms without a
+    reporting API): one figure per link and day, replaced when set again."""
+    if cost_fen < 0:
+        raise DomainError("cost must not be negative", code="invalid")
+    with transaction.atomic():
+        cost, _ = AdManualCost.objects.update_or_create(
+            link=link, day=day, defaults={"cost_fen": cost_fen, "note": note[:200]}
+        )
+    return cost
+
+
+def ad_manual_cost_delete(*, cost: AdManualCost) -> None:
+    AdManualCost.objects.filter(pk=cost.pk).delete()

@@ -22,6 +22,8 @@ Redis layout (all keys prefixed `att:`, the setting ATTRIBUTION_REDIS_PREFIX):
   clicks on unknown links.
 - `uniq:{link_id}:{YYYYMMDDHH}:{os}` HyperLogLog of the clicking devices (the
   click's first canonical key), PFCOUNTed by the hourly rollup.
+- `adclk:{link_id}:{YYYYMMDDHH UTC}` hash: clicks per `account|campaign|ad` (the
+  platform's ids on the click), read by the ad reports (docs/adreports.md).
 - `rl:ip:{ip}:{second}`, `rl:link:{id}:{second}`: fixed one-second windows.
 - `log:clicks` stream, one entry per stored click (l link id, p platform, o os,
   r repeated, c click JSON, k device keys `kind:value` space-separated), and
@@ -112,7 +114,7 @@ if os == '' then os = link[7] end
 local repeated = 0
 local written = 0
 local dk = {}
-local i = 11
+local i = 12
 while i < #ARGV do
   local kind = ARGV[i]
   local w = dw
@@ -139,6 +141,11 @@ redis.call('HINCRBY', sk, mk .. 'c', 1)
 if repeated == 1 then redis.call('HINCRBY', sk, mk .. 'r', 1) end
 if written == 0 then redis.call('HINCRBY', sk, mk .. 'u', 1) end
 redis.call('EXPIRE', sk, @STAT_TTL@)
+if ARGV[11] ~= '' then
+  local ak = P .. ':adclk:' .. id .. ':' .. hour
+  redis.call('HINCRBY', ak, ARGV[11], 1)
+  redis.call('EXPIRE', ak, @STAT_TTL@)
+end
 redis.call('XADD', P .. ':log:clicks', 'MAXLEN', '~', @LOGMAX@, '*',
   'l', id, 'p', ARGV[2], 'o', os, 'r', repeated, 'c', ARGV[7], 'k', table.concat(dk, ' '))
 if dk[1] then
@@ -181,6 +188,29 @@ def index_key(link_id: int | str, kind: str, value: str) -> str:
 
 def stat_key(link_id: int | str, hour: str) -> str:
     return f"{prefix()}:stat:{link_id}:{hour}"
+
+
+def ad_field(params: dict[str, str]) -> str:
+    """The click's `account|campaign|ad` (the platform's ids, contracts §1), the field
+    of the hourly `adclk:{link_id}:{hour}` counter; empty when the click carries none."""
+    ids = [(devices.clean(params.get(name)) or "")[:64].replace("|", "") for name in ("account", "campaign", "ad")]
+    return "|".join(ids) if any(ids) else ""
+
+
+def ad_click_counts(*, link_ids: list[int], hours: list[str]) -> dict[tuple[int, str, str, str], int]:
+    """Our clicks per (tracking link, account, campaign, ad) over the given hour buckets."""
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    pairs = [(link_id, hour) for link_id in link_ids for hour in hours]
+    for link_id, hour in pairs:
+        pipe.hgetall(f"{prefix()}:adclk:{link_id}:{hour}")
+    counts: dict[tuple[int, str, str, str], int] = {}
+    for (link_id, _), fields in zip(pairs, pipe.execute(), strict=True):
+        for field, value in fields.items():
+            account, campaign, ad = [*field.decode().split("|"), "", "", ""][:3]
+            key = (link_id, account, campaign, ad)
+            counts[key] = counts.get(key, 0) + int(value)
+    return counts
 
 
 def hour_bucket(epoch_s: float) -> str:
@@ -306,7 +336,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
     now_us = time.time_ns() // 1000
     now = now_us / 1_000_000
     bad = ""  # a bad query is refused by the script once the link is known, so it is counted
-    os, record, keys = "", "", []
+    os, record, keys, ad_ids = "", "", [], ""
     if platform not in platforms.PLATFORMS or not token or len(token) > 64:
         platform, token = "", ""  # no link has an empty token: counted as unknown_link
         record = _click_record(platform, {}, now_us, os)  # the reject log gets a record without values
@@ -316,6 +346,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
             keys = click_keys(platform, params)
             os = platforms.click_os(platform, params.get("os"), "")
             record = _click_record(platform, params, now_us, os)
+            ad_ids = ad_field(params)
         except BadQuery as exc:
             bad, bad_message, keys = "bad_query", str(exc), []
             record = _click_record(platform, {}, now_us, "")
@@ -330,6 +361,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
         os,
         settings.ATTRIBUTION_REDIS_PREFIX,
         bad,
+        ad_ids,
     ]
     for kind, value in keys:
         args += [kind, value]

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 
 from adreports import crypto
 from adreports.alerting import ad_alert_raise
@@ -169,3 +170,34 @@ def test_beat_job_is_scheduled():
     app.loader.import_default_modules()
     app.finalize()
     assert app.conf.beat_schedule["adreports.pull"]["task"] == "adreports.pull"
+
+
+def test_performance_page_shows_spend_and_roas_to_analysts(analyst, ad_platform):
+    fake = ad_platform("tencent")
+    today = timezone.localdate()
+    fake.set_day(today, [wire_row("tencent", today, "41001", "510001", 123456, clicks=9)])
+    account = account_for(fake)
+    from adreports import services
+
+    services.ad_day_pull(account=account, day=today)
+    listing = analyst.get("/admin/adreports/adreportrow/").content.decode()
+    assert "/admin/adreports/adreportrow/performance/" in listing
+    page = analyst.get("/admin/adreports/adreportrow/performance/", {"level": "ad"}).content.decode()
+    assert "tencent / 25610 / 41001 / 510001" in page and "1,234.56" in page
+    for level in ("account", "campaign", "link", "nonsense"):
+        assert (
+            analyst.get("/admin/adreports/adreportrow/performance/", {"level": level, "from": "x"}).status_code == 200
+        )
+
+
+def test_manual_cost_is_typed_in_for_a_link(boss):
+    from attribution import services as attribution_services
+
+    link = attribution_services.tracking_link_create(
+        platform="generic", app_id="com.kuaipao.app", os="ios", campaign_name="合作渠道"
+    )
+    data = {"link": link.pk, "day": "2026-11-20", "cost_fen": 50000, "note": "invoice 42"}
+    assert boss.post("/admin/adreports/admanualcost/add/", data).status_code == 302
+    from adreports.models import AdManualCost
+
+    assert AdManualCost.objects.get(link=link).cost_fen == 50000
