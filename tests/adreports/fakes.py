@@ -73,6 +73,27 @@ def wire_row(platform: str, day: date, campaign: str, ad: str, money, impression
     }
 
 
+class InFlight:
+    """Counts report requests in flight across fakes; each request waits (bounded) for a
+    second one to arrive, so concurrent pulls overlap and the peak shows the bound."""
+
+    def __init__(self, overlap: int = 2, wait: float = 0.5):
+        self.cond = threading.Condition()
+        self.now = self.peak = 0
+        self.overlap, self.wait = overlap, wait
+
+    def enter(self) -> None:
+        with self.cond:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: self.now >= self.overlap, timeout=self.wait)
+
+    def leave(self) -> None:
+        with self.cond:
+            self.now -= 1
+
+
 class FakeAdPlatform:
     """One platform's reporting API, in memory.
 
@@ -86,8 +107,11 @@ class FakeAdPlatform:
     - `requests`: every request seen as (path, query dict, headers dict, JSON body).
     """
 
-    def __init__(self, platform: str, *, app_id: str = "1001", secret: str = "app-secret-xyz"):
+    def __init__(
+        self, platform: str, *, app_id: str = "1001", secret: str = "app-secret-xyz", inflight: InFlight | None = None
+    ):
         self.platform = platform
+        self.inflight = inflight
         self.app_id = app_id
         self.secret = secret
         self.access_token = "at-" + secrets.token_hex(8)
@@ -125,7 +149,14 @@ class FakeAdPlatform:
                 body = json.loads(self.rfile.read(length)) if length else None
                 with fake.lock:
                     fake.requests.append((parts.path, query, dict(self.headers), body))
-                status, answer, raw = fake.answer(self.command, parts.path, query, dict(self.headers), body)
+                counted = fake.inflight is not None and parts.path == REPORT_PATHS[fake.platform]
+                if counted:
+                    fake.inflight.enter()
+                try:
+                    status, answer, raw = fake.answer(self.command, parts.path, query, dict(self.headers), body)
+                finally:
+                    if counted:
+                        fake.inflight.leave()
                 self._send(status, answer, raw)
 
             do_GET = _handle  # noqa: N815

@@ -9,9 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from adreports import crypto, services
+from adreports import crypto, selectors, services
 from adreports.models import AdAccount, AdReportRow, PullStatus
 from adreports.sandbox import services as sandbox
+from tests.payments.fakes import closed_port_url
 
 
 @pytest.fixture
@@ -24,7 +25,12 @@ def sandbox_urls(settings, live_server):
 
 
 def test_seeded_accounts_pull_from_the_sandbox_with_refresh(sandbox_urls, transactional_db):
+    from adreports import demo
+
     call_command("seed_demo", stdout=StringIO())
+    # the demo traffic make run adds (its postbacks go to a closed loopback port here)
+    sandbox_urls.POSTBACK_OCEANENGINE_URL = sandbox_urls.POSTBACK_KUAISHOU_URL = closed_port_url()
+    demo._demo_traffic(StringIO())
     accounts = list(AdAccount.objects.all())
     assert {a.platform for a in accounts} == {"oceanengine", "tencent", "kuaishou"}
     # one account's access token is about to expire: it is refreshed through the sandbox first
@@ -47,6 +53,12 @@ def test_seeded_accounts_pull_from_the_sandbox_with_refresh(sandbox_urls, transa
         assert [(r.campaign_id, r.ad_id, r.cost_fen, r.clicks, r.conversions) for r in stored] == [
             (e["campaign_id"], e["ad_id"], e["cost_fen"], e["clicks"], e["conversions"]) for e in expected
         ]
+    # the demo traffic (real click path and matcher) sits beside their spend: installs, revenue, ROAS
+    per_account = {f.key: f for f in selectors.ad_performance(start=today, end=today, level="account")}
+    for account in accounts:
+        figures = per_account[(account.platform, account.account_id)]
+        assert figures.cost_fen > 0 and figures.our_clicks == 18 and figures.installs == 12
+        assert figures.revenue_fen > 0 and figures.roas is not None and figures.cost_per_install_fen > 0
 
 
 def test_sandbox_is_off_in_production(client, settings):
