@@ -267,3 +267,42 @@ def test_metrics_are_open_without_a_token_in_development(settings):
     settings.METRICS_TOKEN = ""
     response = Client().get("/metrics")
     assert response.status_code == 200 and b"huodong_clicks_total" in response.content
+
+
+def _delta(before: dict, after: dict, name: str, **labels) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0) - before.get(key, 0)
+
+
+def test_claims_tasks_database_and_redis_errors_are_counted(settings, user_client):
+    from django.db import DatabaseError, connection
+
+    from config.celery import app as celery_app
+    from config.redis import get_redis
+    from tests.coupons.factories import coupon_pack_make
+
+    settings.METRICS_TOKEN = ""
+
+    @celery_app.task(name="tests.observability.boom")
+    def boom():
+        raise ValueError("boom")
+
+    before = _scrape(Client(), "")
+    pack = coupon_pack_make(total_stock=1)
+    for user_id, status in (("a", 201), ("b", 409)):
+        response = user_client(user_id).post(f"/api/v1/components/{pack.component_id}/claim", HTTP_IDEMPOTENCY_KEY="k")
+        assert response.status_code == status
+    assert boom.apply(throw=False).failed()  # as a worker runs it: the error is recorded, not raised
+    with pytest.raises(DatabaseError), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table_for_metrics")
+    with pytest.raises(Exception, match="unknown command"):
+        get_redis().execute_command("NO_SUCH_COMMAND_FOR_METRICS")
+    after = _scrape(Client(), "")
+    assert _delta(before, after, "huodong_coupon_claims_total", result="claimed") == 1
+    assert _delta(before, after, "huodong_coupon_claims_total", result="sold_out") == 1
+    assert _delta(before, after, "huodong_celery_task_failures_total", task="tests.observability.boom") == 1
+    duration = "huodong_celery_task_duration_seconds_count"
+    assert _delta(before, after, duration, task="tests.observability.boom", state="FAILURE") == 1
+    db_errors = sum(v for (name, _), v in after.items() if name == "huodong_db_errors_total")
+    assert db_errors - sum(v for (name, _), v in before.items() if name == "huodong_db_errors_total") == 1
+    assert _delta(before, after, "huodong_redis_errors_total", error="ResponseError") == 1
