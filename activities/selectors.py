@@ -130,14 +130,19 @@ def _public_load(slug: str) -> dict:
 
 def public_activity_get(slug: str, *, with_page: bool = False) -> PublicActivity:
     """The served view of `slug`, from the cache when warm (one Redis round trip,
-    which also brings the cached page HTML when `with_page`)."""
+    which also brings the cached page HTML when `with_page`). Never writes a cache
+    entry for a slug that names no activity."""
     kinds = ("gen", "public", "page") if with_page else ("gen", "public")
     raw_generation, raw_entry, *raw_page = get_redis().mget([_public_key(kind, slug) for kind in kinds])
     generation = int(raw_generation) if raw_generation else 0
     payload = _entry_unpack(raw_entry, generation)
     if payload is None:
         entry = _public_load(slug)
-        _entry_fill("public", slug, generation, json.dumps(entry, ensure_ascii=False).encode())
+        # Only slugs of real activities get an entry: a negative entry per unknown slug
+        # would let anyone fill Redis by asking for made-up slugs (an unknown slug costs
+        # one indexed query instead).
+        if entry["status"] is not None:
+            _entry_fill("public", slug, generation, json.dumps(entry, ensure_ascii=False).encode())
     else:
         entry = json.loads(payload)
     status = entry["status"]

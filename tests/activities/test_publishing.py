@@ -139,6 +139,20 @@ def test_unknown_slug_and_templates_are_404(make_activity, api_client, client, o
         assert client.get(f"/a/{slug}/").status_code == 404
 
 
+def test_unknown_slugs_create_no_cache_entries(make_activity, publish, api_client, client):
+    from config.redis import get_redis
+
+    activity = make_activity()
+    publish(activity)
+    assert api(api_client, activity.slug).status_code == 200  # a real activity is cached...
+    assert client.get(f"/a/{activity.slug}/").status_code == 200
+    keys = get_redis().dbsize()
+    for i in range(200):  # ...made-up slugs are not: nobody can fill Redis with them
+        assert api(api_client, f"made-up-{i}").status_code == 404
+        assert client.get(f"/a/made-up-page-{i}/").status_code == 404
+    assert get_redis().dbsize() == keys
+
+
 def test_status_changes_reach_the_cached_page_at_once(make_activity, publish, operator, client, committed):
     activity = make_activity()
     publish(activity)
