@@ -68,6 +68,8 @@ def baseline_app(environ, start_response):
             time.strftime("%Y%m%d%H", time.gmtime(now)),
             record,
             "ios",
+            _baseline["prefix"],
+            "",  # no reject reason decided before the script (the click's layout)
             "idfa",
             device,
             "ipua",
