@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import (
@@ -32,6 +33,9 @@ from decimal import (
 )
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import iterparse
+
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
@@ -39,6 +43,10 @@ MAX_TAGS = 10
 MAX_TAG_LENGTH = 16
 MAX_PRICE_FEN = 10**13  # 1,000 亿元: anything above is a typo
 MAX_AREA = Decimal("9999999.99")
+MAX_CELL_CHARS = 32767  # Excel's own limit for one cell
+XLSX_MAX_MEMBERS = 1000
+# Not "the file is damaged": the task's time limit passes through every reader.
+_TIME_LIMITS = (SoftTimeLimitExceeded, TimeLimitExceeded)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ _ALIASES.update(
 TRUE_WORDS = {"1", "true", "yes", "y", "是", "上架", "on"}
 FALSE_WORDS = {"0", "false", "no", "n", "否", "下架", "off"}
 TAG_SPLIT = re.compile(r"[|,，、;；]")
+_SPACE = re.compile(r"\s")
 # Numbers are read exactly: a value that does not fit 28 significant digits and a
 # small exponent is refused, so nothing later rounds or overflows (1e-999999999
 # yuan must not become 0 fen, 1e999999 must not crash the import).
@@ -243,6 +252,55 @@ def _formula_text(formula: Any) -> str:
     return text if text.startswith("=") else f"={text}"
 
 
+def xlsx_bounds_check(stream: io.BufferedIOBase, *, max_unpacked_bytes: int) -> None:
+    """Before parsing: refuse a workbook (a zip) that would unpack to more than
+    `max_unpacked_bytes` (zip bombs: the sizes in the zip's directory bound what
+    Python's zipfile will inflate), holds too many parts, or has a shared text longer
+    than Excel's own cell limit. A file that is not a zip is left to the parser's
+    clear message."""
+    try:
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        stream.seek(0)
+        return
+    try:
+        members = archive.infolist()
+        if len(members) > XLSX_MAX_MEMBERS:
+            raise FileRefused(f"The workbook has {len(members)} parts; a listings workbook has far fewer.")
+        unpacked = sum(member.file_size for member in members)
+        if unpacked > max_unpacked_bytes:
+            raise FileRefused(
+                f"The workbook unpacks to {unpacked / 1048576:.0f} MB; the limit is "
+                f"{max_unpacked_bytes / 1048576:.0f} MB. Split it into several files (each with the header row), "
+                "or upload a CSV."
+            )
+        names = {member.filename for member in members}
+        if "xl/sharedStrings.xml" in names:
+            try:
+                with archive.open("xl/sharedStrings.xml") as shared:
+                    number = 0
+                    for _event, element in iterparse(shared):
+                        if element.tag.rsplit("}", 1)[-1] != "si":
+                            continue
+                        number += 1
+                        length = sum(len(text or "") for text in element.itertext())
+                        if length > MAX_CELL_CHARS:
+                            raise FileRefused(
+                                f"A text cell of the workbook has {length} characters; the limit is "
+                                f"{MAX_CELL_CHARS} (Excel's own). Fix that cell and upload again."
+                            )
+                        element.clear()
+            except FileRefused:
+                raise
+            except _TIME_LIMITS:
+                raise
+            except Exception:
+                pass  # malformed: the parser below refuses it with its own message
+    finally:
+        archive.close()
+        stream.seek(0)
+
+
 def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]]], int | None, Any]:
     from openpyxl import load_workbook
     from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
@@ -252,6 +310,8 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
     try:
         workbook = load_workbook(stream, read_only=True, data_only=False)
         sheet = workbook.worksheets[0]
+    except _TIME_LIMITS:
+        raise
     except Exception:  # openpyxl raises many types for a damaged workbook
         raise FileRefused(
             "The file is not a readable Excel workbook (it may be damaged, password-protected or only partly "
@@ -266,7 +326,7 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
         try:
             for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
                 yield number, [_formula_text(c) if isinstance(c, formulas) else c for c in cells]
-        except FileRefused:
+        except (FileRefused, *_TIME_LIMITS):
             raise
         except Exception:
             raise FileRefused(
@@ -281,8 +341,9 @@ class RowSource:
     """Context manager over an uploaded file: `.rows` yields (line, {key: value}),
     `.estimated_rows` is known up front (for progress), `.warnings` about the header."""
 
-    def __init__(self, stream: io.BufferedIOBase, name: str):
+    def __init__(self, stream: io.BufferedIOBase, name: str, *, max_unpacked_bytes: int = 200 * 1024 * 1024):
         self.stream = stream
+        self.max_unpacked_bytes = max_unpacked_bytes
         self.name = name
         self.workbook = None
         self.estimated_rows: int | None = None
@@ -301,6 +362,7 @@ class RowSource:
             self.estimated_rows = max(lines - 1, 0)
             raw = _rows_csv(self.stream)
         else:
+            xlsx_bounds_check(self.stream, max_unpacked_bytes=self.max_unpacked_bytes)
             raw, estimate, self.workbook = _rows_xlsx(self.stream)
             self.estimated_rows = None if estimate is None else max(estimate - 1, 0)
         self._raw = raw
@@ -327,6 +389,12 @@ class RowSource:
         for number, cells in self._raw:
             if _blank(cells):
                 continue
+            for cell in cells:
+                if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
+                    raise FileRefused(
+                        f"Row {number} has a cell of {len(cell)} characters; the limit is {MAX_CELL_CHARS} "
+                        "(Excel's own). Fix that cell and upload again."
+                    )
             values = {key: (cells[index] if index < len(cells) else None) for index, key in mapping.items()}
             yield number, values
 
@@ -371,7 +439,7 @@ def _url(value: Any, column: str, line: int, errors: list[RowError]) -> str:
     if not text:
         return ""
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in text):
+    if parts.scheme not in ("http", "https") or not parts.netloc or _SPACE.search(text):
         errors.append(
             RowError(line, column, f"is not a web address starting with http:// or https:// (got {text[:60]!r})")
         )
@@ -404,7 +472,9 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
             errors.append(RowError(line, key, "is empty; every listing needs one"))
         elif len(text) > limit:
             errors.append(RowError(line, key, f"is too long ({len(text)} characters; at most {limit})"))
-        elif any(not ch.isprintable() and unicodedata.category(ch) != "Zs" for ch in text):  # 全角空格 is text
+        elif not text.isprintable() and any(  # 全角空格 is text
+            not ch.isprintable() and unicodedata.category(ch) != "Zs" for ch in text
+        ):
             errors.append(RowError(line, key, "contains line breaks or control characters"))
         out[key] = text
 

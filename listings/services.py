@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files import File
@@ -149,37 +150,44 @@ def listing_import_apply(*, job: ImportJob, user=None, all_or_nothing: bool | No
     return new
 
 
-class _Rollback(Exception):
-    pass
-
-
 class _Importer:
-    def __init__(self, job: ImportJob, progress: ProgressCallback | None):
+    """One pass over an import file. `apply=False` (a dry run, and the check pass of
+    an applying import) only reads the database, outside any transaction, so it takes
+    no write lock. `apply=True` writes each batch in its own short transaction under
+    the component's row lock, so other writes (claims, orders, other imports) proceed
+    between batches."""
+
+    def __init__(self, job: ImportJob, progress: ProgressCallback | None, *, apply: bool):
         self.job = job
         self.component = job.component
         self.progress = progress
+        self.apply = apply
         self.processed = 0
         self.created = 0
         self.updated = 0
         self.unchanged = 0
         self.rejected = 0
+        self.written_to_line = 0  # the last line of the last committed batch
+        self.line = 0
         self.errors: list[dict] = []
         self.preview: dict[str, list] = {"created": [], "updated": []}
         self.groups_created: list[str] = []
         self.city_groups: dict[str, int] = {}
         self.group_cities: dict[int, str] = {}  # the reverse, to show where a listing moves from
+        self.seen: dict[str, int] = {}  # external id -> its first line in this file
         self.next_position = 0
         self.max_cities = settings.LISTINGS_MAX_CITIES
 
     def load(self) -> None:
-        """Inside the import's transaction: lock the component, so imports into one
-        component run one after the other (each sees the groups the last created),
-        then read its cities."""
-        Component.objects.select_for_update().filter(pk=self.component.pk).values_list("pk").get()
-        self.city_groups = dict(ListingGroup.objects.filter(component=self.component).values_list("city", "id"))
-        self.group_cities = {group_id: city for city, group_id in self.city_groups.items()}
+        """The component's cities, and (applying) its row lock: batches of imports into
+        one component run one after the other and each sees the groups the last created."""
+        if self.apply:
+            Component.objects.select_for_update().filter(pk=self.component.pk).values_list("pk").get()
+        for city, group_id in ListingGroup.objects.filter(component=self.component).values_list("city", "id"):
+            self.city_groups[city] = group_id
+            self.group_cities[group_id] = city
         last = ListingGroup.objects.filter(component=self.component).aggregate(p=Max("position"))["p"]
-        self.next_position = 0 if last is None else last + 1
+        self.next_position = max(self.next_position, 0 if last is None else last + 1)
 
     def reject(self, errors: list[RowError]) -> None:
         self.rejected += 1
@@ -203,52 +211,59 @@ class _Importer:
                 ]
             )
             return None
-        group = ListingGroup.objects.create(component=self.component, city=city, position=self.next_position)
+        if self.apply:
+            group_id = ListingGroup.objects.create(component=self.component, city=city, position=self.next_position).pk
+        else:
+            group_id = -1 - len(self.groups_created)  # a group the import would create
         self.next_position += 1
-        self.city_groups[city] = group.pk
-        self.group_cities[group.pk] = city
+        self.city_groups[city] = group_id
+        self.group_cities[group_id] = city
         self.groups_created.append(city)
-        return group.pk
+        return group_id
 
     def flush(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         if not batch:
             return
-        first_line: dict[str, int] = {}
+        if self.apply:
+            with transaction.atomic():
+                self.load()
+                self._flush(batch)
+            self.written_to_line = batch[-1][0]
+        else:
+            self._flush(batch)
+        if settings.DEBUG:
+            reset_queries()  # DEBUG keeps every SQL string: memory would grow with the file
+
+    def _flush(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         rows: list[tuple[int, dict[str, Any], int]] = []
         for line, values in batch:
             ext = values["external_id"]
-            if ext in first_line:
+            if ext in self.seen:
                 self.reject(
-                    [RowError(line, "external_id", f"{ext!r} already appears on row {first_line[ext]} of this file")]
+                    [RowError(line, "external_id", f"{ext!r} already appears on row {self.seen[ext]} of this file")]
                 )
                 continue
             group_id = self.group_id(values["city"], line)
             if group_id is None:
                 continue
-            first_line[ext] = line
+            self.seen[ext] = line
             rows.append((line, values, group_id))
         existing = {
             row["external_id"]: row
-            for row in Listing.objects.filter(component=self.component, external_id__in=list(first_line)).values(
-                "id", "external_id", "group_id", "import_job_id", "import_line", *CONTENT_FIELDS
-            )
+            for row in Listing.objects.filter(
+                component=self.component, external_id__in=[values["external_id"] for _, values, _ in rows]
+            ).values("id", "external_id", "group_id", *CONTENT_FIELDS)
         }
         to_write: list[Listing] = []
-        unchanged_ids: list[int] = []
         job_id = self.job.pk
         for line, values, group_id in rows:
             ext = values["external_id"]
             old = existing.get(ext)
-            if old is not None and old["import_job_id"] == job_id:
-                where = f"row {old['import_line']}" if old["import_line"] else "an earlier row"
-                self.reject([RowError(line, "external_id", f"{ext!r} already appears on {where} of this file")])
-                continue
             if old is not None:
                 changes = {f: [_plain(old[f]), _plain(values[f])] for f in CONTENT_FIELDS if old[f] != values[f]}
                 if old["group_id"] != group_id:
                     changes["city"] = [self.group_cities.get(old["group_id"]), values["city"]]
                 if not changes:
-                    unchanged_ids.append(old["id"])
                     self.unchanged += 1
                     continue
                 self.updated += 1
@@ -276,22 +291,31 @@ class _Importer:
                     **{f: values[f] for f in CONTENT_FIELDS},
                 )
             )
-        if to_write:
+        if to_write and self.apply:
             target = {"unique_fields": ["component", "external_id"]}
             if not connection.features.supports_update_conflicts_with_target:
                 target = {}  # MySQL/MariaDB: ON DUPLICATE KEY, the only unique key besides the id
             Listing.objects.bulk_create(to_write, update_conflicts=True, update_fields=UPSERT_FIELDS, **target)
-        if unchanged_ids:
-            # Bookkeeping only (finds a repeat of this id later in the file);
-            # QuerySet.update leaves updated_at alone.
-            Listing.objects.filter(id__in=unchanged_ids).update(import_job_id=job_id, import_line=None)
-        if settings.DEBUG:
-            reset_queries()  # DEBUG keeps every SQL string: memory would grow with the file
+
+    def read(self, job: ImportJob) -> list[str]:
+        """One pass over the stored file; returns the header warnings."""
+        limit = settings.LISTINGS_XLSX_MAX_UNPACKED_BYTES
+        with (
+            job.file.storage.open(job.file.name, "rb") as stream,
+            RowSource(stream, job.original_name, max_unpacked_bytes=limit) as source,
+        ):
+            if self.progress:
+                self.progress(0, source.estimated_rows)
+            if not self.apply:
+                self.load()  # applying, each batch loads the cities under the component's lock
+            self.run(source)
+            return source.warnings
 
     def run(self, source: RowSource) -> None:
         total = source.estimated_rows
         batch: list[tuple[int, dict[str, Any]]] = []
         for line, raw in source.rows:
+            self.line = line
             self.processed += 1
             values, errors = row_parse(line, raw)
             if errors:
@@ -302,7 +326,7 @@ class _Importer:
                     self.flush(batch)
                     batch = []
             if self.processed % BATCH_SIZE == 0 and self.progress:
-                self.progress(self.processed, total)
+                self.progress(self.processed, total)  # never inside a transaction
         self.flush(batch)
         if self.processed == 0:
             raise FileRefused("The file has a header row but no listings.")
@@ -314,16 +338,32 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
+def _time_limit_message(importer: _Importer) -> str:
+    limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
+    head = f"The import hit its time limit ({limit} s) while reading row {importer.line} of the file"
+    if not importer.apply or not importer.written_to_line:
+        return f"{head}; nothing was changed. Split the file into smaller files and upload them one by one."
+    return (
+        f"{head}: the rows up to row {importer.written_to_line} were imported, the rest were not. Upload the "
+        "file again to finish (rows already imported stay as they are), or split it into smaller files."
+    )
+
+
 def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None) -> ImportJob:
     """Run a queued import job once (a repeat delivery of the task does nothing).
 
-    The whole file is read in one transaction, in batches of BATCH_SIZE rows
-    (validated rows upserted on (component, external_id)); memory holds one batch.
-    The transaction is rolled back for a dry run, for a file refused part-way,
-    and, when the job is all-or-nothing, for any row error."""
+    A dry run is one read-only pass (no transaction, no write lock): what would be
+    created, updated, unchanged and rejected. An all-or-nothing import first makes the
+    same read-only pass (the file is refused as a whole, or for any row error, before
+    anything is written), then a second pass writes in batches of BATCH_SIZE rows, each
+    committed on its own (upserts on (component, external_id)), so other writes
+    proceed during a long import. A partial import (all_or_nothing=False) writes in
+    the one pass: a file refused part-way keeps the batches before, and says so. Memory holds one batch and the
+    external ids seen so far (to refuse a repeated id). A job that hits the task's
+    soft time limit says so, and how far it got."""
     now = timezone.now()
-    # A job left running by a worker that died (its transaction rolled back with
-    # the connection) is taken again once the task time limit has passed.
+    # A job left running by a worker that died is taken again once the task time
+    # limit has passed (its committed batches are upserted again, unchanged).
     stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     claimed = (
         ImportJob.objects.filter(pk=job_id)
@@ -339,44 +379,47 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
         if progress:
             progress(processed, total)
 
-    importer = _Importer(job, report)
-    status = ImportStatus.APPLIED
+    # Read-only first pass: a dry run, and the check of an all-or-nothing import.
+    importer = _Importer(job, report, apply=not (job.dry_run or job.all_or_nothing))
+    status = ImportStatus.PREVIEWED
     message = ""
     warnings: list[str] = []
     try:
-        with job.file.open("rb") as stream, RowSource(stream, job.original_name) as source:
-            warnings = source.warnings
-            import_progress.progress_set(job_id=job_id, processed=0, total=source.estimated_rows)
-            try:
-                with transaction.atomic():
-                    importer.load()
-                    importer.run(source)
-                    if job.dry_run:
-                        status = ImportStatus.PREVIEWED
-                        raise _Rollback
-                    if importer.rejected and job.all_or_nothing:
-                        status = ImportStatus.ROLLED_BACK
-                        message = (
-                            f"{importer.rejected} row(s) have errors, so nothing was imported (all-or-nothing). "
-                            "Fix the rows listed below and upload the file again."
-                        )
-                        raise _Rollback
-            except _Rollback:
-                pass
+        warnings = importer.read(job)
+        if importer.apply:
+            status = ImportStatus.APPLIED
+        elif not job.dry_run and importer.rejected:
+            status = ImportStatus.ROLLED_BACK
+            message = (
+                f"{importer.rejected} row(s) have errors, so nothing was imported (all-or-nothing). "
+                "Fix the rows listed below and upload the file again."
+            )
+        elif not job.dry_run:
+            importer = _Importer(job, report, apply=True)
+            importer.read(job)
+            status = ImportStatus.APPLIED
     except FileRefused as exc:
         status, message = ImportStatus.FAILED, str(exc)
+        if importer.apply and importer.written_to_line:
+            message += f" The rows up to row {importer.written_to_line} were imported; the rest were not."
+    except SoftTimeLimitExceeded:
+        status, message = ImportStatus.FAILED, _time_limit_message(importer)
+        logger.warning("listing import hit its time limit", extra={"job_id": job_id, "line": importer.line})
     except Exception:
         logger.exception("listing import failed", extra={"job_id": job_id})
-        status, message = (
-            ImportStatus.FAILED,
-            "The import stopped on an internal error; nothing was changed. It has been logged.",
-        )
-        _finish(job, importer, status, message, warnings, applied=False)
+        status, message = ImportStatus.FAILED, "The import stopped on an internal error. It has been logged."
+        if importer.apply and importer.written_to_line:
+            message += f" The rows up to row {importer.written_to_line} were imported."
+        else:
+            message += " Nothing was changed."
+        if importer.apply and importer.written_to_line:
+            listing_cities_invalidate(component_id=job.component_id)
+        _finish(job, importer, status, message, warnings, applied=importer.apply)
         raise
-    applied = status == ImportStatus.APPLIED
+    applied = importer.apply and bool(importer.written_to_line or status == ImportStatus.APPLIED)
     if applied:
         listing_cities_invalidate(component_id=job.component_id)
-    if applied and importer.rejected:
+    if status == ImportStatus.APPLIED and importer.rejected:
         message = f"Imported; {importer.rejected} row(s) with errors were skipped."
     _finish(job, importer, status, message, warnings, applied=applied)
     return job

@@ -199,7 +199,7 @@ def test_a_repeat_of_an_unchanged_row_in_a_later_batch_is_rejected(component, ru
     job = run_import(component, write_csv(tmp_path / "b.csv", [row(1), row(2), row(3), row(1, title="again")]))
     assert job.status == ImportStatus.ROLLED_BACK
     assert job.errors == [
-        {"line": 5, "column": "external_id", "message": "'SH0001' already appears on an earlier row of this file"}
+        {"line": 5, "column": "external_id", "message": "'SH0001' already appears on row 2 of this file"}
     ]
     assert Listing.objects.get(external_id="SH0001").title == "上海精装两居 1"
 
