@@ -13,10 +13,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from import_export import fields, resources
+from import_export import fields
 from import_export.admin import ExportMixin
 
 from config.errors import ApiError
+from config.spreadsheets import SafeExportResource
 from coupons import services
 from coupons.models import Claim, Coupon, CouponPack, CouponPackItem, CouponTemplate, RedeemCode
 from coupons.selectors import coupon_packs_with_counts
@@ -205,7 +206,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ClaimResource(resources.ModelResource):
+class ClaimResource(SafeExportResource):
     pack = fields.Field(attribute="pack__name", column_name="pack")
     activity = fields.Field(column_name="activity")
     redeem_code = fields.Field(attribute="redeem_code__code", column_name="redeem_code")
@@ -260,7 +261,7 @@ class CouponAdmin(ReadOnlyAdmin):
     list_select_related = ("template",)
 
 
-class RedeemCodeResource(resources.ModelResource):
+class RedeemCodeResource(SafeExportResource):
     pack = fields.Field(attribute="pack__name", column_name="pack")
 
     class Meta:

@@ -12,11 +12,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from import_export import fields, resources
+from import_export import fields
 from import_export.admin import ExportMixin
 
 from components.models import Component
 from config.admin_site import read_only_view
+from config.spreadsheets import SafeExportResource, formula_like
 from listings import progress as import_progress
 from listings import services
 from listings.importing import COLUMN_BY_KEY, TEMPLATE_COLUMNS, column_label, template_file
@@ -28,7 +29,7 @@ def _column(key: str, attribute: str | None = "") -> fields.Field:
     return fields.Field(attribute=key if attribute == "" else attribute, column_name=COLUMN_BY_KEY[key].label)
 
 
-class ListingResource(resources.ModelResource):
+class ListingResource(SafeExportResource):
     """Export in the import's own columns, so an exported file can be edited and
     uploaded again (the upload itself is the streaming importer, not this)."""
 
@@ -92,9 +93,9 @@ class ListingForm(forms.ModelForm):
             self.add_error("price_fen", "A price cannot be negative.")
         for name in ("external_id", "title", "district", "address", "layout", "tags"):
             values = data.get(name) if name == "tags" else [data.get(name)]
-            if any(isinstance(v, str) and v.lstrip().startswith("=") for v in values or []):
+            if any(isinstance(v, str) and formula_like(v) for v in values or []):
                 # As in the upload: a formula would run when the export is opened in Excel.
-                self.add_error(name, "Formulas (text starting with =) are not allowed.")
+                self.add_error(name, "Text starting with = + - @, a tab or a line break is not allowed (formulas).")
         return data
 
 

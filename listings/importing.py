@@ -37,6 +37,8 @@ from xml.etree.ElementTree import iterparse
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
+from config.spreadsheets import formula_like, formula_neutralise
+
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
 MAX_TAGS = 10
@@ -75,6 +77,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 TEMPLATE_COLUMNS = tuple(c for c in COLUMNS if c.key != "price_fen")
+NUMBER_COLUMNS = frozenset({"price_yuan", "price_fen", "area_m2", "sort_order"})  # "-3" is a number there
 LENGTHS = {"external_id": 64, "city": 32, "title": 200, "district": 64, "address": 255, "layout": 32}
 URL_LENGTH = 500
 
@@ -453,13 +456,25 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
     """Clean one row: (values, []) or (None, errors)."""
     errors: list[RowError] = []
     for key, value in raw.items():
-        if isinstance(value, str) and value.lstrip().startswith("="):
+        if not isinstance(value, str):
+            continue
+        if value.lstrip().startswith("="):
             errors.append(
                 RowError(
                     line,
                     key,
                     f"contains a formula ({value.strip()[:40]}); formulas are not imported. "
                     "Copy the column and use Paste Special → Values, then upload again.",
+                )
+            )
+        elif key not in NUMBER_COLUMNS and formula_like(value):  # OWASP CSV injection (config.spreadsheets)
+            errors.append(
+                RowError(
+                    line,
+                    key,
+                    f"starts with {value.lstrip(' ')[:1]!r} ({value.strip()[:40]}): text starting with = + - @, "
+                    "a tab or a line break would run as a formula when the listings are opened in Excel. "
+                    "Remove that first character.",
                 )
             )
     if errors:
@@ -575,8 +590,8 @@ TEMPLATE_EXAMPLE = {
 def template_file(kind: str) -> bytes:
     """The import template: header row (Chinese labels; the English keys work
     too), one example row; the XLSX adds a sheet explaining each column."""
-    header = [c.label for c in TEMPLATE_COLUMNS]
-    example = [TEMPLATE_EXAMPLE[c.key] for c in TEMPLATE_COLUMNS]
+    header = [formula_neutralise(c.label) for c in TEMPLATE_COLUMNS]  # like every export (config.spreadsheets)
+    example = [formula_neutralise(TEMPLATE_EXAMPLE[c.key]) for c in TEMPLATE_COLUMNS]
     if kind == "csv":
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer)

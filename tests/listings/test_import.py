@@ -370,6 +370,28 @@ def test_formulas_in_csv_are_refused(component, existing, run_import, tmp_path):
     assert snapshot(component) == existing
 
 
+@pytest.mark.parametrize("first", ["+", "-", "@", "\t", "\r", " @"])
+@pytest.mark.parametrize(("column", "field"), [("title", "title"), ("city", "city"), ("id", "external_id")])
+def test_text_cells_starting_like_a_formula_are_refused_owasp(
+    component, existing, run_import, tmp_path, first, column, field
+):
+    value = f"{first}cmd|' /C calc'!A0"
+    job = run_import(component, write_csv(tmp_path / "inj.csv", [row(3, **{column: value}), row(4)]))
+    assert job.status == ImportStatus.ROLLED_BACK
+    assert {error["line"] for error in job.errors} == {2}  # (a city also starts the row's title)
+    assert any(e["column"] == field and "would run as a formula" in e["message"] for e in job.errors), job.errors
+    assert snapshot(component) == existing
+
+
+def test_signed_numbers_in_number_columns_stay_valid(component, run_import, tmp_path):
+    rows = [row(3, order="-3", area="+89.5"), row(4, tags="a|-b")]
+    job = run_import(component, write_csv(tmp_path / "signs.csv", rows[:1]))
+    assert (job.status, job.created_count) == (ImportStatus.APPLIED, 1)
+    assert Listing.objects.get(external_id="SH0003").sort_order == -3
+    tags = run_import(component, write_csv(tmp_path / "tags.csv", rows[1:]))  # a tags cell starts with "a": fine
+    assert tags.status == ImportStatus.APPLIED
+
+
 def test_negative_prices_are_refused(component, existing, run_import, tmp_path):
     job = run_import(component, write_csv(tmp_path / "neg.csv", [row(1, price="-4500"), row(3)]))
     assert job.status == ImportStatus.ROLLED_BACK
