@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from activities import selectors
 from activities.models import Activity
+from analytics.counters import activity_view_count, visitor_of
 from components import registry
 from config.auth import EndUser
 from config.errors import ApiError
@@ -59,6 +60,7 @@ def activity_page(request, slug: str) -> HttpResponse:
     public = selectors.public_activity_get(slug, with_page=True)
     if not public.served:
         return _unavailable(*public.error)
+    activity_view_count(slug=slug, visitor=visitor_of(request))
     # Browsers and CDNs revalidate every time; the ETag names the published
     # generation, so an unchanged page costs a 304.
     etag = f'"{public.body["revision"]}-{public.generation}"'
@@ -158,6 +160,7 @@ class ActivityDetailApi(APIView):
         if not public.served:
             code, message = public.error
             raise ApiError(code, message, 404)
+        activity_view_count(slug=slug, visitor=visitor_of(request))
         user = request.user if isinstance(request.user, EndUser) else None
         body = {**public.body, "components": selectors.components_live_state(public.body["components"], user)}
         response = Response(body)

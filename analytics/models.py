@@ -5,6 +5,7 @@ bucket replaces all its rows in one transaction, so any bucket can be re-rolled.
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -109,3 +110,100 @@ class RollupCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"
+
+
+class CampaignRollup(models.Model):
+    """Campaign figures of one hour per activity and component. component_id 0 holds
+    the activity's own figures (page views, unique visitors); component rows hold
+    claims, redemptions and orders of that component's coupon pack or product."""
+
+    bucket_start = models.DateTimeField()
+    bucket_minutes = models.PositiveSmallIntegerField(choices=BucketMinutes.choices, default=BucketMinutes.HOUR)
+    activity_id = models.PositiveIntegerField()
+    component_id = models.PositiveIntegerField(default=0)
+    page_views = models.PositiveIntegerField(default=0, help_text="server-rendered page + API reads")
+    unique_visitors = models.PositiveIntegerField(null=True, blank=True, help_text="HyperLogLog estimate")
+    claims = models.PositiveIntegerField(default=0)
+    redemptions = models.PositiveIntegerField(default=0, help_text="coupons used on an order")
+    orders_placed = models.PositiveIntegerField(default=0)
+    orders_paid = models.PositiveIntegerField(default=0)
+    revenue_fen = models.PositiveBigIntegerField(default=0)
+    refunds = models.PositiveIntegerField(default=0)
+    refund_fen = models.PositiveBigIntegerField(default=0)
+    rolled_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-bucket_start", "activity_id", "component_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket_minutes", "bucket_start", "activity_id", "component_id"],
+                name="analytics_campaignrollup_group_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["bucket_minutes", "bucket_start"], name="analytics_campaign_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_start:%Y-%m-%d %H:%M} activity {self.activity_id} component {self.component_id}"
+
+
+class LinkCampaign(models.Model):
+    """A tracking link names the activity it advertises: what users attributed to the
+    link claim, order and pay on that activity within `window_days` of their install
+    rolls up to the link (the closed loop)."""
+
+    link = models.OneToOneField("attribution.TrackingLink", on_delete=models.CASCADE, related_name="campaign")
+    activity = models.ForeignKey("activities.Activity", on_delete=models.CASCADE, related_name="tracking_links")
+    window_days = models.PositiveSmallIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(90)], help_text="days after the install"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(window_days__gte=1, window_days__lte=90), name="analytics_linkcampaign_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"link {self.link_id} -> activity {self.activity_id}"
+
+
+class LinkOutcomeRollup(models.Model):
+    """The closed loop, per hour and link: claims, orders and revenue on the link's
+    activity by users attributed to the link within its window."""
+
+    bucket_start = models.DateTimeField()
+    link_id = models.PositiveIntegerField()
+    platform = models.CharField(max_length=16)
+    activity_id = models.PositiveIntegerField()
+    claims = models.PositiveIntegerField(default=0)
+    orders_paid = models.PositiveIntegerField(default=0)
+    revenue_fen = models.PositiveBigIntegerField(default=0)
+    rolled_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-bucket_start", "link_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bucket_start", "link_id"], name="analytics_outcome_group_once"),
+        ]
+        indexes = [models.Index(fields=["bucket_start"], name="analytics_outcome_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_start:%Y-%m-%d %H:%M} link {self.link_id}"
+
+
+class LinkCost(models.Model):
+    """What marketing spent on a tracking link on one day (entered or uploaded as CSV)."""
+
+    link = models.ForeignKey("attribution.TrackingLink", on_delete=models.CASCADE, related_name="costs")
+    day = models.DateField()
+    cost_fen = models.PositiveBigIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day", "link_id"]
+        constraints = [models.UniqueConstraint(fields=["link", "day"], name="analytics_cost_once_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} link {self.link_id}: {self.cost_fen} fen"

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from analytics.models import BucketMinutes, LinkRollup, RollupCursor, RollupRun
+from analytics.models import BucketMinutes, CampaignRollup, LinkOutcomeRollup, LinkRollup, RollupCursor, RollupRun
 from attribution.clicks import hour_bucket, index_key, prefix, stat_key
 from attribution.models import (
     Conversion,
@@ -397,6 +397,15 @@ def rollup_tick(*, now: datetime | None = None) -> dict[str, int]:
         for bucket in sorted(stale):
             rollup_bucket(start=bucket, minutes=minutes)
             late += 1
+    from analytics.campaigns import CAMPAIGNS, campaign_rollup_hour
+
+    last_hour = bucket_floor(now - timedelta(seconds=GRACE_SECONDS), 60) - timedelta(hours=1)
+    last = RollupRun.objects.filter(kind=CAMPAIGNS, bucket_minutes=60).aggregate(m=Max("bucket_start"))["m"]
+    bucket = max(last + timedelta(hours=1) if last else last_hour, bucket_floor(horizon, 60))
+    while bucket <= last_hour:
+        campaign_rollup_hour(start=bucket)
+        rolled += 1
+        bucket += timedelta(hours=1)
     for name, position in positions.items():
         RollupCursor.objects.update_or_create(name=name, defaults={"position": position})
     purged = rollups_purge(now=now)
@@ -404,7 +413,7 @@ def rollup_tick(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def rollups_purge(*, now: datetime | None = None) -> int:
-    """Drop hourly rows older than ANALYTICS_RETENTION_DAYS (>= 400) and 5-minute rows
+    """Drop hourly rows (links, campaigns, closed loop) older than ANALYTICS_RETENTION_DAYS (>= 400) and 5-minute rows
     older than ANALYTICS_FIVE_MINUTE_RETENTION_DAYS."""
     now = now or timezone.now()
     purged = 0
@@ -414,5 +423,8 @@ def rollups_purge(*, now: datetime | None = None) -> int:
     ):
         cutoff = now - timedelta(days=days)
         purged += LinkRollup.objects.filter(bucket_minutes=minutes, bucket_start__lt=cutoff).delete()[0]
+        if minutes == BucketMinutes.HOUR:
+            purged += CampaignRollup.objects.filter(bucket_minutes=minutes, bucket_start__lt=cutoff).delete()[0]
+            purged += LinkOutcomeRollup.objects.filter(bucket_start__lt=cutoff).delete()[0]
         RollupRun.objects.filter(bucket_minutes=minutes, bucket_start__lt=cutoff).delete()
     return purged

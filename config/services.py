@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
-DOMAIN_APPS = ("activities", "components", "listings", "coupons", "attribution", "payments", "adreports", "exports")
+DOMAIN_APPS = (
+    "activities",
+    "components",
+    "listings",
+    "coupons",
+    "attribution",
+    "payments",
+    "adreports",
+    "exports",
+    "analytics",
+)
 OPERATOR_GROUP = "operator"
 ANALYST_GROUP = "analyst"
 

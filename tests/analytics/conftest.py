@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 
 from attribution import clicks, services
+from tests.activities.conftest import make_activity, operator, publish  # noqa: F401 (fixtures)
 from tests.attribution.conftest import ad_platform, click_params, make_link  # noqa: F401 (fixtures)
 
 

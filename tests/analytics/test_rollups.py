@@ -154,14 +154,16 @@ def test_a_rebuild_gives_the_same_rows_and_never_duplicates(scene, base_hour):
     assert _snapshot() == first
     dupes = LinkRollup.objects.values("bucket_start", "link_id", "os", "bucket_minutes").annotate(n=Count("id"))
     assert max(d["n"] for d in dupes) == 1
-    assert RollupRun.objects.filter(bucket_minutes=60).count() == 2
+    assert RollupRun.objects.filter(kind="links", bucket_minutes=60).count() == 2
 
 
 def test_the_tick_rolls_closed_buckets_and_re_rolls_late_data(scene, traffic, base_hour):
     boundary = scene["boundary"]
     now = boundary + timedelta(hours=1, minutes=2)
     services.rollup_tick(now=now)  # first tick: only the last closed bucket of each size
-    assert set(RollupRun.objects.filter(bucket_minutes=60).values_list("bucket_start", flat=True)) == {boundary}
+    assert set(RollupRun.objects.filter(kind="links", bucket_minutes=60).values_list("bucket_start", flat=True)) == {
+        boundary
+    }
     services.rollup_range(start=base_hour, end=boundary)  # backfill by hand
     services.rollup_range(start=base_hour, end=boundary, minutes=5)
     before = _totals(60, base_hour, boundary)

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from analytics.campaigns import campaign_rollup_range
 from analytics.services import rollup_range
 
 
@@ -29,12 +30,20 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD or ISO date-time")
         parser.add_argument("--to", dest="end", help="YYYY-MM-DD or ISO date-time (exclusive)")
         parser.add_argument("--minutes", type=int, choices=[60, 5], default=60, help="bucket size (default 60)")
+        parser.add_argument(
+            "--only", choices=["links", "campaigns"], help="one kind of rollup (default: both; campaigns are hourly)"
+        )
 
-    def handle(self, *args, start, end, minutes, **options):
+    def handle(self, *args, start, end, minutes, only, **options):
         begin = _moment(start)
         finish = _moment(end) if end else begin + timedelta(hours=1)
         if finish <= begin:
             raise CommandError("--to must be after --from")
-        runs = rollup_range(start=begin, end=finish, minutes=minutes)
-        rows = sum(run.rows for run in runs)
-        self.stdout.write(f"rolled {len(runs)} bucket(s) of {minutes} min, {rows} row(s)")
+        if only != "campaigns":
+            runs = rollup_range(start=begin, end=finish, minutes=minutes)
+            rows = sum(run.rows for run in runs)
+            self.stdout.write(f"links: rolled {len(runs)} bucket(s) of {minutes} min, {rows} row(s)")
+        if only != "links" and minutes == 60:
+            runs = campaign_rollup_range(start=begin, end=finish)
+            rows = sum(run.rows for run in runs)
+            self.stdout.write(f"campaigns: rolled {len(runs)} hour(s), {rows} row(s)")

@@ -1,0 +1,151 @@
+"""Rollups (read-only), which activity a link advertises, daily cost per link (entered
+or uploaded as CSV). Writes go through analytics.campaigns."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from analytics import campaigns
+from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup, LinkRollup, RollupRun
+from config.errors import DomainError
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LinkRollup)
+class LinkRollupAdmin(_ReadOnly):
+    list_display = (
+        "bucket_start",
+        "bucket_minutes",
+        "app_id",
+        "platform",
+        "link_id",
+        "os",
+        "clicks",
+        "unique_devices",
+        "rejected_clicks",
+        "activations",
+        "attributed",
+        "organic",
+        "reinstalls",
+        "pays",
+        "pay_amount_fen",
+        "postbacks_failed",
+    )
+    list_filter = ("bucket_minutes", "platform", "os", "app_id")
+    date_hierarchy = "bucket_start"
+    search_fields = ("=link_id",)
+
+
+@admin.register(CampaignRollup)
+class CampaignRollupAdmin(_ReadOnly):
+    list_display = (
+        "bucket_start",
+        "activity_id",
+        "component_id",
+        "page_views",
+        "unique_visitors",
+        "claims",
+        "redemptions",
+        "orders_placed",
+        "orders_paid",
+        "revenue_fen",
+        "refunds",
+    )
+    date_hierarchy = "bucket_start"
+    search_fields = ("=activity_id",)
+
+
+@admin.register(LinkOutcomeRollup)
+class LinkOutcomeRollupAdmin(_ReadOnly):
+    list_display = ("bucket_start", "link_id", "platform", "activity_id", "claims", "orders_paid", "revenue_fen")
+    date_hierarchy = "bucket_start"
+
+
+@admin.register(RollupRun)
+class RollupRunAdmin(_ReadOnly):
+    list_display = ("kind", "bucket_start", "bucket_minutes", "rows", "rolled_at", "seconds")
+    list_filter = ("kind", "bucket_minutes")
+
+
+@admin.register(LinkCampaign)
+class LinkCampaignAdmin(admin.ModelAdmin):
+    list_display = ("link", "activity", "window_days")
+    autocomplete_fields = ("activity",)
+    raw_id_fields = ("link",)
+
+    def save_model(self, request, obj: LinkCampaign, form, change: bool) -> None:
+        saved = campaigns.link_campaign_set(link=obj.link, activity=obj.activity, window_days=obj.window_days)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj: LinkCampaign) -> None:
+        campaigns.link_campaign_delete(item=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for item in queryset:
+            campaigns.link_campaign_delete(item=item)
+
+
+MAX_UPLOAD_BYTES = 1024 * 1024
+
+
+class CostUploadForm(forms.Form):
+    file = forms.FileField(help_text="CSV, UTF-8: link_token,day,cost_yuan (one row per link and day)")
+
+
+@admin.register(LinkCost)
+class LinkCostAdmin(admin.ModelAdmin):
+    list_display = ("day", "link", "cost_fen", "note", "updated_at")
+    list_filter = ("day",)
+    raw_id_fields = ("link",)
+    date_hierarchy = "day"
+    change_list_template = "admin/analytics/linkcost/change_list.html"
+
+    def save_model(self, request, obj: LinkCost, form, change: bool) -> None:
+        saved = campaigns.link_cost_set(link=obj.link, day=obj.day, cost_fen=obj.cost_fen, note=obj.note)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj: LinkCost) -> None:
+        campaigns.link_cost_delete(cost=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for cost in queryset:
+            campaigns.link_cost_delete(cost=cost)
+
+    def get_urls(self):
+        return [
+            path("upload/", self.admin_site.admin_view(self.upload_view), name="analytics_linkcost_upload"),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request: HttpRequest):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CostUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data["file"].read(MAX_UPLOAD_BYTES + 1)
+            try:
+                if len(data) > MAX_UPLOAD_BYTES:
+                    raise DomainError("The file is larger than 1 MiB; split it.", code="invalid_csv")
+                count = campaigns.link_costs_import(data=data)
+            except DomainError as exc:
+                form.add_error("file", str(exc))
+            else:
+                messages.success(request, f"{count} cost row(s) saved.")
+                return HttpResponseRedirect(reverse("admin:analytics_linkcost_changelist"))
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Upload link costs (CSV)"}
+        return TemplateResponse(request, "admin/analytics/linkcost/upload.html", context)
