@@ -48,7 +48,7 @@ class TrackingLinkAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("platform", "app_id", "os", "campaign_name", "enabled")}),
         ("Matching", {"fields": ("device_window_days", "ipua_window_hours")}),
-        ("Postbacks", {"fields": ("postback_activate", "postback_register", "postback_pay")}),
+        ("Postbacks", {"fields": ("postback_activate", "postback_register", "postback_pay", "callback_hosts")}),
         ("Protection", {"fields": ("rate_limit_per_second",)}),
         ("Click URL", {"fields": ("token", "click_url_template", "click_stats", "created_at", "updated_at")}),
     )
@@ -341,6 +341,7 @@ class PostbackAttemptInline(admin.TabularInline):
         "status_code",
         "response_body",
         "latency_ms",
+        "refused",
         "error",
     )
     readonly_fields = fields
@@ -354,11 +355,17 @@ class FailedFilter(admin.SimpleListFilter):
     parameter_name = "delivery"
 
     def lookups(self, request, model_admin):
-        return [("failed", "failed or retrying"), ("succeeded", "succeeded")]
+        return [
+            ("failed", "failed or retrying"),
+            ("refused", "refused (callback not allowed)"),
+            ("succeeded", "succeeded"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "failed":
             return queryset.filter(status__in=["failed", "retrying"])
+        if self.value() == "refused":
+            return queryset.filter(status="refused")
         if self.value() == "succeeded":
             return queryset.filter(status="succeeded")
         return queryset

@@ -4,8 +4,11 @@ Clicks are not here: they live in Redis (attribution.clicks)."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -14,6 +17,24 @@ from attribution.platforms import EVENT_TYPES, PLATFORM_CHOICES
 
 OS_CHOICES = [("ios", "iOS"), ("android", "Android")]
 EVENT_CHOICES = [(e, e) for e in EVENT_TYPES]
+
+
+_HOST_PATTERN = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def host_patterns(text: str) -> list[str]:
+    return [line.strip().lower() for line in re.split(r"[\s,]+", text or "") if line.strip()]
+
+
+def validate_host_patterns(text: str) -> None:
+    for pattern in host_patterns(text):
+        try:
+            ipaddress.ip_address(pattern.strip("[]"))
+            continue
+        except ValueError:
+            pass
+        if not _HOST_PATTERN.match(pattern) or len(pattern) > 253:
+            raise ValidationError(f"{pattern!r} is not a host name or *.domain")
 
 
 def new_link_token() -> str:
@@ -42,6 +63,14 @@ class TrackingLink(models.Model):
         default=1000, validators=[MinValueValidator(1)], help_text="Clicks per second accepted on this link."
     )
     enabled = models.BooleanField(default=True)
+    callback_hosts = models.TextField(
+        "callback hosts",
+        blank=True,
+        validators=[validate_host_patterns],
+        help_text="Generic links: the hosts the click's callback URL may point at, one per line "
+        "(ad.example.com, *.example.com for its subdomains, or an IP address; loopback and private "
+        "addresses stay refused in production). Other platforms use the settings' allow-lists.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +92,10 @@ class TrackingLink(models.Model):
 
     def postback_enabled(self, event_type: str) -> bool:
         return bool(getattr(self, f"postback_{event_type}"))
+
+    @property
+    def callback_host_list(self) -> list[str]:
+        return host_patterns(self.callback_hosts)
 
 
 class TestDevice(models.Model):
@@ -268,6 +301,7 @@ class Postback(models.Model):
         ("retrying", "retrying"),
         ("succeeded", "succeeded"),
         ("failed", "failed (gave up)"),
+        ("refused", "refused (callback not allowed)"),
     ]
     conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="postbacks")
     event_type = models.CharField(max_length=16, choices=EVENT_CHOICES)
@@ -307,6 +341,7 @@ class PostbackAttempt(models.Model):
     error = models.CharField(max_length=500, blank=True)
     latency_ms = models.FloatField()
     succeeded = models.BooleanField(default=False)
+    refused = models.BooleanField(default=False, help_text="The callback URL was not allowed: nothing was sent.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

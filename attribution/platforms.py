@@ -151,6 +151,7 @@ class PostbackRequest:
     method: str
     url: str
     body: bytes | None = None
+    to_callback: bool = False  # the URL is the click's callback (outside input), not a configured base URL
 
     @property
     def headers(self) -> dict[str, str]:
@@ -220,8 +221,25 @@ def postback_request(
         if event_type == EVENT_PAY:
             action["action_param"] = {"value": amount_fen or 0}
         body = json.dumps({"actions": [action]}, separators=(",", ":")).encode()
-        return PostbackRequest("POST", _callback_url(callback), body)
-    return PostbackRequest("GET", _add_query(_callback_url(callback), {"event": code, "ts": str(event_time_ms)}))
+        return PostbackRequest("POST", _callback_url(callback), body, to_callback=True)
+    url = _add_query(_callback_url(callback), {"event": code, "ts": str(event_time_ms)})
+    return PostbackRequest("GET", url, to_callback=True)
+
+
+def host_matches(host: str, patterns: list[str]) -> str | None:
+    """The allow-list entry that admits `host` ("ad.example.com" exactly, "*.example.com"
+    any subdomain of example.com, an IP address exactly), or None."""
+    host = host.lower().rstrip(".")
+    for raw in patterns:
+        pattern = raw.strip().lower().rstrip(".")
+        if not pattern:
+            continue
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+                return raw
+        elif host == pattern.strip("[]"):
+            return raw
+    return None
 
 
 def postback_succeeded(platform: str, status: int, body: bytes) -> bool:

@@ -3,10 +3,12 @@ postbacks, test devices."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -29,7 +31,7 @@ from attribution.models import (
     TrackingLink,
 )
 from config import metrics
-from config.outbound import outbound_request
+from config.outbound import OutboundRefused, guarded_request, outbound_request
 from config.redis import get_redis
 
 logger = logging.getLogger("huodong.attribution")
@@ -46,6 +48,7 @@ LINK_FIELDS = (
     "postback_pay",
     "rate_limit_per_second",
     "enabled",
+    "callback_hosts",
 )
 
 
@@ -103,8 +106,10 @@ def tracking_link_create(
     postback_pay: bool = False,
     rate_limit_per_second: int = 1000,
     enabled: bool = True,
+    callback_hosts: str = "",
 ) -> TrackingLink:
     link = TrackingLink(
+        callback_hosts=callback_hosts,
         platform=platform,
         app_id=app_id,
         os=os,
@@ -525,9 +530,49 @@ def _base_url(platform: str) -> str:
     return ""
 
 
+def _postback_send(request: platforms.PostbackRequest, conversion: Conversion):
+    """A configured base URL (POSTBACK_*_URL) is trusted as configured. A URL taken from
+    the click's callback must be on its platform's allow-list (generic links: plus the
+    link's own hosts), and goes through the SSRF guard (config.outbound)."""
+    if not request.to_callback:
+        return outbound_request(
+            request.method,
+            request.url,
+            data=request.body,
+            headers=request.headers,
+            timeout=settings.POSTBACK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    host = urlsplit(request.url).hostname or ""
+    configured = settings.POSTBACK_CALLBACK_HOSTS.get(conversion.platform, [])
+    own = conversion.link.callback_host_list if conversion.platform == platforms.GENERIC else []
+    entry = platforms.host_matches(host, configured)
+    if entry is None and platforms.host_matches(host, own) is None:
+        where = "the link's callback hosts nor " if conversion.platform == platforms.GENERIC else ""
+        raise OutboundRefused(f"host {host!r} is on neither {where}the {conversion.platform} callback allow-list")
+    # An IP address the deployment lists itself is trusted as configured (like POSTBACK_*_URL).
+    trusted = entry is not None and _is_ip(entry.strip("[]"))
+    return guarded_request(
+        request.method,
+        request.url,
+        allow_private=settings.POSTBACK_ALLOW_PRIVATE_HOSTS or trusted,
+        timeout=settings.POSTBACK_TIMEOUT_SECONDS,
+        data=request.body,
+        headers=request.headers,
+    )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
-    outcome: str  # succeeded | retry | failed | skipped
+    outcome: str  # succeeded | retry | failed | refused | skipped
     retry_in: int | None = None
 
 
@@ -542,7 +587,7 @@ def postback_deliver(*, postback_id: int) -> DeliveryResult:
     )
     if not claimed:
         return DeliveryResult("skipped")
-    postback = Postback.objects.select_related("conversion").get(pk=postback_id)
+    postback = Postback.objects.select_related("conversion__link").get(pk=postback_id)
     conversion = postback.conversion
     number = postback.attempt_count + 1
     try:
@@ -563,18 +608,15 @@ def postback_deliver(*, postback_id: int) -> DeliveryResult:
     started = time.perf_counter()
     status_code, body, error = None, b"", ""
     try:
-        response = outbound_request(
-            request.method,
-            request.url,
-            data=request.body,
-            headers=request.headers,
-            timeout=settings.POSTBACK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
+        response = _postback_send(request, conversion)
         status_code, body = response.status_code, response.content[:4000]
         succeeded = platforms.postback_succeeded(conversion.platform, status_code, response.content)
         if not succeeded:
             error = f"HTTP {status_code}: the platform did not confirm success"
+    except OutboundRefused as exc:
+        reason = f"refused, nothing sent: {exc}"[:500]
+        _attempt_finish(postback, number, request, None, b"", reason, 0.0, refused=True)
+        return DeliveryResult("refused")
     except requests.RequestException as exc:
         succeeded, error = False, f"{type(exc).__name__}: {exc}"[:500]
     latency = round((time.perf_counter() - started) * 1000, 2)
@@ -599,6 +641,7 @@ def _attempt_finish(
     succeeded: bool = False,
     final: bool = False,
     wait: int | None = None,
+    refused: bool = False,
 ) -> None:
     # The row's UPDATE before the attempt's INSERT: the INSERT's foreign-key check would take a
     # shared lock on the postback row, and upgrading it while a concurrent claim waits deadlocks (MariaDB).
@@ -606,6 +649,8 @@ def _attempt_finish(
     fields = {"attempt_count": number, "claimed_until": None, "last_error": error[:500]}
     if succeeded:
         fields.update(status="succeeded", succeeded_at=now, next_attempt_at=None)
+    elif refused:
+        fields.update(status="refused", next_attempt_at=None)
     elif final:
         fields.update(status="failed", next_attempt_at=None)
     else:
@@ -623,10 +668,11 @@ def _attempt_finish(
         error=error[:500],
         latency_ms=latency,
         succeeded=succeeded,
+        refused=refused,
     )
     log = logger.info if succeeded else logger.warning
     log(
-        "postback " + ("succeeded" if succeeded else "failed" if final else "will retry"),
+        "postback " + ("succeeded" if succeeded else "refused" if refused else "failed" if final else "will retry"),
         extra={
             "postback_id": postback.pk,
             "conversion_id": postback.conversion_id,
@@ -645,7 +691,7 @@ def _attempt_finish(
 def postback_retry(*, postback: Postback) -> bool:
     """Operator's retry of a failed or retrying postback: one attempt now. The backoff schedule
     goes on from the attempts already made, so a postback that had given up gets just this one."""
-    updated = Postback.objects.filter(pk=postback.pk, status__in=["failed", "retrying"]).update(
+    updated = Postback.objects.filter(pk=postback.pk, status__in=["failed", "retrying", "refused"]).update(
         status="pending", next_attempt_at=timezone.now(), claimed_until=None
     )
     if updated:

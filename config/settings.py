@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -227,8 +228,45 @@ if PRODUCTION and not SERVICE_TOKEN:
     _problems.append("SERVICE_TOKEN: set the token other services use to call Huodong's service APIs")
 
 # Ad platforms' postback endpoints (contracts §3); tests point them at loopback.
-POSTBACK_OCEANENGINE_URL = env_str("POSTBACK_OCEANENGINE_URL", "https://ad.oceanengine.com/track/activate/")
-POSTBACK_KUAISHOU_URL = env_str("POSTBACK_KUAISHOU_URL", "https://ad.partner.gifshow.com/track/activate")
+# Outside production they default to the built-in sandbox ad platform (/sandbox/ads/,
+# attribution/sandbox/), which records what it receives: the demo never calls the
+# real platforms. Base URLs set here are trusted as configured.
+AD_SANDBOX_ENABLED = env_bool("AD_SANDBOX_ENABLED", not PRODUCTION)
+if PRODUCTION and AD_SANDBOX_ENABLED:
+    _problems.append("AD_SANDBOX_ENABLED: the sandbox ad platform is not for production (unset it)")
+_AD_SANDBOX_URL = SITE_URL + "/sandbox/ads"
+POSTBACK_OCEANENGINE_URL = env_str(
+    "POSTBACK_OCEANENGINE_URL",
+    _AD_SANDBOX_URL + "/oceanengine/track/activate/"
+    if AD_SANDBOX_ENABLED
+    else "https://ad.oceanengine.com/track/activate/",
+)
+POSTBACK_KUAISHOU_URL = env_str(
+    "POSTBACK_KUAISHOU_URL",
+    _AD_SANDBOX_URL + "/kuaishou/track/activate"
+    if AD_SANDBOX_ENABLED
+    else "https://ad.partner.gifshow.com/track/activate",
+)
+# Callback URLs come from the clicks (outside input): a postback to one goes only to a
+# host on its platform's allow-list ("host", "*.domain", an IP), and never to a loopback,
+# private, link-local or metadata address unless POSTBACK_ALLOW_PRIVATE_HOSTS is on (in
+# development, for the sandbox and the tests' stand-ins; refused in production). An IP
+# address listed here is trusted as configured. Generic links add their own hosts.
+POSTBACK_ALLOW_PRIVATE_HOSTS = env_bool("POSTBACK_ALLOW_PRIVATE_HOSTS", not PRODUCTION)
+if PRODUCTION and POSTBACK_ALLOW_PRIVATE_HOSTS:
+    _problems.append(
+        "POSTBACK_ALLOW_PRIVATE_HOSTS: callbacks to private addresses are refused in production (unset it)"
+    )
+# Outside production (sandbox on) the default allow-lists name only the sandbox's host.
+_sandbox_hosts = [urlsplit(SITE_URL).hostname or "127.0.0.1"] if AD_SANDBOX_ENABLED else None
+POSTBACK_CALLBACK_HOSTS = {
+    "oceanengine": env_list(
+        "POSTBACK_OCEANENGINE_CALLBACK_HOSTS", _sandbox_hosts or ["*.oceanengine.com", "*.toutiao.com"]
+    ),
+    "tencent": env_list("POSTBACK_TENCENT_CALLBACK_HOSTS", _sandbox_hosts or ["*.e.qq.com", "*.gdt.qq.com"]),
+    "kuaishou": env_list("POSTBACK_KUAISHOU_CALLBACK_HOSTS", _sandbox_hosts or ["*.gifshow.com", "*.kuaishou.com"]),
+    "generic": env_list("POSTBACK_GENERIC_CALLBACK_HOSTS", _sandbox_hosts or []),
+}
 POSTBACK_TIMEOUT_SECONDS = env_float("POSTBACK_TIMEOUT_SECONDS", 5.0)
 
 # Listings bulk import (docs/listings.md).
