@@ -25,6 +25,7 @@ from attribution.models import (
     TestDevice,
     TrackingLink,
 )
+from attribution.sandbox.models import SandboxPostback
 from config.admin_site import read_only_view
 
 
@@ -424,4 +425,20 @@ class PendingEventAdmin(admin.ModelAdmin):
         return [f.name for f in self.model._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(SandboxPostback)
+class SandboxPostbackAdmin(admin.ModelAdmin):
+    """What the sandbox ad platform received (development and the demo; off in production)."""
+
+    list_display = ("received_at", "platform", "method", "event_type", "path")
+    list_filter = ("platform", "event_type")
+    search_fields = ("path", "body")
+    readonly_fields = [f.name for f in SandboxPostback._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -353,3 +353,6 @@ class PostbackAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of postback {self.postback_id}"
+
+
+from attribution.sandbox.models import SandboxPostback  # noqa: E402, F401  (registers the sandbox's table)
