@@ -15,6 +15,7 @@ from django.db import connection
 from kombu import Connection
 
 from config.events.consumer import declare_topology
+from config.events.liveness import consumer_status
 from config.events.publish import publish_event
 from config.models import ProcessedEvent
 from tests.config.handlers import TEST_EVENT, applied
@@ -37,6 +38,8 @@ def _start_worker(marker: Path) -> subprocess.Popen:
         "DATABASE_URL": _database_url(),
         "EVENTS_QUEUE_PREFIX": settings.EVENTS_QUEUE_PREFIX,
         "EVENTS_BROKER_URL": settings.EVENTS_BROKER_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "REDIS_URL": settings.REDIS_URL,  # the test's Redis database: its heartbeat lands here
         "EVENTS_VISIBILITY_TIMEOUT": "3",
         "ECHO_STARTED_MARKER": str(marker),
     }
@@ -89,6 +92,10 @@ def test_worker_killed_mid_handler_applies_the_event_once_after_restart(tmp_path
         time.sleep(1)
         assert applied(event_id) == 1
         assert ProcessedEvent.objects.filter(event_id=event_id).count() == 1
+        # What /readyz reports: the worker's consumer heartbeat, read from Redis.
+        _wait(lambda: consumer_status().get("handled", 0) >= 1, 20, "the worker's heartbeat")
+        status = consumer_status()
+        assert status["ok"] and status["consumers"] >= 1, status
     finally:
         _kill(second)
     with Connection(settings.EVENTS_BROKER_URL) as conn:
