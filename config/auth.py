@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,12 @@ class EndUser:
         return self.id
 
 
+# `sub` is a user-center id: a plain identifier, never free text.
+SUB_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# The longest lifetime a token may claim; an `exp` further out is refused.
+MAX_TOKEN_LIFETIME_SECONDS = 366 * 24 * 3600
+
+
 def user_token_mint(*, user_id: str, ttl_seconds: int = 7 * 24 * 3600) -> str:
     now = int(time.time())
     return jwt.encode(
@@ -43,11 +50,19 @@ def user_token_decode(token: str) -> EndUser:
         raise exceptions.AuthenticationFailed("The token has expired.", code="token_expired") from None
     except jwt.InvalidSignatureError:
         raise exceptions.AuthenticationFailed("The token signature is invalid.", code="token_invalid") from None
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
+        # PyJWT lets OverflowError out of an `exp` of 1e400; no token input is a 500.
         raise exceptions.AuthenticationFailed(f"The token is malformed: {exc}", code="token_invalid") from None
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 64:
-        raise exceptions.AuthenticationFailed("The token's sub claim must be a user id string.", code="token_invalid")
+    if not isinstance(sub, str) or not SUB_PATTERN.fullmatch(sub):
+        raise exceptions.AuthenticationFailed(
+            "The token's sub claim must be a user id (letters, digits, _ . : -; at most 64).", code="token_invalid"
+        )
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or isinstance(exp, bool) or exp > time.time() + MAX_TOKEN_LIFETIME_SECONDS:
+        raise exceptions.AuthenticationFailed(
+            "The token's exp claim must be a whole Unix time within a year from now.", code="token_invalid"
+        )
     return EndUser(id=sub)
 
 

@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "config.observability.RequestMetricsMiddleware",
     "config.middleware.RequestLogMiddleware",
     "config.profiling.ProfilingMiddleware",
+    "config.middleware.JsonPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -226,6 +227,16 @@ PAYMENT_ORDER_TTL_SECONDS = env_int("PAYMENT_ORDER_TTL_SECONDS", 900, minimum=60
 SERVICE_TOKEN = env_str("SERVICE_TOKEN", "" if PRODUCTION else "dev-service-token")
 if PRODUCTION and not SERVICE_TOKEN:
     _problems.append("SERVICE_TOKEN: set the token other services use to call Huodong's service APIs")
+# Shared secrets shorter than this are guessable offline (HS256, HMAC): refused in production.
+MIN_SECRET_LENGTH = 32
+if PRODUCTION:
+    for _name, _value in (
+        ("USER_TOKEN_SECRET", USER_TOKEN_SECRET),
+        ("PAYMENT_SECRET", PAYMENT_SECRET),
+        ("SERVICE_TOKEN", SERVICE_TOKEN),
+    ):
+        if _value and len(_value) < MIN_SECRET_LENGTH:
+            _problems.append(f"{_name}: too short ({len(_value)} characters); use {MIN_SECRET_LENGTH} or more")
 
 # Ad platforms' postback endpoints (contracts §3); tests point them at loopback.
 # Outside production they default to the built-in sandbox ad platform (/sandbox/ads/,
@@ -373,13 +384,15 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Largest body the JSON paths (API, sandbox payment service) accept: more is a 413.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["config.auth.UserTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,

@@ -15,7 +15,9 @@ def body_sign(body: bytes, *, secret: str | None = None) -> str:
 
 
 def body_signature_valid(body: bytes, signature: str | None) -> bool:
-    return bool(signature) and hmac.compare_digest(body_sign(body), signature.strip().lower())
+    if not signature or not signature.isascii():
+        return False  # a hex digest is ASCII; compare_digest raises on non-ASCII str
+    return hmac.compare_digest(body_sign(body), signature.strip().lower())
 
 
 def result_message(payload: dict) -> str:

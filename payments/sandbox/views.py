@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from config.errors import json_error
+from config.jsonbounds import JsonRefused, json_loads_bounded
 from payments.sandbox import services
 from payments.sandbox.models import SandboxPaycode
 from payments.signing import body_signature_valid
@@ -46,7 +46,10 @@ def paycode_create(request: HttpRequest) -> JsonResponse:
     if not _signed(request):
         return json_error("bad_signature", "X-Signature is not HMAC-SHA256 of the body.", 401)
     try:
-        data = json.loads(request.body)
+        data = json_loads_bounded(request.body)
+    except JsonRefused as exc:
+        return json_error("invalid_json", str(exc), 400)
+    try:
         merchant_order_no = str(data["merchant_order_no"])
         amount_fen = data["amount_fen"]
         expire_seconds = data["expire_seconds"]

@@ -109,3 +109,53 @@ def test_domain_errors_map_to_statuses_in_the_json_error_shape(api_client):
     response = api_client.get("/api/v1/test/not-found")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "no such pack"}}
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "1" * 65},
+        {"sub": "<script>alert(1)</script>"},
+        {"sub": "user 42"},
+        {"sub": "用户"},
+        {"sub": ""},
+        {"sub": 42},
+        {"sub": "../etc/passwd"},
+        {"sub": "1", "exp": 10**12},
+        {"sub": "1", "exp": float(time.time() + 60)},
+        {"sub": "1", "exp": "tomorrow"},
+        {"sub": "1", "exp": 10**30},
+    ],
+    ids=["long", "markup", "space", "non-ascii", "empty", "num", "path", "exp-far", "exp-float", "exp-str", "exp-huge"],
+)
+def test_tokens_with_an_odd_sub_or_exp_are_a_401(api_client, settings, claims):
+    settings.USER_TOKEN_SECRET = "dev-user-token-secret-0123456789abcdef"
+    claims = {"exp": int(time.time()) + 60, **claims}
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer " + _token(settings.USER_TOKEN_SECRET, **claims))
+    response = api_client.get("/api/v1/test/whoami")
+    assert response.status_code == 401
+    assert _error(response)["code"] == "token_invalid"
+
+
+def test_a_token_with_an_infinite_exp_is_a_401_not_a_500(api_client, settings):
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(raw: bytes) -> bytes:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + b"." + b64(b'{"sub":"1","exp":1e400}')
+    signature = hmac.new(settings.USER_TOKEN_SECRET.encode(), signing_input, hashlib.sha256).digest()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {(signing_input + b'.' + b64(signature)).decode()}")
+    response = Client(raise_request_exception=False).get(
+        "/api/v1/test/whoami", HTTP_AUTHORIZATION=api_client._credentials["HTTP_AUTHORIZATION"]
+    )
+    assert response.status_code == 401
+    assert _error(response)["code"] == "token_invalid"
+
+
+@pytest.mark.parametrize("user_id", ["10086", "u_42", "a1b2-c3d4.e5:f6", "9" * 64])
+def test_plain_identifier_subs_are_accepted(user_client, user_id):
+    response = user_client(user_id).get("/api/v1/test/whoami")
+    assert response.status_code == 200 and response.json() == {"user_id": user_id}

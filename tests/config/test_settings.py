@@ -24,7 +24,7 @@ PRODUCTION_ENV = {
     "USER_TOKEN_SECRET": "user-center-shared-secret-0123456789abcdef",
     "PAYMENT_SECRET": "payment-shared-secret-0123456789abcdef",
     "PAYMENT_SERVICE_URL": "https://pay.internal",
-    "SERVICE_TOKEN": "order-system-token-0123456789",
+    "SERVICE_TOKEN": "order-system-token-0123456789abcdef",
     "AD_SECRETS_KEY": "cHJvZHVjdGlvbi1hZC1zZWNyZXRzLWtleS0zMmJ5dGU=",
     "METRICS_TOKEN": "prometheus-scrape-token-0123456789",
 }
@@ -66,6 +66,13 @@ def test_production_refuses_an_insecure_default_and_names_the_variable(unset, na
     assert result.returncode != 0
     assert "refuses insecure defaults" in result.stderr
     assert named in result.stderr
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "USER_TOKEN_SECRET", "PAYMENT_SECRET", "SERVICE_TOKEN"])
+def test_production_refuses_a_short_secret_and_names_it(name):
+    result = _manage("check", env={**PRODUCTION_ENV, name: "s" * 31})
+    assert result.returncode != 0
+    assert f"{name}: " in result.stderr and "characters" in result.stderr
 
 
 def test_production_refuses_debug_on():
