@@ -47,8 +47,8 @@ def paycode_create(request: HttpRequest) -> JsonResponse:
         return json_error("bad_signature", "X-Signature is not HMAC-SHA256 of the body.", 401)
     try:
         data = json_loads_bounded(request.body)
-    except JsonRefused as exc:
-        return json_error("invalid_json", str(exc), 400)
+    except JsonRefused as exc:  # not JSON, too deep, or numbers out of any range
+        return json_error("invalid", str(exc), 400)
     try:
         merchant_order_no = str(data["merchant_order_no"])
         amount_fen = data["amount_fen"]

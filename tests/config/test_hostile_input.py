@@ -60,7 +60,8 @@ def _bearer() -> dict:
 def test_pathological_json_bodies_are_a_json_400(client, path, headers, body, code):
     extra = {"service": SERVICE, "user": _bearer(), "signed": {"HTTP_X_SIGNATURE": body_sign(body)}}[headers]
     response = client.post(path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1", **extra)
-    assert _error(response, 400)["code"] == code
+    # The sandbox plays the payment team, whose contract calls every refused body `invalid`.
+    assert _error(response, 400)["code"] == ("invalid" if path.startswith("/sandbox/") else code)
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def test_an_unknown_city_or_page_is_a_json_404(api_client):
     response = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page": 9})
     assert response.status_code == 404 and "error" in response.json()
     response = api_client.get(f"/api/v1/components/{component.pk}/listings", {"city": "上海", "page": "x"})
-    assert response.status_code == 404
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_query"
 
 
 @pytest.mark.parametrize("status", ["scheduled", "offline", "ended", "archived"])
