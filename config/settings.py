@@ -404,6 +404,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Campaign platform: activities, listings, coupon packs, paid sales, ad attribution.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.error_responses"],
 }
 
 # --- security (production) --------------------------------------------------
