@@ -88,7 +88,8 @@ def test_page_renders_the_pack_remaining_stock_and_claim_button(page, client):
     html = client.get("/a/double12/").content.decode()
     assert "双十二大礼包" in html and "满100减10" in html and "8.5折" in html
     assert "data-claim" in html and "data-remaining" in html and "抢券" in html
-    assert f"/api/v1/components/{page[1].pk}/claim" in html
+    assert f'data-component-id="{page[1].pk}" data-component-type="coupon_pack"' in html
+    assert "huodong/components/coupon_pack.js" in html and "<script>" not in html  # CSP: no inline script
 
 
 def test_clone_copies_pack_settings_but_no_claims_coupons_or_codes(page):
