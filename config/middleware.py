@@ -83,11 +83,10 @@ def _json_shaped(response):
     return shaped
 
 
-class JsonPathMiddleware:
-    """The outer guard of the JSON paths (APIs, click URLs, health, the sandbox payment
-    service): oversized bodies and unreadable headers are refused before any view runs,
-    path ids beyond 64 bits are a 404, and every error answer (Django's HTML 404/405/400
-    pages included, DEBUG on or off) leaves in the JSON error shape."""
+class JsonErrorShapeMiddleware:
+    """Outermost: on the JSON paths (APIs, click URLs, health, the sandbox payment
+    service) every error answer, Django's HTML 404/405/400 pages included (raised by any
+    middleware or view, DEBUG on or off), leaves in the JSON error shape."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -95,7 +94,27 @@ class JsonPathMiddleware:
     def __call__(self, request):
         if not wants_json(request):
             return self.get_response(request)
-        return _json_shaped(_refuse_early(request) or self.get_response(request))
+        try:
+            response = self.get_response(request)
+        except (SuspiciousOperation, BadRequest):
+            # Only with DEBUG on: Django's debug page re-reads the request data that
+            # raised (e.g. too many query fields) and raises again, out of the handler.
+            return json_error("bad_request", "The request is malformed.", 400)
+        return _json_shaped(response)
+
+
+class JsonPathMiddleware:
+    """The guard of the JSON paths (after logging, so refusals are logged): oversized
+    bodies and unreadable headers are refused before any view runs, and path ids beyond
+    64 bits are a 404."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not wants_json(request):
+            return self.get_response(request)
+        return _refuse_early(request) or self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         for name, value in view_kwargs.items():

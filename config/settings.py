@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.JsonErrorShapeMiddleware",
     "config.observability.RequestMetricsMiddleware",
     "config.middleware.RequestLogMiddleware",
     "config.profiling.ProfilingMiddleware",

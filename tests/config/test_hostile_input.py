@@ -164,3 +164,19 @@ def test_the_admin_answers_out_of_range_ids_without_a_5xx(admin_client):
     ):
         response = admin_client.get(path)
         assert response.status_code < 500, (path, response.status_code)
+
+
+def test_too_many_query_fields_or_deeply_bracketed_values_are_not_a_5xx(client):
+    many = "&".join(f"f{i}=1" for i in range(1500))
+    assert _error(client.get(f"/api/v1/me/coupons?{many}", **_bearer()), 400)["code"] == "bad_request"
+    nested = "[" * 5000 + "]" * 5000
+    response = client.get("/api/v1/me/coupons", {"status": nested, "page": nested}, **_bearer())
+    assert _error(response, 400)["code"] in ("invalid_status", "bad_query")
+
+
+def test_an_oversized_admin_form_is_a_400_page_not_a_5xx(admin_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    response = admin_client.post(
+        "/admin/coupons/couponpack/add/", "name=" + "x" * 10_000, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
