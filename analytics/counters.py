@@ -40,8 +40,9 @@ def visitor_of(request) -> str:
     return "a:" + hashlib.blake2b(source.encode(), digest_size=10).hexdigest()
 
 
-def activity_view_count(*, slug: str, visitor: str) -> None:
-    hour = hour_bucket(time.time())
+def activity_view_count(*, slug: str, visitor: str, at: float | None = None) -> None:
+    """Count one served view (`at`: epoch seconds, now by default; seed_demo backfills)."""
+    hour = hour_bucket(time.time() if at is None else at)
     try:
         pipe = get_redis().pipeline(transaction=False)
         pipe.hincrby(views_key(hour), slug, 1)
