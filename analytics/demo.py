@@ -1,4 +1,4 @@
-"""Demo data: 14 days of ad and campaign history, made through the real code paths
+"""Demo data: ANALYTICS_DEMO_DAYS (14) days of ad and campaign history, made through the real code paths
 (the click script at past times, activation matching, deep events, coupon claims,
 page-view counters), then rolled up, so the rollups, reports and dashboard look
 alive on `make run`. Idempotent: history is made once.
@@ -14,13 +14,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
+
 from analytics import campaigns, counters, services
 from analytics.models import LinkCampaign, LinkRollup
 from attribution import clicks
 from attribution import services as attribution_services
 from attribution.models import TrackingLink
 
-DAYS = 14
 APP_ID = "com.kuaipao.app"
 _LINKS = (
     ("oceanengine", "ios", "Demo · 巨量引擎 iOS 双十二 (history)", 220_00),
@@ -69,13 +70,14 @@ def finalize(stdout) -> None:
     for link, _ in links:
         if not LinkCampaign.objects.filter(link=link).exists():
             campaigns.link_campaign_set(link=link, activity=activity, window_days=7)
-    if LinkRollup.objects.filter(link_id=links[0][0].id).exists():
-        stdout.write("analytics: 14 days of history already there")
+    days = settings.ANALYTICS_DEMO_DAYS
+    if days == 0 or LinkRollup.objects.filter(link_id=links[0][0].id).exists():
+        stdout.write("analytics: demo history already there (or ANALYTICS_DEMO_DAYS=0)")
         return
     pack = CouponPack.objects.filter(component__activity=activity).first()
     rng = random.Random(2026)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = now - timedelta(days=DAYS)
+    start = now - timedelta(days=days)
     clock = _Clock()
     real_time = clicks.time
     clicks.time = clock
@@ -157,7 +159,7 @@ def finalize(stdout) -> None:
             hour += timedelta(hours=1)
     finally:
         clicks.time = real_time
-    for day in range(DAYS):
+    for day in range(days):
         for link, cost in links:
             campaigns.link_cost_set(
                 link=link, day=(start + timedelta(days=day)).date(), cost_fen=cost + rng.randrange(-3000, 3000)
@@ -166,6 +168,6 @@ def finalize(stdout) -> None:
     campaigns.campaign_rollup_range(start=start, end=now)
     services.rollup_range(start=now - timedelta(hours=24), end=now, minutes=5)
     stdout.write(
-        f"analytics: {DAYS} days of history: {made['clicks']} clicks, {made['activations']} installs, "
+        f"analytics: {days} days of history: {made['clicks']} clicks, {made['activations']} installs, "
         f"{made['claims']} claims, rolled up (hourly; 5-minute for the last 24 h)"
     )

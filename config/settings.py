@@ -345,6 +345,8 @@ AD_DISCREPANCY_MIN_COUNT = env_int("AD_DISCREPANCY_MIN_COUNT", 20, minimum=0)
 ANALYTICS_RETENTION_DAYS = env_int("ANALYTICS_RETENTION_DAYS", 400, minimum=400)
 ANALYTICS_FIVE_MINUTE_RETENTION_DAYS = env_int("ANALYTICS_FIVE_MINUTE_RETENTION_DAYS", 35, minimum=1)
 ANALYTICS_CATCH_UP_HOURS = env_int("ANALYTICS_CATCH_UP_HOURS", 48, minimum=1)
+# Days of ad and campaign history seed_demo makes once (0: none; the test suite uses 0).
+ANALYTICS_DEMO_DAYS = env_int("ANALYTICS_DEMO_DAYS", 14, minimum=0, maximum=60)
 # Raw data for the big-data platform (contracts §9, docs/export.md): a local folder
 # or s3://bucket/prefix; S3 endpoint and keys for any S3-compatible store.
 EXPORT_URL = env_str("EXPORT_URL", str(VAR_DIR / "export"))

@@ -41,6 +41,7 @@ def _isolated_services():
         CACHES=caches,
         EVENTS_QUEUE_PREFIX=TEST_QUEUE_PREFIX,
         EVENTS_RETRY_DELAY_MS=50,  # retries due at once: tests await them, never sleep
+        ANALYTICS_DEMO_DAYS=0,  # seed_demo's history takes minutes; tests/analytics/test_demo.py makes one day
     )
     override.enable()
     get_redis.cache_clear()
