@@ -65,4 +65,9 @@ class HuodongAdminConfig(AdminConfig):
         # django-import-export's export page (a form, then a file of the rows shown) writes nothing.
         read_only_view(ExportMixin.export_action)
         super().ready()
+        from axes.admin import AccessAttemptAdmin
+
         from config import checks  # noqa: F401  (registers huodong.E001)
+
+        # axes' own list action deletes expired lock-out records: it needs the delete permission.
+        AccessAttemptAdmin.cleanup_expired_attempts.allowed_permissions = ("delete",)

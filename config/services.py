@@ -29,7 +29,11 @@ def groups_sync() -> dict[str, int]:
     analyst, _ = Group.objects.get_or_create(name=ANALYST_GROUP)
     domain = Permission.objects.filter(content_type__app_label__in=DOMAIN_APPS)
     platform_view = Permission.objects.filter(content_type__app_label="config", codename__startswith="view_")
-    operator.permissions.set(list(domain) + list(platform_view))
+    # Operators unlock admin logins locked after failed attempts (django-axes).
+    unlock = Permission.objects.filter(
+        content_type__app_label="axes", codename__in=["view_accessattempt", "delete_accessattempt"]
+    )
+    operator.permissions.set(list(domain) + list(platform_view) + list(unlock))
     analyst.permissions.set(list(domain.filter(codename__startswith="view_")) + list(platform_view))
     return {OPERATOR_GROUP: operator.permissions.count(), ANALYST_GROUP: analyst.permissions.count()}
 

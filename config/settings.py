@@ -8,6 +8,7 @@ insecure default and names the variable to set.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "django_filters",
     "csp",
     "import_export",
+    "axes",
     "config",
     "activities",
     "components",
@@ -85,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.JsonErrorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a login lock-out into its answer
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -364,6 +367,27 @@ EXPORT_DRAIN_LOCK_SECONDS = env_int("EXPORT_DRAIN_LOCK_SECONDS", 60, minimum=1)
 EXPORT_PARTITION_LOCK_SECONDS = env_int("EXPORT_PARTITION_LOCK_SECONDS", 1800, minimum=1)
 
 # --- auth, i18n, static -----------------------------------------------------
+# Admin login throttling (django-axes, config/auth_backends.py): after
+# ADMIN_LOGIN_FAILURE_LIMIT wrong passwords a username (or an address) is locked for
+# ADMIN_LOGIN_LOCKOUT_MINUTES; an operator unlocks it earlier in the admin
+# (Axes › Access attempts: delete) or with `manage.py axes_reset_username <name>`.
+AUTHENTICATION_BACKENDS = [
+    "config.auth_backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # our database, either backend
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+# Each counts on its own: one address guessing many accounts, or one account guessed from many addresses.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_COOLOFF_MESSAGE = (
+    f"This account is locked after {AXES_FAILURE_LIMIT} failed logins. Try again in "
+    f"{env_int('ADMIN_LOGIN_LOCKOUT_MINUTES', 30, minimum=1)} minutes, or ask an operator to unlock it."
+)
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
