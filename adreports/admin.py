@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from adreports import crypto, selectors, services
 from adreports.alerting import ad_alert_resolve
 from adreports.models import AdAccount, AdDiscrepancy, AdManualCost, AdPull, AdReportRow, AdWarning
+from config.admin_site import read_only_view
 from config.errors import DomainError
 
 SECRET_HELP = "Stored encrypted; never shown again. Leave empty to keep the stored value."
@@ -162,6 +163,7 @@ class AdReportRowAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
+    @read_only_view
     def performance_view(self, request):
         """Per account, campaign, ad or tracking link: their figures beside ours."""
         if not self.has_view_permission(request):
