@@ -1,6 +1,7 @@
 """The event consumer is supervised and /readyz reports its liveness and backlog."""
 
 import json
+import re
 import time
 import uuid
 
@@ -140,7 +141,8 @@ def test_readyz_fails_when_the_backlog_does_not_drain(settings):
         assert status == 200 and check["backlog"] == 1, check  # waiting, not yet for long
         get_redis().set(f"{settings.EVENTS_QUEUE_PREFIX}:events:backlog_since", str(time.time() - 6))
         status, check = _readyz()
-        assert status == 503 and check["detail"].startswith("consumer stuck: 1 event(s) waiting for 6s"), check
+        waited = re.match(r"consumer stuck: 1 event\(s\) waiting for (\d+)s", check["detail"])
+        assert status == 503 and waited and int(waited.group(1)) >= 6, check  # 6 s, or more on a slow machine
         _beat(last_handled_at=time.time())  # it is draining, only slowly
         assert _readyz()[0] == 200
     finally:
