@@ -314,10 +314,9 @@ else:
         [Fernet(key.strip().encode()) for key in AD_SECRETS_KEY.split(",") if key.strip()]
     except ValueError:
         raise ImproperlyConfigured("AD_SECRETS_KEY is not a Fernet key (32 url-safe base64-encoded bytes)") from None
-# The sandbox reporting APIs of the three platforms, served under /sandbox/ads/.
-AD_SANDBOX_ENABLED = env_bool("AD_SANDBOX_ENABLED", not PRODUCTION)
-# Base URLs default to the sandbox outside production and to the platforms' own in production.
-_ad_sandbox = SITE_URL + "/sandbox/ads/"
+# The sandbox reporting APIs of the three platforms are served under /sandbox/adapi/
+# while AD_SANDBOX_ENABLED (above); the base URLs default there outside production.
+_ad_sandbox = SITE_URL + "/sandbox/adapi/"
 AD_API_OCEANENGINE_URL = env_str(
     "AD_API_OCEANENGINE_URL", "https://ad.oceanengine.com" if PRODUCTION else _ad_sandbox + "oceanengine"
 ).rstrip("/")
@@ -485,6 +484,8 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        # its DEBUG lines carry whole URLs: Tencent's reporting API takes access_token in the query
+        "urllib3": {"level": "WARNING"},
     },
 }
 

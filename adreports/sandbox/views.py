@@ -1,4 +1,4 @@
-"""HTTP doors of the sandbox reporting APIs: /sandbox/ads/<platform>/<the platform's path>."""
+"""HTTP doors of the sandbox reporting APIs: /sandbox/adapi/<platform>/<the platform's path>."""
 
 from __future__ import annotations
 

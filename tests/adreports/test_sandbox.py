@@ -20,7 +20,7 @@ def sandbox_urls(settings, live_server):
     settings.AD_API_BACKOFF_SECONDS = 0.001
     settings.AD_API_PAGE_SIZE = 2
     for platform, name in (("oceanengine", "OCEANENGINE"), ("tencent", "TENCENT"), ("kuaishou", "KUAISHOU")):
-        setattr(settings, f"AD_API_{name}_URL", f"{live_server.url}/sandbox/ads/{platform}")
+        setattr(settings, f"AD_API_{name}_URL", f"{live_server.url}/sandbox/adapi/{platform}")
     return settings
 
 
@@ -63,5 +63,5 @@ def test_seeded_accounts_pull_from_the_sandbox_with_refresh(sandbox_urls, transa
 
 def test_sandbox_is_off_in_production(client, settings):
     settings.AD_SANDBOX_ENABLED = False
-    response = client.get("/sandbox/ads/tencent/v3.0/daily_reports/get")
+    response = client.get("/sandbox/adapi/tencent/v3.0/daily_reports/get")
     assert response.status_code == 404
