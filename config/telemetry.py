@@ -64,8 +64,8 @@ def tracing_setup(*, exporter=None, sampler=None, service_name: str = "huodong")
     `exporter` and `sampler` (tests) replace the configured exporters with one span
     exporter fed synchronously, and the `OTEL_TRACES_SAMPLER` sampler. Returns
     whether tracing is on."""
-    if _state["on"] is not None:
-        return _state["on"]
+    if _state["on"] or (_state["on"] is False and exporter is None):
+        return _state["on"]  # set up already, or found off (an explicit exporter still installs)
     if exporter is None and not tracing_requested():
         _state["on"] = False
         return False
