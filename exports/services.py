@@ -64,7 +64,7 @@ def partition_export(*, dataset: str, hour: datetime, force: bool = False, now: 
     if not force and now < hour_ready_at(hour):
         raise Conflict(f"{dataset} {hour:%Y-%m-%dT%H} is not closed and settled yet.", code="hour_not_ready")
     partition, _ = Partition.objects.get_or_create(dataset=dataset, hour=hour)
-    if partition.status == PartitionStatus.DONE and not force:
+    if partition.status == PartitionStatus.DONE and not force and partition_settled(partition):
         return partition
     if dataset in LOG_DATASETS and partition.staging_purged:
         raise Conflict(f"{partition}: the click log of this hour was purged; it cannot be re-exported.", code="purged")
@@ -104,20 +104,26 @@ def partition_export(*, dataset: str, hour: datetime, force: bool = False, now: 
     return partition
 
 
+def partition_settled(partition: Partition) -> bool:
+    """Done after its hour settled; a partition forced out earlier is exported again."""
+    return partition.exported_at is not None and partition.exported_at >= hour_ready_at(partition.hour)
+
+
 def partitions_due(*, now: datetime | None = None) -> list[tuple[str, datetime]]:
     """(dataset, hour) pairs that beat should export now: settled hours of the last
-    EXPORT_CATCHUP_HOURS without a finished partition, and not started recently
-    (a running export, or one Celery is retrying, is left to finish)."""
+    EXPORT_CATCHUP_HOURS without a partition exported after they settled, and not
+    started recently (a running export, or one Celery is retrying, is left to finish)."""
     now = now or timezone.now()
     latest = hour_floor(now - HOUR - timedelta(minutes=settings.EXPORT_DELAY_MINUTES))
     hours = [latest - HOUR * n for n in range(settings.EXPORT_CATCHUP_HOURS)]
     stale = now - timedelta(seconds=settings.EXPORT_PARTITION_LOCK_SECONDS)
-    busy = set(
-        Partition.objects.filter(hour__gte=hours[-1])
-        .exclude(status=PartitionStatus.FAILED, started_at__lt=stale)
-        .exclude(status=PartitionStatus.RUNNING, started_at__lt=stale)
-        .values_list("dataset", "hour")
-    )
+    busy = set()
+    for partition in Partition.objects.filter(hour__gte=hours[-1]):
+        if partition.status == PartitionStatus.DONE:
+            if partition_settled(partition):
+                busy.add((partition.dataset, partition.hour))
+        elif partition.started_at and partition.started_at >= stale:
+            busy.add((partition.dataset, partition.hour))
     return [(dataset, hour) for hour in reversed(hours) for dataset in DATASETS if (dataset, hour) not in busy]
 
 

@@ -143,7 +143,7 @@ def test_an_hour_of_every_dataset_exports_and_duckdb_joins_it(
     assert kind == "TIMESTAMP WITH TIME ZONE"
 
 
-def test_re_export_replaces_the_partition_whole_and_a_done_one_is_not_redone(export_url, local_copy, client, make_link):
+def test_re_export_replaces_the_partition_whole(export_url, local_copy, client, make_link):
     link = make_link("generic", os="ios")
 
     def click(n):
@@ -155,8 +155,6 @@ def test_re_export_replaces_the_partition_whole_and_a_done_one_is_not_redone(exp
     hour = services.hour_floor(timezone.now())
     first = services.partition_export(dataset="clicks", hour=hour, force=True)
     click(3)
-    later = hour + timedelta(hours=1, minutes=16)
-    assert services.partition_export(dataset="clicks", hour=hour, now=later).rows == first.rows  # done: kept
     again = services.partition_export(dataset="clicks", hour=hour, force=True)
     assert again.rows == first.rows + 3 and again.attempts == 2
     dest = storage.destination()
@@ -180,4 +178,17 @@ def test_an_hour_not_settled_is_refused_without_force_and_beat_queues_settled_on
     assert ("orders", settled) in due and all(hour <= settled for _, hour in due)
     services.partition_export(dataset="orders", hour=settled, now=now)
     assert ("orders", settled) not in services.partitions_due(now=now)
+    assert services.partition_export(dataset="orders", hour=settled, now=now).attempts == 1  # done: not redone
     assert Partition.objects.get(dataset="orders", hour=settled).status == PartitionStatus.DONE
+
+
+def test_a_partition_forced_out_before_its_hour_settled_is_exported_again_once_it_has(settings, tmp_path):
+    settings.EXPORT_URL = str(tmp_path)
+    now = timezone.now()
+    hour = services.hour_floor(now)
+    early = services.partition_export(dataset="orders", hour=hour, force=True, now=now)
+    assert early.status == PartitionStatus.DONE and early.attempts == 1
+    settled = hour + timedelta(hours=1, minutes=settings.EXPORT_DELAY_MINUTES)
+    assert ("orders", hour) in services.partitions_due(now=settled)
+    # exported_at is the real clock: still early for the hour, so the next run redoes it
+    assert services.partition_export(dataset="orders", hour=hour, now=settled).attempts == 2
