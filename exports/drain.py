@@ -17,6 +17,7 @@ import ipaddress
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -34,7 +35,7 @@ GROUP = "exports"
 CONSUMER = "drain"
 STREAMS = {"clicks": "log:clicks", "click_rejects": "log:rejects"}
 _DEVICE_KINDS = ("idfa", "caid", "imei", "oaid", "android_id", "ipua")
-_IPC = pa.ipc.IpcWriteOptions(compression="zstd")
+_IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
 class DrainBusy(Exception):
@@ -181,12 +182,15 @@ def _ensure_group(client: redis.Redis, key: str) -> None:
             raise
 
 
-def _drain_stream(client: redis.Redis, lock, dataset: str, batch: int, deadline: float) -> int:
+def _drain_stream(client: redis.Redis, lock, dataset: str, batch: int, deadline: float) -> tuple[int, bool]:
+    """Returns (entries stored, whether the stream was drained to its end)."""
     key = stream_key(dataset)
     _ensure_group(client, key)
     stored = 0
     for start in ("0", ">"):  # first what we read before a crash, then new entries
-        while time.monotonic() < deadline:
+        while True:
+            if time.monotonic() >= deadline:
+                return stored, False
             answer = client.xreadgroup(GROUP, CONSUMER, {key: start}, count=batch)
             entries = [(eid.decode(), fields) for eid, fields in (answer[0][1] if answer else [])]
             if not entries:
@@ -196,12 +200,19 @@ def _drain_stream(client: redis.Redis, lock, dataset: str, batch: int, deadline:
             # everything up to here is durable in the database: Redis can let it go
             client.xtrim(key, minid=entries[-1][0], approximate=False)
             lock.reacquire()
-    return stored
+    return stored, True
 
 
-def click_log_drain(*, wait_seconds: float = 0, batch: int | None = None, max_seconds: float = 240) -> dict[str, int]:
-    """Move the click log into chunks, up to the moment of the call (or max_seconds).
-    `wait_seconds`: how long to wait for a running drainer; DrainBusy after that."""
+@dataclass(frozen=True)
+class Drained:
+    stored: dict[str, int]  # entries stored per dataset
+    complete: bool  # every stream was drained up to the moment of the call
+
+
+def click_log_drain(*, wait_seconds: float = 0, batch: int | None = None, max_seconds: float = 240) -> Drained:
+    """Move the click log into chunks, up to the moment of the call (or max_seconds,
+    then `complete` is false). `wait_seconds`: how long to wait for a running
+    drainer; DrainBusy after that."""
     client = get_redis()
     lock = _lock(client)
     if not lock.acquire(blocking=wait_seconds > 0, blocking_timeout=wait_seconds or None):
@@ -209,7 +220,8 @@ def click_log_drain(*, wait_seconds: float = 0, batch: int | None = None, max_se
     try:
         deadline = time.monotonic() + max_seconds
         batch = batch or settings.EXPORT_DRAIN_BATCH
-        return {dataset: _drain_stream(client, lock, dataset, batch, deadline) for dataset in STREAMS}
+        results = {dataset: _drain_stream(client, lock, dataset, batch, deadline) for dataset in STREAMS}
+        return Drained({d: n for d, (n, _) in results.items()}, all(done for _, done in results.values()))
     finally:
         try:
             lock.release()

@@ -19,7 +19,7 @@ class ClickLogChunk(models.Model):
     first_id = models.CharField(max_length=32, help_text="Stream id of the first entry.")
     last_id = models.CharField(max_length=32)
     rows = models.PositiveIntegerField()
-    data = models.BinaryField(help_text="Arrow IPC stream (zstd), the dataset's schema.")
+    data = models.BinaryField(help_text="Arrow IPC stream (lz4-compressed) in the dataset's schema.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

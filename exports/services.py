@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.errors import Conflict, DomainError
+from config.errors import Conflict, DomainError, Unavailable
 from config.redis import get_redis
 from exports import datasets, drain, storage
 from exports.models import ClickLogChunk, Partition, PartitionStatus
@@ -77,7 +77,11 @@ def partition_export(*, dataset: str, hour: datetime, force: bool = False, now: 
         )
         try:
             if dataset in LOG_DATASETS:
-                drain.click_log_drain(wait_seconds=settings.EXPORT_DRAIN_LOCK_SECONDS * 2)
+                drained = drain.click_log_drain(
+                    wait_seconds=settings.EXPORT_DRAIN_LOCK_SECONDS * 2, max_seconds=settings.EXPORT_DRAIN_SECONDS * 2
+                )
+                if not drained.complete:  # a backlog: the periodic drain keeps at it, we retry
+                    raise Unavailable("The click log is not drained up to now; retry shortly.", code="drain_backlog")
             written = storage.partition_write(
                 dataset=dataset, hour=hour, schema=SCHEMAS[dataset], batches=datasets.dataset_batches(dataset, hour)
             )

@@ -12,7 +12,7 @@ from exports import drain, services
 @shared_task(ignore_result=True)
 def click_log_drain_task() -> dict:
     try:
-        return drain.click_log_drain(max_seconds=settings.EXPORT_DRAIN_SECONDS)
+        return drain.click_log_drain(max_seconds=settings.EXPORT_DRAIN_SECONDS).stored
     except drain.DrainBusy:
         return {}
 

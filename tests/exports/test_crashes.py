@@ -111,7 +111,7 @@ def test_a_drainer_killed_after_storing_a_batch_loses_and_duplicates_nothing(cli
     _clicks(client, link, 5)
     sent += [eid.decode() for eid, _ in get_redis().xrange(drain.stream_key("clicks"), min=f"({sent[-1]}")]
 
-    stored = drain.click_log_drain(wait_seconds=10)
+    stored = drain.click_log_drain(wait_seconds=10).stored
     hours = {services.hour_floor(timezone.now()), hour}
     log_ids = [log_id for h in hours for log_id in _rows("clicks", h)]
     assert sorted(log_ids) == sorted(sent) and len(sent) == 30  # every click once
