@@ -11,7 +11,6 @@ from exports.models import Partition
 class PartitionAdmin(admin.ModelAdmin):
     list_display = ("dataset", "hour", "status", "rows", "bytes", "files", "attempts", "exported_at", "short_error")
     list_filter = ("status", "dataset")
-    date_hierarchy = "hour"
     search_fields = ("dataset", "error")
     readonly_fields = [field.name for field in Partition._meta.fields]
 
