@@ -20,7 +20,7 @@ from config.errors import ApiError
 from config.spreadsheets import SafeExportResource
 from coupons import services
 from coupons.models import Claim, Coupon, CouponPack, CouponPackItem, CouponTemplate, RedeemCode
-from coupons.selectors import coupon_packs_with_counts
+from coupons.selectors import coupon_pack_remaining, coupon_packs_with_counts
 
 
 @admin.register(CouponTemplate)
@@ -58,7 +58,7 @@ class CouponPackAdmin(admin.ModelAdmin):
         "name",
         "activity_link",
         "total_stock",
-        "remaining",
+        "stock_left",
         "claimed",
         "redeemed",
         "per_user_limit",
@@ -69,13 +69,13 @@ class CouponPackAdmin(admin.ModelAdmin):
     )
     list_filter = ("enabled", "redis_gate")
     search_fields = ("name", "component__activity__name", "component__activity__slug")
-    readonly_fields = ("remaining", "records", "created_at", "updated_at")
+    readonly_fields = ("stock_left", "records", "created_at", "updated_at")
     raw_id_fields = ("component",)
     inlines = [CouponPackItemInline]
     actions = ["disable_packs", "enable_packs", "generate_codes"]
     fieldsets = (
         (None, {"fields": ("name", "description", "component", "enabled")}),
-        ("Stock and limits", {"fields": ("total_stock", "remaining", "per_user_limit", "redis_gate")}),
+        ("Stock and limits", {"fields": ("total_stock", "stock_left", "per_user_limit", "redis_gate", "stock_shards")}),
         ("Claim window", {"fields": ("claim_starts_at", "claim_ends_at")}),
         ("Record", {"fields": ("records", "created_at", "updated_at")}),
     )
@@ -116,6 +116,10 @@ class CouponPackAdmin(admin.ModelAdmin):
                 url = reverse(f"admin:{name}_changelist") + "?" + query
             parts.append(format_html('<a href="{}">{}</a>', url, label))
         return format_html_join(" · ", "{}", ((p,) for p in parts))
+
+    @admin.display(description="remaining")
+    def stock_left(self, obj: CouponPack) -> int:
+        return coupon_pack_remaining(pack=obj)
 
     def save_model(self, request, obj: CouponPack, form, change):
         if not change:

@@ -100,6 +100,11 @@ class CouponPack(models.Model):
         default=False,
         help_text="Hot pack: a Redis counter refuses claims once sold out before they reach the database.",
     )
+    stock_shards = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Hot pack: spread the stock over this many counter rows so concurrent claims do not all "
+        "wait for one row lock (1: one counter, the pack's own).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -112,6 +117,9 @@ class CouponPack(models.Model):
             ),
             models.CheckConstraint(condition=Q(per_user_limit__gte=1), name="coupon_pack_per_user_limit_positive"),
             models.CheckConstraint(
+                condition=Q(stock_shards__gte=1, stock_shards__lte=64), name="coupon_pack_stock_shards_in_range"
+            ),
+            models.CheckConstraint(
                 condition=Q(claim_starts_at__isnull=True)
                 | Q(claim_ends_at__isnull=True)
                 | Q(claim_ends_at__gt=F("claim_starts_at")),
@@ -121,6 +129,26 @@ class CouponPack(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CouponStockShard(models.Model):
+    """One of a hot pack's stock counters (see `CouponPack.stock_shards`). The
+    pack's `remaining` is then the reservoir not yet handed to a shard; claims
+    take from a shard, and a shard found empty is refilled from the reservoir in
+    chunks. Stock left = pack.remaining + the shards' remaining."""
+
+    pack = models.ForeignKey(CouponPack, on_delete=models.CASCADE, related_name="stock_shards_rows")
+    slot = models.PositiveSmallIntegerField()
+    remaining = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pack", "slot"], name="coupon_stock_shard_unique_slot"),
+            models.CheckConstraint(condition=Q(remaining__gte=0), name="coupon_stock_shard_remaining_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pack_id}/{self.slot}: {self.remaining}"
 
 
 class CouponPackItem(models.Model):

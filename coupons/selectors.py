@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from components.models import Component
-from coupons.models import Claim, ClaimSource, Coupon, CouponPack, CouponStatus, RedeemCode, ValidityKind
+from coupons.models import (
+    Claim,
+    ClaimSource,
+    Coupon,
+    CouponPack,
+    CouponStatus,
+    CouponStockShard,
+    RedeemCode,
+    ValidityKind,
+)
 
 WALLET_STATUSES = (CouponStatus.UNUSED, CouponStatus.USED, CouponStatus.EXPIRED)
 
@@ -137,6 +146,14 @@ def coupon_pack_public(pack: CouponPack | None) -> dict[str, Any] | None:
     }
 
 
+def coupon_pack_remaining(*, pack: CouponPack) -> int:
+    """Packs left to claim: the pack's counter plus its stock shards' (hot packs)."""
+    if pack.stock_shards <= 1 and not CouponStockShard.objects.filter(pack_id=pack.pk).exists():
+        return pack.remaining
+    shards = CouponStockShard.objects.filter(pack_id=pack.pk).aggregate(total=Sum("remaining"))["total"] or 0
+    return pack.remaining + shards
+
+
 def coupon_pack_live_state(*, component: Component, user: Any = None, now: datetime | None = None) -> dict[str, Any]:
     """Per-request state of a coupon_pack component: remaining stock and what the
     user can do (`state`: can_claim, claimed, sold_out, not_started, ended,
@@ -149,6 +166,7 @@ def coupon_pack_live_state(*, component: Component, user: Any = None, now: datet
     claimed = 0
     if user_id is not None:
         claimed = Claim.objects.filter(pack=pack, user_id=str(user_id), source=ClaimSource.PAGE).count()
+    remaining = coupon_pack_remaining(pack=pack)
     if not pack.enabled or not component.enabled:
         state = "disabled"
     elif pack.claim_starts_at and now < pack.claim_starts_at:
@@ -157,14 +175,14 @@ def coupon_pack_live_state(*, component: Component, user: Any = None, now: datet
         state = "ended"
     elif claimed >= pack.per_user_limit:
         state = "claimed"
-    elif pack.remaining <= 0:
+    elif remaining <= 0:
         state = "sold_out"
     else:
         state = "can_claim"
     return {
         "state": state,
         "can_claim": state == "can_claim",
-        "remaining": pack.remaining,
+        "remaining": remaining,
         "total_stock": pack.total_stock,
         "claimed_count": claimed,
         "per_user_limit": pack.per_user_limit,
@@ -185,10 +203,11 @@ def coupon_pack_audit(*, pack_id: int) -> dict[str, int]:
     )
     codes = RedeemCode.objects.filter(pack=pack).count()
     coupons = Coupon.objects.filter(claim__pack=pack).count()
-    taken = pack.total_stock - pack.remaining
+    remaining = coupon_pack_remaining(pack=pack)
+    taken = pack.total_stock - remaining
     return {
         "total_stock": pack.total_stock,
-        "remaining": pack.remaining,
+        "remaining": remaining,
         "taken": taken,
         "page_claims": claims["page"],
         "code_claims": claims["code"],

@@ -14,6 +14,7 @@ pack's row lock is kept to a few statements.
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -34,10 +35,12 @@ from coupons.models import (
     CouponPack,
     CouponPackItem,
     CouponStatus,
+    CouponStockShard,
     CouponTemplate,
     RedeemCode,
     ValidityKind,
 )
+from coupons.selectors import coupon_pack_remaining
 
 logger = logging.getLogger("huodong.coupons")
 
@@ -143,7 +146,7 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
     # Cheap refusals that take no lock; the guarantees come below.
     if _page_claim_count(pack, user_id) >= pack.per_user_limit:
         raise _limit_reached(pack.per_user_limit)
-    if pack.remaining <= 0:
+    if pack.remaining <= 0 and coupon_pack_remaining(pack=pack) <= 0:
         raise _sold_out()
 
     gated = False
@@ -153,7 +156,10 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
             raise _sold_out()
         gated = left != gate.MISSING
     try:
-        claim = _claim_take(pack=pack, user_id=user_id, items=items, now=now)
+        if pack.stock_shards > 1:
+            claim = _claim_take_sharded(pack=pack, user_id=user_id, items=items, now=now)
+        else:
+            claim = _claim_take(pack=pack, user_id=user_id, items=items, now=now)
     except ApiError as exc:
         if gated:
             _gate_quietly(gate.gate_close if exc.error_code == "sold_out" else gate.gate_give_back, pack)
@@ -195,6 +201,11 @@ def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], 
     # would deadlock. So the lock section is kept short instead: one indexed
     # count, two inserts, no savepoints.
     taken = CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(remaining=F("remaining") - 1)
+    if not taken and _stock_shards_fold(pack.pk):
+        # Stock left in shards by a pack that is no longer sharded: back in the counter.
+        taken = CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(
+            remaining=F("remaining") - 1
+        )
     if not taken:
         if not CouponPack.objects.filter(pk=pack.pk, enabled=True).exists():
             raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
@@ -217,6 +228,109 @@ def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], 
     return claim
 
 
+# A shard found empty takes this many packs from the reservoir at once (fewer
+# when less is left), so the pack's own row is locked about once per chunk.
+SHARD_REFILL = 50
+
+
+def _claim_take_sharded(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], now: datetime) -> Claim:
+    """The claim of a hot pack: one unit from one of its stock shards.
+
+    Lock order (every writer of a sharded pack's stock follows it): shard rows,
+    then the pack row. A claim holds one shard's row lock from its decrement to
+    its commit, and the foreign keys of its claim row take a shared lock on the
+    pack row; a refill holds a shard row then updates the pack row; folding the
+    shards back (stock change, code generation) locks all shard rows by slot
+    first, then the pack row. No claim waits for another claim of another shard.
+    """
+    _shard_take(pack)
+    # No pack lock here, so the count may miss a concurrent claim of the same
+    # user: the unique (pack, user, sequence) key refuses the second one.
+    sequence = _page_claim_count(pack, user_id) + 1
+    if sequence > pack.per_user_limit:
+        raise _limit_reached(pack.per_user_limit)
+    if pack.per_user_limit == 1:
+        # A duplicate key here means the user's one slot belongs to a committed
+        # claim (InnoDB waits for an uncommitted one): the limit, exactly.
+        try:
+            claim = Claim.objects.create(
+                pack=pack, user_id=user_id, sequence=1, source=ClaimSource.PAGE, claimed_at=now
+            )
+        except IntegrityError:
+            raise _limit_reached(pack.per_user_limit) from None
+    else:
+        claim = _claim_slot_insert(pack=pack, user_id=user_id, first=sequence, now=now)
+    _coupons_issue(claim=claim, items=items, now=now)
+    return claim
+
+
+def _claim_slot_insert(*, pack: CouponPack, user_id: str, first: int, now: datetime) -> Claim:
+    """The user's next free slot from `first` on (a savepoint per try, so a
+    slot taken by the same user's concurrent claim moves on to the next)."""
+    for sequence in range(first, pack.per_user_limit + 1):
+        try:
+            with transaction.atomic():
+                return Claim.objects.create(
+                    pack=pack, user_id=user_id, sequence=sequence, source=ClaimSource.PAGE, claimed_at=now
+                )
+        except IntegrityError:
+            continue
+    raise _limit_reached(pack.per_user_limit)
+
+
+def _shard_take(pack: CouponPack) -> None:
+    """Take one unit from a random shard, else from any non-empty one, else
+    refill a shard from the reservoir; sold out only when all are empty."""
+    shards = CouponStockShard.objects.filter(pack_id=pack.pk)
+    slot = random.randrange(pack.stock_shards)
+    if shards.filter(slot=slot, remaining__gt=0).update(remaining=F("remaining") - 1):
+        return
+    for _ in range(pack.stock_shards + 2):
+        others = list(shards.filter(remaining__gt=0).values_list("slot", flat=True))
+        random.shuffle(others)
+        for other in others:
+            if shards.filter(slot=other, remaining__gt=0).update(remaining=F("remaining") - 1):
+                return
+        if _shard_refill(pack, slot):
+            return
+    raise _sold_out()
+
+
+def _shard_refill(pack: CouponPack, slot: int) -> bool:
+    """Move a chunk of the reservoir into shard `slot` and take one unit of it.
+    False when the reservoir is empty (raises when the pack is disabled)."""
+    if CouponStockShard.objects.filter(pack_id=pack.pk).count() < pack.stock_shards:
+        CouponStockShard.objects.bulk_create(
+            [CouponStockShard(pack_id=pack.pk, slot=n) for n in range(pack.stock_shards)], ignore_conflicts=True
+        )
+    list(CouponStockShard.objects.select_for_update().filter(pack_id=pack.pk, slot=slot))  # shard, then pack
+    while True:
+        row = CouponPack.objects.filter(pk=pack.pk).values("remaining", "enabled").first()
+        if row is None or not row["enabled"]:
+            raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
+        if row["remaining"] <= 0:
+            return False
+        chunk = min(row["remaining"], max(1, min(SHARD_REFILL, row["remaining"] // (2 * pack.stock_shards))))
+        if CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gte=chunk).update(
+            remaining=F("remaining") - chunk
+        ):
+            break
+    CouponStockShard.objects.filter(pack_id=pack.pk, slot=slot).update(remaining=F("remaining") + chunk - 1)
+    return True
+
+
+def _stock_shards_fold(pack_id: int) -> int:
+    """Move every shard's stock back into the pack's `remaining` (inside the
+    caller's transaction, which then holds the shards until it commits), so
+    the pack's counter alone is the stock left."""
+    held = list(CouponStockShard.objects.select_for_update().filter(pack_id=pack_id, remaining__gt=0).order_by("slot"))
+    total = sum(shard.remaining for shard in held)
+    if total:
+        CouponStockShard.objects.filter(pk__in=[shard.pk for shard in held]).update(remaining=0)
+        CouponPack.objects.filter(pk=pack_id).update(remaining=F("remaining") + total)
+    return total
+
+
 # --- offline codes --------------------------------------------------------------
 
 
@@ -228,6 +342,7 @@ def redeem_codes_generate(
     stock (refused when the stock is short)."""
     if not 1 <= count <= MAX_CODES_PER_BATCH:
         raise ApiError("invalid_count", f"Generate between 1 and {MAX_CODES_PER_BATCH} codes at a time.")
+    _stock_shards_fold(pack.pk)
     taken = CouponPack.objects.filter(pk=pack.pk, remaining__gte=count).update(remaining=F("remaining") - count)
     if not taken:
         raise ApiError(
@@ -421,8 +536,10 @@ def coupon_pack_create(
     description: str = "",
     enabled: bool = True,
     redis_gate: bool = False,
+    stock_shards: int = 1,
 ) -> CouponPack:
     pack = CouponPack.objects.create(
+        stock_shards=stock_shards,
         component=component,
         name=name,
         description=description,
@@ -448,7 +565,9 @@ def coupon_pack_stock_change(*, pack: CouponPack, total_stock: int) -> CouponPac
     # are UNSIGNED on MySQL, where any negative intermediate is an error (1690), and
     # the WHERE guarantees remaining + new total >= old total on the row it updates.
     # `remaining` is assigned before `total_stock` (MySQL evaluates SET left to
-    # right with the new values; keep this order).
+    # right with the new values; keep this order). A hot pack's shards are folded
+    # back into `remaining` first, so the condition sees all of the stock left.
+    _stock_shards_fold(pack.pk)
     changed = CouponPack.objects.filter(pk=pack.pk, total_stock__lte=F("remaining") + total_stock).update(
         remaining=F("remaining") + total_stock - F("total_stock"), total_stock=total_stock
     )
@@ -474,11 +593,11 @@ def coupon_packs_enable(*, pack_ids: list[int], enabled: bool) -> int:
 def coupon_gate_reconcile(*, pack_id: int) -> int | None:
     """Set a pack's Redis gate to the database's remaining stock (drop it when the
     pack is not gated). Returns the drift that was repaired, or None."""
-    pack = CouponPack.objects.filter(pk=pack_id).values("remaining", "redis_gate", "enabled").first()
-    if pack is None or not pack["redis_gate"]:
+    pack = CouponPack.objects.filter(pk=pack_id).first()
+    if pack is None or not pack.redis_gate:
         gate.gate_drop(pack_id=pack_id)
         return None
-    target = pack["remaining"] if pack["enabled"] else 0
+    target = coupon_pack_remaining(pack=pack) if pack.enabled else 0
     current = gate.gate_read(pack_id=pack_id)
     if current != target:
         gate.gate_set(pack_id=pack_id, remaining=target)
@@ -511,5 +630,6 @@ def coupon_pack_clone(*, source: Component, target: Component) -> None:
         per_user_limit=pack.per_user_limit,
         enabled=pack.enabled,
         redis_gate=pack.redis_gate,
+        stock_shards=pack.stock_shards,
         items=[(item.template, item.quantity) for item in pack.items.select_related("template")],
     )

@@ -34,6 +34,7 @@ def coupon_pack_make(
     claim_ends_at: datetime | None = None,
     enabled: bool = True,
     redis_gate: bool = False,
+    stock_shards: int = 1,
 ):
     """A coupon_pack component on an online activity, with its pack."""
     activity = ActivityFactory(status=activity_status)
@@ -55,4 +56,5 @@ def coupon_pack_make(
         claim_ends_at=claim_ends_at,
         enabled=enabled,
         redis_gate=redis_gate,
+        stock_shards=stock_shards,
     )

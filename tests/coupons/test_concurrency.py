@@ -18,7 +18,7 @@ from config.auth import user_token_mint
 from config.db import db_retry
 from coupons.models import Claim, Coupon, CouponPack, CouponStatus, RedeemCode
 from coupons.selectors import coupon_pack_audit
-from coupons.services import coupon_pack_claim, redeem_codes_generate
+from coupons.services import coupon_pack_claim, coupon_pack_stock_change, redeem_codes_generate
 from tests.coupons.factories import coupon_pack_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,7 +71,7 @@ def _claim_all(pack: CouponPack, attempts: list[tuple[str, str]]) -> Counter:
 def _assert_counters_agree(pack: CouponPack, claims: int) -> None:
     pack.refresh_from_db()
     audit = coupon_pack_audit(pack_id=pack.pk)
-    assert pack.total_stock - pack.remaining == claims == audit["page_claims"]
+    assert pack.total_stock - audit["remaining"] == claims == audit["page_claims"]
     assert audit["drift"] == 0
     assert audit["coupons"] == audit["coupons_expected"] == claims * 3
     assert Coupon.objects.values("code").distinct().count() == audit["coupons"]
@@ -98,6 +98,35 @@ def test_hot_pack_behind_the_redis_gate_never_over_issues():
     outcome = _claim_all(pack, [(f"u{i}", f"k{i}") for i in range(200)])
     assert outcome == Counter({(201, None): 30, (409, "sold_out"): 170}), outcome
     _assert_counters_agree(pack, 30)
+
+
+def test_1000_clients_on_a_hot_pack_of_500_split_over_shards_get_exactly_500():
+    pack = coupon_pack_make(total_stock=500, stock_shards=8)
+    outcome = _claim_all(pack, [(f"u{i}", f"k{i}") for i in range(1000)])
+    assert outcome == Counter({(201, None): 500, (409, "sold_out"): 500}), outcome
+    _assert_counters_agree(pack, 500)
+    assert Claim.objects.filter(pack=pack).values("user_id").distinct().count() == 500
+    assert coupon_pack_audit(pack_id=pack.pk)["remaining"] == 0
+
+
+def test_50_parallel_claims_by_one_user_on_a_sharded_pack_with_limit_2_get_exactly_2():
+    pack = coupon_pack_make(total_stock=100, per_user_limit=2, stock_shards=4)
+    outcome = _claim_all(pack, [("10086", f"k{i}") for i in range(50)])
+    assert outcome == Counter({(201, None): 2, (409, "limit_reached"): 48}), outcome
+    _assert_counters_agree(pack, 2)
+    assert sorted(Claim.objects.filter(pack=pack).values_list("sequence", flat=True)) == [1, 2]
+
+
+def test_stock_change_and_codes_of_a_sharded_pack_count_the_stock_held_in_shards():
+    pack = coupon_pack_make(total_stock=300, stock_shards=4)
+    outcome = _claim_all(pack, [(f"u{i}", f"k{i}") for i in range(100)])
+    assert outcome == Counter({(201, None): 100}), outcome
+    redeem_codes_generate(pack=pack, count=150)  # more than the reservoir alone may hold
+    coupon_pack_stock_change(pack=pack, total_stock=250)  # leaves 0 of 250 - 100 - 150
+    audit = coupon_pack_audit(pack_id=pack.pk)
+    assert audit["remaining"] == 0 and audit["drift"] == 0 and audit["taken"] == 250
+    outcome = _claim_all(pack, [(f"v{i}", f"k{i}") for i in range(10)])
+    assert outcome == Counter({(409, "sold_out"): 10}), outcome
 
 
 def test_one_key_repeated_in_parallel_issues_one_pack():
