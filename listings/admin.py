@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -157,7 +158,9 @@ class ImportJobAdmin(admin.ModelAdmin):
         return False  # a job is a record: operators view it, the importer writes it
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = get_object_or_404(ImportJob, pk=object_id)
+        job = self.get_object(request, unquote(object_id))  # None for a malformed or unknown id
+        if job is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
         extra = {
             "job": job,
             "progress_url": reverse("admin:listings_importjob_progress", args=[job.pk]),

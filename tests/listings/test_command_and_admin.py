@@ -225,3 +225,9 @@ def test_the_listing_form_refuses_formulas_as_the_upload_does(operator_client, c
     assert response.content.decode().count("is not allowed (formulas).") == 2
     listing.refresh_from_db()
     assert not listing.title.startswith("=")
+
+
+def test_an_import_job_page_with_a_malformed_or_unknown_id_redirects_instead_of_failing(operator_client):
+    for object_id in ("abc", "99999999", "1%27"):
+        response = operator_client.get(f"/admin/listings/importjob/{object_id}/change/")
+        assert response.status_code == 302, object_id
