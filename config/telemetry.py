@@ -100,7 +100,7 @@ def _instrument() -> None:
     DjangoInstrumentor().instrument()
     CeleryInstrumentor().instrument()
     RedisInstrumentor().instrument()
-    RequestsInstrumentor().instrument()
+    RequestsInstrumentor().instrument(request_hook=_redact_outbound_url)
     from django.conf import settings
 
     engine = settings.DATABASES["default"]["ENGINE"]
@@ -112,6 +112,24 @@ def _instrument() -> None:
         from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
         SQLite3Instrumentor().instrument()
+
+
+def _redact_outbound_url(span, request) -> None:
+    """Outbound URLs can carry credentials in their query (Tencent's reporting API takes
+    `access_token` there; postback callbacks are opaque tokens): spans keep the
+    parameter names, never their values."""
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    url = getattr(request, "url", None)
+    if span is None or not span.is_recording() or not url:
+        return
+    parts = urlsplit(url)
+    if not parts.query:
+        return
+    names = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True)]
+    redacted = urlunsplit(parts._replace(query="&".join(f"{name}=REDACTED" for name in names)))
+    for attribute in ("http.url", "url.full"):
+        span.set_attribute(attribute, redacted)
 
 
 def current_ids() -> tuple[str, str] | None:

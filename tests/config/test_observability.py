@@ -306,3 +306,14 @@ def test_claims_tasks_database_and_redis_errors_are_counted(settings, user_clien
     db_errors = sum(v for (name, _), v in after.items() if name == "huodong_db_errors_total")
     assert db_errors - sum(v for (name, _), v in before.items() if name == "huodong_db_errors_total") == 1
     assert _delta(before, after, "huodong_redis_errors_total", error="ResponseError") == 1
+
+
+def test_outbound_spans_never_record_query_values(spans, ad_platform):
+    from config.outbound import outbound_request
+
+    url = ad_platform.url + "/oceanengine/track/activate/?access_token=SECRET-TOKEN&page=2"
+    outbound_request("GET", url, timeout=5)
+    (client_span,) = [s for s in spans.get_finished_spans() if s.name == "GET"]
+    recorded = json.dumps(dict(client_span.attributes))
+    assert "SECRET-TOKEN" not in recorded
+    assert "access_token=REDACTED" in recorded
