@@ -125,11 +125,14 @@ class CouponPackAdmin(admin.ModelAdmin):
         if not change:
             obj.remaining = obj.total_stock
             obj.save()
+            services.coupon_stock_shards_ensure(pack=obj)
             return
         # Never write `remaining` from the form; the stock moves through the service.
         editable = [f for f in form.changed_data if f not in ("total_stock", "remaining")]
         if editable:
             obj.save(update_fields=[*editable, "updated_at"])
+        if "stock_shards" in editable:
+            services.coupon_stock_shards_ensure(pack=obj)
         if "total_stock" in form.changed_data:
             try:
                 services.coupon_pack_stock_change(pack=obj, total_stock=form.cleaned_data["total_stock"])

@@ -146,7 +146,7 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
     # Cheap refusals that take no lock; the guarantees come below.
     if _page_claim_count(pack, user_id) >= pack.per_user_limit:
         raise _limit_reached(pack.per_user_limit)
-    if pack.remaining <= 0 and coupon_pack_remaining(pack=pack) <= 0:
+    if pack.stock_shards <= 1 and pack.remaining <= 0 and coupon_pack_remaining(pack=pack) <= 0:
         raise _sold_out()
 
     gated = False
@@ -291,18 +291,25 @@ def _shard_take(pack: CouponPack) -> None:
         for other in others:
             if shards.filter(slot=other, remaining__gt=0).update(remaining=F("remaining") - 1):
                 return
-        if _shard_refill(pack, slot):
+        refilled = _shard_refill(pack, slot)
+        if refilled is True:
             return
+        if refilled is None and not others:
+            # The reservoir was empty (committed) before this look at the shards,
+            # and stock only moves from the reservoir into shards: none is left.
+            raise _sold_out()
     raise _sold_out()
 
 
-def _shard_refill(pack: CouponPack, slot: int) -> bool:
+def _shard_refill(pack: CouponPack, slot: int) -> bool | None:
     """Move a chunk of the reservoir into shard `slot` and take one unit of it.
-    False when the reservoir is empty (raises when the pack is disabled)."""
+    None when the reservoir is empty (without taking any lock), False when it
+    emptied while waiting (raises when the pack is disabled)."""
+    row = CouponPack.objects.filter(pk=pack.pk).values("remaining", "enabled").first()
+    if row is not None and row["enabled"] and row["remaining"] <= 0:
+        return None
     if CouponStockShard.objects.filter(pack_id=pack.pk).count() < pack.stock_shards:
-        CouponStockShard.objects.bulk_create(
-            [CouponStockShard(pack_id=pack.pk, slot=n) for n in range(pack.stock_shards)], ignore_conflicts=True
-        )
+        coupon_stock_shards_ensure(pack=pack)
     list(CouponStockShard.objects.select_for_update().filter(pack_id=pack.pk, slot=slot))  # shard, then pack
     while True:
         row = CouponPack.objects.filter(pk=pack.pk).values("remaining", "enabled").first()
@@ -317,6 +324,15 @@ def _shard_refill(pack: CouponPack, slot: int) -> bool:
             break
     CouponStockShard.objects.filter(pack_id=pack.pk, slot=slot).update(remaining=F("remaining") + chunk - 1)
     return True
+
+
+def coupon_stock_shards_ensure(*, pack: CouponPack) -> None:
+    """The pack's shard rows (empty ones for slots it lacks). Made with the pack,
+    so claims do not all create them at once; a claim makes them only if missing."""
+    if pack.stock_shards > 1:
+        CouponStockShard.objects.bulk_create(
+            [CouponStockShard(pack_id=pack.pk, slot=n) for n in range(pack.stock_shards)], ignore_conflicts=True
+        )
 
 
 def _stock_shards_fold(pack_id: int) -> int:
@@ -554,6 +570,7 @@ def coupon_pack_create(
     CouponPackItem.objects.bulk_create(
         [CouponPackItem(pack=pack, template=template, quantity=quantity) for template, quantity in items]
     )
+    coupon_stock_shards_ensure(pack=pack)
     return pack
 
 
