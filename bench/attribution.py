@@ -13,7 +13,9 @@
   of that run (baseline: the minimal app's).
 - `attribution.activations_per_s`: app.activated events matched per second by one
   worker: the consumer's own per-message path (validation, ProcessedEvent marker,
-  handler, commit) against clicks stored in Redis; no baseline.
+  handler, commit) against clicks stored in Redis; baseline: the same number of
+  no-op events of a registered no-op type through the same `process` path in the
+  same run (the mechanism's own cost, as in `payments.results_per_s`).
 
 wrk is Debian's package, installed by apt-get when missing (needs root).
 """
@@ -216,6 +218,7 @@ def run() -> dict[str, dict]:
             rejected = sum(r["non2xx"] for r in runs["click"])
             if rejected:
                 print(f"    WARNING: {rejected} click(s) were not accepted", file=sys.stderr)
+            noop_per_s = _noop_events_per_s()
             activations = _activations_per_s(link)
         finally:
             for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
@@ -228,7 +231,7 @@ def run() -> dict[str, dict]:
         "attribution.click_p99_ms_traced": figure(traced["p99"], "ms", click["p99"]),
         "attribution.click_p50_ms": figure(click["p50"], "ms", base["p50"]),
         "attribution.click_p99_ms": figure(click["p99"], "ms", base["p99"]),
-        "attribution.activations_per_s": figure(activations, "events/s"),
+        "attribution.activations_per_s": figure(activations, "events/s", noop_per_s),
     }
 
 
@@ -319,6 +322,31 @@ def _click_rounds(wrk: str, env: dict, prefix: str) -> dict[str, list[dict]]:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     print(f"    OTLP sink received {sink.requests} export(s), {sink.bytes} bytes", flush=True)
     return runs
+
+
+def _noop_events_per_s() -> float:
+    """ACTIVATIONS events of a no-op type through the consumer's per-message path."""
+    from config.events import registry
+    from config.events.consumer import process
+    from config.events.contracts import USER_CENTER_EXCHANGE
+
+    registry.register(
+        "bench.noop",
+        lambda payload: None,
+        exchange=USER_CENTER_EXCHANGE,
+        schema={"type": "object", "required": ["event_id"], "properties": {"event_id": {"type": "string"}}},
+    )
+    try:
+        bodies = [json.dumps({"event_id": str(uuid.uuid4())}).encode() for _ in range(ACTIVATIONS)]
+        started = time.perf_counter()
+        for body in bodies:
+            outcome = process(
+                source=USER_CENTER_EXCHANGE, routing_key="bench.noop", body=body, attempts=0, max_attempts=1
+            )
+            assert outcome.action == "applied", outcome
+        return ACTIVATIONS / (time.perf_counter() - started)
+    finally:
+        registry.unregister("bench.noop")
 
 
 def _activations_per_s(link) -> float:
