@@ -14,14 +14,33 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from adreports.models import AdAccount, AdWarning
+from alerts.models import Severity
+from alerts.services import Detection, alert_fire, alert_resolve
 
 logger = logging.getLogger("huodong.adreports.alert")
 
 
 def ad_alert_raise(*, key: str, kind: str, title: str, text: str = "", account: AdAccount | None = None) -> AdWarning:
     """Open (or bump) the warning `key`. Idempotent: raising an open warning again
-    counts it and refreshes its text."""
+    counts it and refreshes its text. Also fired into the alert pipeline (rule
+    `adreports.<kind>`, deduplicated by key, routed to the chat channels)."""
     now = timezone.now()
+    labels = {"account": str(account)} if account else {}
+    if account is not None and getattr(account, "platform", ""):
+        labels["platform"] = account.platform
+    if account is not None and getattr(account, "app_id", ""):
+        labels["app"] = account.app_id
+    alert_fire(
+        detection=Detection(
+            rule=f"adreports.{kind}"[:48],
+            fingerprint=f"adreports:{key}"[:200],
+            severity=Severity.WARNING,
+            title=title,
+            text=text,
+            labels=labels,
+        ),
+        now=now,
+    )
     logger.warning(
         title,
         extra={"alert_key": key, "alert_kind": kind, "account": str(account) if account else None, "text": text},
@@ -47,6 +66,7 @@ def ad_alert_raise(*, key: str, kind: str, title: str, text: str = "", account: 
 
 def ad_alert_resolve(*, key: str) -> bool:
     """Close the warning `key` if open; True when it was."""
+    alert_resolve(fingerprint=f"adreports:{key}"[:200])
     resolved = AdWarning.objects.filter(key=key, resolved_at__isnull=True).update(resolved_at=timezone.now())
     if resolved:
         logger.info("alert resolved", extra={"alert_key": key})

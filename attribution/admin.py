@@ -170,10 +170,21 @@ class ConversionAdmin(admin.ModelAdmin):
         "clicks_before_conversion",
         "user_id",
         "is_test",
+        "fraud_status",
+        "fraud_rule",
     )
-    list_filter = ("platform", "match_method", "is_test", "app_id")
+    list_filter = ("fraud_status", "fraud_rule", "platform", "match_method", "is_test", "app_id")
     search_fields = ("user_id", "activation_event_id", "click_id", "match_key")
     inlines = [ConversionEventInline, PostbackInline]
+    actions = ["release"]
+
+    @admin.action(description="Release rejected installs (post them back once)", permissions=["change"])
+    def release(self, request, queryset):
+        released = 0
+        for conversion in queryset.filter(fraud_status="rejected"):
+            services.conversion_release(conversion=conversion, released_by=request.user.get_username())
+            released += 1
+        self.message_user(request, f"{released} rejected installs released and queued for postback.")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -118,6 +118,13 @@ class TestDevice(models.Model):
         return self.label
 
 
+class FraudStatus(models.TextChoices):
+    CLEAN = "", "clean"
+    FLAGGED = "flagged", "flagged (suspicious, posted back)"
+    REJECTED = "rejected", "rejected (not posted back)"
+    RELEASED = "released", "released by an operator (posted back)"
+
+
 class Conversion(models.Model):
     """An activation attributed to a click."""
 
@@ -147,6 +154,11 @@ class Conversion(models.Model):
     device_keys = models.JSONField(default=dict)
     oaid = models.CharField(max_length=128, blank=True)
     is_test = models.BooleanField(default=False)
+    fraud_status = models.CharField(max_length=8, choices=FraudStatus.choices, default="", blank=True, db_index=True)
+    fraud_rule = models.CharField(max_length=16, blank=True, help_text="the fraud rule that hit (alerts.fraud)")
+    fraud_reason = models.CharField(max_length=300, blank=True)
+    released_by = models.CharField(max_length=150, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

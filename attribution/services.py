@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from alerts import fraud
 from attribution import devices, platforms, selectors
 from attribution.clicks import index_key, link_redis_key
 from attribution.models import (
@@ -22,6 +23,7 @@ from attribution.models import (
     ConversionEvent,
     DeviceKey,
     DeviceLock,
+    FraudStatus,
     MatchTrace,
     PendingEvent,
     PendingEventKey,
@@ -31,6 +33,7 @@ from attribution.models import (
     TrackingLink,
 )
 from config import metrics
+from config.errors import Conflict
 from config.outbound import OutboundRefused, guarded_request, outbound_request
 from config.redis import get_redis
 
@@ -224,7 +227,10 @@ def activation_record(
             links=links,
             occurred_at=occurred_at,
             is_test=test_device is not None,
+            activation_ip=ip or "",
         )
+        if conversion.fraud_status:
+            reason += f" · fraud rule {conversion.fraud_rule} ({conversion.fraud_status}): {conversion.fraud_reason}"
     if test_device is not None:
         reason += f" · test device “{test_device.label}”: never posted back"
     trace = MatchTrace.objects.create(
@@ -300,11 +306,20 @@ def _conversion_create(
     links: list[TrackingLink],
     occurred_at: datetime,
     is_test: bool,
+    activation_ip: str = "",
 ) -> Conversion:
     click_at = datetime.fromtimestamp(
         winner.click_at_ms / 1000, tz=occurred_at.tzinfo or timezone.get_current_timezone()
     )
     link = next(link for link in links if link.id == winner.link_id)
+    seconds_to_install = max(0, int((occurred_at - click_at).total_seconds()))
+    verdict = fraud.fraud_judge(
+        app_id=app_id,
+        ctit_seconds=seconds_to_install,
+        click_ip=winner.click.get("ip") or "",
+        activation_ip=activation_ip,
+        clicks_on_key=max(1, winner.clicks_on_key),
+    )
     conversion = Conversion.objects.create(
         link=link,
         platform=winner.platform,
@@ -314,7 +329,7 @@ def _conversion_create(
         click_id=winner.click_id,
         click_at=click_at,
         activated_at=occurred_at,
-        seconds_to_install=max(0, int((occurred_at - click_at).total_seconds())),
+        seconds_to_install=seconds_to_install,
         match_method=winner.kind,
         match_key=f"{winner.kind}:{winner.key}",
         clicks_before_conversion=max(1, winner.clicks_on_key),
@@ -324,6 +339,9 @@ def _conversion_create(
         device_keys=keys,
         oaid=oaid,
         is_test=is_test,
+        fraud_status=(FraudStatus.REJECTED if verdict.mode == "reject" else FraudStatus.FLAGGED) if verdict else "",
+        fraud_rule=verdict.rule if verdict else "",
+        fraud_reason=verdict.reason[:300] if verdict else "",
     )
     DeviceKey.objects.bulk_create(
         [
@@ -492,6 +510,8 @@ def postback_plan(
     """Create the postback of one conversion event (once) and send it after commit."""
     if conversion.is_test or not conversion.link.postback_enabled(event_type):
         return None
+    if conversion.fraud_status == FraudStatus.REJECTED:
+        return None  # rejected by a fraud rule: posted back only once an operator releases it
     if Postback.objects.filter(conversion=conversion, event_type=event_type).exists():
         return None  # e.g. a second payment: reported once per event type
     try:
@@ -508,6 +528,39 @@ def postback_plan(
         return None
     _enqueue_after_commit(postback.pk)
     return postback
+
+
+@transaction.atomic
+def conversion_release(*, conversion: Conversion, released_by: str) -> list[Postback]:
+    """An operator releases an install a fraud rule rejected: it is posted back once
+    (its activation and the registrations and payments recorded since)."""
+    conversion = Conversion.objects.select_for_update().get(pk=conversion.pk)
+    if conversion.fraud_status != FraudStatus.REJECTED:
+        raise Conflict(f"conversion {conversion.pk} is not rejected", code="not_rejected")
+    conversion.fraud_status, conversion.released_by = FraudStatus.RELEASED, released_by[:150]
+    conversion.released_at = timezone.now()
+    conversion.save(update_fields=["fraud_status", "released_by", "released_at"])
+    planned = [
+        postback_plan(
+            conversion=conversion,
+            event_type=platforms.EVENT_ACTIVATE,
+            source_event_id=conversion.activation_event_id,
+            event_time=conversion.activated_at,
+            amount_fen=None,
+        )
+    ]
+    for event in conversion.events.all():
+        planned.append(
+            postback_plan(
+                conversion=conversion,
+                event_type=event.event_type,
+                source_event_id=event.event_id,
+                event_time=event.occurred_at,
+                amount_fen=event.amount_fen,
+            )
+        )
+    logger.info("conversion released", extra={"conversion_id": conversion.pk, "released_by": released_by})
+    return [p for p in planned if p is not None]
 
 
 def _enqueue_after_commit(postback_id: int) -> None:

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "adreports",
     "analytics",
     "exports",
+    "alerts",
 ]
 
 MIDDLEWARE = [

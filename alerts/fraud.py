@@ -1,0 +1,177 @@
+"""Fraud rules judged at attribution time (called from attribution's matching
+service on each attributed install).
+
+- click injection: the install came less than `min_ctit_seconds` (default 10 s)
+  after its click: a malicious app saw the install starting and fired a click.
+- click flooding: the winning device clicked far more often than a person would
+  (`max_clicks_per_device`, default 20 clicks on the device key before the install),
+  or the install came after the long tail (`long_tail_seconds`, default 24 h) on a
+  link whose click-to-install rate over the last day is below `min_install_rate`
+  (default 0.001); the link-level picture is watched by the `click_flooding` detector.
+- deny list: the click's (or, without one, the activation's) source address is in a
+  CIDR range of `cidrs` (data centres, known farms).
+
+Each rule's mode (off / flag / reject) is per app with an app-less default row;
+without any row the defaults are injection and flooding "flag", deny list "reject".
+Every change goes through `fraud_rule_set`, which writes the audit row."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.models import FRAUD_DEFAULT_MODES, FraudMode, FraudRule, FraudRuleChange, FraudRuleKind
+from config.errors import DomainError
+
+DEFAULT_PARAMS = {
+    FraudRuleKind.INJECTION: {"min_ctit_seconds": 10},
+    FraudRuleKind.FLOODING: {"max_clicks_per_device": 20, "long_tail_seconds": 86400, "min_install_rate": 0.001},
+    FraudRuleKind.DENYLIST: {"cidrs": []},
+}
+_CACHE_KEY = "alerts:fraud-rules:v1"
+
+
+@dataclass(frozen=True)
+class FraudVerdict:
+    rule: str
+    mode: str  # flag | reject
+    reason: str
+
+
+def _params_clean(kind: str, params: dict) -> dict:
+    merged = {**DEFAULT_PARAMS[kind], **(params or {})}
+    unknown = set(merged) - set(DEFAULT_PARAMS[kind])
+    if unknown:
+        raise DomainError(f"unknown parameters for {kind}: {', '.join(sorted(unknown))}", code="invalid")
+    if kind == FraudRuleKind.DENYLIST:
+        cidrs = merged["cidrs"]
+        if isinstance(cidrs, str):
+            cidrs = [c.strip() for c in cidrs.replace("\n", ",").split(",") if c.strip()]
+        try:
+            merged["cidrs"] = [str(ipaddress.ip_network(c, strict=False)) for c in cidrs]
+        except (ValueError, TypeError) as exc:
+            raise DomainError(f"not a CIDR range: {exc}", code="invalid") from exc
+    else:
+        for name, value in merged.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise DomainError(f"{name} must be a number >= 0", code="invalid")
+    return merged
+
+
+@transaction.atomic
+def fraud_rule_set(*, kind: str, app_id: str = "", mode: str, params: dict | None = None, user=None) -> FraudRule:
+    """Create or change a fraud rule; audited (who, when, before, after)."""
+    if kind not in FraudRuleKind.values:
+        raise DomainError(f"unknown fraud rule {kind!r}", code="invalid")
+    if mode not in FraudMode.values:
+        raise DomainError(f"unknown mode {mode!r}", code="invalid")
+    clean = _params_clean(kind, params or {})
+    now = timezone.now()
+    rule = FraudRule.objects.select_for_update().filter(kind=kind, app_id=app_id).first()
+    before = {"mode": rule.mode, "params": rule.params} if rule else {}
+    if rule is None:
+        rule = FraudRule.objects.create(kind=kind, app_id=app_id, mode=mode, params=clean, updated_at=now)
+    else:
+        rule.mode, rule.params, rule.updated_at = mode, clean, now
+        rule.save(update_fields=["mode", "params", "updated_at"])
+    FraudRuleChange.objects.create(
+        rule=rule,
+        kind=kind,
+        app_id=app_id,
+        changed_by=user if getattr(user, "pk", None) else None,
+        changed_at=now,
+        before=before,
+        after={"mode": mode, "params": clean},
+    )
+    cache.delete(_CACHE_KEY)  # now (this transaction reads its own change) and after commit (others)
+    transaction.on_commit(lambda: cache.delete(_CACHE_KEY))
+    return rule
+
+
+def _rules() -> dict[tuple[str, str], tuple[str, dict]]:
+    rules = cache.get(_CACHE_KEY)
+    if rules is None:
+        rules = {(r.kind, r.app_id): (r.mode, r.params) for r in FraudRule.objects.all()}
+        cache.set(_CACHE_KEY, rules, 60)
+    return rules
+
+
+def fraud_rule_effective(*, kind: str, app_id: str) -> tuple[str, dict]:
+    rules = _rules()
+    mode, params = rules.get((kind, app_id)) or rules.get((kind, "")) or (FRAUD_DEFAULT_MODES[kind], {})
+    return mode, {**DEFAULT_PARAMS[kind], **params}
+
+
+def _in_ranges(ip: str, cidrs: list[str]) -> str | None:
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return None
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if address.version == network.version and address in network:
+            return cidr
+    return None
+
+
+def fraud_judge(
+    *,
+    app_id: str,
+    ctit_seconds: int,
+    click_ip: str,
+    activation_ip: str,
+    clicks_on_key: int,
+    link_install_rate: float | None = None,
+) -> FraudVerdict | None:
+    """The strongest verdict of the rules that hit (reject beats flag), or None."""
+    verdicts: list[FraudVerdict] = []
+    mode, p = fraud_rule_effective(kind=FraudRuleKind.DENYLIST, app_id=app_id)
+    if mode != FraudMode.OFF and p["cidrs"]:
+        for label, ip in (("click", click_ip), ("activation", activation_ip)):
+            hit = _in_ranges(ip, p["cidrs"])
+            if hit:
+                verdicts.append(FraudVerdict("denylist", mode, f"{label} address {ip} in deny-listed range {hit}"))
+                break
+    mode, p = fraud_rule_effective(kind=FraudRuleKind.INJECTION, app_id=app_id)
+    if mode != FraudMode.OFF and ctit_seconds < p["min_ctit_seconds"]:
+        verdicts.append(
+            FraudVerdict(
+                "injection", mode, f"click-to-install {ctit_seconds} s < {p['min_ctit_seconds']} s (click injection)"
+            )
+        )
+    mode, p = fraud_rule_effective(kind=FraudRuleKind.FLOODING, app_id=app_id)
+    if mode != FraudMode.OFF:
+        if clicks_on_key > p["max_clicks_per_device"]:
+            verdicts.append(
+                FraudVerdict(
+                    "flooding",
+                    mode,
+                    f"the device clicked {clicks_on_key} times before installing (> {p['max_clicks_per_device']})",
+                )
+            )
+        elif (
+            ctit_seconds > p["long_tail_seconds"]
+            and link_install_rate is not None
+            and link_install_rate < p["min_install_rate"]
+        ):
+            verdicts.append(
+                FraudVerdict(
+                    "flooding",
+                    mode,
+                    f"install {ctit_seconds // 3600} h after the click on a link converting "
+                    f"{link_install_rate:.4%} of clicks (< {p['min_install_rate']:.2%})",
+                )
+            )
+    if not verdicts:
+        return None
+    verdicts.sort(key=lambda v: v.mode != FraudMode.REJECT)
+    return verdicts[0]
+
+
+def moment_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

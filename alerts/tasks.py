@@ -1,0 +1,22 @@
+"""Celery doors of alerts: one task per delivery, the sweep, the traffic check."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from alerts import services
+
+
+@shared_task(bind=True, acks_late=True, max_retries=len(services.DELIVERY_BACKOFF), ignore_result=True)
+def alert_delivery_task(self, delivery_id: int) -> str:
+    """One attempt; on failure Celery retries after the backoff countdown. Eagerly
+    run (tests) the retry waits for the sweep, at its due time."""
+    result = services.delivery_attempt(delivery_id=delivery_id)
+    if result.outcome == "retry" and not self.request.is_eager:
+        raise self.retry(countdown=result.retry_in)
+    return result.outcome
+
+
+@shared_task(ignore_result=True)
+def alert_deliveries_sweep_task() -> int:
+    return services.deliveries_sweep()
