@@ -20,3 +20,10 @@ def alert_delivery_task(self, delivery_id: int) -> str:
 @shared_task(ignore_result=True)
 def alert_deliveries_sweep_task() -> int:
     return services.deliveries_sweep()
+
+
+@shared_task(ignore_result=True, expires=55)
+def traffic_check_task() -> int:
+    from alerts.checks import traffic_check
+
+    return len(traffic_check())

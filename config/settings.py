@@ -512,3 +512,11 @@ PROFILE_CELERY_TASKS = env_list("PROFILE_CELERY_TASKS", [])
 
 if _problems:
     raise ImproperlyConfigured("DJANGO_ENV=production refuses insecure defaults; set:\n  - " + "\n  - ".join(_problems))
+
+# --- alerts (contracts §7): mail channels go through this SMTP server ---------------
+EMAIL_HOST = env_str("SMTP_HOST", "localhost")
+EMAIL_PORT = env_int("SMTP_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_str("SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("SMTP_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("SMTP_FROM", "huodong@localhost")

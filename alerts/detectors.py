@@ -1,0 +1,501 @@
+"""Detectors over the 5-minute `LinkRollup` series (reads only; `alerts.checks`
+turns their findings into alerts).
+
+Every traffic detector compares the last `window_minutes` (default 15: three closed
+5-minute buckets) with the same window at the same time of day on each of the
+previous `baseline_days` days (default 14): the baseline is the median of those
+daily values, its spread the MAD (median absolute deviation, ×1.4826 to compare
+with a standard deviation). A series fires only with enough volume (`min_volume`
+in the baseline), a relative change past the rule's ratio AND a robust z-score past
+`min_z` (so a noisy series needs a bigger move). Thresholds live in each rule's
+`params` (admin, `AlertRule`), defaults in `DEFAULTS`."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.urls import reverse
+
+from alerts.models import AlertRule, Severity
+from analytics.models import LinkRollup
+
+BUCKET = timedelta(minutes=5)
+GRACE = timedelta(seconds=60)  # a 5-minute bucket is rolled about a minute after it closes
+
+DEFAULTS: dict[str, dict] = {
+    "os_activation_drop": {
+        "severity": Severity.CRITICAL,
+        "window_minutes": 15,
+        "baseline_days": 14,
+        "min_baseline_days": 3,
+        "min_volume": 20,  # baseline activations in the window
+        "drop_ratio": 0.5,  # fires below (1 - 0.5) × baseline
+        "min_z": 3.0,
+        "clicks_tolerance": 0.3,  # the OS's clicks within 30% of their baseline: "clicks normal"
+    },
+    "click_spike": {
+        "severity": Severity.WARNING,
+        "window_minutes": 15,
+        "baseline_days": 14,
+        "min_baseline_days": 3,
+        "min_volume": 300,  # clicks in the window (the current value)
+        "spike_ratio": 3.0,
+        "min_z": 4.0,
+    },
+    "reject_spike": {
+        "severity": Severity.WARNING,
+        "window_minutes": 15,
+        "baseline_days": 14,
+        "min_baseline_days": 3,
+        "min_volume": 100,
+        "spike_ratio": 3.0,
+        "min_z": 4.0,
+    },
+    "click_flooding": {
+        "severity": Severity.WARNING,
+        "hours": 24,
+        "min_clicks": 5000,
+        "max_install_rate": 0.001,
+        "min_long_tail_share": 0.5,  # installs more than an hour after their click
+    },
+    "postback_failures": {"severity": Severity.WARNING, "window_minutes": 30, "min_attempts": 20, "max_rate": 0.2},
+    "fraud_installs": {"severity": Severity.WARNING, "window_minutes": 60, "min_installs": 5},
+    "pipeline_health": {"severity": Severity.CRITICAL, "dead_letters_15m": 10, "rollup_stale_minutes": 10},
+}
+
+
+@dataclass
+class Finding:
+    rule: str
+    key: str  # the series: "link 12 (tok…) ios", "app com.x ios", "platform tencent"
+    fingerprint: str
+    severity: str
+    title: str
+    text: str
+    labels: dict = field(default_factory=dict)
+    value: float | None = None
+    baseline: float | None = None
+    url: str = ""
+
+    def line(self) -> str:
+        return f"{self.rule}\t{self.severity}\t{self.key}\t{self.title}"
+
+
+def rule_params(rule: str, overrides: dict | None = None) -> dict | None:
+    """The rule's thresholds, None when disabled in the admin."""
+    params = dict(DEFAULTS[rule])
+    stored = AlertRule.objects.filter(key=rule).first()
+    if stored is not None:
+        if not stored.enabled:
+            return None
+        params.update(stored.params or {})
+        params["severity"] = stored.severity
+    params.update(overrides or {})
+    return params
+
+
+def window_end(at: datetime) -> datetime:
+    """The end of the newest 5-minute bucket closed and rolled at `at`."""
+    ready = at - GRACE
+    return ready.replace(minute=ready.minute - ready.minute % 5, second=0, microsecond=0)
+
+
+def robust(values: list[float]) -> tuple[float, float]:
+    """median and MAD scaled to a standard deviation"""
+    median = statistics.median(values)
+    mad = statistics.median([abs(v - median) for v in values]) * 1.4826
+    return median, mad
+
+
+def series_url(**filters) -> str:
+    query = {"bucket_minutes__exact": 5, **{k: v for k, v in filters.items() if v not in (None, "")}}
+    return settings.SITE_URL + reverse("admin:analytics_linkrollup_changelist") + "?" + urlencode(query)
+
+
+def _window_starts(end: datetime, minutes: int, days: int) -> dict[datetime, int]:
+    """bucket start -> day offset (0 = now, 1 = yesterday, …)."""
+    starts = {}
+    for day in range(days + 1):
+        day_end = end - timedelta(days=day)
+        for i in range(minutes // 5):
+            starts[day_end - BUCKET * (i + 1)] = day
+    return starts
+
+
+def _series(*, end: datetime, minutes: int, days: int, group: tuple[str, ...], fields: tuple[str, ...]):
+    """{group values: {field: [value on day 0, day 1, …]}} summed over the window."""
+    starts = _window_starts(end, minutes, days)
+    rows = LinkRollup.objects.filter(bucket_minutes=5, bucket_start__in=list(starts)).values_list(
+        "bucket_start", *group, *fields
+    )
+    out: dict[tuple, dict[str, list[int]]] = defaultdict(lambda: {f: [0] * (days + 1) for f in fields})
+    present: dict[tuple, set[int]] = defaultdict(set)
+    n = len(group)
+    for row in rows.iterator(chunk_size=5000):
+        day = starts[row[0]]
+        key = row[1 : 1 + n]
+        values = out[key]
+        for i, f in enumerate(fields):
+            values[f][day] += row[1 + n + i] or 0
+        present[key].add(day)
+    return out, present
+
+
+def _since(end: datetime, minutes: int) -> datetime:
+    return end - timedelta(minutes=minutes)
+
+
+_OS_VERSION = re.compile(r"(?:iPhone OS|CPU OS|Android)[ /]?(\d+)")
+
+
+def os_version(ua: str) -> str | None:
+    match = _OS_VERSION.search(ua or "")
+    return match.group(1) if match else None
+
+
+def _version_shift(*, app_id: str, os: str, end: datetime, minutes: int, days: int) -> str:
+    """The OS version whose share of attributed installs fell most against the
+    baseline windows (from the clicks' user agents), e.g. "iOS 13: 41% → 0%"."""
+    from attribution.models import Conversion
+
+    def shares(q: Q) -> tuple[dict[str, float], int]:
+        counts: dict[str, int] = defaultdict(int)
+        total = 0
+        for click in Conversion.objects.filter(q, app_id=app_id, os=os).values_list("click", flat=True)[:5000]:
+            version = os_version((click or {}).get("ua", ""))
+            if version:
+                counts[version] += 1
+                total += 1
+        return ({v: c / total for v, c in counts.items()} if total else {}), total
+
+    now_q = Q(activated_at__gte=_since(end, minutes), activated_at__lt=end)
+    base_q = Q()
+    for day in range(1, days + 1):
+        day_end = end - timedelta(days=day)
+        base_q |= Q(activated_at__gte=_since(day_end, minutes), activated_at__lt=day_end)
+    now, _ = shares(now_q)
+    base, base_total = shares(base_q)
+    if not base_total:
+        return ""
+    version, fall = max(((v, share - now.get(v, 0.0)) for v, share in base.items()), key=lambda x: x[1])
+    if fall < 0.2:
+        return ""
+    name = "iOS" if os == "ios" else "Android"
+    return f"{name} {version}: {base[version]:.0%} of installs at baseline → {now.get(version, 0.0):.0%} now"
+
+
+def os_activation_drop(*, at: datetime, params: dict) -> list[Finding]:
+    """Activations of one OS of an app fell while that OS's clicks stayed normal."""
+    end, minutes, days = window_end(at), params["window_minutes"], params["baseline_days"]
+    series, present = _series(
+        end=end, minutes=minutes, days=days, group=("app_id", "os"), fields=("clicks", "activations")
+    )
+    findings = []
+    for (app_id, os), values in series.items():
+        if not os:
+            continue
+        base_days = sorted(d for d in present[(app_id, os)] if d > 0)
+        if len(base_days) < params["min_baseline_days"]:
+            continue
+        acts = [values["activations"][d] for d in base_days]
+        clicks = [values["clicks"][d] for d in base_days]
+        base, mad = robust(acts)
+        click_base, _ = robust(clicks)
+        now, now_clicks = values["activations"][0], values["clicks"][0]
+        if base < params["min_volume"] or now >= base * (1 - params["drop_ratio"]):
+            continue
+        if (base - now) < params["min_z"] * max(mad, 1.0):
+            continue
+        if now_clicks < click_base * (1 - params["clicks_tolerance"]):
+            continue  # the clicks fell too: a traffic drop, not an activation drop
+        others = []
+        for (other_app, other_os), other in series.items():
+            if other_app == app_id and other_os not in (os, ""):
+                days_present = sorted(d for d in present[(other_app, other_os)] if d > 0)
+                other_base = robust([other["activations"][d] for d in days_present])[0] if days_present else 0
+                others.append(f"{other_os}: {other['activations'][0]} vs {other_base:.0f}")
+        version = _version_shift(app_id=app_id, os=os, end=end, minutes=minutes, days=days)
+        change = (now - base) / base
+        os_name = {"ios": "iOS", "android": "Android"}.get(os, os)
+        title = f"{os_name} activations down {abs(change):.0%} for {app_id}" + (
+            f" ({version.split(':')[0]})" if version else ""
+        )
+        text = (
+            f"Activations of {os_name} in the last {minutes} min: {now} vs baseline {base:.0f} "
+            f"(median of the same time on {len(base_days)} previous days, MAD {mad:.1f}): {change:+.0%}, "
+            f"since {_since(end, minutes):%Y-%m-%d %H:%M} UTC. "
+            f"Clicks of {os_name} normal: {now_clicks} vs {click_base:.0f}."
+        )
+        if others:
+            text += " Other OS: " + "; ".join(others) + "."
+        if version:
+            text += f" OS version: {version}."
+        findings.append(
+            Finding(
+                rule="os_activation_drop",
+                key=f"app {app_id} os {os}",
+                fingerprint=f"os_activation_drop:{app_id}:{os}",
+                severity=params["severity"],
+                title=title,
+                text=text,
+                labels={"app": app_id, "os": os, **({"os_version": version.split(":")[0]} if version else {})},
+                value=now,
+                baseline=base,
+                url=series_url(app_id=app_id, os=os),
+            )
+        )
+    return findings
+
+
+def _link_tokens(ids: set[int]) -> dict[int, tuple[str, str, str]]:
+    from attribution.models import TrackingLink
+
+    return {
+        pk: (token, platform, app)
+        for pk, token, platform, app in TrackingLink.objects.filter(pk__in=ids).values_list(
+            "pk", "token", "platform", "app_id"
+        )
+    }
+
+
+def _spike(*, at: datetime, params: dict, rule: str, field_name: str, noun: str) -> list[Finding]:
+    end, minutes, days = window_end(at), params["window_minutes"], params["baseline_days"]
+    series, present = _series(end=end, minutes=minutes, days=days, group=("link_id", "os"), fields=(field_name,))
+    hits = []
+    for (link_id, os), values in series.items():
+        now = values[field_name][0]
+        if now < params["min_volume"]:
+            continue
+        base_days = [d for d in range(1, days + 1) if d in present[(link_id, os)]]
+        history = [values[field_name][d] for d in base_days]
+        if len(base_days) < params["min_baseline_days"]:
+            history = [0]  # a new link: any large volume is a spike against nothing
+        base, mad = robust(history)
+        if now <= base * params["spike_ratio"] or (now - base) < params["min_z"] * max(mad, 1.0):
+            continue
+        hits.append((link_id, os, now, base, mad))
+    tokens = _link_tokens({h[0] for h in hits})
+    findings = []
+    for link_id, os, now, base, mad in hits:
+        token, platform, app_id = tokens.get(link_id, ("?", "", ""))
+        title = f"{noun} spike on link {link_id} ({token}) {os}: {now} in {minutes} min vs {base:.0f}"
+        findings.append(
+            Finding(
+                rule=rule,
+                key=f"link {link_id} ({token}) {os}",
+                fingerprint=f"{rule}:{link_id}:{os}",
+                severity=params["severity"],
+                title=title,
+                text=(
+                    f"{noun} on link {link_id} ({token}, {platform}, {app_id}, {os}) in the last {minutes} min: "
+                    f"{now} vs baseline {base:.0f} (median of the same time on previous days, MAD {mad:.1f}), "
+                    f"×{now / max(base, 1):.1f}, since {_since(end, minutes):%Y-%m-%d %H:%M} UTC."
+                ),
+                labels={"app": app_id, "platform": platform, "os": os, "link": str(link_id)},
+                value=now,
+                baseline=base,
+                url=series_url(link_id=link_id, os=os),
+            )
+        )
+    return findings
+
+
+def click_spike(*, at: datetime, params: dict) -> list[Finding]:
+    return _spike(at=at, params=params, rule="click_spike", field_name="clicks", noun="Clicks")
+
+
+def reject_spike(*, at: datetime, params: dict) -> list[Finding]:
+    return _spike(at=at, params=params, rule="reject_spike", field_name="rejected_clicks", noun="Rejected clicks")
+
+
+def click_flooding(*, at: datetime, params: dict) -> list[Finding]:
+    """Links with many clicks, a tiny click-to-install rate and installs mostly in
+    the long CTIT tail over the last `hours` (hourly rollups)."""
+    since = at - timedelta(hours=params["hours"])
+    rows = (
+        LinkRollup.objects.filter(bucket_minutes=60, bucket_start__gte=since, bucket_start__lt=at)
+        .values("link_id")
+        .annotate(
+            c=Sum("clicks"),
+            a=Sum("attributed"),
+            tail=Sum("ctit_1_24h") + Sum("ctit_gt_24h") + Sum("ctit_10_60m"),
+        )
+        .filter(c__gte=params["min_clicks"])
+    )
+    hits = [
+        r
+        for r in rows
+        if r["a"]
+        and r["a"] / r["c"] < params["max_install_rate"]
+        and (r["tail"] or 0) / r["a"] >= params["min_long_tail_share"]
+    ]
+    tokens = _link_tokens({r["link_id"] for r in hits})
+    findings = []
+    for r in hits:
+        token, platform, app_id = tokens.get(r["link_id"], ("?", "", ""))
+        rate, tail = r["a"] / r["c"], r["tail"] / r["a"]
+        findings.append(
+            Finding(
+                rule="click_flooding",
+                key=f"link {r['link_id']} ({token})",
+                fingerprint=f"click_flooding:{r['link_id']}",
+                severity=params["severity"],
+                title=f"Click flooding suspected on link {r['link_id']} ({token}): {rate:.3%} of clicks install",
+                text=(
+                    f"Last {params['hours']} h on link {r['link_id']} ({token}, {platform}, {app_id}): "
+                    f"{r['c']} clicks, "
+                    f"{r['a']} installs ({rate:.3%} < {params['max_install_rate']:.2%}); {tail:.0%} of them more than "
+                    f"10 min after their click (long tail)."
+                ),
+                labels={"app": app_id, "platform": platform, "link": str(r["link_id"])},
+                value=rate,
+                url=series_url(link_id=r["link_id"]),
+            )
+        )
+    return findings
+
+
+def postback_failures(*, at: datetime, params: dict) -> list[Finding]:
+    """Failed postback attempts per platform over the window."""
+    end = window_end(at)
+    since = _since(end, params["window_minutes"])
+    rows = (
+        LinkRollup.objects.filter(bucket_minutes=5, bucket_start__gte=since, bucket_start__lt=end)
+        .values("platform")
+        .annotate(failed=Sum("postback_attempts_failed"), ok=Sum("postbacks_succeeded"))
+    )
+    findings = []
+    for r in rows:
+        attempts = (r["failed"] or 0) + (r["ok"] or 0)
+        if attempts < params["min_attempts"] or not r["platform"]:
+            continue
+        rate = (r["failed"] or 0) / attempts
+        if rate <= params["max_rate"]:
+            continue
+        findings.append(
+            Finding(
+                rule="postback_failures",
+                key=f"platform {r['platform']}",
+                fingerprint=f"postback_failures:{r['platform']}",
+                severity=params["severity"],
+                title=f"Postbacks to {r['platform']} failing: {rate:.0%} of {attempts} attempts",
+                text=(
+                    f"{r['failed']} failed attempts of {attempts} since {since:%H:%M} UTC "
+                    f"(threshold {params['max_rate']:.0%})."
+                ),
+                labels={"platform": r["platform"]},
+                value=rate,
+                url=series_url(platform=r["platform"]),
+            )
+        )
+    return findings
+
+
+def fraud_installs(*, at: datetime, params: dict) -> list[Finding]:
+    """Links whose installs the fraud rules flagged or rejected in the window."""
+    from attribution.models import Conversion
+
+    since = at - timedelta(minutes=params["window_minutes"])
+    rows = (
+        Conversion.objects.filter(activated_at__gte=since, activated_at__lt=at)
+        .exclude(fraud_status="")
+        .values("link_id", "fraud_rule", "app_id", "platform")
+        .annotate(
+            flagged=Count("pk", filter=Q(fraud_status="flagged")),
+            rejected=Count("pk", filter=Q(fraud_status="rejected")),
+        )
+    )
+    hits = [r for r in rows if r["flagged"] + r["rejected"] >= params["min_installs"]]
+    tokens = _link_tokens({r["link_id"] for r in hits})
+    findings = []
+    for r in hits:
+        token = tokens.get(r["link_id"], ("?",))[0]
+        findings.append(
+            Finding(
+                rule=f"fraud.{r['fraud_rule']}",
+                key=f"link {r['link_id']} ({token})",
+                fingerprint=f"fraud.{r['fraud_rule']}:{r['link_id']}",
+                severity=params["severity"],
+                title=(
+                    f"Fraud rule {r['fraud_rule']} on link {r['link_id']} ({token}): "
+                    f"{r['flagged']} flagged, {r['rejected']} rejected"
+                ),
+                text=f"Installs judged by the {r['fraud_rule']} rule in the last {params['window_minutes']} min.",
+                labels={"app": r["app_id"], "platform": r["platform"], "link": str(r["link_id"])},
+                value=r["flagged"] + r["rejected"],
+                url=reverse("admin:attribution_conversion_changelist")
+                + "?"
+                + urlencode({"link__id__exact": r["link_id"], "fraud_rule": r["fraud_rule"]}),
+            )
+        )
+    return findings
+
+
+def pipeline_health(*, at: datetime, params: dict) -> list[Finding]:
+    """Consumer down or lagging (its heartbeat/backlog as /readyz reads them), dead
+    letters growing, the rollup beat job missing its schedule."""
+    from analytics.models import RollupRun
+    from config.events.liveness import consumer_status
+    from config.models import DeadLetter
+
+    findings = []
+
+    def add(kind: str, title: str, text: str) -> None:
+        findings.append(
+            Finding(
+                rule="pipeline_health",
+                key=kind,
+                fingerprint=f"pipeline_health:{kind}",
+                severity=params["severity"],
+                title=title,
+                text=text,
+                labels={"component": kind},
+                url=reverse("admin:index"),
+            )
+        )
+
+    try:
+        status = consumer_status()
+    except Exception as exc:  # Redis down: the consumer's state cannot be read
+        status = {"ok": False, "detail": f"cannot tell: {type(exc).__name__}"}
+    if not status.get("ok"):
+        add("consumer", "Event consumer down or lagging", str(status.get("detail") or status)[:500])
+    recent = DeadLetter.objects.filter(created_at__gte=at - timedelta(minutes=15), created_at__lt=at).count()
+    if recent >= params["dead_letters_15m"]:
+        add(
+            "dead_letters",
+            f"Dead letters growing: {recent} in 15 min",
+            f"{recent} events dead-lettered since {at - timedelta(minutes=15):%H:%M} UTC.",
+        )
+    last = (
+        RollupRun.objects.filter(kind="links", bucket_minutes=5)
+        .order_by("-bucket_start")
+        .values_list("rolled_at", flat=True)
+        .first()
+    )
+    if last is not None and at - last > timedelta(minutes=params["rollup_stale_minutes"]):
+        add(
+            "beat",
+            "Beat job analytics-rollup-tick missed its schedule",
+            f"The last 5-minute rollup ran at {last:%Y-%m-%d %H:%M} UTC "
+            f"({(at - last).total_seconds() / 60:.0f} min ago; it runs every minute).",
+        )
+    return findings
+
+
+DETECTORS = {
+    "os_activation_drop": os_activation_drop,
+    "click_spike": click_spike,
+    "reject_spike": reject_spike,
+    "click_flooding": click_flooding,
+    "postback_failures": postback_failures,
+    "fraud_installs": fraud_installs,
+    "pipeline_health": pipeline_health,
+}
