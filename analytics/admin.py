@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from analytics import campaigns
+from analytics import admin_views, campaigns
 from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup, LinkRollup, RollupRun
 from config.errors import DomainError
 
@@ -49,6 +49,9 @@ class LinkRollupAdmin(_ReadOnly):
     list_filter = ("bucket_minutes", "platform", "os", "app_id")
     date_hierarchy = "bucket_start"
     search_fields = ("=link_id",)
+
+    def get_urls(self):
+        return [*admin_views.urls(self), *super().get_urls()]
 
 
 @admin.register(CampaignRollup)
