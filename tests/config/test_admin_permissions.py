@@ -83,9 +83,11 @@ def _state() -> dict:
         for model in apps.get_models()
         if model._meta.label not in NOT_STATE
     }
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "") + ":"
+    # Not state: the cache, and the clicks' per-second rate-limit windows, which expire
+    # on their own a second or two after the fixture's clicks (mid-walk on a slow machine).
+    volatile = (settings.CACHES["default"].get("KEY_PREFIX", "") + ":", settings.ATTRIBUTION_REDIS_PREFIX + ":rl:")
     client = get_redis()
-    redis = {key: client.dump(key) for key in client.scan_iter() if not key.decode().startswith(prefix)}
+    redis = {key: client.dump(key) for key in client.scan_iter() if not key.decode().startswith(volatile)}
     return {"db": db, "redis": redis}
 
 
