@@ -144,7 +144,8 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
     if not items:
         raise ApiError("pack_empty", "This coupon pack has no coupons in it yet.", status.HTTP_409_CONFLICT)
     # Cheap refusals that take no lock; the guarantees come below.
-    if _page_claim_count(pack, user_id) >= pack.per_user_limit:
+    claimed = _page_claim_count(pack, user_id)
+    if claimed >= pack.per_user_limit:
         raise _limit_reached(pack.per_user_limit)
     if pack.stock_shards <= 1 and pack.remaining <= 0 and coupon_pack_remaining(pack=pack) <= 0:
         raise _sold_out()
@@ -157,7 +158,7 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
         gated = left != gate.MISSING
     try:
         if pack.stock_shards > 1:
-            claim = _claim_take_sharded(pack=pack, user_id=user_id, items=items, now=now)
+            claim = _claim_take_sharded(pack=pack, user_id=user_id, items=items, now=now, claimed=claimed)
         else:
             claim = _claim_take(pack=pack, user_id=user_id, items=items, now=now)
     except ApiError as exc:
@@ -233,7 +234,9 @@ def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], 
 SHARD_REFILL = 50
 
 
-def _claim_take_sharded(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], now: datetime) -> Claim:
+def _claim_take_sharded(
+    *, pack: CouponPack, user_id: str, items: list[CouponPackItem], now: datetime, claimed: int
+) -> Claim:
     """The claim of a hot pack: one unit from one of its stock shards.
 
     Lock order (every writer of a sharded pack's stock follows it): shard rows,
@@ -244,11 +247,10 @@ def _claim_take_sharded(*, pack: CouponPack, user_id: str, items: list[CouponPac
     first, then the pack row. No claim waits for another claim of another shard.
     """
     _shard_take(pack)
-    # No pack lock here, so the count may miss a concurrent claim of the same
-    # user: the unique (pack, user, sequence) key refuses the second one.
-    sequence = _page_claim_count(pack, user_id) + 1
-    if sequence > pack.per_user_limit:
-        raise _limit_reached(pack.per_user_limit)
+    # No pack lock here, so counting again would be no more exact than the count
+    # `claimed` made before: it may miss a concurrent claim of the same user,
+    # and the unique (pack, user, sequence) key refuses the second one.
+    sequence = claimed + 1
     if pack.per_user_limit == 1:
         # A duplicate key here means the user's one slot belongs to a committed
         # claim (InnoDB waits for an uncommitted one): the limit, exactly.
