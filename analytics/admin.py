@@ -152,3 +152,6 @@ class LinkCostAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:analytics_linkcost_changelist"))
         context = {**self.admin_site.each_context(request), "form": form, "title": "Upload link costs (CSV)"}
         return TemplateResponse(request, "admin/analytics/linkcost/upload.html", context)
+
+
+from analytics import report_admin  # noqa: E402,F401  (the daily report archive and subscriptions)

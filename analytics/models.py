@@ -207,3 +207,48 @@ class LinkCost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} link {self.link_id}: {self.cost_fen} fen"
+
+
+class DailyReportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class DailyReport(models.Model):
+    """The archive of daily marketing reports (contract §8): one row per local day,
+    its files in Django's storage, its delivery status. Written by analytics.reports."""
+
+    date = models.DateField(unique=True, help_text="the report's local date (TIME_ZONE)")
+    status = models.CharField(max_length=8, choices=DailyReportStatus.choices, default=DailyReportStatus.PENDING)
+    recipients = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    xlsx_file = models.FileField(upload_to="reports/daily/", blank=True)
+    csv_file = models.FileField(upload_to="reports/daily/", blank=True)
+    html_file = models.FileField(upload_to="reports/daily/", blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"日报 {self.date} ({self.status})"
+
+
+class ReportSubscription(models.Model):
+    """A recipient of the daily report; when none is active, REPORT_RECIPIENTS applies."""
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email

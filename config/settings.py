@@ -201,6 +201,26 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Each app adds its periodic tasks in its own `beat.py` (collected in config.celery).
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# Outbound mail (the daily report, contract §8): Django's standard EMAIL_* names. With
+# EMAIL_HOST set, SMTP in every environment; without it, development writes each mail
+# as a file under var/mail/.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "huodong@localhost")
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+elif not PRODUCTION:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+# The daily marketing report: local send time (HH:MM, TIME_ZONE) and default recipients.
+REPORT_DAILY_AT = env_str("REPORT_DAILY_AT", "09:00")
+REPORT_RECIPIENTS = env_list("REPORT_RECIPIENTS", [])
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -514,9 +534,13 @@ if _problems:
     raise ImproperlyConfigured("DJANGO_ENV=production refuses insecure defaults; set:\n  - " + "\n  - ".join(_problems))
 
 # --- alerts (contracts §7): mail channels go through this SMTP server ---------------
-EMAIL_HOST = env_str("SMTP_HOST", "localhost")
-EMAIL_PORT = env_int("SMTP_PORT", 25, minimum=1, maximum=65535)
-EMAIL_HOST_USER = env_str("SMTP_USER", "")
-EMAIL_HOST_PASSWORD = env_str("SMTP_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("SMTP_USE_TLS", False)
-DEFAULT_FROM_EMAIL = env_str("SMTP_FROM", "huodong@localhost")
+# (SMTP_* override the standard EMAIL_* names read above, which the daily report uses.)
+_REPORT_SMTP = bool(EMAIL_HOST or env_str("SMTP_HOST", ""))
+EMAIL_HOST = env_str("SMTP_HOST", EMAIL_HOST or "localhost")
+EMAIL_PORT = env_int("SMTP_PORT", EMAIL_PORT, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("SMTP_USER", EMAIL_HOST_USER)
+EMAIL_HOST_PASSWORD = env_str("SMTP_PASSWORD", EMAIL_HOST_PASSWORD)
+EMAIL_USE_TLS = env_bool("SMTP_USE_TLS", EMAIL_USE_TLS)
+DEFAULT_FROM_EMAIL = env_str("SMTP_FROM", DEFAULT_FROM_EMAIL)
+if _REPORT_SMTP:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

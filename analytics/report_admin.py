@@ -1,0 +1,103 @@
+"""Admin of the daily report: the archive (read-only, files downloadable by anyone who
+may view it, analysts included) and the report subscriptions (recipients)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest
+from django.urls import path, reverse
+from django.utils.html import format_html_join
+
+from analytics import report_subscriptions
+from analytics.models import DailyReport, ReportSubscription
+
+FILE_COLUMNS = {"xlsx": "xlsx_file", "csv": "csv_file", "html": "html_file"}
+
+
+@admin.register(DailyReport)
+class DailyReportAdmin(admin.ModelAdmin):
+    list_display = ("date", "status", "attempts", "sent_at", "recipient_list", "downloads", "error_short")
+    list_filter = ("status",)
+    date_hierarchy = "date"
+    readonly_fields = (
+        "date",
+        "status",
+        "subject",
+        "recipients",
+        "attempts",
+        "error",
+        "built_at",
+        "sent_at",
+        "downloads",
+    )
+    exclude = ("xlsx_file", "csv_file", "html_file")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="recipients")
+    def recipient_list(self, obj: DailyReport) -> str:
+        return ", ".join(obj.recipients)
+
+    @admin.display(description="error")
+    def error_short(self, obj: DailyReport) -> str:
+        return obj.error[:120]
+
+    @admin.display(description="files")
+    def downloads(self, obj: DailyReport):
+        links = [
+            (reverse("admin:analytics_dailyreport_download", args=[obj.pk, kind]), kind)
+            for kind, column in FILE_COLUMNS.items()
+            if getattr(obj, column)
+        ]
+        return format_html_join(" ", '<a href="{}">{}</a>', links) or "-"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/download/<str:kind>/",
+                self.admin_site.admin_view(self.download),
+                name="analytics_dailyreport_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download(self, request: HttpRequest, pk: int, kind: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        archive = DailyReport.objects.filter(pk=pk).first()
+        column = FILE_COLUMNS.get(kind)
+        if archive is None or column is None or not getattr(archive, column):
+            raise Http404("no such file")
+        stored = getattr(archive, column)
+        name = f"huodong-daily-{archive.date:%Y-%m-%d}.{kind}"
+        return FileResponse(stored.open("rb"), as_attachment=kind != "html", filename=name)
+
+
+@admin.register(ReportSubscription)
+class ReportSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ("email", "name", "active", "created_at")
+    list_filter = ("active",)
+    fields = ("email", "name", "active")
+
+    def save_model(self, request, obj, form, change):
+        report_subscriptions.report_subscription_save(
+            subscription=obj if change else None,
+            email=form.cleaned_data["email"],
+            name=form.cleaned_data.get("name", ""),
+            active=form.cleaned_data.get("active", True),
+        )
+
+    def delete_model(self, request, obj):
+        report_subscriptions.report_subscription_delete(subscription=obj)
+
+    def delete_queryset(self, request, queryset):
+        for item in queryset:
+            report_subscriptions.report_subscription_delete(subscription=item)

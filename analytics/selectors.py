@@ -1,0 +1,87 @@
+"""Reads of the rollups (never write). Shared by the daily report and the dashboard."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Sum
+
+from analytics.models import BucketMinutes, CampaignRollup, LinkCost, LinkRollup
+
+LINK_COUNTERS = (
+    "clicks",
+    "activations",
+    "attributed",
+    "organic",
+    "reinstalls",
+    "registers",
+    "pays",
+    "pay_amount_fen",
+    "ctit_lt_10s",
+    "ctit_10_60s",
+    "ctit_1_10m",
+    "ctit_10_60m",
+    "ctit_1_24h",
+    "ctit_gt_24h",
+    "postbacks_succeeded",
+    "postbacks_failed",
+)
+CAMPAIGN_COUNTERS = ("page_views", "unique_visitors", "claims", "orders_placed", "orders_paid", "revenue_fen")
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a local day (settings.TIME_ZONE) as aware datetimes."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+
+
+def _sums(queryset, counters: tuple[str, ...], group: tuple[str, ...]) -> list[dict]:
+    rows = queryset.values(*group).annotate(**{c: Sum(c) for c in counters}).order_by(*group)
+    return [{k: (v or 0) if k in counters else v for k, v in row.items()} for row in rows]
+
+
+def link_rollup_sums_for_days(*, start: date, end: date, group: tuple[str, ...] = ()) -> list[dict]:
+    """Hourly link rollups of the local days [start, end) summed per `group` (e.g. ("platform",),
+    ("link_id", "os")); no group: one row of totals."""
+    first, _ = local_day_bounds(start)
+    last, _ = local_day_bounds(end)
+    rows = LinkRollup.objects.filter(bucket_minutes=BucketMinutes.HOUR, bucket_start__gte=first, bucket_start__lt=last)
+    if not group:
+        totals = rows.aggregate(**{c: Sum(c) for c in LINK_COUNTERS})
+        return [{c: totals[c] or 0 for c in LINK_COUNTERS}]
+    return _sums(rows, LINK_COUNTERS, group)
+
+
+def link_rollup_hours_of_day(*, day: date) -> list[dict]:
+    """Clicks and activations of each hour of a local day (24 rows, zeros included)."""
+    start, end = local_day_bounds(day)
+    rows = LinkRollup.objects.filter(bucket_minutes=BucketMinutes.HOUR, bucket_start__gte=start, bucket_start__lt=end)
+    found = {r["bucket_start"]: r for r in _sums(rows, ("clicks", "activations"), ("bucket_start",))}
+    out = []
+    for hour in range(24):
+        row = found.get(start + timedelta(hours=hour))  # aware datetimes compare as instants
+        out.append(
+            {"hour": hour, "clicks": row["clicks"] if row else 0, "activations": row["activations"] if row else 0}
+        )
+    return out
+
+
+def campaign_rollup_sums_for_days(*, start: date, end: date) -> list[dict]:
+    """Campaign rollups of the local days [start, end) per activity (all components)."""
+    first, _ = local_day_bounds(start)
+    last, _ = local_day_bounds(end)
+    rows = CampaignRollup.objects.filter(
+        bucket_minutes=BucketMinutes.HOUR, bucket_start__gte=first, bucket_start__lt=last
+    )
+    return _sums(rows, CAMPAIGN_COUNTERS, ("activity_id",))
+
+
+def link_cost_for_days(*, start: date, end: date, by_link: bool = False) -> dict[int, int] | int:
+    """Cost (fen) entered for the days [start, end): a total, or per link id."""
+    rows = LinkCost.objects.filter(day__gte=start, day__lt=end)
+    if by_link:
+        return {r["link_id"]: r["fen"] or 0 for r in rows.values("link_id").annotate(fen=Sum("cost_fen"))}
+    return rows.aggregate(fen=Sum("cost_fen"))["fen"] or 0
