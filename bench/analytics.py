@@ -8,6 +8,13 @@
   3 rebuilds of the same hour. Baseline: the floor any rollup pays, measured in
   the same run: one GROUP BY over the hour's conversions and one pipelined
   HGETALL of every link's hourly counters.
+- `analytics.dashboard_30d_ms`: `analytics.dashboard.dashboard_data` for 30 days, all
+  links, per day (what the dashboard page computes): hourly rollups of 200 links x 2
+  OS x 720 hours (288,000 rows) plus 30 days of campaign rollups. Median of 5. Baseline:
+  the same attribution figures (per day, per link, per OS, CTIT buckets, registers and
+  pays) computed from the raw tables (`Conversion`, `ConversionEvent`) holding 60,000
+  conversions of those 30 days, median of 5. Clicks have no raw table (they live in
+  Redis for their TTL), so the baseline does less work than the dashboard.
 """
 
 from __future__ import annotations
@@ -148,10 +155,174 @@ def _tables(links, hour: datetime) -> None:
     PostbackAttempt.objects.update(created_at=hour + timedelta(minutes=30))
 
 
+DASHBOARD_LINKS = 200
+DASHBOARD_DAYS = 30
+DASHBOARD_CONVERSIONS = 60_000
+
+
+def _dashboard_seed() -> None:
+    from django.utils import timezone
+
+    from activities.models import Activity
+    from analytics.models import CampaignRollup, LinkRollup
+    from attribution.models import Conversion, ConversionEvent, TrackingLink
+
+    rng = random.Random(13)
+    now = timezone.now()
+    links = TrackingLink.objects.bulk_create(
+        [
+            TrackingLink(platform="generic", app_id="com.dash.bench", os="ios", campaign_name=f"dash {n}")
+            for n in range(DASHBOARD_LINKS)
+        ]
+    )
+    if links[0].pk is None:  # MySQL returns no ids from bulk_create
+        links = list(TrackingLink.objects.filter(app_id="com.dash.bench").order_by("id"))
+    first = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=DASHBOARD_DAYS - 1
+    )
+    hours = [first + timedelta(hours=h) for h in range(DASHBOARD_DAYS * 24)]
+    batch = []
+    for hour in hours:
+        for link in links:
+            for os_ in ("ios", "android"):
+                clicks = rng.randrange(20, 200)
+                attributed = clicks // 10
+                batch.append(
+                    LinkRollup(
+                        bucket_start=hour,
+                        bucket_minutes=60,
+                        app_id=link.app_id,
+                        platform=link.platform,
+                        link_id=link.id,
+                        os=os_,
+                        clicks=clicks,
+                        activations=attributed + 1,
+                        attributed=attributed,
+                        organic=1,
+                        ctit_1_10m=attributed,
+                        registers=attributed // 2,
+                        pays=attributed // 5,
+                        pay_amount_fen=990 * (attributed // 5),
+                        rolled_at=now,
+                    )
+                )
+            if len(batch) >= 20_000:
+                LinkRollup.objects.bulk_create(batch, batch_size=5000)
+                batch = []
+    LinkRollup.objects.bulk_create(batch, batch_size=5000)
+    activity = Activity.objects.create(name="dash bench", slug=f"dash-bench-{uuid.uuid4().hex[:6]}")
+    CampaignRollup.objects.bulk_create(
+        [
+            CampaignRollup(bucket_start=hour, activity_id=activity.id, page_views=100, claims=5, rolled_at=now)
+            for hour in hours
+        ],
+        batch_size=5000,
+    )
+    conversions = []
+    for n in range(DASHBOARD_CONVERSIONS):
+        activated = first + timedelta(seconds=rng.randrange(DASHBOARD_DAYS * 86400))
+        link = links[n % len(links)]
+        conversions.append(
+            Conversion(
+                link=link,
+                platform=link.platform,
+                app_id=link.app_id,
+                os="ios" if n % 2 else "android",
+                activation_event_id=f"dash-{n}",
+                click_id=f"dash-{n}",
+                click_at=activated - timedelta(seconds=300),
+                activated_at=activated,
+                seconds_to_install=rng.choice([5, 40, 300, 1500, 5400, 90000]),
+                match_method="idfa",
+                match_key=f"k{n}",
+            )
+        )
+    Conversion.objects.bulk_create(conversions, batch_size=5000)
+    ids = list(Conversion.objects.filter(app_id="com.dash.bench").values_list("id", "activated_at"))
+    ConversionEvent.objects.bulk_create(
+        [
+            ConversionEvent(
+                conversion_id=cid, event_type="register" if n % 3 else "pay", event_id=f"dash-ev-{n}", occurred_at=at
+            )
+            for n, (cid, at) in enumerate(ids[: len(ids) // 2])
+        ],
+        batch_size=5000,
+    )
+
+
+def _dashboard_baseline(start, end) -> None:
+    """The dashboard's attribution figures from the raw tables."""
+    from django.db.models import Count, Q
+    from django.db.models.functions import TruncDate
+
+    from attribution.models import Conversion, ConversionEvent
+
+    rows = Conversion.objects.filter(activated_at__gte=start, activated_at__lt=end)
+    list(rows.annotate(day=TruncDate("activated_at")).values("day").annotate(n=Count("id")).order_by())
+    list(rows.values("link_id", "platform").annotate(n=Count("id")).order_by("-n"))
+    list(rows.values("os").annotate(n=Count("id")).order_by())
+    edges = [0, 10, 60, 600, 3600, 86400]
+    rows.aggregate(
+        **{
+            f"ctit_{i}": Count("id", filter=Q(seconds_to_install__gte=low, seconds_to_install__lt=high))
+            for i, (low, high) in enumerate(zip(edges, [*edges[1:], 2**31], strict=True))
+        }
+    )
+    list(
+        ConversionEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+        .values("event_type")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+
+
+def dashboard_run() -> dict[str, dict]:
+    """`analytics.dashboard_30d_ms` on its own database."""
+    from bench.support import bench_database, figure
+
+    with bench_database():
+        return _dashboard_figure(figure)
+
+
+def _dashboard_figure(figure) -> dict[str, dict]:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from analytics import dashboard
+
+    began = time.perf_counter()
+    _dashboard_seed()
+    print(f"    dashboard data seeded in {time.perf_counter() - began:.1f}s", flush=True)
+    today = timezone.localdate()
+    filters = dashboard.DashboardFilters(start=today - timedelta(days=DASHBOARD_DAYS - 1), end=today)
+    start, end = dashboard._bounds(filters)
+    timings, floors = [], []
+    for _ in range(5):
+        began = time.perf_counter()
+        data = dashboard.dashboard_data(filters=filters)
+        timings.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        _dashboard_baseline(start, end)
+        floors.append(time.perf_counter() - began)
+    assert len(data["links"]) == DASHBOARD_LINKS and len(data["series"]) == DASHBOARD_DAYS, data["filters"]
+    return {
+        "analytics.dashboard_30d_ms": figure(
+            statistics.median(timings) * 1000,
+            "ms",
+            statistics.median(floors) * 1000,
+            rollup_rows=DASHBOARD_LINKS * 2 * DASHBOARD_DAYS * 24,
+            raw_conversions=DASHBOARD_CONVERSIONS,
+            limit_ms=500,
+            backend=settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+        )
+    }
+
+
 def run() -> dict[str, dict]:
     from bench.support import bench_database, figure
 
     with bench_database():
+        dashboard_figures = _dashboard_figure(figure)
         from django.conf import settings
         from django.db.models import Count
 
@@ -205,6 +376,7 @@ def run() -> dict[str, dict]:
             )
             assert clicks == CLICKS, clicks
             return {
+                **dashboard_figures,
                 "analytics.rollup_hour_seconds": figure(
                     statistics.median(timings),
                     "s",
@@ -213,7 +385,7 @@ def run() -> dict[str, dict]:
                     conversions=CONVERSIONS,
                     rows=run_.rows,
                     backend=settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
-                )
+                ),
             }
         finally:
             keys = list(client.scan_iter(match=settings.ATTRIBUTION_REDIS_PREFIX + ":*", count=1000))

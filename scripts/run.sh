@@ -13,6 +13,7 @@ cat <<INFO
     demo page    http://127.0.0.1:$PORT/a/demo/#token=$token
                  (signed in as end user "demo-user")
     admin        http://127.0.0.1:$PORT/admin/    operator / operator-demo-2026, analyst / analyst-demo-2026
+    analytics    http://127.0.0.1:$PORT/admin/analytics/linkrollup/dashboard/   (14 days of demo history)
     API docs     http://127.0.0.1:$PORT/api/docs/
     readiness    http://127.0.0.1:$PORT/readyz
     metrics      http://127.0.0.1:$PORT/metrics   (Prometheus; docs/observability.md)
