@@ -318,6 +318,77 @@ def _dashboard_figure(figure) -> dict[str, dict]:
     }
 
 
+REPORT_LINKS = 200
+REPORT_CLICKS = 1_000_000
+REPORT_CONVERSIONS = 100_000
+
+
+def _report_day(figure) -> dict[str, dict]:
+    """The daily report (charts, CSV, XLSX, both bodies) of a local day holding 1,000,000
+    clicks and 100,000 conversions as hourly rollup rows over 200 links x 24 hours (and 7
+    earlier days alike for the comparisons); baseline: the day's plain sums query."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from analytics import reports, selectors
+    from analytics.models import LinkRollup
+
+    day = date(2024, 6, 15)  # far from the dashboard's recent days seeded in the same database
+    per_row_clicks = REPORT_CLICKS // (REPORT_LINKS * 24)
+    per_row_conversions = REPORT_CONVERSIONS // (REPORT_LINKS * 24)
+    now = timezone.now()
+    for back in range(8):
+        start, _ = selectors.local_day_bounds(day - timedelta(days=back))
+        LinkRollup.objects.bulk_create(
+            [
+                LinkRollup(
+                    bucket_start=start + timedelta(hours=h),
+                    bucket_minutes=60,
+                    app_id="com.bench.app",
+                    platform=("oceanengine", "tencent", "kuaishou")[n % 3],
+                    link_id=10_000 + n,
+                    os="ios" if n % 2 else "android",
+                    clicks=per_row_clicks + (1 if (n * 24 + h) < REPORT_CLICKS % (REPORT_LINKS * 24) else 0),
+                    activations=per_row_conversions + (1 if (n * 24 + h) < REPORT_CONVERSIONS % 4800 else 0),
+                    attributed=per_row_conversions - 3,
+                    organic=3,
+                    registers=per_row_conversions // 2,
+                    pays=per_row_conversions // 5,
+                    pay_amount_fen=per_row_conversions // 5 * 1990,
+                    ctit_lt_10s=2,
+                    ctit_1_10m=per_row_conversions - 5,
+                    rolled_at=now,
+                )
+                for n in range(REPORT_LINKS)
+                for h in range(24)
+            ],
+            batch_size=2000,
+        )
+    timings, floors = [], []
+    for _ in range(3):
+        began = time.perf_counter()
+        report = reports.report_build(day=day)
+        timings.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        selectors.link_rollup_sums_for_days(start=day, end=day + timedelta(days=1), group=("link_id", "platform"))
+        floors.append(time.perf_counter() - began)
+    assert report.funnel[0] == ("clicks", REPORT_CLICKS), report.funnel
+    assert report.funnel[1] == ("activations", REPORT_CONVERSIONS), report.funnel
+    return {
+        "analytics.report_day_seconds": figure(
+            statistics.median(timings),
+            "s",
+            statistics.median(floors),
+            clicks=REPORT_CLICKS,
+            conversions=REPORT_CONVERSIONS,
+            links=REPORT_LINKS,
+            xlsx_bytes=len(report.xlsx),
+            limit_seconds=60,
+        )
+    }
+
+
 def run() -> dict[str, dict]:
     from bench.support import bench_database, figure
 
@@ -377,6 +448,7 @@ def run() -> dict[str, dict]:
             assert clicks == CLICKS, clicks
             return {
                 **dashboard_figures,
+                **_report_day(figure),
                 "analytics.rollup_hour_seconds": figure(
                     statistics.median(timings),
                     "s",

@@ -17,6 +17,8 @@ cat <<INFO
     API docs     http://127.0.0.1:$PORT/api/docs/
     readiness    http://127.0.0.1:$PORT/readyz
     metrics      http://127.0.0.1:$PORT/metrics   (Prometheus; docs/observability.md)
+    daily report .venv/bin/python manage.py report_daily --to you@example.com [--date YYYY-MM-DD] [--force]
+                 (no EMAIL_HOST: the mail is written under var/mail/; archive in the admin)
 
 INFO
 # Prometheus multiprocess files of an earlier run would be added to this run's figures.
