@@ -159,8 +159,8 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         job = self.get_object(request, unquote(object_id))  # None for a malformed or unknown id
-        if job is None:
-            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if job is None:  # Django's own answer: 403 for a refused POST, else "does not exist"
+            return super().change_view(request, object_id, form_url, extra_context)
         extra = {
             "job": job,
             "progress_url": reverse("admin:listings_importjob_progress", args=[job.pk]),
