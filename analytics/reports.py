@@ -33,6 +33,7 @@ from analytics import report_charts, selectors
 from analytics.models import DailyReport, DailyReportStatus, ReportSubscription
 from attribution.models import TrackingLink
 from config.errors import Conflict, DomainError
+from config.spreadsheets import formula_neutralise
 
 CTIT_BUCKETS = (
     ("<10s", "ctit_lt_10s"),
@@ -58,6 +59,7 @@ class Report:
     ctit: list[tuple[str, int]]
     activities: list[dict]
     hours: list[dict]
+    ad_discrepancies: list[dict] = field(default_factory=list)
     charts: dict[str, bytes] = field(default_factory=dict)
     text: str = ""
     html: str = ""
@@ -175,6 +177,25 @@ def _table_row(row: dict) -> dict:
     return out
 
 
+def _ad_discrepancies(day: date) -> list[dict]:
+    """The ad platforms' figures that disagree with ours beyond the tolerance (issue 18)."""
+    from adreports.selectors import discrepancies
+
+    return [
+        {
+            "platform": item.account.get_platform_display(),
+            "account": item.account.account_id,
+            "account_name": item.account.name,
+            "metric": item.get_metric_display(),
+            "theirs": item.theirs,
+            "ours": item.ours,
+            "difference_percent": float(item.difference_percent),
+            "large": item.large,
+        }
+        for item in discrepancies(day=day)
+    ]
+
+
 def report_build(*, day: date) -> Report:
     """Every figure, chart and file of one local day's report, from the rollups."""
     end = day + timedelta(days=1)
@@ -237,6 +258,7 @@ def report_build(*, day: date) -> Report:
         ctit=[(label, totals[column]) for label, column in CTIT_BUCKETS],
         activities=activities,
         hours=selectors.link_rollup_hours_of_day(day=day),
+        ad_discrepancies=_ad_discrepancies(day),
     )
     report.charts = {
         "hourly": report_charts.hourly_chart(report.hours),
@@ -279,36 +301,51 @@ def _csv(report: Report) -> bytes:
     writer = csv.writer(buffer)
     writer.writerow(LINK_HEADER)
     for row in report.links:
-        writer.writerow(["" if v is None else v for v in _link_line(report, row)])
+        writer.writerow([formula_neutralise("" if v is None else v) for v in _link_line(report, row)])
     return buffer.getvalue().encode("utf-8-sig")
+
+
+class _SafeSheet:
+    """A write-only sheet whose appended cells can never run as formulas (operators name
+    links and activities; contracts: every export is neutralised)."""
+
+    def __init__(self, sheet):
+        self._sheet = sheet
+
+    def append(self, row) -> None:
+        self._sheet.append([formula_neutralise(value) for value in row])
+
+
+def _sheet(book: Workbook, title: str) -> _SafeSheet:
+    return _SafeSheet(book.create_sheet(title))
 
 
 def _xlsx(report: Report) -> bytes:
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("summary")
+    sheet = _sheet(book, "summary")
     sheet.append(["figure", "value", "previous day", "7-day average", "vs previous", "vs 7-day"])
     for row in report.headline:
         sheet.append(
             [row["label"], row["value"], row["previous"], row["week_average"], row["vs_previous"], row["vs_week"]]
         )
     for title, rows, first in (("platforms", report.platforms, "platform"), ("os", report.oses, "os")):
-        sheet = book.create_sheet(title)
+        sheet = _sheet(book, title)
         sheet.append([first, *TABLE_COLUMNS, "attribution_rate"])
         for row in rows:
             sheet.append([row[first], *(row[c] for c in TABLE_COLUMNS), row["attribution_rate"]])
-    sheet = book.create_sheet("links")
+    sheet = _sheet(book, "links")
     sheet.append(LINK_HEADER)
     for row in report.links:
         sheet.append(_link_line(report, row))
-    sheet = book.create_sheet("funnel")
+    sheet = _sheet(book, "funnel")
     sheet.append(["step", "count"])
     for step in report.funnel:
         sheet.append(list(step))
-    sheet = book.create_sheet("ctit")
+    sheet = _sheet(book, "ctit")
     sheet.append(["bucket", "attributed conversions"])
     for bucket in report.ctit:
         sheet.append(list(bucket))
-    sheet = book.create_sheet("activities")
+    sheet = _sheet(book, "activities")
     keys = [
         "activity_id",
         "name",
@@ -322,6 +359,11 @@ def _xlsx(report: Report) -> bytes:
     ]
     sheet.append(keys)
     for row in report.activities:
+        sheet.append([row[k] for k in keys])
+    sheet = _sheet(book, "ad discrepancies")
+    keys = ["platform", "account", "account_name", "metric", "theirs", "ours", "difference_percent", "large"]
+    sheet.append(keys)
+    for row in report.ad_discrepancies:
         sheet.append([row[k] for k in keys])
     buffer = io.BytesIO()
     book.save(buffer)

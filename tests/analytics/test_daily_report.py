@@ -221,3 +221,30 @@ def test_archive_in_the_admin_lists_and_downloads_files_for_analysts_who_cannot_
     response = operator.post("/admin/analytics/reportsubscription/add/", {"email": "Boss@Example.com", "active": "on"})
     assert response.status_code == 302, response.content
     assert reports.report_recipients() == ["boss@example.com"]
+
+
+def test_the_report_lists_ad_platform_discrepancies_and_its_files_never_carry_a_formula(traffic, make_link, base_hour):
+    from adreports.models import AdDiscrepancy
+    from adreports.services import ad_account_create
+
+    link = make_link("oceanengine", os="ios", campaign_name='=HYPERLINK("http://evil.example")')
+    traffic.click(link, base_hour + timedelta(minutes=1), idfa=IDFA)
+    services.rollup_range(start=base_hour, end=base_hour + timedelta(hours=1))
+    day = base_hour.astimezone(SHANGHAI).date()
+    account = ad_account_create(platform="oceanengine", account_id="1700000000001", app_id="app", name="=cmd|x")
+    AdDiscrepancy.objects.create(
+        account=account, day=day, metric="conversions", theirs=120, ours=80,
+        difference_percent="50.0", large=True, checked_at=timezone.now(),
+    )  # fmt: skip
+
+    report = reports.report_build(day=day)
+
+    assert "theirs 120 vs ours 80 (50.0%) LARGE" in report.text
+    assert "<b>50.0%</b>" in report.html
+    rows = list(csv.reader(io.StringIO(report.csv.decode("utf-8-sig"))))
+    assert rows[1][2] == "'" + '=HYPERLINK("http://evil.example")'
+    book = load_workbook(io.BytesIO(report.xlsx))
+    cells = [cell.value for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
+    assert not any(isinstance(value, str) and value.startswith("=") for value in cells)
+    (discrepancy,) = list(book["ad discrepancies"].iter_rows(min_row=2, values_only=True))
+    assert discrepancy[1:6] == ("1700000000001", "'=cmd|x", "their conversions vs our successful postbacks", 120, 80)
