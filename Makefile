@@ -52,7 +52,7 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 
 stop-redis:
-	$(BIN)/python -c "from pathlib import Path; from config.embedded_redis import stop; print('stopped' if stop(Path('var')) else 'not running')"
+	$(BIN)/python -c "from pathlib import Path; from core.embedded_redis import stop; print('stopped' if stop(Path('var')) else 'not running')"
 
 clean:
 	rm -rf var/bench var/test.sqlite3*

@@ -22,7 +22,7 @@ from activities.views import preview_token_make
 from components import registry
 from components.forms import config_summary
 from components.models import Component
-from config.errors import ApiError
+from core.errors import ApiError
 
 BADGE_COLOURS = {
     "draft": "#8a8f99",

@@ -12,7 +12,7 @@ from django.utils import timezone
 from activities.models import Activity, ActivityRevision, ActivityStatus
 from components import registry
 from components.models import Component
-from config.redis import get_redis
+from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
 

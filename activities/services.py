@@ -17,7 +17,7 @@ from activities import selectors
 from activities.models import Activity, ActivityRevision, ActivityStatus, AuditAction, AuditEntry
 from components import registry
 from components.models import Component
-from config.errors import ApiError
+from core.errors import ApiError
 
 S = ActivityStatus
 

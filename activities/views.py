@@ -19,8 +19,8 @@ from activities import selectors
 from activities.models import Activity
 from analytics.counters import activity_view_count, visitor_of
 from components import registry
-from config.auth import EndUser
-from config.errors import ApiError
+from core.auth import EndUser
+from core.errors import ApiError
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from django.utils.html import format_html
 from adreports import crypto, selectors, services
 from adreports.alerting import ad_alert_resolve
 from adreports.models import AdAccount, AdDiscrepancy, AdManualCost, AdPull, AdReportRow, AdWarning
-from config.admin_site import read_only_view
-from config.errors import DomainError
+from core.admin_site import read_only_view
+from core.errors import DomainError
 
 SECRET_HELP = "Stored encrypted; never shown again. Leave empty to keep the stored value."
 

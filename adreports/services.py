@@ -40,8 +40,8 @@ from adreports.models import (
     PullStatus,
     WarningKind,
 )
-from config.errors import DomainError
-from config.redis import get_redis
+from core.errors import DomainError
+from core.redis import get_redis
 
 logger = logging.getLogger("huodong.adreports")
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from django.urls import reverse
 from adreports import services
 from adreports.clients import CLIENTS, client_for
 from adreports.models import AdAccount
-from config.errors import DomainError, json_error
+from core.errors import DomainError, json_error
 
 STATE_SALT = "adreports.oauth.state"
 STATE_MAX_AGE = 3600

@@ -8,7 +8,7 @@ from django.contrib import admin
 
 from alerts import fraud, services
 from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule, AlertState, FraudRule, FraudRuleChange
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 @admin.register(AlertChannel)

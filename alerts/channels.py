@@ -19,7 +19,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.utils.html import escape
 
 from alerts.models import Alert, AlertChannel, AlertState, ChannelKind
-from config.outbound import outbound_request
+from core.outbound import outbound_request
 
 MAX_TEXT = 4096  # characters of text per message (contract: 4 KB, cut with "…")
 TIMEOUT = 10

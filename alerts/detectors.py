@@ -442,8 +442,8 @@ def pipeline_health(*, at: datetime, params: dict) -> list[Finding]:
     """Consumer down or lagging (its heartbeat/backlog as /readyz reads them), dead
     letters growing, the rollup beat job missing its schedule."""
     from analytics.models import RollupRun
-    from config.events.liveness import consumer_status
-    from config.models import DeadLetter
+    from core.events.liveness import consumer_status
+    from core.models import DeadLetter
 
     findings = []
 

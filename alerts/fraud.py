@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.models import FRAUD_DEFAULT_MODES, FraudMode, FraudRule, FraudRuleChange, FraudRuleKind
-from config.errors import DomainError
+from core.errors import DomainError
 
 DEFAULT_PARAMS = {
     FraudRuleKind.INJECTION: {"min_ctit_seconds": 10},

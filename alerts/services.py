@@ -26,7 +26,7 @@ from alerts.models import (
     AlertState,
     DeliveryStatus,
 )
-from config.errors import Conflict
+from core.errors import Conflict
 
 logger = logging.getLogger("huodong.alerts")
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from attribution import services
 from attribution.clicks import click_handle
 from attribution.models import TrackingLink
-from config.events.publish import publish_event
+from core.events.publish import publish_event
 
 UAS = {
     "ios": [

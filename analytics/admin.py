@@ -12,7 +12,7 @@ from django.urls import path, reverse
 
 from analytics import admin_views, campaigns
 from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup, LinkRollup, RollupRun
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 class _ReadOnly(admin.ModelAdmin):

@@ -13,8 +13,8 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 
 from analytics import dashboard
-from config.admin_site import read_only_view
-from config.spreadsheets import formula_neutralise
+from core.admin_site import read_only_view
+from core.spreadsheets import formula_neutralise
 
 FILTER_NAMES = ("from", "to", "app", "platform", "link", "os", "activity", "granularity")
 

@@ -22,8 +22,8 @@ from analytics import counters
 from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup, RollupRun
 from attribution.clicks import hour_bucket
 from attribution.models import Conversion, TrackingLink
-from config.errors import DomainError
-from config.redis import get_redis
+from core.errors import DomainError
+from core.redis import get_redis
 from coupons.models import Claim, Coupon
 from payments.models import Order
 

@@ -15,8 +15,8 @@ import time
 import redis
 
 from attribution.clicks import hour_bucket
-from config.auth import EndUser
-from config.redis import get_redis
+from core.auth import EndUser
+from core.redis import get_redis
 
 logger = logging.getLogger("huodong.analytics")
 

@@ -32,8 +32,8 @@ from activities.models import Activity, ActivityStatus
 from analytics import report_charts, selectors
 from analytics.models import DailyReport, DailyReportStatus, ReportSubscription
 from attribution.models import TrackingLink
-from config.errors import Conflict, DomainError
-from config.spreadsheets import formula_neutralise
+from core.errors import Conflict, DomainError
+from core.spreadsheets import formula_neutralise
 
 CTIT_BUCKETS = (
     ("<10s", "ctit_lt_10s"),

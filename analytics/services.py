@@ -36,7 +36,7 @@ from attribution.models import (
     TestDevice,
     TrackingLink,
 )
-from config.redis import get_redis
+from core.redis import get_redis
 
 logger = logging.getLogger("huodong.analytics")
 

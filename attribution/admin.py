@@ -26,7 +26,7 @@ from attribution.models import (
     TrackingLink,
 )
 from attribution.sandbox.models import SandboxPostback
-from config.admin_site import read_only_view
+from core.admin_site import read_only_view
 
 
 @admin.register(TrackingLink)

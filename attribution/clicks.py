@@ -53,8 +53,8 @@ import redis
 from django.conf import settings
 
 from attribution import devices, platforms
-from config import metrics, telemetry
-from config.redis import get_redis
+from core import metrics, telemetry
+from core.redis import get_redis
 
 logger = logging.getLogger("huodong.attribution.click")
 
@@ -420,7 +420,7 @@ def wsgi_app(environ, start_response):
         # ['', 't', platform, token] (a trailing slash is tolerated)
         if len(parts) in (4, 5) and parts[1] == "t" and (len(parts) == 4 or parts[4] == ""):
             handle = dict(platform=parts[2], token=parts[3], query=environ.get("QUERY_STRING", ""))
-            if telemetry.tracing_enabled():  # a span for a sampled share (config/telemetry.py)
+            if telemetry.tracing_enabled():  # a span for a sampled share (core/telemetry.py)
                 with telemetry.click_span(environ, parts[2]) as span:
                     status, body = click_handle(**handle, source_ip=environ.get("REMOTE_ADDR", ""))
                     if span is not None:

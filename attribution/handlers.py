@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from attribution import platforms, services
-from config.events.registry import event_handler
+from core.events.registry import event_handler
 
 
 def _os(raw: str | None) -> str | None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from attribution import devices
 from attribution.clicks import hour_bucket, index_key, stat_key
 from attribution.models import Conversion, DeviceKey, PendingEvent, PendingEventKey, TestDevice, TrackingLink
-from config.redis import get_redis
+from core.redis import get_redis
 
 REINSTALL_DAYS = 90
 

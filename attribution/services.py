@@ -32,10 +32,10 @@ from attribution.models import (
     TestDevice,
     TrackingLink,
 )
-from config import metrics
-from config.errors import Conflict
-from config.outbound import OutboundRefused, guarded_request, outbound_request
-from config.redis import get_redis
+from core import metrics
+from core.errors import Conflict
+from core.outbound import OutboundRefused, guarded_request, outbound_request
+from core.redis import get_redis
 
 logger = logging.getLogger("huodong.attribution")
 
@@ -586,7 +586,7 @@ def _base_url(platform: str) -> str:
 def _postback_send(request: platforms.PostbackRequest, conversion: Conversion):
     """A configured base URL (POSTBACK_*_URL) is trusted as configured. A URL taken from
     the click's callback must be on its platform's allow-list (generic links: plus the
-    link's own hosts), and goes through the SSRF guard (config.outbound)."""
+    link's own hosts), and goes through the SSRF guard (core.outbound)."""
     if not request.to_callback:
         return outbound_request(
             request.method,

@@ -401,7 +401,7 @@ def run() -> dict[str, dict]:
         from attribution import services
         from attribution.clicks import stat_key
         from attribution.models import Conversion
-        from config.redis import get_redis
+        from core.redis import get_redis
 
         settings.ATTRIBUTION_REDIS_PREFIX = f"bench-{uuid.uuid4().hex[:8]}:att"
         settings.ATTRIBUTION_CLICK_RATE_PER_IP = 10**9

@@ -184,7 +184,7 @@ def run() -> dict[str, dict]:
         from django.conf import settings
 
         from attribution import services
-        from config.redis import get_redis
+        from core.redis import get_redis
 
         # The configured Redis, under a key prefix of this run only (never a flush:
         # other suites may share the server), removed at the end.
@@ -326,9 +326,9 @@ def _click_rounds(wrk: str, env: dict, prefix: str) -> dict[str, list[dict]]:
 
 def _noop_events_per_s() -> float:
     """ACTIVATIONS events of a no-op type through the consumer's per-message path."""
-    from config.events import registry
-    from config.events.consumer import process
-    from config.events.contracts import USER_CENTER_EXCHANGE
+    from core.events import registry
+    from core.events.consumer import process
+    from core.events.contracts import USER_CENTER_EXCHANGE
 
     registry.register(
         "bench.noop",
@@ -352,7 +352,7 @@ def _noop_events_per_s() -> float:
 def _activations_per_s(link) -> float:
     """Store one click per device, then time the consumer's per-message path."""
     from attribution.clicks import click_handle
-    from config.events.consumer import process
+    from core.events.consumer import process
 
     devices_ = [str(uuid.uuid4()).upper() for _ in range(ACTIVATIONS)]
     for idfa in devices_:

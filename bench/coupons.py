@@ -110,7 +110,7 @@ def _plain_insert_rate() -> float:
     from django.db import transaction
     from django.utils import timezone
 
-    from config.models import IdempotencyRecord
+    from core.models import IdempotencyRecord
     from coupons.codes import code_new
     from coupons.models import Claim, Coupon
     from coupons.services import coupon_validity_compute
@@ -154,9 +154,9 @@ def _plain_insert_rate() -> float:
 
 
 def _claim_rate() -> tuple[float, int, Counter]:
-    from config.db import db_retry
-    from config.errors import ApiError
-    from config.idempotency import idempotent_call
+    from core.db import db_retry
+    from core.errors import ApiError
+    from core.idempotency import idempotent_call
     from coupons.models import Claim
     from coupons.selectors import claim_payload, coupon_pack_audit
     from coupons.services import coupon_pack_claim

@@ -77,7 +77,7 @@ def run() -> dict[str, dict]:
         from django.conf import settings
         from django.utils import timezone
 
-        from config.redis import get_redis
+        from core.redis import get_redis
         from exports import datasets, drain, services
         from exports.models import ClickLogChunk
         from exports.schemas import SCHEMAS

@@ -76,7 +76,7 @@ def _product(stock: int):
 def _order_client():
     from rest_framework.test import APIClient
 
-    from config.auth import user_token_mint
+    from core.auth import user_token_mint
 
     def place(component_id: int, user_id: str) -> int:
         client = APIClient()
@@ -126,7 +126,7 @@ def _oversold(product_id: int) -> int:
 
 def _consume(expected: int, done) -> float:
     """Run one consumer until `done()` reaches `expected`; returns seconds."""
-    from config.events.consumer import run_consumer
+    from core.events.consumer import run_consumer
 
     consumer = run_consumer()
     thread = threading.Thread(target=consumer.run, daemon=True)
@@ -151,9 +151,9 @@ def _results_bench() -> tuple[float, float, int]:
     from django.utils import timezone
     from kombu import Connection
 
-    from config.events import registry
-    from config.events.publish import publish_event
-    from config.models import ProcessedEvent
+    from core.events import registry
+    from core.events.publish import publish_event
+    from core.models import ProcessedEvent
     from payments.models import Entitlement, Order, OrderEvent, Product
     from payments.signing import result_sign
 
@@ -185,7 +185,7 @@ def _results_bench() -> tuple[float, float, int]:
     )
     from django.conf import settings
 
-    from config.events.consumer import declare_topology
+    from core.events.consumer import declare_topology
 
     with Connection(settings.EVENTS_BROKER_URL) as conn:
         declare_topology(conn, settings.EVENTS_QUEUE_PREFIX)  # queues first, or the events are dropped

@@ -15,7 +15,7 @@ from activities.models import Activity
 from components import registry
 from components.forms import config_errors_to_fields, config_fields, config_from_cleaned, config_initial
 from components.models import Component
-from config.errors import ApiError
+from core.errors import ApiError
 
 
 class ComponentSettingsForm(forms.ModelForm):

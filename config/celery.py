@@ -2,7 +2,7 @@
 
 Every app may define `tasks.py` (autodiscovered) and `beat.py` with a
 `SCHEDULE` dict (merged into beat's schedule). The event consumer bootstep
-(config.events.consumer) is attached to every worker.
+(core.events.consumer) is attached to every worker.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ def _collect_beat_schedules(sender: Celery, **_: object) -> None:
 @worker_init.connect
 @worker_process_init.connect
 def _tracing_setup(**_: object) -> None:
-    # On only when OTEL_TRACES_EXPORTER is set; once per process (config/telemetry.py).
-    from config.telemetry import tracing_setup
+    # On only when OTEL_TRACES_EXPORTER is set; once per process (core/telemetry.py).
+    from core.telemetry import tracing_setup
 
     tracing_setup(service_name="huodong-worker")
 
 
 def _install_consumer() -> None:
-    from config.events.consumer import EventConsumerStep
+    from core.events.consumer import EventConsumerStep
 
     app.steps["consumer"].add(EventConsumerStep)
 

@@ -46,7 +46,7 @@ if PRODUCTION:
         _problems.append("SITE_URL: the public base URL (https://...), used in links we hand out")
 
 INSTALLED_APPS = [
-    "config.admin_site.HuodongAdminConfig",  # django.contrib.admin on our site class
+    "core.admin_site.HuodongAdminConfig",  # django.contrib.admin on our site class
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -59,7 +59,7 @@ INSTALLED_APPS = [
     "csp",
     "import_export",
     "axes",
-    "config",
+    "core",  # the platform app (its label stays "config": no table moved)
     "activities",
     "components",
     "listings",
@@ -73,11 +73,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.middleware.JsonErrorShapeMiddleware",
-    "config.observability.RequestMetricsMiddleware",
-    "config.middleware.RequestLogMiddleware",
-    "config.profiling.ProfilingMiddleware",
-    "config.middleware.JsonPathMiddleware",
+    "core.middleware.JsonErrorShapeMiddleware",
+    "core.observability.RequestMetricsMiddleware",
+    "core.middleware.RequestLogMiddleware",
+    "core.profiling.ProfilingMiddleware",
+    "core.middleware.JsonPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.middleware.JsonErrorMiddleware",
+    "core.middleware.JsonErrorMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a login lock-out into its answer
 ]
 
@@ -152,7 +152,7 @@ EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
     if PRODUCTION:
         _problems.append("REDIS_URL: the embedded Redis is not for production")
-    from config.embedded_redis import ensure_running
+    from core.embedded_redis import ensure_running
 
     _sock = ensure_running(VAR_DIR)
     REDIS_URL = f"unix://{_sock}?db=0"
@@ -167,7 +167,7 @@ EVENTS_BROKER_URL = env_str("EVENTS_BROKER_URL", CELERY_BROKER_URL)
 EVENTS_QUEUE_PREFIX = env_str("EVENTS_QUEUE_PREFIX", "huodong")
 EVENTS_MAX_ATTEMPTS = env_int("EVENTS_MAX_ATTEMPTS", 5, minimum=1)
 EVENTS_CONSUMER_ENABLED = env_bool("EVENTS_CONSUMER_ENABLED", True)
-# Bounds checked on the raw body before it is parsed (config/events/decode.py).
+# Bounds checked on the raw body before it is parsed (core/events/decode.py).
 EVENTS_MAX_BODY_BYTES = env_int("EVENTS_MAX_BODY_BYTES", 65536, minimum=1024)
 EVENTS_MAX_DEPTH = env_int("EVENTS_MAX_DEPTH", 16, minimum=2, maximum=100)
 # A failed handler is retried after this delay (doubled per attempt, at most 60 s),
@@ -387,12 +387,12 @@ EXPORT_DRAIN_LOCK_SECONDS = env_int("EXPORT_DRAIN_LOCK_SECONDS", 60, minimum=1)
 EXPORT_PARTITION_LOCK_SECONDS = env_int("EXPORT_PARTITION_LOCK_SECONDS", 1800, minimum=1)
 
 # --- auth, i18n, static -----------------------------------------------------
-# Admin login throttling (django-axes, config/auth_backends.py): after
+# Admin login throttling (django-axes, core/auth_backends.py): after
 # ADMIN_LOGIN_FAILURE_LIMIT wrong passwords a username (or an address) is locked for
 # ADMIN_LOGIN_LOCKOUT_MINUTES; an operator unlocks it earlier in the admin
 # (Axes › Access attempts: delete) or with `manage.py axes_reset_username <name>`.
 AUTHENTICATION_BACKENDS = [
-    "config.auth_backends.LoginThrottleBackend",
+    "core.auth_backends.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # our database, either backend
@@ -440,14 +440,14 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["config.auth.UserTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.auth.UserTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -455,7 +455,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Campaign platform: activities, listings, coupon packs, paid sales, ad attribution.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.error_responses"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.error_responses"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -498,7 +498,7 @@ LOGGING = {
     "formatters": {
         # Elastic Common Schema names (@timestamp, log.level, log.logger, message,
         # trace.id, span.id, ...): docs/observability.md
-        "json": {"()": "config.logs.EcsJsonFormatter"}
+        "json": {"()": "core.logs.EcsJsonFormatter"}
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -511,7 +511,7 @@ LOGGING = {
 }
 
 # --- observability (docs/observability.md) ----------------------------------
-# Tracing is configured by the standard OTEL_* variables (config/telemetry.py);
+# Tracing is configured by the standard OTEL_* variables (core/telemetry.py);
 # this is the share of click callbacks that get a span when it is on.
 TRACING_CLICK_SAMPLE_RATIO = env_float("TRACING_CLICK_SAMPLE_RATIO", 0.01)
 # Prometheus metrics at /metrics: every process (gunicorn workers, Celery workers)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config import health, observability, views
+from core import health, observability, views
 
 admin.site.site_header = "Huodong 活动平台"
 admin.site.site_title = "Huodong"
@@ -26,5 +26,5 @@ urlpatterns = [
     path("", include("adreports.urls")),
 ]
 
-handler404 = "config.views.not_found"
-handler500 = "config.views.server_error"
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

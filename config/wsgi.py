@@ -3,9 +3,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-from config.telemetry import tracing_setup
+from core.telemetry import tracing_setup
 
-tracing_setup()  # on only when OTEL_TRACES_EXPORTER is set (config/telemetry.py)
+tracing_setup()  # on only when OTEL_TRACES_EXPORTER is set (core/telemetry.py)
 _django = get_wsgi_application()
 
 

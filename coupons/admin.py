@@ -16,8 +16,8 @@ from django.utils.html import format_html, format_html_join
 from import_export import fields
 from import_export.admin import ExportMixin
 
-from config.errors import ApiError
-from config.spreadsheets import SafeExportResource
+from core.errors import ApiError
+from core.spreadsheets import SafeExportResource
 from coupons import services
 from coupons.models import Claim, Coupon, CouponPack, CouponPackItem, CouponTemplate, RedeemCode
 from coupons.selectors import coupon_pack_remaining, coupon_packs_with_counts

@@ -11,7 +11,7 @@ value, repairing drift from crashes between Redis and the commit.
 
 from __future__ import annotations
 
-from config.redis import get_redis
+from core.redis import get_redis
 
 _TAKE = """
 local v = redis.call('GET', KEYS[1])

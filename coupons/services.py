@@ -24,8 +24,8 @@ from redis.exceptions import RedisError
 from rest_framework import status
 
 from components.models import Component
-from config.errors import ApiError
-from config.redis import get_redis
+from core.errors import ApiError
+from core.redis import get_redis
 from coupons import gate
 from coupons.codes import code_new, code_normalize
 from coupons.models import (

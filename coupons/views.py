@@ -9,11 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config import metrics
-from config.db import db_retry
-from config.errors import ApiError
-from config.idempotency import idempotent_call
-from config.permissions import HasServiceToken, IsEndUser
+from core import metrics
+from core.db import db_retry
+from core.errors import ApiError
+from core.idempotency import idempotent_call
+from core.permissions import HasServiceToken, IsEndUser
 from coupons import services
 from coupons.selectors import WALLET_STATUSES, claim_payload, coupon_payload, wallet_coupons
 from coupons.serializers import (

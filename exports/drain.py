@@ -25,7 +25,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from config.redis import get_redis
+from core.redis import get_redis
 from exports.models import ClickLogChunk, ClickLogCursor
 from exports.schemas import SCHEMAS
 

@@ -19,8 +19,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.errors import Conflict, DomainError, Unavailable
-from config.redis import get_redis
+from core.errors import Conflict, DomainError, Unavailable
+from core.redis import get_redis
 from exports import datasets, drain, storage
 from exports.models import ClickLogChunk, Partition, PartitionStatus
 from exports.schemas import DATASETS, LOG_DATASETS, SCHEMAS

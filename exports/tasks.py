@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from config.errors import Conflict
+from core.errors import Conflict
 from exports import drain, services
 
 

@@ -17,8 +17,8 @@ from import_export import fields
 from import_export.admin import ExportMixin
 
 from components.models import Component
-from config.admin_site import read_only_view
-from config.spreadsheets import SafeExportResource, formula_like
+from core.admin_site import read_only_view
+from core.spreadsheets import SafeExportResource, formula_like
 from listings import progress as import_progress
 from listings import services
 from listings.importing import COLUMN_BY_KEY, TEMPLATE_COLUMNS, column_label, template_file

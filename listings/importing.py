@@ -37,7 +37,7 @@ from xml.etree.ElementTree import iterparse
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from config.spreadsheets import formula_like, formula_neutralise
+from core.spreadsheets import formula_like, formula_neutralise
 
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
@@ -467,7 +467,7 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
                     "Copy the column and use Paste Special → Values, then upload again.",
                 )
             )
-        elif key not in NUMBER_COLUMNS and formula_like(value):  # OWASP CSV injection (config.spreadsheets)
+        elif key not in NUMBER_COLUMNS and formula_like(value):  # OWASP CSV injection (core.spreadsheets)
             errors.append(
                 RowError(
                     line,
@@ -590,7 +590,7 @@ TEMPLATE_EXAMPLE = {
 def template_file(kind: str) -> bytes:
     """The import template: header row (Chinese labels; the English keys work
     too), one example row; the XLSX adds a sheet explaining each column."""
-    header = [formula_neutralise(c.label) for c in TEMPLATE_COLUMNS]  # like every export (config.spreadsheets)
+    header = [formula_neutralise(c.label) for c in TEMPLATE_COLUMNS]  # like every export (core.spreadsheets)
     example = [formula_neutralise(TEMPLATE_EXAMPLE[c.key]) for c in TEMPLATE_COLUMNS]
     if kind == "csv":
         buffer = io.StringIO(newline="")

@@ -3,7 +3,7 @@ end, outside the import's transaction)."""
 
 from __future__ import annotations
 
-from config.redis import get_redis
+from core.redis import get_redis
 
 TTL_SECONDS = 24 * 3600
 

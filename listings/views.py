@@ -9,8 +9,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ApiError
-from config.pagination import PageNumberPagination
+from core.errors import ApiError
+from core.pagination import PageNumberPagination
 from listings import selectors
 from listings.models import Listing
 from listings.serializers import CitiesResponseSerializer, ListingPublicSerializer

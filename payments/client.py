@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from django.conf import settings
 
-from config.outbound import outbound_request
+from core.outbound import outbound_request
 from payments.signing import body_sign
 
 

@@ -1,6 +1,6 @@
 """Inbound `payment.result` events (contracts §4)."""
 
-from config.events.registry import event_handler
+from core.events.registry import event_handler
 from payments.services import payment_result_apply
 
 

@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from activities.models import ActivityStatus
 from components.models import Component
-from config import metrics
-from config.errors import ApiError
-from config.idempotency import idempotent_call
+from core import metrics
+from core.errors import ApiError
+from core.idempotency import idempotent_call
 from payments import client
 from payments.models import (
     DifferenceKind,

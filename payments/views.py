@@ -7,8 +7,8 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ApiError
-from config.permissions import IsEndUser
+from core.errors import ApiError
+from core.permissions import IsEndUser
 from payments import selectors, services
 from payments.serializers import EntitlementSerializer, OrderSerializer
 

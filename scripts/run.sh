@@ -27,6 +27,6 @@ rm -rf "$metrics_dir" && mkdir -p "$metrics_dir"
 trap 'true' INT TERM
 .venv/bin/honcho start -f Procfile
 if [ -z "${REDIS_URL:-}" ]; then
-  .venv/bin/python -c "from pathlib import Path; from config.embedded_redis import stop; stop(Path('${HUODONG_VAR_DIR:-var}'))" \
+  .venv/bin/python -c "from pathlib import Path; from core.embedded_redis import stop; stop(Path('${HUODONG_VAR_DIR:-var}'))" \
     && echo "embedded Redis stopped"
 fi

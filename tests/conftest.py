@@ -19,8 +19,8 @@ from django.test import override_settings
 from kombu import Connection
 from rest_framework.test import APIClient
 
-from config.auth import user_token_mint
-from config.redis import get_redis
+from core.auth import user_token_mint
+from core.redis import get_redis
 
 TEST_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
 
@@ -57,7 +57,7 @@ def _isolated_services():
 def pytest_sessionfinish(session, exitstatus):
     """Whatever the test run started, it stops: the embedded Redis server too, when
     this run started it (one found running, e.g. `make run`'s, is left alone)."""
-    from config import embedded_redis
+    from core import embedded_redis
 
     if settings.EMBEDDED_REDIS and embedded_redis.started_here(settings.VAR_DIR):
         get_redis.cache_clear()
@@ -88,7 +88,7 @@ def user_client() -> Callable[[str], APIClient]:
 
 
 def _event_queue_names() -> list:
-    from config.events.consumer import dead_letter_queue, event_queues, retry_queue
+    from core.events.consumer import dead_letter_queue, event_queues, retry_queue
 
     prefix = settings.EVENTS_QUEUE_PREFIX
     return [*event_queues(prefix), retry_queue(prefix), dead_letter_queue(prefix)]
@@ -99,7 +99,7 @@ class EventsHarness:
     EVENTS_BROKER_URL, in threads of the test process."""
 
     def __init__(self):
-        from config.events.consumer import ConsumerSupervisor, declare_topology
+        from core.events.consumer import ConsumerSupervisor, declare_topology
 
         # Start from empty queues: nothing left over by an earlier test is consumed here.
         with Connection(settings.EVENTS_BROKER_URL) as conn:
@@ -117,7 +117,7 @@ class EventsHarness:
         return self.supervisor.consumer
 
     def publish(self, exchange: str, routing_key: str, payload, **kwargs) -> None:
-        from config.events.publish import publish_event
+        from core.events.publish import publish_event
 
         publish_event(exchange, routing_key, payload, **kwargs)
 
@@ -131,7 +131,7 @@ class EventsHarness:
 
     def dead_letters(self) -> list:
         """Drain the dead-letter queue: [(reason, body bytes, headers)]."""
-        from config.events.consumer import REASON_HEADER, dead_letter_queue
+        from core.events.consumer import REASON_HEADER, dead_letter_queue
 
         out = []
         with Connection(settings.EVENTS_BROKER_URL) as conn:

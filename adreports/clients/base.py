@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from config.outbound import outbound_request
+from core.outbound import outbound_request
 
 
 class ApiError(Exception):

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from attribution import platforms
 from attribution.sandbox import services
-from config.errors import json_error
+from core.errors import json_error
 
 
 @csrf_exempt

@@ -9,8 +9,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.events.contracts import PAYMENT_EXCHANGE
-from config.events.publish import publish_event
+from core.events.contracts import PAYMENT_EXCHANGE
+from core.events.publish import publish_event
 from payments.sandbox.models import SandboxPaycode
 from payments.signing import result_sign
 

@@ -12,8 +12,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from config.errors import json_error
-from config.jsonbounds import JsonRefused, json_loads_bounded
+from core.errors import json_error
+from core.jsonbounds import JsonRefused, json_loads_bounded
 from payments.sandbox import services
 from payments.sandbox.models import SandboxPaycode
 from payments.signing import body_signature_valid

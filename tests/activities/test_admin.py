@@ -6,7 +6,7 @@ from django.urls import reverse
 from activities import services
 from activities.models import Activity, AuditEntry
 from components.models import Component
-from config.services import OPERATOR_GROUP, groups_sync, staff_user_ensure
+from core.services import OPERATOR_GROUP, groups_sync, staff_user_ensure
 
 pytestmark = pytest.mark.django_db
 

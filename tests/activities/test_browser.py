@@ -2,8 +2,8 @@
 
 import pytest
 
-from config.management.commands.seed_demo import DEMO_LOGINS
-from config.services import groups_sync, staff_user_ensure
+from core.management.commands.seed_demo import DEMO_LOGINS
+from core.services import groups_sync, staff_user_ensure
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

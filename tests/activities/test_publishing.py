@@ -94,7 +94,7 @@ def test_rollback_serves_an_earlier_revision_as_a_new_one(make_activity, publish
 
 
 def test_rollback_to_the_current_revision_or_anothers_revision_is_refused(make_activity, publish, operator):
-    from config.errors import ApiError
+    from core.errors import ApiError
 
     activity, other = make_activity(), make_activity()
     current = publish(activity)
@@ -140,7 +140,7 @@ def test_unknown_slug_and_templates_are_404(make_activity, api_client, client, o
 
 
 def test_unknown_slugs_create_no_cache_entries(make_activity, publish, api_client, client):
-    from config.redis import get_redis
+    from core.redis import get_redis
 
     activity = make_activity()
     publish(activity)
@@ -319,7 +319,7 @@ def test_odd_slugs_get_a_json_404(api_client, path):
 
 
 def test_revision_admin_shows_the_frozen_snapshot(make_activity, publish, client):
-    from config.services import OPERATOR_GROUP, groups_sync, staff_user_ensure
+    from core.services import OPERATOR_GROUP, groups_sync, staff_user_ensure
 
     groups_sync()
     client.force_login(staff_user_ensure(username="operator", password="pw-operator-2026", group=OPERATOR_GROUP))

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from activities import services
 from activities.models import Activity, AuditEntry
-from config.errors import ApiError
+from core.errors import ApiError
 
 pytestmark = pytest.mark.django_db
 

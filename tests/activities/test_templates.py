@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group
 from activities import services
 from activities.models import Activity, AuditEntry
 from components.models import Component
-from config.errors import ApiError
+from core.errors import ApiError
 from tests.activities import testing_types  # noqa: F401  (registers the test types)
 
 pytestmark = pytest.mark.django_db

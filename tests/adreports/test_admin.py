@@ -17,7 +17,7 @@ from django.utils import timezone
 from adreports import crypto
 from adreports.alerting import ad_alert_raise
 from adreports.models import AdAccount, AdReportRow, WarningKind
-from config.services import ANALYST_GROUP, groups_sync
+from core.services import ANALYST_GROUP, groups_sync
 from tests.adreports.conftest import account_for
 from tests.adreports.fakes import wire_row
 

@@ -13,7 +13,7 @@ import pytest
 from alerts import channels, services
 from alerts.models import Alert, AlertChannel, AlertDelivery
 from alerts.services import Detection
-from config.errors import Conflict
+from core.errors import Conflict
 from tests.alerts.conftest import SECRETS
 
 pytestmark = pytest.mark.django_db

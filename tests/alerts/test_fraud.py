@@ -13,7 +13,7 @@ from alerts import fraud
 from alerts.models import FraudRuleChange
 from attribution import services
 from attribution.models import Conversion, Postback
-from config.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError
 from tests.attribution.conftest import SHANGHAI, click_params
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from analytics.models import LinkCost
-from config.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
+from core.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
 
 pytestmark = pytest.mark.django_db
 

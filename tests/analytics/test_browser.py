@@ -17,7 +17,7 @@ def dashboard_site(live_server):
     from django.contrib.auth.models import Group
     from django.utils import timezone
 
-    from config.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
+    from core.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
     from tests.analytics.dashboard_data import seed_dashboard
     from tests.factories import ActivityFactory, StaffUserFactory
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from analytics import campaigns, services
 from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup
 from attribution.models import Conversion
-from config.errors import DomainError
+from core.errors import DomainError
 from coupons.models import Claim
 from coupons.services import coupon_pack_claim, coupon_redeem
 from payments.models import Order

@@ -202,7 +202,7 @@ def test_without_email_host_development_writes_mail_files_under_var(day_traffic,
 def test_archive_in_the_admin_lists_and_downloads_files_for_analysts_who_cannot_write(
     smtp, day_traffic, settings, tmp_path
 ):
-    from config.services import ANALYST_GROUP, OPERATOR_GROUP
+    from core.services import ANALYST_GROUP, OPERATOR_GROUP
     from tests.analytics.test_admin import _staff
 
     settings.MEDIA_ROOT = str(tmp_path)

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from analytics import dashboard
-from config.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
+from core.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
 from tests.analytics.dashboard_data import seed_dashboard
 from tests.factories import ActivityFactory, StaffUserFactory
 

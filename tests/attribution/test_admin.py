@@ -6,7 +6,7 @@ from django.utils import timezone
 from attribution import services
 from attribution.models import Conversion, MatchTrace, Postback, PostbackAttempt, TrackingLink
 from attribution.models import TestDevice as QaDevice
-from config.redis import get_redis
+from core.redis import get_redis
 from tests.attribution.conftest import click_params
 from tests.factories import StaffUserFactory
 

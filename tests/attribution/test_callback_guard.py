@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from attribution import services
 from attribution.models import Conversion, Postback
-from config import outbound
+from core import outbound
 from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db

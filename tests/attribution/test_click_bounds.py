@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from attribution import clicks, devices
 from attribution.clicks import hour_bucket, stat_key
-from config.redis import get_redis
+from core.redis import get_redis
 from tests.attribution.conftest import click_params, md5
 
 pytestmark = pytest.mark.django_db

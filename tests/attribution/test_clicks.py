@@ -10,7 +10,7 @@ import requests
 
 from attribution import services
 from attribution.clicks import hour_bucket, index_key, stat_key
-from config.redis import get_redis
+from core.redis import get_redis
 from tests.attribution.conftest import click_params, md5
 
 pytestmark = pytest.mark.django_db
@@ -178,7 +178,7 @@ def test_rate_limit_per_source_ip_spans_links_and_spares_other_addresses(client,
 
 
 def test_redis_down_gives_503_json_not_500(client, make_link, settings):
-    from config.redis import get_redis as cached
+    from core.redis import get_redis as cached
 
     link = make_link("oceanengine")
     settings.REDIS_URL = "redis://127.0.0.1:1/0"

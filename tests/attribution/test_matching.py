@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import pytest
 
 from attribution.models import Conversion, MatchTrace, PendingEvent, Postback, PostbackAttempt
-from config.models import DeadLetter, ProcessedEvent
+from core.models import DeadLetter, ProcessedEvent
 from tests.attribution.conftest import click_params, event_payload, later, md5
 
 IDFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"

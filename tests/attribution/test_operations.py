@@ -19,7 +19,7 @@ from attribution.models import (
     TrackingLink,
 )
 from attribution.models import TestDevice as QaDevice
-from config.redis import get_redis
+from core.redis import get_redis
 from tests.attribution.conftest import click_params
 
 pytestmark = pytest.mark.django_db

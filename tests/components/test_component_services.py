@@ -3,7 +3,7 @@ import pytest
 from activities import services
 from activities.models import AuditEntry
 from components.models import Component
-from config.errors import ApiError
+from core.errors import ApiError
 from tests.factories import ActivityFactory, StaffUserFactory
 
 pytestmark = pytest.mark.django_db

@@ -67,8 +67,8 @@ def handle_echo(payload: dict) -> None:
 
 
 def register_echo() -> None:
-    from config.events import registry
-    from config.events.contracts import USER_CENTER_EXCHANGE
+    from core.events import registry
+    from core.events.contracts import USER_CENTER_EXCHANGE
 
     registry.unregister(TEST_EVENT)
     registry.register(TEST_EVENT, handle_echo, exchange=USER_CENTER_EXCHANGE, schema=TEST_SCHEMA)

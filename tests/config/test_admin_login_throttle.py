@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from config.services import groups_sync
+from core.services import groups_sync
 from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db

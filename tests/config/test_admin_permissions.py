@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from attribution.models import Conversion, Postback, TrackingLink
 from attribution.models import TestDevice as QaDevice
-from config.redis import get_redis
-from config.services import DOMAIN_APPS
+from core.redis import get_redis
+from core.services import DOMAIN_APPS
 from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db

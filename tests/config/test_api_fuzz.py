@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from config.auth import user_token_mint
+from core.auth import user_token_mint
 
 CHECKS = [
     not_a_server_error,

@@ -4,7 +4,7 @@ import jwt
 import pytest
 from django.test import Client
 
-from config.auth import user_token_mint
+from core.auth import user_token_mint
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.config.urls")]
 

@@ -8,11 +8,11 @@ import uuid
 import pytest
 from django.test import Client
 
-from config.events import registry
-from config.events.consumer import EventConsumer
-from config.events.liveness import heartbeat_write
-from config.models import DeadLetter
-from config.redis import get_redis
+from core.events import registry
+from core.events.consumer import EventConsumer
+from core.events.liveness import heartbeat_write
+from core.models import DeadLetter
+from core.redis import get_redis
 from tests.config.handlers import TEST_EVENT, applied, register_echo
 
 
@@ -127,8 +127,8 @@ def test_readyz_fails_when_a_handler_is_stuck(settings):
 def test_readyz_fails_when_the_backlog_does_not_drain(settings):
     from kombu import Connection
 
-    from config.events.consumer import dead_letter_queue, declare_topology, event_queues, retry_queue
-    from config.events.publish import publish_event
+    from core.events.consumer import dead_letter_queue, declare_topology, event_queues, retry_queue
+    from core.events.publish import publish_event
 
     settings.EVENTS_STALL_SECONDS = 5
     prefix = settings.EVENTS_QUEUE_PREFIX

@@ -3,8 +3,8 @@ import uuid
 
 import pytest
 
-from config.events import registry
-from config.models import DeadLetter, ProcessedEvent
+from core.events import registry
+from core.models import DeadLetter, ProcessedEvent
 from tests.config.handlers import TEST_EVENT, applied, register_echo
 
 
@@ -80,9 +80,9 @@ def test_registering_a_second_handler_for_a_type_is_refused(echo):
 def test_contract_event_dates_must_carry_an_offset():
     from jsonschema import Draft202012Validator
 
-    from config.events.consumer import _contract_errors
-    from config.events.contracts import CONTRACTS
-    from config.events.registry import FORMAT_CHECKER
+    from core.events.consumer import _contract_errors
+    from core.events.contracts import CONTRACTS
+    from core.events.registry import FORMAT_CHECKER
 
     _, schema = CONTRACTS["app.activated"]
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
@@ -95,9 +95,9 @@ def test_contract_event_dates_must_carry_an_offset():
 def test_overlong_user_id_breaks_the_contract():
     from jsonschema import Draft202012Validator
 
-    from config.events.consumer import _contract_errors
-    from config.events.contracts import CONTRACTS
-    from config.events.registry import FORMAT_CHECKER
+    from core.events.consumer import _contract_errors
+    from core.events.contracts import CONTRACTS
+    from core.events.registry import FORMAT_CHECKER
 
     _, schema = CONTRACTS["user.registered"]
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)

@@ -9,12 +9,12 @@ import uuid
 import pytest
 from jsonschema import Draft202012Validator
 
-from config.events import registry
-from config.events.consumer import ATTEMPTS_HEADER, SOURCE_HEADER
-from config.events.contracts import CONTRACTS
-from config.events.decode import BadEvent, decode_event
-from config.events.registry import FORMAT_CHECKER
-from config.models import DeadLetter, ProcessedEvent
+from core.events import registry
+from core.events.consumer import ATTEMPTS_HEADER, SOURCE_HEADER
+from core.events.contracts import CONTRACTS
+from core.events.decode import BadEvent, decode_event
+from core.events.registry import FORMAT_CHECKER
+from core.models import DeadLetter, ProcessedEvent
 from tests.config.handlers import TEST_EVENT, applied, register_echo
 
 UC, PAY = "user_center", "payment"

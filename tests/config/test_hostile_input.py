@@ -9,7 +9,7 @@ import json
 import pytest
 from django.test import Client
 
-from config.auth import user_token_mint
+from core.auth import user_token_mint
 from payments.signing import body_sign
 
 pytestmark = pytest.mark.django_db

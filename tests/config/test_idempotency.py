@@ -3,9 +3,9 @@ import threading
 import pytest
 from django.db import connection
 
-from config.errors import ApiError
-from config.idempotency import idempotent_call
-from config.models import IdempotencyRecord
+from core.errors import ApiError
+from core.idempotency import idempotent_call
+from core.models import IdempotencyRecord
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, S
 from prometheus_client.parser import text_string_to_metric_families
 
 from attribution import services
-from config import telemetry
+from core import telemetry
 from tests.attribution.conftest import AdPlatform, click_params
 
 pytestmark = pytest.mark.django_db
@@ -212,7 +212,7 @@ def test_an_event_without_traceparent_starts_a_new_trace_and_is_counted(spans, e
 def test_log_lines_carry_the_trace_and_span_ids_in_ecs_fields(spans):
     from opentelemetry import trace
 
-    from config.logs import EcsJsonFormatter
+    from core.logs import EcsJsonFormatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -286,7 +286,7 @@ def test_claims_tasks_database_and_redis_errors_are_counted(settings, user_clien
     from django.db import DatabaseError, connection
 
     from config.celery import app as celery_app
-    from config.redis import get_redis
+    from core.redis import get_redis
     from tests.coupons.factories import coupon_pack_make
 
     settings.METRICS_TOKEN = ""
@@ -317,7 +317,7 @@ def test_claims_tasks_database_and_redis_errors_are_counted(settings, user_clien
 
 
 def test_outbound_spans_never_record_query_values(spans, ad_platform):
-    from config.outbound import outbound_request
+    from core.outbound import outbound_request
 
     url = ad_platform.url + "/oceanengine/track/activate/?access_token=SECRET-TOKEN&page=2"
     outbound_request("GET", url, timeout=5)

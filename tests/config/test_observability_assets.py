@@ -1,5 +1,5 @@
 """The shipped Grafana dashboard and Prometheus alert rules parse and name only
-metrics that config/metrics.py defines."""
+metrics that core/metrics.py defines."""
 
 import json
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import Counter, Histogram
 
-from config import metrics
+from core import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ from django.contrib.auth.models import User
 from django.core import signing
 from django.test import Client
 
-from config import profiling
-from config.models import Profile
-from config.services import groups_sync, staff_user_ensure
+from core import profiling
+from core.models import Profile
+from core.services import groups_sync, staff_user_ensure
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 """CSV/XLSX formula injection: every export neutralises formula-like text, every
-django-import-export resource goes through the one safe base (config.spreadsheets)."""
+django-import-export resource goes through the one safe base (core.spreadsheets)."""
 
 import csv
 import io
@@ -11,8 +11,8 @@ from django.urls import reverse
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from config.services import OPERATOR_GROUP, groups_sync
-from config.spreadsheets import FORMULA_TRIGGERS, SafeExportResource, formula_neutralise
+from core.services import OPERATOR_GROUP, groups_sync
+from core.spreadsheets import FORMULA_TRIGGERS, SafeExportResource, formula_neutralise
 from coupons.services import coupon_pack_claim
 from tests.coupons.factories import coupon_pack_make
 from tests.factories import StaffUserFactory

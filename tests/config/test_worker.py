@@ -14,10 +14,10 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
-from config.events.consumer import declare_topology
-from config.events.liveness import consumer_status
-from config.events.publish import publish_event
-from config.models import ProcessedEvent
+from core.events.consumer import declare_topology
+from core.events.liveness import consumer_status
+from core.events.publish import publish_event
+from core.models import ProcessedEvent
 from tests.config.handlers import TEST_EVENT, applied
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ def test_worker_killed_mid_handler_applies_the_event_once_after_restart(tmp_path
     finally:
         _kill(second)
     with Connection(settings.EVENTS_BROKER_URL) as conn:
-        from config.events.consumer import dead_letter_queue, event_queues
+        from core.events.consumer import dead_letter_queue, event_queues
 
         for queue in [*event_queues(settings.EVENTS_QUEUE_PREFIX), dead_letter_queue(settings.EVENTS_QUEUE_PREFIX)]:
             queue(conn.default_channel).delete()

@@ -4,8 +4,8 @@ from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.permissions import IsEndUser
 from config.urls import urlpatterns as real_urlpatterns
+from core.permissions import IsEndUser
 
 
 class WhoAmI(APIView):
@@ -17,7 +17,7 @@ class WhoAmI(APIView):
 
 class SoldOutProbe(APIView):
     def get(self, request):
-        from config.errors import DomainError
+        from core.errors import DomainError
 
         class SoldOut(DomainError):
             code = "sold_out"
@@ -27,7 +27,7 @@ class SoldOutProbe(APIView):
 
 class NotFoundProbe(APIView):
     def get(self, request):
-        from config.errors import NotFound
+        from core.errors import NotFound
 
         raise NotFound("no such pack")
 
@@ -51,5 +51,5 @@ urlpatterns = [
     *real_urlpatterns,
 ]
 
-handler404 = "config.views.not_found"
-handler500 = "config.views.server_error"
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

@@ -6,7 +6,7 @@ import openpyxl
 import pytest
 from django.urls import reverse
 
-from config.services import OPERATOR_GROUP, groups_sync
+from core.services import OPERATOR_GROUP, groups_sync
 from coupons.models import CouponPack, RedeemCode
 from coupons.services import coupon_pack_claim, coupon_redeem
 from tests.coupons.factories import CouponTemplateFactory, coupon_pack_make

@@ -5,7 +5,7 @@ import io
 import pytest
 import requests
 
-from config.auth import user_token_mint
+from core.auth import user_token_mint
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,7 +16,7 @@ BUTTON = ".hd-coupon-pack [data-claim]"
 def demo(live_server):
     """Seeded before the browser starts (Playwright's loop makes the ORM refuse to run)."""
     from activities import demo as activities_demo
-    from config.services import groups_sync
+    from core.services import groups_sync
     from coupons import demo as coupons_demo
 
     groups_sync()

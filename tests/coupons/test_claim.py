@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from config.models import IdempotencyRecord
+from core.models import IdempotencyRecord
 from coupons import gate
 from coupons.codes import ALPHABET, CODE_LENGTH
 from coupons.models import Claim, Coupon, CouponPack
@@ -169,7 +169,7 @@ def test_gate_gives_the_token_back_when_the_user_is_over_the_limit(claim):
 
 
 def test_gated_pack_claims_through_the_database_when_redis_is_unreachable(claim, settings):
-    from config.redis import get_redis
+    from core.redis import get_redis
 
     pack = coupon_pack_make(total_stock=2, redis_gate=True)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there

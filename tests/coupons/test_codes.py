@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from config.errors import ApiError
-from config.redis import get_redis
+from core.errors import ApiError
+from core.redis import get_redis
 from coupons.models import Claim, RedeemCode
 from coupons.selectors import coupon_pack_audit
 from coupons.services import CODE_FAILURES_PER_HOUR, coupon_packs_enable, redeem_codes_generate

@@ -14,8 +14,8 @@ from django.db.models import F
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from config.auth import user_token_mint
-from config.db import db_retry
+from core.auth import user_token_mint
+from core.db import db_retry
 from coupons.models import Claim, Coupon, CouponPack, CouponStatus, RedeemCode
 from coupons.selectors import coupon_pack_audit
 from coupons.services import coupon_pack_claim, coupon_pack_stock_change, redeem_codes_generate
@@ -163,7 +163,7 @@ def test_parallel_redemptions_of_one_offline_code_issue_one_pack():
 
 
 def test_a_deadlock_victim_is_run_again_whole_by_db_retry():
-    """The claim view relies on config.db.db_retry: two transactions that lock two
+    """The claim view relies on core.db.db_retry: two transactions that lock two
     packs in opposite orders deadlock on InnoDB; the victim is rolled back and run
     again, and both finish."""
     if connection.vendor != "mysql":

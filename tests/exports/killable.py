@@ -21,7 +21,7 @@ def main(mode: str, marker: str) -> None:
     from django.conf import settings
     from django.db import connections
 
-    from config.redis import get_redis
+    from core.redis import get_redis
 
     connections["default"].settings_dict["NAME"] = os.environ["KILLABLE_DB_NAME"]
     settings.REDIS_URL = os.environ["KILLABLE_REDIS_URL"]

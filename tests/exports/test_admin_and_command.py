@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from config.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
+from core.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
 from exports import services
 from exports.models import Partition, PartitionStatus
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from config.redis import get_redis
+from core.redis import get_redis
 from exports import drain, services, storage
 from exports.models import ClickLogChunk, Partition, PartitionStatus
 from tests.attribution.conftest import click_params

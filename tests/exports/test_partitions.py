@@ -167,7 +167,7 @@ def test_re_export_replaces_the_partition_whole(export_url, local_copy, client, 
 
 
 def test_an_hour_not_settled_is_refused_without_force_and_beat_queues_settled_ones(settings, tmp_path):
-    from config.errors import Conflict
+    from core.errors import Conflict
 
     settings.EXPORT_URL = str(tmp_path)
     now = timezone.now()

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from openpyxl import load_workbook
 
-from config.services import groups_sync
+from core.services import groups_sync
 from listings.models import ImportJob, ImportStatus, Listing
 from tests.factories import StaffUserFactory
 from tests.listings.files import row, write_csv

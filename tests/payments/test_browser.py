@@ -6,7 +6,7 @@ import io
 import pytest
 import requests
 
-from config.auth import user_token_mint
+from core.auth import user_token_mint
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.django_db(tra
 def demo(settings, live_server):
     """Seeded before the browser starts (Playwright's loop makes the ORM refuse to run)."""
     from activities import demo as activities_demo
-    from config.services import groups_sync
+    from core.services import groups_sync
     from payments import demo as payments_demo
 
     groups_sync()

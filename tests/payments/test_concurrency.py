@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from config.auth import user_token_mint
+from core.auth import user_token_mint
 from payments.models import Order, Product, ProductBuyer
 from tests.payments.factories import ProductFactory
 

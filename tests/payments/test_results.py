@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from config.models import DeadLetter
+from core.models import DeadLetter
 from payments import services
 from payments.models import Entitlement, Order, PaymentResult, Product, ProductBuyer
 from tests.payments.conftest import result_event

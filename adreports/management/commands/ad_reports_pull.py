@@ -7,7 +7,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from adreports import services
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 def _date(value: str) -> date:

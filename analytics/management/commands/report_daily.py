@@ -6,7 +6,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 
 from analytics.reports import daily_report_send
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 def _day(text: str) -> date:

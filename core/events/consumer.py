@@ -1,0 +1,606 @@
+"""The event consumer: one mechanism for every inbound event.
+
+A Celery consumer bootstep starts a `ConsumerSupervisor` beside the worker's task
+consumer: a thread that runs an `EventConsumer` (kombu's ConsumerMixin, which
+reconnects by itself) on EVENTS_BROKER_URL in a second thread, restarts it (with
+back-off) whenever its loop dies, and writes the heartbeat /readyz reads
+(core/events/liveness.py). For each message the consumer:
+
+1. bounds and parses the body (core/events/decode.py: size, UTF-8, nesting depth,
+   number ranges, JSON object), finds the one handler registered for the routing key
+   and validates the body against that type's contract;
+2. in one database transaction, inserts the `ProcessedEvent` marker (unique on
+   source + event_id) and runs the handler; a duplicate marker means the event was
+   applied before and the message is only acked;
+3. acks only after that transaction committed;
+4. sends what it cannot apply (a bad body, breaks the contract, no handler, handler
+   failed EVENTS_MAX_ATTEMPTS times) to the dead-letter queue with the reason, and
+   records a `DeadLetter` row. A failed handler is retried: the message is copied to
+   the retry queue with its attempt count and a not-before time, and the original
+   acked. The consumer loop moves retries that are due back to their event queue
+   between messages; it never sleeps, so a failing event does not slow the others.
+
+Every failure while handling a message, whatever its exception type, ends in one of
+applied, retried or dead-lettered; nothing raised by a message escapes the loop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from celery import bootsteps
+from kombu import Connection, Exchange, Queue
+from kombu.mixins import ConsumerMixin
+
+from core import telemetry
+
+logger = logging.getLogger("huodong.events")
+
+ATTEMPTS_HEADER = "x-huodong-attempts"
+SOURCE_HEADER = "x-huodong-source"
+ROUTING_KEY_HEADER = "x-huodong-routing-key"
+REASON_HEADER = "x-huodong-dead-reason"
+NOT_BEFORE_HEADER = "x-huodong-not-before"
+MAX_REASON = 2000
+MAX_RETRY_DELAY = 60.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # applied | duplicate | dead | retry
+    reason: str = ""
+    event_id: str = ""
+
+
+class HandlerTimeout(BaseException):
+    """Raised inside a handler that ran past EVENTS_HANDLER_TIME_LIMIT (not an Exception,
+    so a handler's own `except Exception` does not swallow it)."""
+
+
+def _checkpoint() -> None:
+    """A Python-level call: an asynchronous exception still pending is raised here."""
+
+
+class HandlerClock:
+    """A time limit for handlers, which run in the consumer's thread (not the main
+    thread, so no SIGALRM as Zulip's queue workers use): the supervisor thread calls
+    `stop_if_over`, which raises HandlerTimeout inside the handler through
+    PyThreadState_SetAsyncExc. It lands at the handler's next Python instruction (a
+    call blocked in C, e.g. a database query, is stopped when it returns) and always
+    inside the handler's transaction, which rolls back; the event is retried."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._thread_id = 0
+        self._started: float | None = None
+        self._fired = False
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            self._thread_id, self._started, self._fired = threading.get_ident(), time.monotonic(), False
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._started = None
+            _checkpoint()  # still inside the transaction: a late HandlerTimeout rolls it back
+
+    def stop_if_over(self, limit: float) -> bool:
+        if limit <= 0 or not self._lock.acquire(timeout=1):
+            return False
+        try:
+            if self._started is None or self._fired or time.monotonic() - self._started < limit:
+                return False
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread_id), ctypes.py_object(HandlerTimeout)
+            )
+            self._fired = True
+            return True
+        finally:
+            self._lock.release()
+
+
+def dead_letter_exchange(prefix: str) -> Exchange:
+    return Exchange(f"{prefix}.dead", type="direct", durable=True)
+
+
+def dead_letter_queue(prefix: str) -> Queue:
+    return Queue(f"{prefix}.dead_letter", exchange=dead_letter_exchange(prefix), routing_key="dead", durable=True)
+
+
+def retry_queue(prefix: str) -> Queue:
+    """Failed events wait here (not consumed directly) until their retry is due."""
+    return Queue(f"{prefix}.retry", exchange=Exchange(f"{prefix}.retry", type="direct", durable=True), durable=True)
+
+
+def event_queues(prefix: str) -> list[Queue]:
+    """One durable queue per contract exchange, bound to every routing key, so an
+    event with no handler is dead-lettered rather than silently dropped."""
+    from core.events.contracts import EXCHANGES
+
+    return [
+        Queue(f"{prefix}.{name}", exchange=Exchange(name, type="topic", durable=True), routing_key="#", durable=True)
+        for name in EXCHANGES
+    ]
+
+
+def declare_topology(connection: Connection, prefix: str) -> None:
+    channel = connection.default_channel
+    for queue in [*event_queues(prefix), retry_queue(prefix), dead_letter_queue(prefix)]:
+        queue(channel).declare()
+
+
+def retry_delay(attempts: int, base_ms: int) -> float:
+    """Seconds before retry number `attempts` (1, 2, ...): doubling, at most a minute."""
+    return min(base_ms / 1000 * (2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+
+
+def _contract_errors(validator, payload: dict) -> list[str]:
+    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message[:300]}" for e in errors[:5]]
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
+
+
+def process(
+    *,
+    source: str,
+    routing_key: str,
+    body: bytes,
+    attempts: int,
+    max_attempts: int,
+    clock: HandlerClock | None = None,
+) -> Outcome:
+    """Decide and apply one message. Never raises, whatever the body or handler does."""
+    from django.conf import settings
+    from django.db import IntegrityError, connection, transaction
+
+    from core.events import registry
+    from core.events.decode import BadEvent, decode_event
+    from core.models import ProcessedEvent
+
+    try:
+        payload = decode_event(body, max_bytes=settings.EVENTS_MAX_BODY_BYTES, max_depth=settings.EVENTS_MAX_DEPTH)
+    except BadEvent as exc:
+        return Outcome("dead", str(exc))
+    except Exception as exc:  # a decoder bug must dead-letter the message, not kill the loop
+        return Outcome("dead", f"could not be decoded: {_failure(exc)}")
+    event_id = payload.get("event_id")
+    event_id = event_id[:64] if isinstance(event_id, str) else ""
+    event_type = registry.lookup(routing_key)
+    if event_type is None:
+        return Outcome("dead", f"no handler for routing key {routing_key[:128]!r}", event_id)
+    if event_type.exchange != source:
+        return Outcome("dead", f"{routing_key!r} belongs on exchange {event_type.exchange!r}, not {source!r}", event_id)
+    try:
+        errors = _contract_errors(event_type.validator, payload)
+    except Exception as exc:
+        return Outcome("dead", f"could not be checked against the contract: {_failure(exc)}", event_id)
+    if errors:
+        return Outcome("dead", "breaks the contract: " + "; ".join(errors), event_id)
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    ProcessedEvent.objects.create(source=source, event_id=event_id, event_type=routing_key)
+            except IntegrityError:
+                return Outcome("duplicate", "event_id already applied", event_id)
+            with clock.running() if clock is not None else _no_clock():
+                event_type.handler(payload)
+    except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
+        logger.exception("event handler failed", extra={"event_id": event_id, "event_type": routing_key})
+        if isinstance(exc, HandlerTimeout):
+            exc = HandlerTimeout(f"ran past the time limit of {settings.EVENTS_HANDLER_TIME_LIMIT}s")
+            connection.close()  # it was interrupted anywhere: start the next event on a fresh connection
+        reason = f"handler failed after {attempts + 1} attempt(s): {_failure(exc)}"
+        if attempts + 1 >= max_attempts:
+            return Outcome("dead", reason, event_id)
+        return Outcome("retry", reason, event_id)
+    return Outcome("applied", "", event_id)
+
+
+@contextmanager
+def _no_clock() -> Iterator[None]:
+    yield
+
+
+def _as_str(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else ""
+
+
+class EventConsumer(ConsumerMixin):
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        prefix: str,
+        max_attempts: int,
+        retry_delay_ms: int = 1000,
+        ready: threading.Event | None = None,
+    ):
+        self.connection = connection
+        self.prefix = prefix
+        self.max_attempts = max_attempts
+        self.retry_delay_ms = retry_delay_ms
+        self.ready = ready or threading.Event()
+        # Read by the supervisor's heartbeat (plain attributes: one writer, this thread).
+        self.loop_at = time.time()
+        self.busy_since: float | None = None
+        self.busy_event = ""
+        self.handled = 0
+        self.last_handled_at: float | None = None
+        self._retry_channel = None
+        self._next_retry_check = 0.0
+        self.clock = HandlerClock()
+
+    def get_consumers(self, Consumer, channel):  # noqa: N803 (kombu's signature)
+        return [Consumer(queues=event_queues(self.prefix), on_message=self.on_message, prefetch_count=20)]
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self.loop_at = time.time()
+        self.ready.set()
+
+    def on_iteration(self) -> None:
+        self.loop_at = time.time()
+        if self.loop_at >= self._next_retry_check:
+            self._next_retry_check = self.loop_at + 0.2
+            self.move_due_retries()
+
+    # -- one message ------------------------------------------------------------
+
+    def on_message(self, message) -> None:
+        from django.db import close_old_connections
+
+        started = time.monotonic()
+        self.busy_since, self.busy_event = time.time(), ""
+        try:
+            source, routing_key, attempts = self._envelope(message)
+            self.busy_event = routing_key[:128]
+            # Tracing (core/telemetry.py): the span's parent is the message's
+            # `traceparent` header when the publisher sent one.
+            with telemetry.event_span(
+                queue=f"{self.prefix}.{source}", routing_key=routing_key, headers=message.headers
+            ):
+                try:
+                    close_old_connections()
+                    outcome = process(
+                        source=source,
+                        routing_key=routing_key,
+                        body=self._body_bytes(message),
+                        attempts=attempts,
+                        max_attempts=self.max_attempts,
+                        clock=self.clock,
+                    )
+                except BaseException as exc:  # process() never raises; if it ever does, the message is dead
+                    logger.exception("event processing raised")
+                    outcome = Outcome("dead", f"consumer error: {_failure(exc)}")
+            outcome = Outcome(outcome.action, outcome.reason[:MAX_REASON], outcome.event_id)
+            from core.observability import event_count
+
+            event_count(source=source, action=outcome.action, body=message.body)
+            # Broker errors below propagate: kombu reconnects (or the supervisor restarts
+            # the loop) and the unacked message is delivered again.
+            if outcome.action == "dead":
+                self._dead_letter(message, source, routing_key, outcome)
+            elif outcome.action == "retry":
+                self._to_retry_queue(message, source, routing_key, attempts + 1, outcome.reason)
+            message.ack()
+        finally:
+            self.busy_since, self.busy_event = None, ""
+            self.handled += 1
+            self.last_handled_at = time.time()
+            try:
+                close_old_connections()
+            except Exception:
+                logger.exception("could not close the database connection")
+        log = logger.warning if outcome.action in ("dead", "retry") else logger.info
+        log(
+            "event " + outcome.action,
+            extra={
+                "event_id": outcome.event_id,
+                "event_type": routing_key,
+                "source": source,
+                "outcome": outcome.action,
+                "reason": outcome.reason,
+                "attempt": attempts + 1,
+                "latency_ms": round((time.monotonic() - started) * 1000, 2),
+            },
+        )
+
+    def _envelope(self, message) -> tuple[str, str, int]:
+        """Source exchange, routing key and earlier attempts. A message delivered from
+        a contract exchange is a first attempt whatever its headers claim; our own
+        headers count only on what came back through the retry queue."""
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        info = message.delivery_info if isinstance(message.delivery_info, dict) else {}
+        exchange = _as_str(info.get("exchange"))
+        if exchange:
+            return exchange, _as_str(info.get("routing_key")), 0
+        try:
+            attempts = int(headers.get(ATTEMPTS_HEADER) or 0)
+        except (TypeError, ValueError):
+            attempts = 0
+        attempts = min(max(attempts, 0), self.max_attempts)
+        return _as_str(headers.get(SOURCE_HEADER)), _as_str(headers.get(ROUTING_KEY_HEADER)), attempts
+
+    def _body_bytes(self, message) -> bytes:
+        body = message.body
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, str):
+            return body.encode("utf-8", errors="surrogateescape")
+        return repr(body).encode()
+
+    # -- retries ------------------------------------------------------------------
+
+    def _to_retry_queue(self, message, source: str, routing_key: str, attempts: int, reason: str) -> None:
+        queue = retry_queue(self.prefix)
+        with self.connection.Producer() as producer:
+            producer.publish(
+                self._body_bytes(message),
+                exchange=queue.exchange,
+                routing_key=queue.routing_key,
+                declare=[queue],
+                content_type="application/octet-stream",
+                content_encoding="binary",
+                delivery_mode=2,
+                headers={
+                    SOURCE_HEADER: source,
+                    ROUTING_KEY_HEADER: routing_key,
+                    ATTEMPTS_HEADER: attempts,
+                    NOT_BEFORE_HEADER: time.time() + retry_delay(attempts, self.retry_delay_ms),
+                    REASON_HEADER: reason[:MAX_REASON],
+                },
+                retry=True,
+            )
+
+    def move_due_retries(self, limit: int = 100) -> int:
+        """Put retries whose time has come back on their event queue. The retry queue
+        is in arrival order; the first one not yet due is put back and ends the pass."""
+        moved = 0
+        try:
+            if self._retry_channel is None:
+                self._retry_channel = self.connection.channel()
+            queue = retry_queue(self.prefix)(self._retry_channel)
+            for _ in range(limit):
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                headers = message.headers if isinstance(message.headers, dict) else {}
+                try:
+                    not_before = float(headers.get(NOT_BEFORE_HEADER) or 0)
+                except (TypeError, ValueError):
+                    not_before = 0.0
+                if not_before > time.time():
+                    message.requeue()
+                    break
+                with self.connection.Producer() as producer:
+                    producer.publish(
+                        self._body_bytes(message),
+                        exchange="",
+                        routing_key=f"{self.prefix}.{_as_str(headers.get(SOURCE_HEADER))}",
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        delivery_mode=2,
+                        headers={key: headers.get(key) for key in (SOURCE_HEADER, ROUTING_KEY_HEADER, ATTEMPTS_HEADER)},
+                        retry=True,
+                    )
+                message.ack()
+                moved += 1
+        except Exception:  # broker trouble: the retries stay queued; try again next pass
+            logger.exception("could not move due retries")
+            self._retry_channel = None
+        return moved
+
+    # -- dead letters -------------------------------------------------------------
+
+    def _dead_letter(self, message, source: str, routing_key: str, outcome: Outcome) -> None:
+        from core.models import DeadLetter
+
+        body = self._body_bytes(message)
+        with self.connection.Producer() as producer:
+            producer.publish(
+                body,
+                exchange=dead_letter_exchange(self.prefix),
+                routing_key="dead",
+                declare=[dead_letter_queue(self.prefix)],
+                content_type="application/octet-stream",
+                content_encoding="binary",
+                delivery_mode=2,
+                headers={SOURCE_HEADER: source, ROUTING_KEY_HEADER: routing_key, REASON_HEADER: outcome.reason},
+                retry=True,
+            )
+        try:
+            DeadLetter.objects.create(
+                source=source[:64],
+                routing_key=routing_key[:128],
+                event_id=outcome.event_id,
+                reason=outcome.reason,
+                body=body[:65535].decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+            )
+        except Exception:  # the queue holds it; the row is a convenience copy
+            logger.exception("could not record dead letter in the database")
+
+
+def run_consumer(*, url: str | None = None, ready: threading.Event | None = None) -> EventConsumer:
+    """Build a consumer on EVENTS_BROKER_URL (used by the supervisor and by tests)."""
+    from django.conf import settings
+
+    connection = Connection(
+        url or settings.EVENTS_BROKER_URL,
+        heartbeat=30,
+        transport_options={"visibility_timeout": settings.EVENTS_VISIBILITY_TIMEOUT},
+    )
+    try:
+        declare_topology(connection, settings.EVENTS_QUEUE_PREFIX)
+    except BaseException:
+        connection.release()
+        raise
+    return EventConsumer(
+        connection,
+        prefix=settings.EVENTS_QUEUE_PREFIX,
+        max_attempts=settings.EVENTS_MAX_ATTEMPTS,
+        retry_delay_ms=settings.EVENTS_RETRY_DELAY_MS,
+        ready=ready,
+    )
+
+
+class ConsumerSupervisor:
+    """Keeps one EventConsumer running and reports its liveness.
+
+    A supervisor thread starts the consumer's loop in its own thread, restarts it
+    (after 0.5 s, doubling to at most 30 s while it keeps dying quickly) when the loop
+    dies or the broker cannot be reached, and writes the heartbeat every few seconds.
+    """
+
+    def __init__(self, factory: Callable[..., EventConsumer] = run_consumer):
+        self.factory = factory
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.ready = threading.Event()
+        self.restarts = 0
+        self.last_error = ""
+        self.consumer: EventConsumer | None = None
+        self._loop: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._supervise, name="huodong-events-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self.consumer is not None:
+            self.consumer.should_stop = True
+        for thread in (self._loop, self._thread):
+            if thread is not None:
+                thread.join(timeout=timeout)
+        self._release()
+
+    def _release(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.connection.release()
+            except Exception:
+                logger.exception("could not release the event consumer's connection")
+
+    def _run_loop(self, consumer: EventConsumer) -> None:
+        try:
+            consumer.run()
+        except BaseException as exc:  # reported; the supervisor restarts the loop
+            self.last_error = _failure(exc)
+            logger.exception("event consumer loop died", extra={"consumer": self.id})
+
+    def _supervise(self) -> None:
+        from core.events.liveness import heartbeat_clear, heartbeat_interval
+
+        backoff, next_start, started_at = 0.5, 0.0, 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if (self._loop is None or not self._loop.is_alive()) and now >= next_start:
+                if self._loop is not None:  # it died: count it, back off if it keeps dying fast
+                    self.restarts += 1
+                    backoff = 0.5 if now - started_at > 60 else min(backoff * 2, 30.0)
+                    logger.warning("restarting the event consumer", extra={"restarts": self.restarts})
+                    self._release()
+                started_at = now
+                try:
+                    self.consumer = self.factory(ready=self.ready)
+                    self._loop = threading.Thread(
+                        target=self._run_loop, args=(self.consumer,), name="huodong-events", daemon=True
+                    )
+                    self._loop.start()
+                except Exception as exc:
+                    self.last_error = _failure(exc)
+                    logger.exception("could not start the event consumer")
+                    self._loop = threading.Thread(target=lambda: None)  # counts as a death
+                    self._loop.start()
+                    self._loop.join()
+                next_start = time.monotonic() + backoff
+            self._enforce_time_limit()
+            self._beat()
+            self._stop.wait(heartbeat_interval())
+        try:
+            heartbeat_clear(consumer_id=self.id)
+        except Exception:
+            logger.exception("could not clear the event consumer's heartbeat")
+
+    def _enforce_time_limit(self) -> None:
+        from django.conf import settings
+
+        consumer = self.consumer
+        if consumer is not None and consumer.clock.stop_if_over(settings.EVENTS_HANDLER_TIME_LIMIT):
+            logger.warning(
+                "event handler over its time limit: stopping it",
+                extra={"event_type": consumer.busy_event, "limit_s": settings.EVENTS_HANDLER_TIME_LIMIT},
+            )
+
+    def _beat(self) -> None:
+        from core.events.liveness import heartbeat_write
+
+        consumer = self.consumer
+        running = self._loop is not None and self._loop.is_alive() and consumer is not None
+        state = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "running": running,
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+        }
+        if consumer is not None:
+            state.update(
+                loop_at=consumer.loop_at,
+                busy_since=consumer.busy_since,
+                busy_event=consumer.busy_event,
+                handled=consumer.handled,
+                last_handled_at=consumer.last_handled_at,
+            )
+        try:
+            heartbeat_write(consumer_id=self.id, state=state)
+        except Exception:  # Redis down: /readyz will say so; the consumer goes on
+            logger.exception("could not write the event consumer's heartbeat")
+
+
+class EventConsumerStep(bootsteps.StartStopStep):
+    """Runs the supervised event consumer in threads of the worker's main process."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.supervisor: ConsumerSupervisor | None = None
+
+    def start(self, parent) -> None:
+        from django.conf import settings
+
+        if not getattr(settings, "EVENTS_CONSUMER_ENABLED", True):
+            return
+        if self.supervisor is not None:
+            return
+        self.supervisor = ConsumerSupervisor()
+        self.supervisor.start()
+        logger.info(
+            "event consumer started", extra={"queues": [q.name for q in event_queues(settings.EVENTS_QUEUE_PREFIX)]}
+        )
+
+    def stop(self, parent) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        self.supervisor = None
+
+    def shutdown(self, parent) -> None:
+        self.stop(parent)
