@@ -20,9 +20,10 @@ from activities import services
 from activities.models import Activity, ActivityRevision, ActivityStatus, AuditEntry
 from activities.views import preview_token_make
 from components import registry
+from components.admin_extensions import admin_extension, component_remove
 from components.forms import config_summary
 from components.models import Component
-from core.errors import ApiError
+from core.errors import ApiError, DomainError
 
 BADGE_COLOURS = {
     "draft": "#8a8f99",
@@ -96,6 +97,30 @@ class ComponentInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False  # added through "Add component", which asks for the type's settings
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class RowForm(formset.form):
+            def hand_clean_DELETE(self):  # noqa: N802 (Django's name)
+                # In words with the way out, never Django's protected-objects list.
+                if self.cleaned_data.get("DELETE") and self.instance.pk:
+                    refusal = admin_extension(self.instance.type).delete_refusal(self.instance)
+                    if refusal:
+                        self.add_error(None, refusal)
+
+        class Rows(formset):
+            def clean(self):
+                super().clean()
+                for form in self.deleted_forms:
+                    if form.instance.pk:
+                        refusal = admin_extension(form.instance.type).delete_refusal(form.instance)
+                        if refusal:
+                            raise forms.ValidationError(refusal)
+
+        formset.form = RowForm
+        Rows.form = RowForm
+        return Rows
 
     @admin.display(description="")
     def move(self, obj):
@@ -284,7 +309,7 @@ class ActivityAdmin(admin.ModelAdmin):
         extra = dict(extra_context or {})
         if obj is not None:
             allowed = services.TRANSITIONS.get(obj.status, frozenset())
-            extra.update(
+            extra |= dict(
                 component_types=[(t.key, t.label) for t in registry.all_types()],
                 status_actions=[
                     (s.value, label) for s, label in STATUS_ACTIONS if s in allowed and not obj.is_template
@@ -314,7 +339,7 @@ class ActivityAdmin(admin.ModelAdmin):
         activity = form.instance
         deleted = [f for f in formset.deleted_forms if f.instance.pk]
         for f in deleted:
-            services.component_delete(component=f.instance, actor=request.user)
+            component_remove(component=f.instance, actor=request.user)
         kept = [f for f in formset.forms if f.instance.pk and f not in deleted]
         for f in kept:
             if {"title", "enabled"} & set(f.changed_data):
@@ -342,6 +367,9 @@ class ActivityAdmin(admin.ModelAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ApiError as exc:
             self.message_user(request, str(exc.detail), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def delete_view(self, request, object_id, extra_context=None):

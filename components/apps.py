@@ -9,3 +9,5 @@ class ComponentsConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         autodiscover_modules("component_types")
+        # ...and optionally what their settings screen adds, in `<app>/component_admin.py`.
+        autodiscover_modules("component_admin")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from components import registry
 
@@ -127,3 +129,27 @@ def config_errors_to_fields(form: forms.Form, errors: dict[str, list[str]]) -> N
 def config_summary(config: dict, limit: int = 120) -> str:
     text = json.dumps(config, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- money: operators read and type yuan (19.90); fen stays the stored unit -------
+
+
+def fen_to_yuan(fen: int | None) -> Decimal | None:
+    return None if fen is None else (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def yuan_to_fen(yuan: Decimal | None) -> int | None:
+    return None if yuan is None else int((yuan * 100).to_integral_value())
+
+
+class YuanField(forms.DecimalField):
+    """An amount in yuan with at most two decimals (`19.90`); `clean` gives yuan
+    as a Decimal, `yuan_to_fen` turns it into the stored fen."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 12)
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("widget", forms.NumberInput(attrs={"step": "0.01", "style": "width:8em"}))
+        super().__init__(**kwargs)
+        self.error_messages["max_decimal_places"] = gettext_lazy("Enter yuan with at most two decimals, e.g. 19.90.")
+        self.error_messages["invalid"] = gettext_lazy("Enter an amount in yuan, e.g. 19.90.")
