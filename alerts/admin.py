@@ -7,7 +7,17 @@ from django import forms
 from django.contrib import admin
 
 from alerts import fraud, services
-from alerts.models import Alert, AlertChannel, AlertDelivery, AlertRule, AlertState, FraudRule, FraudRuleChange
+from alerts.models import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertRule,
+    AlertState,
+    BeatJobRun,
+    ClickOutage,
+    FraudRule,
+    FraudRuleChange,
+)
 from core.errors import DomainError
 
 
@@ -138,3 +148,26 @@ class FraudRuleChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Pipeline-health records: written by alerts.health, read here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ClickOutage)
+class ClickOutageAdmin(_ReadOnly):
+    list_display = ("bucket_start", "count")
+
+
+@admin.register(BeatJobRun)
+class BeatJobRunAdmin(_ReadOnly):
+    list_display = ("job", "task", "last_run_at")

@@ -58,6 +58,16 @@ DEFAULTS: dict[str, dict] = {
         "spike_ratio": 3.0,
         "min_z": 4.0,
     },
+    "source_range_spike": {
+        "severity": Severity.WARNING,
+        "window_minutes": 15,
+        "baseline_days": 14,
+        "min_baseline_days": 3,
+        "min_volume": 300,  # clicks from the range in the window (the current value)
+        "spike_ratio": 3.0,
+        "min_z": 4.0,
+        "keep_min": 5,  # a closed bucket keeps only ranges with at least this many clicks (memory bound)
+    },
     "click_flooding": {
         "severity": Severity.WARNING,
         "hours": 24,
@@ -67,7 +77,14 @@ DEFAULTS: dict[str, dict] = {
     },
     "postback_failures": {"severity": Severity.WARNING, "window_minutes": 30, "min_attempts": 20, "max_rate": 0.2},
     "fraud_installs": {"severity": Severity.WARNING, "window_minutes": 60, "min_installs": 5},
-    "pipeline_health": {"severity": Severity.CRITICAL, "dead_letters_15m": 10, "rollup_stale_minutes": 10},
+    "pipeline_health": {
+        "severity": Severity.CRITICAL,
+        "dead_letters_15m": 10,
+        "click_503_window_minutes": 15,
+        "click_503_min": 20,  # 503s in the window
+        "click_503_rate": 0.01,  # of the click door's answers (503s + clicks counted in the rollups)
+        "beat_grace_seconds": 120,  # a beat job is late once its next run is this much overdue
+    },
 }
 
 
@@ -86,6 +103,35 @@ class Finding:
 
     def line(self) -> str:
         return f"{self.rule}\t{self.severity}\t{self.key}\t{self.title}"
+
+
+def _finding(
+    rule: str,
+    params: dict,
+    series: tuple,
+    *,
+    key: str,
+    title: str,
+    text: str,
+    labels: dict,
+    value: float | None = None,
+    baseline: float | None = None,
+    url: str = "",
+) -> Finding:
+    """A finding of `rule` on one series; its fingerprint (the alert's dedup key) is
+    the rule and the series' identity, e.g. `click_flooding:12`."""
+    return Finding(
+        rule=rule,
+        key=key,
+        fingerprint=":".join([rule, *(str(part) for part in series)]),
+        severity=params["severity"],
+        title=title,
+        text=text,
+        labels=labels,
+        value=value,
+        baseline=baseline,
+        url=url,
+    )
 
 
 def rule_params(rule: str, overrides: dict | None = None) -> dict | None:
@@ -238,11 +284,11 @@ def os_activation_drop(*, at: datetime, params: dict) -> list[Finding]:
         if version:
             text += f" OS version: {version}."
         findings.append(
-            Finding(
-                rule="os_activation_drop",
+            _finding(
+                "os_activation_drop",
+                params,
+                (app_id, os),
                 key=f"app {app_id} os {os}",
-                fingerprint=f"os_activation_drop:{app_id}:{os}",
-                severity=params["severity"],
                 title=title,
                 text=text,
                 labels={"app": app_id, "os": os, **({"os_version": version.split(":")[0]} if version else {})},
@@ -265,34 +311,41 @@ def _link_tokens(ids: set[int]) -> dict[int, tuple[str, str, str]]:
     }
 
 
+def _spike_baseline(*, now: int, by_day, present: set[int], params: dict) -> tuple[float, float] | None:
+    """(baseline, MAD) when `now` is a spike against the same window on the previous
+    days (`by_day[d]` the value `d` days ago, `present` the days with data), else
+    None. A series with too little history is judged against nothing (0)."""
+    if now < params["min_volume"]:
+        return None
+    days = [d for d in range(1, params["baseline_days"] + 1) if d in present]
+    history = [by_day[d] for d in days] if len(days) >= params["min_baseline_days"] else [0]
+    base, mad = robust(history)
+    if now <= base * params["spike_ratio"] or (now - base) < params["min_z"] * max(mad, 1.0):
+        return None
+    return base, mad
+
+
 def _spike(*, at: datetime, params: dict, rule: str, field_name: str, noun: str) -> list[Finding]:
     end, minutes, days = window_end(at), params["window_minutes"], params["baseline_days"]
     series, present = _series(end=end, minutes=minutes, days=days, group=("link_id", "os"), fields=(field_name,))
     hits = []
     for (link_id, os), values in series.items():
-        now = values[field_name][0]
-        if now < params["min_volume"]:
-            continue
-        base_days = [d for d in range(1, days + 1) if d in present[(link_id, os)]]
-        history = [values[field_name][d] for d in base_days]
-        if len(base_days) < params["min_baseline_days"]:
-            history = [0]  # a new link: any large volume is a spike against nothing
-        base, mad = robust(history)
-        if now <= base * params["spike_ratio"] or (now - base) < params["min_z"] * max(mad, 1.0):
-            continue
-        hits.append((link_id, os, now, base, mad))
+        verdict = _spike_baseline(
+            now=values[field_name][0], by_day=values[field_name], present=present[(link_id, os)], params=params
+        )
+        if verdict is not None:
+            hits.append((link_id, os, values[field_name][0], *verdict))
     tokens = _link_tokens({h[0] for h in hits})
     findings = []
     for link_id, os, now, base, mad in hits:
         token, platform, app_id = tokens.get(link_id, ("?", "", ""))
-        title = f"{noun} spike on link {link_id} ({token}) {os}: {now} in {minutes} min vs {base:.0f}"
         findings.append(
-            Finding(
-                rule=rule,
+            _finding(
+                rule,
+                params,
+                (link_id, os),
                 key=f"link {link_id} ({token}) {os}",
-                fingerprint=f"{rule}:{link_id}:{os}",
-                severity=params["severity"],
-                title=title,
+                title=f"{noun} spike on link {link_id} ({token}) {os}: {now} in {minutes} min vs {base:.0f}",
                 text=(
                     f"{noun} on link {link_id} ({token}, {platform}, {app_id}, {os}) in the last {minutes} min: "
                     f"{now} vs baseline {base:.0f} (median of the same time on previous days, MAD {mad:.1f}), "
@@ -313,6 +366,53 @@ def click_spike(*, at: datetime, params: dict) -> list[Finding]:
 
 def reject_spike(*, at: datetime, params: dict) -> list[Finding]:
     return _spike(at=at, params=params, rule="reject_spike", field_name="rejected_clicks", noun="Rejected clicks")
+
+
+def source_range_spike(*, at: datetime, params: dict) -> list[Finding]:
+    """Clicks (accepted or rejected) from one /24 or /48 far above that range's
+    baseline (alerts/ranges.py: the click script counts them per 5-minute bucket;
+    this detector compacts each closed bucket, then compares)."""
+    from alerts import ranges
+    from core.redis import get_redis
+
+    end, minutes, days = window_end(at), params["window_minutes"], params["baseline_days"]
+    client = get_redis()
+    recent = [end - BUCKET * (i + 1) for i in range(ranges.RAW_TTL_SECONDS // 300 - 1)]  # catch up after a pause
+    ranges.buckets_compact(client, starts=recent, keep_min=params["keep_min"], ttl_seconds=(days + 1) * 86400 + 3600)
+    now_starts = [end - BUCKET * (i + 1) for i in range(minutes // 5)]
+    current = {
+        name: n for name, n in ranges.window_counts(client, starts=now_starts).items() if n >= params["min_volume"]
+    }
+    if not current:
+        return []
+    history_starts = {s: d for s, d in _window_starts(end, minutes, days).items() if d > 0}
+    history, present = ranges.history_counts(client, starts=history_starts, names=sorted(current))
+    findings = []
+    for name, now in sorted(current.items()):
+        verdict = _spike_baseline(now=now, by_day=history[name], present=present, params=params)
+        if verdict is None:
+            continue
+        base, mad = verdict
+        findings.append(
+            _finding(
+                "source_range_spike",
+                params,
+                (name,),
+                key=f"source {name}",
+                title=f"Clicks from {name}: {now} in {minutes} min vs {base:.0f}",
+                text=(
+                    f"Clicks (accepted or rejected) whose device address is in {name}, last {minutes} min: "
+                    f"{now} vs baseline {base:.0f} (median of the same time on previous days, MAD {mad:.1f}), "
+                    f"×{now / max(base, 1):.1f}, since {_since(end, minutes):%Y-%m-%d %H:%M} UTC. "
+                    f"A data centre or device farm: add the range to the deny-list fraud rule."
+                ),
+                labels={"source_range": name},
+                value=now,
+                baseline=base,
+                url=settings.SITE_URL + reverse("admin:alerts_fraudrule_changelist"),
+            )
+        )
+    return findings
 
 
 def click_flooding(*, at: datetime, params: dict) -> list[Finding]:
@@ -342,17 +442,16 @@ def click_flooding(*, at: datetime, params: dict) -> list[Finding]:
         token, platform, app_id = tokens.get(r["link_id"], ("?", "", ""))
         rate, tail = r["a"] / r["c"], r["tail"] / r["a"]
         findings.append(
-            Finding(
-                rule="click_flooding",
+            _finding(
+                "click_flooding",
+                params,
+                (r["link_id"],),
                 key=f"link {r['link_id']} ({token})",
-                fingerprint=f"click_flooding:{r['link_id']}",
-                severity=params["severity"],
                 title=f"Click flooding suspected on link {r['link_id']} ({token}): {rate:.3%} of clicks install",
                 text=(
                     f"Last {params['hours']} h on link {r['link_id']} ({token}, {platform}, {app_id}): "
-                    f"{r['c']} clicks, "
-                    f"{r['a']} installs ({rate:.3%} < {params['max_install_rate']:.2%}); {tail:.0%} of them more than "
-                    f"10 min after their click (long tail)."
+                    f"{r['c']} clicks, {r['a']} installs ({rate:.3%} < {params['max_install_rate']:.2%}); "
+                    f"{tail:.0%} of them more than 10 min after their click (long tail)."
                 ),
                 labels={"app": app_id, "platform": platform, "link": str(r["link_id"])},
                 value=rate,
@@ -373,25 +472,23 @@ def postback_failures(*, at: datetime, params: dict) -> list[Finding]:
     )
     findings = []
     for r in rows:
-        attempts = (r["failed"] or 0) + (r["ok"] or 0)
-        if attempts < params["min_attempts"] or not r["platform"]:
-            continue
-        rate = (r["failed"] or 0) / attempts
-        if rate <= params["max_rate"]:
+        failed = r["failed"] or 0
+        attempts = failed + (r["ok"] or 0)
+        if attempts < params["min_attempts"] or not r["platform"] or failed / attempts <= params["max_rate"]:
             continue
         findings.append(
-            Finding(
-                rule="postback_failures",
+            _finding(
+                "postback_failures",
+                params,
+                (r["platform"],),
                 key=f"platform {r['platform']}",
-                fingerprint=f"postback_failures:{r['platform']}",
-                severity=params["severity"],
-                title=f"Postbacks to {r['platform']} failing: {rate:.0%} of {attempts} attempts",
+                title=f"Postbacks to {r['platform']} failing: {failed / attempts:.0%} of {attempts} attempts",
                 text=(
-                    f"{r['failed']} failed attempts of {attempts} since {since:%H:%M} UTC "
+                    f"{failed} failed attempts of {attempts} since {since:%H:%M} UTC "
                     f"(threshold {params['max_rate']:.0%})."
                 ),
                 labels={"platform": r["platform"]},
-                value=rate,
+                value=failed / attempts,
                 url=series_url(platform=r["platform"]),
             )
         )
@@ -418,11 +515,11 @@ def fraud_installs(*, at: datetime, params: dict) -> list[Finding]:
     for r in hits:
         token = tokens.get(r["link_id"], ("?",))[0]
         findings.append(
-            Finding(
-                rule=f"fraud.{r['fraud_rule']}",
+            _finding(
+                f"fraud.{r['fraud_rule']}",
+                params,
+                (r["link_id"],),
                 key=f"link {r['link_id']} ({token})",
-                fingerprint=f"fraud.{r['fraud_rule']}:{r['link_id']}",
-                severity=params["severity"],
                 title=(
                     f"Fraud rule {r['fraud_rule']} on link {r['link_id']} ({token}): "
                     f"{r['flagged']} flagged, {r['rejected']} rejected"
@@ -438,26 +535,46 @@ def fraud_installs(*, at: datetime, params: dict) -> list[Finding]:
     return findings
 
 
+def _next_run(schedule, last_run: datetime) -> datetime:
+    """When a beat entry's schedule (seconds, timedelta, celery schedule or crontab)
+    next fires after `last_run`."""
+    import copy
+
+    from celery.schedules import schedule as every
+
+    if isinstance(schedule, int | float):
+        return last_run + timedelta(seconds=schedule)
+    if isinstance(schedule, timedelta):
+        return last_run + schedule
+    if type(schedule) is every:
+        return last_run + schedule.run_every
+    frozen = copy.copy(schedule)
+    frozen.nowfun = lambda: last_run
+    return last_run + frozen.remaining_estimate(last_run)
+
+
 def pipeline_health(*, at: datetime, params: dict) -> list[Finding]:
-    """Consumer down or lagging (its heartbeat/backlog as /readyz reads them), dead
-    letters growing, the rollup beat job missing its schedule."""
-    from analytics.models import RollupRun
+    """ "We broke", not "the traffic changed": the event consumer down or lagging (its
+    heartbeat and backlog as /readyz reads them), dead letters growing, the click
+    door answering 503, a beat job that missed its schedule."""
+    from alerts.health import beat_schedule
+    from alerts.models import BeatJobRun, ClickOutage
     from core.events.liveness import consumer_status
     from core.models import DeadLetter
 
     findings = []
 
-    def add(kind: str, title: str, text: str) -> None:
+    def add(series: tuple, title: str, text: str, **labels) -> None:
         findings.append(
-            Finding(
-                rule="pipeline_health",
-                key=kind,
-                fingerprint=f"pipeline_health:{kind}",
-                severity=params["severity"],
+            _finding(
+                "pipeline_health",
+                params,
+                series,
+                key=":".join(series),
                 title=title,
                 text=text,
-                labels={"component": kind},
-                url=reverse("admin:index"),
+                labels={"component": series[0], **labels},
+                url=settings.SITE_URL + reverse("admin:index"),
             )
         )
 
@@ -466,27 +583,49 @@ def pipeline_health(*, at: datetime, params: dict) -> list[Finding]:
     except Exception as exc:  # Redis down: the consumer's state cannot be read
         status = {"ok": False, "detail": f"cannot tell: {type(exc).__name__}"}
     if not status.get("ok"):
-        add("consumer", "Event consumer down or lagging", str(status.get("detail") or status)[:500])
+        add(("consumer",), "Event consumer down or lagging", str(status.get("detail") or status)[:500])
+
     recent = DeadLetter.objects.filter(created_at__gte=at - timedelta(minutes=15), created_at__lt=at).count()
     if recent >= params["dead_letters_15m"]:
         add(
-            "dead_letters",
+            ("dead_letters",),
             f"Dead letters growing: {recent} in 15 min",
             f"{recent} events dead-lettered since {at - timedelta(minutes=15):%H:%M} UTC.",
         )
-    last = (
-        RollupRun.objects.filter(kind="links", bucket_minutes=5)
-        .order_by("-bucket_start")
-        .values_list("rolled_at", flat=True)
-        .first()
-    )
-    if last is not None and at - last > timedelta(minutes=params["rollup_stale_minutes"]):
-        add(
-            "beat",
-            "Beat job analytics-rollup-tick missed its schedule",
-            f"The last 5-minute rollup ran at {last:%Y-%m-%d %H:%M} UTC "
-            f"({(at - last).total_seconds() / 60:.0f} min ago; it runs every minute).",
+
+    minutes = params["click_503_window_minutes"]
+    current = at.replace(minute=at.minute - at.minute % 5, second=0, microsecond=0)
+    since = current - timedelta(minutes=minutes)  # the open bucket counts: 503s are written within seconds
+    failed = ClickOutage.objects.filter(bucket_start__gte=since, bucket_start__lte=at).aggregate(n=Sum("count"))["n"]
+    if failed and failed >= params["click_503_min"]:
+        answered = LinkRollup.objects.filter(bucket_minutes=5, bucket_start__gte=since, bucket_start__lt=at).aggregate(
+            c=Sum("clicks"), r=Sum("rejected_clicks")
         )
+        total = failed + (answered["c"] or 0) + (answered["r"] or 0)
+        if failed / total >= params["click_503_rate"]:
+            add(
+                ("click_503",),
+                f"Click door answering 503: {failed} since {since:%H:%M} UTC ({failed / total:.0%} of clicks)",
+                f"{failed} clicks answered 503 (click storage unavailable) since {since:%Y-%m-%d %H:%M} UTC, "
+                f"{failed / total:.1%} of {total} (threshold {params['click_503_rate']:.0%}); "
+                f"the ad platforms retry some, the rest are lost. Check Redis (/readyz).",
+            )
+
+    last_runs = dict(BeatJobRun.objects.values_list("job", "last_run_at"))
+    grace = timedelta(seconds=params["beat_grace_seconds"])
+    for job, entry in sorted(beat_schedule().items()):
+        last = last_runs.get(job)
+        if last is None:
+            continue  # never ran here (a new job, or beat not started yet)
+        due = _next_run(entry["schedule"], last)
+        if at > due + grace:
+            add(
+                ("beat", job),
+                f"Beat job {job} missed its schedule: last ran {(at - last).total_seconds() / 60:.0f} min ago",
+                f"Beat job {job} ({entry['task']}) last started at {last:%Y-%m-%d %H:%M:%S} UTC; "
+                f"it was due at {due:%H:%M:%S} UTC (schedule {entry['schedule']}). Check celery beat and the workers.",
+                job=job,
+            )
     return findings
 
 
@@ -494,6 +633,7 @@ DETECTORS = {
     "os_activation_drop": os_activation_drop,
     "click_spike": click_spike,
     "reject_spike": reject_spike,
+    "source_range_spike": source_range_spike,
     "click_flooding": click_flooding,
     "postback_failures": postback_failures,
     "fraud_installs": fraud_installs,

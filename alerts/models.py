@@ -199,3 +199,35 @@ class FraudRuleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.app_id or '*'} changed {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+# --- pipeline health ------------------------------------------------------------------
+class ClickOutage(models.Model):
+    """Clicks the click door answered 503 (click storage unavailable), per 5-minute
+    bucket. Counted in each web process's memory and written here every few seconds
+    by a background thread (alerts.health): Redis is what failed, so they cannot be
+    counted there, and the request never waits for the database."""
+
+    bucket_start = models.DateTimeField(unique=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-bucket_start"]
+
+    def __str__(self) -> str:
+        return f"{self.count} × 503 from {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+class BeatJobRun(models.Model):
+    """When each beat job (an entry of the beat schedule) last started on a worker;
+    the `pipeline_health` detector compares it with the job's schedule."""
+
+    job = models.CharField(max_length=120, unique=True)
+    task = models.CharField(max_length=200)
+    last_run_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["job"]
+
+    def __str__(self) -> str:
+        return f"{self.job} last ran {self.last_run_at:%Y-%m-%d %H:%M:%S}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from alerts import channels
@@ -24,6 +25,8 @@ from alerts.models import (
     AlertChannel,
     AlertDelivery,
     AlertState,
+    BeatJobRun,
+    ClickOutage,
     DeliveryStatus,
 )
 from core.errors import Conflict
@@ -219,6 +222,32 @@ def deliveries_sweep(*, now: datetime | None = None) -> int:
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now
     ).values_list("pk", flat=True)[:200]
     return sum(delivery_attempt(delivery_id=pk, now=now).outcome == "sent" for pk in list(due))
+
+
+# --- pipeline health (alerts.health's doors) --------------------------------------------
+def click_outage_record(*, bucket_start: datetime, count: int) -> None:
+    """Add `count` 503s of the click door to their 5-minute bucket (safe under
+    concurrent writers: an increment, or a create that loses to another's)."""
+    for _ in range(2):
+        with transaction.atomic():
+            if ClickOutage.objects.filter(bucket_start=bucket_start).update(count=F("count") + count):
+                return
+            try:
+                with transaction.atomic():
+                    ClickOutage.objects.create(bucket_start=bucket_start, count=count)
+                return
+            except IntegrityError:  # created concurrently: increment that one
+                continue
+
+
+def beat_run_record(*, job: str, task: str, at: datetime) -> None:
+    """A beat job's task started now."""
+    if not BeatJobRun.objects.filter(job=job).update(task=task, last_run_at=at):
+        try:
+            with transaction.atomic():
+                BeatJobRun.objects.create(job=job, task=task, last_run_at=at)
+        except IntegrityError:
+            BeatJobRun.objects.filter(job=job).update(task=task, last_run_at=at)
 
 
 # --- configuration (admin doors) ------------------------------------------------------

@@ -25,6 +25,9 @@ Redis layout (all keys prefixed `att:`, the setting ATTRIBUTION_REDIS_PREFIX):
 - `adclk:{link_id}:{YYYYMMDDHH UTC}` hash: clicks per `account|campaign|ad` (the
   platform's ids on the click), read by the ad reports (docs/adreports.md).
 - `rl:ip:{ip}:{second}`, `rl:link:{id}:{second}`: fixed one-second windows.
+- `src:{YYYYMMDDHHMM}` hash: clicks (accepted or rejected) per /24 or /48 of the
+  click's `ip` parameter and 5-minute bucket, for alerts' source-range spikes
+  (alerts/ranges.py).
 - `log:clicks` stream, one entry per stored click (l link id, p platform, o os,
   r repeated, c click JSON, k device keys `kind:value` space-separated), and
   `log:rejects` (l link id or empty, p platform, x reason, c click JSON): the
@@ -52,6 +55,7 @@ from urllib.parse import parse_qsl
 import redis
 from django.conf import settings
 
+from alerts import health, ranges
 from attribution import devices, platforms
 from core import metrics, telemetry
 from core.redis import get_redis
@@ -77,6 +81,11 @@ local link = redis.call('HMGET', KEYS[1], 'id', 'platform', 'enabled', 'dw', 'iw
 local hour = ARGV[6]
 local P = ARGV[9]
 local m5 = string.format('m%02d', math.floor(tonumber(ARGV[3]) / 1000 % 3600 / 300) * 5)
+if ARGV[12] ~= '' then  -- clicks per source range and 5-minute bucket (alerts/ranges.py)
+  local rk = P .. ':src:' .. hour .. string.sub(m5, 2)
+  redis.call('HINCRBY', rk, ARGV[12], 1)
+  redis.call('EXPIRE', rk, @SRC_TTL@)
+end
 local function reject(reason, id)
   local k = P .. ':rej:' .. hour
   redis.call('HINCRBY', k, (id or '-') .. ':' .. reason, 1)
@@ -114,7 +123,7 @@ if os == '' then os = link[7] end
 local repeated = 0
 local written = 0
 local dk = {}
-local i = 12
+local i = 13
 while i < #ARGV do
   local kind = ARGV[i]
   local w = dw
@@ -159,6 +168,7 @@ _SCRIPT = (
     _SCRIPT.replace("@STAT_TTL@", str(STAT_TTL_SECONDS))
     .replace("@KEEP@", str(MAX_CLICKS_PER_KEY + 1))
     .replace("@LOGMAX@", str(CLICK_LOG_MAXLEN))
+    .replace("@SRC_TTL@", str(ranges.RAW_TTL_SECONDS))
 )
 
 REJECTIONS = {
@@ -336,7 +346,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
     now_us = time.time_ns() // 1000
     now = now_us / 1_000_000
     bad = ""  # a bad query is refused by the script once the link is known, so it is counted
-    os, record, keys, ad_ids = "", "", [], ""
+    os, record, keys, ad_ids, src = "", "", [], "", ""
     if platform not in platforms.PLATFORMS or not token or len(token) > 64:
         platform, token = "", ""  # no link has an empty token: counted as unknown_link
         record = _click_record(platform, {}, now_us, os)  # the reject log gets a record without values
@@ -347,6 +357,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
             os = platforms.click_os(platform, params.get("os"), "")
             record = _click_record(platform, params, now_us, os)
             ad_ids = ad_field(params)
+            src = ranges.source_range(params.get("ip"))
         except BadQuery as exc:
             bad, bad_message, keys = "bad_query", str(exc), []
             record = _click_record(platform, {}, now_us, "")
@@ -362,6 +373,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
         settings.ATTRIBUTION_REDIS_PREFIX,
         bad,
         ad_ids,
+        src,
     ]
     for kind, value in keys:
         args += [kind, value]
@@ -370,6 +382,7 @@ def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tu
     except redis.RedisError as exc:
         logger.error("click not recorded: redis unavailable", extra={"platform": platform, "error": str(exc)})
         metrics.click_count(platform, "unavailable")
+        health.click_unavailable_note()
         return 503, _error("unavailable", "Click storage is unavailable; retry later.")
     outcome = result[0].decode()
     link_id = result[1].decode() if isinstance(result[1], bytes) else str(result[1])

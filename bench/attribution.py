@@ -72,6 +72,8 @@ def baseline_app(environ, start_response):
             "ios",
             _baseline["prefix"],
             "",  # no reject reason decided before the script (the click's layout)
+            "",  # no ad ids
+            "",  # no source-range counter: the bare floor (the click door counts its /24)
             "idfa",
             device,
             "ipua",

@@ -140,8 +140,9 @@ def test_one_maximal_click_writes_a_bounded_number_of_keys(ocean):
     written = {key.decode() for key in r.scan_iter(match=f"att:k:{ocean.id}:*")}
     assert len(written) == 11  # idfa 2, caid 4, imei 1, oaid 2, android_id 1, ipua 1
     # + two rate-limit windows, the hourly counters (per link, per ad: ad reports), the
-    # (capped) click log stream and the hour's unique-device HyperLogLog (analytics)
-    assert r.dbsize() - before == len(written) + 6
+    # (capped) click log stream, the hour's unique-device HyperLogLog (analytics) and
+    # the 5-minute bucket's clicks per source range (alerts)
+    assert r.dbsize() - before == len(written) + 7
     assert len(written) <= clicks.MAX_KEYS_PER_CLICK
 
 
