@@ -1,6 +1,8 @@
 """Detectors on the 5-minute series with a controllable clock: a week of daily
 seasonality raises nothing; an injected per-OS activation drop alerts within 15
-minutes and resolves on recovery; a click spike on one link names the link."""
+minutes, names the OS version that vanished and resolves on recovery; click and
+reject spikes on one link name the link; link-level click flooding (hourly series)
+names the link."""
 
 from __future__ import annotations
 
@@ -28,8 +30,11 @@ def _clicks(moment: datetime, os: str) -> float:
     return (600 if os == "ios" else 900) * (0.25 + 0.75 * (1 + math.sin((hour - 14) / 24 * 2 * math.pi)) / 2)
 
 
-def _week(*, days: int = 7, until: datetime, drop: tuple[datetime, datetime] | None = None, spike=None):
+def _week(
+    *, days: int = 7, until: datetime, drop: tuple[datetime, datetime] | None = None, spike=None, reject_spike=None
+):
     rng = random.Random(7)
+    rejects = random.Random(11)
     rows = []
     moment = TODAY - timedelta(days=days)
     while moment < until:
@@ -41,6 +46,9 @@ def _week(*, days: int = 7, until: datetime, drop: tuple[datetime, datetime] | N
                 activations = int(activations * 0.1)
             if spike and link_id == 2 and spike[0] <= moment < spike[1]:
                 clicks *= 8
+            rejected = rejects.randrange(0, 6)  # bad tokens, rate limits: a few a bucket
+            if reject_spike and link_id == 1 and reject_spike[0] <= moment < reject_spike[1]:
+                rejected += 150
             rows.append(
                 LinkRollup(
                     bucket_start=moment,
@@ -52,6 +60,7 @@ def _week(*, days: int = 7, until: datetime, drop: tuple[datetime, datetime] | N
                     clicks=clicks,
                     activations=activations,
                     attributed=activations,
+                    rejected_clicks=rejected,
                     rolled_at=moment + timedelta(minutes=6),
                 )
             )
@@ -112,3 +121,115 @@ def test_a_quiet_series_below_the_minimum_volume_never_fires():
 
     AlertRule.objects.create(key="os_activation_drop", name="drop", severity="critical", params={"min_volume": 10_000})
     assert traffic_check(at=TODAY + timedelta(hours=2, minutes=20), only=TRAFFIC_RULES) == []
+
+
+IOS13 = "Mozilla/5.0 (iPhone; CPU iPhone OS 13_3 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+IOS17 = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+def _installs(link, *, around: datetime, days: int, ios13_until: datetime) -> None:
+    """Attributed iOS installs every 2 minutes within an hour of `around` on each
+    day; two in five come from iOS 13 devices (by their click's user agent) until
+    `ios13_until`, when that release stops activating."""
+    from attribution.models import Conversion
+
+    rows, n = [], 0
+    for day in range(days + 1):
+        for minute in range(-30, 30, 2):
+            moment = around - timedelta(days=day, minutes=-minute)
+            for k in range(5):
+                n += 1
+                ios13 = k < 2
+                if ios13 and moment >= ios13_until:
+                    continue
+                rows.append(
+                    Conversion(
+                        link=link,
+                        platform="oceanengine",
+                        app_id=APP,
+                        os="ios",
+                        activation_event_id=f"ev-{n}",
+                        click_id=f"c-{n}",
+                        click_at=moment - timedelta(minutes=20),
+                        activated_at=moment,
+                        seconds_to_install=1200,
+                        match_method="idfa",
+                        match_key=f"idfa:{n}",
+                        click={"ua": IOS13 if ios13 else IOS17},
+                    )
+                )
+    Conversion.objects.bulk_create(rows, batch_size=1000)
+
+
+def test_the_ios_drop_names_the_os_version_that_stopped_activating(make_link):
+    start = TODAY + timedelta(hours=2)
+    _week(until=TODAY + timedelta(hours=4), drop=(start, TODAY + timedelta(hours=3)))
+    _installs(make_link("oceanengine"), around=start, days=7, ios13_until=start)
+    findings = []
+    at = start
+    while not findings and at <= start + timedelta(minutes=15):
+        findings = traffic_check(at=at, only=["os_activation_drop"])
+        at += timedelta(minutes=1)
+    (finding,) = findings
+    assert finding.labels == {"app": APP, "os": "ios", "os_version": "iOS 13"}
+    assert finding.title.endswith("(iOS 13)")
+    # fired within the window that still holds a few minutes from before the drop
+    assert "OS version: iOS 13: 40% of installs at baseline → " in finding.text
+    (later,) = traffic_check(at=start + timedelta(minutes=16), only=["os_activation_drop"])
+    assert "OS version: iOS 13: 40% of installs at baseline → 0% now." in later.text
+    assert Alert.objects.get().labels["os_version"] == "iOS 13"
+
+
+def test_os_version_is_read_from_ios_and_android_user_agents():
+    from alerts.detectors import os_version
+
+    assert os_version(IOS13) == "13"
+    assert os_version("Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X)") == "16"
+    assert os_version("Mozilla/5.0 (Linux; Android 14; V2227A)") == "14"
+    assert os_version("okhttp/4.9") is None and os_version("") is None
+
+
+def test_a_reject_spike_names_the_link_and_a_normal_week_of_rejects_does_not():
+    spike = (TODAY + timedelta(hours=4), TODAY + timedelta(hours=5))
+    _week(until=TODAY + timedelta(hours=6), reject_spike=spike)
+    assert traffic_check(at=spike[0] - timedelta(minutes=1), only=["reject_spike"]) == []
+    (finding,) = traffic_check(at=spike[0] + timedelta(minutes=16), only=["reject_spike"])
+    assert finding.rule == "reject_spike" and finding.key == "link 1 (?) ios"
+    assert finding.title.startswith("Rejected clicks spike on link 1 (?) ios:")
+    assert finding.labels["link"] == "1" and "link_id=1" in finding.url
+    traffic_check(at=spike[1] + timedelta(minutes=20), only=["reject_spike"])
+    assert Alert.objects.get().state == "resolved"
+
+
+def _hours(link_id: int, *, clicks: int, installs: int, long_tail: int) -> list[LinkRollup]:
+    hour = TODAY.replace(hour=12)
+    return [
+        LinkRollup(
+            bucket_start=hour - timedelta(hours=h),
+            bucket_minutes=60,
+            app_id=APP,
+            platform="oceanengine",
+            link_id=link_id,
+            os="android",
+            clicks=clicks,
+            attributed=installs,
+            activations=installs,
+            ctit_1_24h=long_tail,
+            ctit_10_60s=installs - long_tail,
+            rolled_at=hour,
+        )
+        for h in range(1, 25)
+    ]
+
+
+def test_link_level_click_flooding_names_the_link(make_link):
+    flooded, honest = make_link("oceanengine"), make_link("oceanengine")
+    LinkRollup.objects.bulk_create(
+        _hours(flooded.id, clicks=2000, installs=1, long_tail=1)  # 48,000 clicks, 24 installs, all late
+        + _hours(honest.id, clicks=2000, installs=40, long_tail=2)
+    )
+    (finding,) = traffic_check(at=TODAY.replace(hour=12), only=["click_flooding"])
+    assert finding.key == f"link {flooded.id} ({flooded.token})"
+    assert finding.fingerprint == f"click_flooding:{flooded.id}"
+    assert "48000 clicks, 24 installs (0.050% < 0.10%); 100% of them more than 10 min" in finding.text
+    assert finding.labels == {"app": APP, "platform": "oceanengine", "link": str(flooded.id)}
