@@ -17,9 +17,9 @@ from alerts import detectors, health
 from alerts.checks import traffic_check
 from alerts.models import Alert, BeatJobRun, ClickOutage
 from analytics.models import LinkRollup
-from config.events.liveness import heartbeat_write
-from config.models import DeadLetter
-from config.redis import get_redis
+from core.events.liveness import heartbeat_write
+from core.models import DeadLetter
+from core.redis import get_redis
 from tests.attribution.conftest import click_params
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from alerts import ranges
 from alerts.checks import traffic_check
 from alerts.models import Alert
-from config.redis import get_redis
+from core.redis import get_redis
 from tests.attribution.conftest import click_params
 
 pytestmark = pytest.mark.django_db
