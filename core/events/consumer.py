@@ -4,21 +4,29 @@ A Celery consumer bootstep starts a `ConsumerSupervisor` beside the worker's tas
 consumer: a thread that runs an `EventConsumer` (kombu's ConsumerMixin, which
 reconnects by itself) on EVENTS_BROKER_URL in a second thread, restarts it (with
 back-off) whenever its loop dies, and writes the heartbeat /readyz reads
-(core/events/liveness.py). For each message the consumer:
+(core/events/liveness.py). Messages are applied in small batches: the consumer
+takes what the broker has already delivered, up to EVENTS_BATCH_SIZE (prefetch is
+twice that) or until EVENTS_BATCH_WAIT_MS passed without more, and then
+(`process_batch`):
 
-1. bounds and parses the body (core/events/decode.py: size, UTF-8, nesting depth,
+1. bounds and parses each body (core/events/decode.py: size, UTF-8, nesting depth,
    number ranges, JSON object), finds the one handler registered for the routing key
    and validates the body against that type's contract;
-2. in one database transaction, inserts the `ProcessedEvent` marker (unique on
-   source + event_id) and runs the handler; a duplicate marker means the event was
-   applied before and the message is only acked;
-3. acks only after that transaction committed;
+2. applies the batch's valid events in ONE database transaction, each in its own
+   savepoint holding its `ProcessedEvent` marker (unique on source + event_id) and
+   its handler's writes: a duplicate marker (applied before, or earlier in this
+   batch) means the event is only acked; a failing handler rolls back only its own
+   savepoint. An event that breaks the transaction itself (past its time limit, or
+   the database ended the transaction) gets its failure and the others are applied
+   again in a new transaction; a failed commit applies each event again in a
+   transaction of its own (the one-by-one path, `process`);
+3. acks the batch's messages only after that transaction committed;
 4. sends what it cannot apply (a bad body, breaks the contract, no handler, handler
    failed EVENTS_MAX_ATTEMPTS times) to the dead-letter queue with the reason, and
    records a `DeadLetter` row. A failed handler is retried: the message is copied to
    the retry queue with its attempt count and a not-before time, and the original
    acked. The consumer loop moves retries that are due back to their event queue
-   between messages; it never sleeps, so a failing event does not slow the others.
+   between batches; it never sleeps, so a failing event does not slow the others.
 
 Every failure while handling a message, whatever its exception type, ends in one of
 applied, retried or dead-lettered; nothing raised by a message escapes the loop.
@@ -154,6 +162,99 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
+@dataclass
+class Delivery:
+    """One received message, as the batch path sees it."""
+
+    source: str
+    routing_key: str
+    body: bytes
+    attempts: int
+    headers: dict | None = None
+
+
+@dataclass
+class _Ready:
+    """An event that passed its checks and is to be applied."""
+
+    index: int
+    event_type: object
+    payload: dict
+    event_id: str
+    delivery: Delivery
+
+
+class _BatchAborted(Exception):
+    """One event left the batch's transaction unusable (it ran past its time limit, or
+    the database ended the transaction under it): that event gets `outcome`, the
+    transaction is rolled back and the batch's other events are applied again."""
+
+    def __init__(self, index: int, outcome: Outcome):
+        super().__init__(outcome.reason)
+        self.index, self.outcome = index, outcome
+
+
+class _Duplicate(Exception):
+    pass
+
+
+class TransactionSpoiled(Exception):
+    """The handler returned after swallowing an error that marked its transaction for
+    rollback: Django would roll its writes back silently, so it counts as failed."""
+
+
+def _raise_if_spoiled(connection) -> None:
+    if connection.needs_rollback:
+        raise TransactionSpoiled("the handler swallowed a database error; its writes were rolled back")
+
+
+def _check(*, source: str, routing_key: str, body: bytes) -> tuple[Outcome | None, object, dict, str]:
+    """Bound, parse, find the handler and validate: (dead outcome or None, event type,
+    payload, event_id). Never raises."""
+    from django.conf import settings
+
+    from core.events import registry
+    from core.events.decode import BadEvent, decode_event
+
+    try:
+        payload = decode_event(body, max_bytes=settings.EVENTS_MAX_BODY_BYTES, max_depth=settings.EVENTS_MAX_DEPTH)
+    except BadEvent as exc:
+        return Outcome("dead", str(exc)), None, {}, ""
+    except Exception as exc:  # a decoder bug must dead-letter the message, not kill the loop
+        return Outcome("dead", f"could not be decoded: {_failure(exc)}"), None, {}, ""
+    event_id = payload.get("event_id")
+    event_id = event_id[:64] if isinstance(event_id, str) else ""
+    event_type = registry.lookup(routing_key)
+    if event_type is None:
+        return Outcome("dead", f"no handler for routing key {routing_key[:128]!r}", event_id), None, payload, event_id
+    if event_type.exchange != source:
+        reason = f"{routing_key!r} belongs on exchange {event_type.exchange!r}, not {source!r}"
+        return Outcome("dead", reason, event_id), None, payload, event_id
+    try:
+        errors = _contract_errors(event_type.validator, payload)
+    except Exception as exc:
+        reason = f"could not be checked against the contract: {_failure(exc)}"
+        return Outcome("dead", reason, event_id), None, payload, event_id
+    if errors:
+        return Outcome("dead", "breaks the contract: " + "; ".join(errors), event_id), None, payload, event_id
+    return None, event_type, payload, event_id
+
+
+def _failed(exc: BaseException, *, attempts: int, max_attempts: int, event_id: str, routing_key: str) -> Outcome:
+    """The outcome of a handler that raised `exc` on attempt `attempts + 1`."""
+    from django.conf import settings
+
+    logger.error(
+        "event handler failed",
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"event_id": event_id, "event_type": routing_key},
+    )
+    if isinstance(exc, HandlerTimeout):
+        exc = HandlerTimeout(f"ran past the time limit of {settings.EVENTS_HANDLER_TIME_LIMIT}s")
+    reason = f"handler failed after {attempts + 1} attempt(s): {_failure(exc)}"
+    return Outcome("dead" if attempts + 1 >= max_attempts else "retry", reason, event_id)
+
+
 def process(
     *,
     source: str,
@@ -163,33 +264,28 @@ def process(
     max_attempts: int,
     clock: HandlerClock | None = None,
 ) -> Outcome:
-    """Decide and apply one message. Never raises, whatever the body or handler does."""
-    from django.conf import settings
+    """Decide and apply one message in its own transaction. Never raises, whatever the
+    body or handler does."""
+    dead, event_type, payload, event_id = _check(source=source, routing_key=routing_key, body=body)
+    if dead is not None:
+        return dead
+    return _apply_one(
+        source=source,
+        routing_key=routing_key,
+        event_type=event_type,
+        payload=payload,
+        event_id=event_id,
+        attempts=attempts,
+        max_attempts=max_attempts,
+        clock=clock,
+    )
+
+
+def _apply_one(*, source, routing_key, event_type, payload, event_id, attempts, max_attempts, clock) -> Outcome:
     from django.db import IntegrityError, connection, transaction
 
-    from core.events import registry
-    from core.events.decode import BadEvent, decode_event
     from core.models import ProcessedEvent
 
-    try:
-        payload = decode_event(body, max_bytes=settings.EVENTS_MAX_BODY_BYTES, max_depth=settings.EVENTS_MAX_DEPTH)
-    except BadEvent as exc:
-        return Outcome("dead", str(exc))
-    except Exception as exc:  # a decoder bug must dead-letter the message, not kill the loop
-        return Outcome("dead", f"could not be decoded: {_failure(exc)}")
-    event_id = payload.get("event_id")
-    event_id = event_id[:64] if isinstance(event_id, str) else ""
-    event_type = registry.lookup(routing_key)
-    if event_type is None:
-        return Outcome("dead", f"no handler for routing key {routing_key[:128]!r}", event_id)
-    if event_type.exchange != source:
-        return Outcome("dead", f"{routing_key!r} belongs on exchange {event_type.exchange!r}, not {source!r}", event_id)
-    try:
-        errors = _contract_errors(event_type.validator, payload)
-    except Exception as exc:
-        return Outcome("dead", f"could not be checked against the contract: {_failure(exc)}", event_id)
-    if errors:
-        return Outcome("dead", "breaks the contract: " + "; ".join(errors), event_id)
     try:
         with transaction.atomic():
             try:
@@ -199,16 +295,154 @@ def process(
                 return Outcome("duplicate", "event_id already applied", event_id)
             with clock.running() if clock is not None else _no_clock():
                 event_type.handler(payload)
+            _raise_if_spoiled(connection)
     except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
-        logger.exception("event handler failed", extra={"event_id": event_id, "event_type": routing_key})
         if isinstance(exc, HandlerTimeout):
-            exc = HandlerTimeout(f"ran past the time limit of {settings.EVENTS_HANDLER_TIME_LIMIT}s")
             connection.close()  # it was interrupted anywhere: start the next event on a fresh connection
-        reason = f"handler failed after {attempts + 1} attempt(s): {_failure(exc)}"
-        if attempts + 1 >= max_attempts:
-            return Outcome("dead", reason, event_id)
-        return Outcome("retry", reason, event_id)
+        return _failed(exc, attempts=attempts, max_attempts=max_attempts, event_id=event_id, routing_key=routing_key)
     return Outcome("applied", "", event_id)
+
+
+def process_batch(
+    deliveries: list[Delivery],
+    *,
+    max_attempts: int,
+    clock: HandlerClock | None = None,
+    span: Callable[[Delivery], object] | None = None,
+) -> list[Outcome]:
+    """Decide and apply a batch of messages: one outcome per delivery, in order. Never
+    raises.
+
+    The events that pass their checks are applied in ONE transaction, each inside its
+    own savepoint holding its `ProcessedEvent` marker and its handler's writes: a
+    handler that fails rolls back only its savepoint (that event is retried or
+    dead-lettered, the others commit); a duplicate event_id (applied before, or twice
+    in this batch) finds the marker and is a duplicate. An event that leaves the
+    transaction unusable (past its time limit, or the database ended the transaction)
+    gets its failure and the rest are applied again in a new transaction; if the
+    commit itself fails, each event is applied again in its own transaction (the
+    one-by-one path). The caller acks only after this returns, i.e. after commit."""
+    outcomes: list[Outcome | None] = [None] * len(deliveries)
+    pending: list[_Ready] = []
+    for index, delivery in enumerate(deliveries):
+        dead, event_type, payload, event_id = _check(
+            source=delivery.source, routing_key=delivery.routing_key, body=delivery.body
+        )
+        if dead is not None:
+            outcomes[index] = dead
+        else:
+            pending.append(_Ready(index, event_type, payload, event_id, delivery))
+    while pending:
+        try:
+            applied = _apply_in_one_transaction(pending, max_attempts=max_attempts, clock=clock, span=span)
+        except _BatchAborted as aborted:
+            from django.db import connection
+
+            connection.close()  # the transaction is gone: go on with a fresh connection
+            outcomes[aborted.index] = aborted.outcome
+            pending = [ready for ready in pending if ready.index != aborted.index]
+            continue
+        except BaseException:  # the commit (or the database) failed: one transaction per event
+            logger.exception("event batch failed as a whole: applying its events one by one")
+            _close_quietly()
+            for ready in pending:
+                outcomes[ready.index] = _apply_ready_alone(ready, max_attempts=max_attempts, clock=clock, span=span)
+            break
+        for index, outcome in applied.items():
+            outcomes[index] = outcome
+        break
+    return [outcome or Outcome("dead", "consumer error: no outcome") for outcome in outcomes]
+
+
+def _close_quietly() -> None:
+    from django.db import connection
+
+    try:
+        connection.close()
+    except Exception:
+        logger.exception("could not close the database connection")
+
+
+def _apply_ready_alone(ready: _Ready, *, max_attempts: int, clock, span) -> Outcome:
+    delivery = ready.delivery
+    with span(delivery) if span is not None else _no_clock():
+        return _apply_one(
+            source=delivery.source,
+            routing_key=delivery.routing_key,
+            event_type=ready.event_type,
+            payload=ready.payload,
+            event_id=ready.event_id,
+            attempts=delivery.attempts,
+            max_attempts=max_attempts,
+            clock=clock,
+        )
+
+
+def _apply_in_one_transaction(pending: list[_Ready], *, max_attempts: int, clock, span) -> dict[int, Outcome]:
+    from django.db import IntegrityError, connection, transaction
+
+    from core.models import ProcessedEvent
+
+    outcomes: dict[int, Outcome] = {}
+    with transaction.atomic():
+        for ready in pending:
+            delivery = ready.delivery
+            with span(delivery) if span is not None else _no_clock():
+                callbacks_before = len(connection.run_on_commit)
+                try:
+                    with transaction.atomic():  # this event's savepoint: marker and handler's writes
+                        try:
+                            ProcessedEvent.objects.create(
+                                source=delivery.source, event_id=ready.event_id, event_type=delivery.routing_key
+                            )
+                        except IntegrityError as exc:
+                            raise _Duplicate from exc
+                        with clock.running() if clock is not None else _no_clock():
+                            ready.event_type.handler(ready.payload)
+                        _raise_if_spoiled(connection)
+                except _Duplicate:
+                    outcomes[ready.index] = Outcome("duplicate", "event_id already applied", ready.event_id)
+                except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
+                    outcome = _failed(
+                        exc,
+                        attempts=delivery.attempts,
+                        max_attempts=max_attempts,
+                        event_id=ready.event_id,
+                        routing_key=delivery.routing_key,
+                    )
+                    if isinstance(exc, HandlerTimeout) or connection.needs_rollback:
+                        raise _BatchAborted(ready.index, outcome) from exc
+                    outcomes[ready.index] = outcome
+                else:
+                    _bind_to_current_context(connection, callbacks_before)
+                    outcomes[ready.index] = Outcome("applied", "", ready.event_id)
+    return outcomes
+
+
+def _bind_to_current_context(connection, start: int) -> None:
+    """The handler's on_commit callbacks run at the batch's commit, after its span has
+    ended: run them in the context they were registered in (a task they enqueue stays
+    in the event's trace)."""
+    added = connection.run_on_commit[start:]
+    if not added:
+        return
+    try:
+        from opentelemetry import context as otel
+    except ImportError:  # no tracing library: nothing to carry
+        return
+    captured = otel.get_current()
+
+    def bind(func):
+        def run():
+            token = otel.attach(captured)
+            try:
+                return func()
+            finally:
+                otel.detach(token)
+
+        return run
+
+    connection.run_on_commit[start:] = [(sids, bind(func), robust) for sids, func, robust in added]
 
 
 @contextmanager
@@ -231,24 +465,33 @@ class EventConsumer(ConsumerMixin):
         max_attempts: int,
         retry_delay_ms: int = 1000,
         ready: threading.Event | None = None,
+        batch_size: int = 1,
+        batch_wait_ms: int = 5,
     ):
         self.connection = connection
         self.prefix = prefix
         self.max_attempts = max_attempts
         self.retry_delay_ms = retry_delay_ms
         self.ready = ready or threading.Event()
+        self.batch_size = max(1, batch_size)
+        self.batch_wait = max(0, batch_wait_ms) / 1000
         # Read by the supervisor's heartbeat (plain attributes: one writer, this thread).
         self.loop_at = time.time()
         self.busy_since: float | None = None
         self.busy_event = ""
         self.handled = 0
+        self.batches = 0
         self.last_handled_at: float | None = None
         self._retry_channel = None
         self._next_retry_check = 0.0
+        self._batch: list = []
+        self._batch_deadline = 0.0
         self.clock = HandlerClock()
 
     def get_consumers(self, Consumer, channel):  # noqa: N803 (kombu's signature)
-        return [Consumer(queues=event_queues(self.prefix), on_message=self.on_message, prefetch_count=20)]
+        # Prefetch two batches: the next one arrives while this one is applied.
+        prefetch = max(20, 2 * self.batch_size)
+        return [Consumer(queues=event_queues(self.prefix), on_message=self.on_message, prefetch_count=prefetch)]
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         self.loop_at = time.time()
@@ -260,66 +503,135 @@ class EventConsumer(ConsumerMixin):
             self._next_retry_check = self.loop_at + 0.2
             self.move_due_retries()
 
-    # -- one message ------------------------------------------------------------
+    def consume(self, limit=None, timeout=None, safety_interval=1, **kwargs):
+        """kombu's consume loop, collecting batches: messages are taken as they are
+        delivered until EVENTS_BATCH_SIZE of them are held (`on_message` applies them)
+        or none has come for EVENTS_BATCH_WAIT_MS since the first; then the batch is
+        applied. What is held when the connection fails was not acked: the broker
+        delivers it again."""
+        with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
+            try:
+                while not self.should_stop:
+                    self.on_iteration()
+                    wait = float(safety_interval)
+                    if self._batch:
+                        wait = self._batch_deadline - time.monotonic()
+                        if wait <= 0:
+                            self.flush()
+                            yield
+                            continue
+                    try:
+                        conn.drain_events(timeout=max(wait, 0.001))
+                    except TimeoutError:
+                        if self._batch:
+                            self.flush()
+                        else:
+                            conn.heartbeat_check()
+                    except OSError:
+                        if not self.should_stop:
+                            raise
+                    yield
+                if self._batch:  # stopping: apply what was received
+                    self.flush()
+            finally:
+                self._batch = []
+
+    # -- messages -----------------------------------------------------------------
 
     def on_message(self, message) -> None:
+        if not self._batch:
+            self._batch_deadline = time.monotonic() + self.batch_wait
+        self._batch.append(message)
+        if len(self._batch) >= self.batch_size:
+            self.flush()
+
+    @contextmanager
+    def _event_span(self, delivery: Delivery) -> Iterator[None]:
+        self.busy_since, self.busy_event = time.time(), delivery.routing_key[:128]
+        # Tracing (core/telemetry.py): the span's parent is the message's
+        # `traceparent` header when the publisher sent one.
+        with telemetry.event_span(
+            queue=f"{self.prefix}.{delivery.source}", routing_key=delivery.routing_key, headers=delivery.headers
+        ):
+            yield
+
+    def flush(self) -> None:
+        """Apply the held batch (process_batch: one transaction), then for each message
+        in order: dead-letter it or queue its retry, and ack it."""
         from django.db import close_old_connections
 
+        from core.observability import event_count
+
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
         started = time.monotonic()
         self.busy_since, self.busy_event = time.time(), ""
         try:
-            source, routing_key, attempts = self._envelope(message)
-            self.busy_event = routing_key[:128]
-            # Tracing (core/telemetry.py): the span's parent is the message's
-            # `traceparent` header when the publisher sent one.
-            with telemetry.event_span(
-                queue=f"{self.prefix}.{source}", routing_key=routing_key, headers=message.headers
-            ):
-                try:
-                    close_old_connections()
-                    outcome = process(
-                        source=source,
-                        routing_key=routing_key,
-                        body=self._body_bytes(message),
-                        attempts=attempts,
-                        max_attempts=self.max_attempts,
-                        clock=self.clock,
+            deliveries = []
+            for message in batch:
+                source, routing_key, attempts = self._envelope(message)
+                headers = message.headers if isinstance(message.headers, dict) else None
+                deliveries.append(Delivery(source, routing_key, self._body_bytes(message), attempts, headers))
+            try:
+                close_old_connections()
+                outcomes = process_batch(
+                    deliveries, max_attempts=self.max_attempts, clock=self.clock, span=self._event_span
+                )
+            except BaseException:  # process_batch() never raises; if it ever does, one by one
+                logger.exception("event batch processing raised")
+                outcomes = [self._process_alone(delivery) for delivery in deliveries]
+            self.batches += 1
+            latency_ms = round((time.monotonic() - started) * 1000, 2)
+            for message, delivery, outcome in zip(batch, deliveries, outcomes, strict=True):
+                outcome = Outcome(outcome.action, outcome.reason[:MAX_REASON], outcome.event_id)
+                event_count(source=delivery.source, action=outcome.action, body=message.body)
+                # Broker errors below propagate: kombu reconnects (or the supervisor restarts
+                # the loop) and the unacked messages are delivered again.
+                if outcome.action == "dead":
+                    self._dead_letter(message, delivery.source, delivery.routing_key, outcome)
+                elif outcome.action == "retry":
+                    self._to_retry_queue(
+                        message, delivery.source, delivery.routing_key, delivery.attempts + 1, outcome.reason
                     )
-                except BaseException as exc:  # process() never raises; if it ever does, the message is dead
-                    logger.exception("event processing raised")
-                    outcome = Outcome("dead", f"consumer error: {_failure(exc)}")
-            outcome = Outcome(outcome.action, outcome.reason[:MAX_REASON], outcome.event_id)
-            from core.observability import event_count
-
-            event_count(source=source, action=outcome.action, body=message.body)
-            # Broker errors below propagate: kombu reconnects (or the supervisor restarts
-            # the loop) and the unacked message is delivered again.
-            if outcome.action == "dead":
-                self._dead_letter(message, source, routing_key, outcome)
-            elif outcome.action == "retry":
-                self._to_retry_queue(message, source, routing_key, attempts + 1, outcome.reason)
-            message.ack()
+                message.ack()
+                self.handled += 1
+                log = logger.warning if outcome.action in ("dead", "retry") else logger.info
+                log(
+                    "event " + outcome.action,
+                    extra={
+                        "event_id": outcome.event_id,
+                        "event_type": delivery.routing_key,
+                        "source": delivery.source,
+                        "outcome": outcome.action,
+                        "reason": outcome.reason,
+                        "attempt": delivery.attempts + 1,
+                        "batch": len(batch),
+                        "latency_ms": latency_ms,
+                    },
+                )
         finally:
             self.busy_since, self.busy_event = None, ""
-            self.handled += 1
             self.last_handled_at = time.time()
             try:
                 close_old_connections()
             except Exception:
                 logger.exception("could not close the database connection")
-        log = logger.warning if outcome.action in ("dead", "retry") else logger.info
-        log(
-            "event " + outcome.action,
-            extra={
-                "event_id": outcome.event_id,
-                "event_type": routing_key,
-                "source": source,
-                "outcome": outcome.action,
-                "reason": outcome.reason,
-                "attempt": attempts + 1,
-                "latency_ms": round((time.monotonic() - started) * 1000, 2),
-            },
-        )
+
+    def _process_alone(self, delivery: Delivery) -> Outcome:
+        try:
+            with self._event_span(delivery):
+                return process(
+                    source=delivery.source,
+                    routing_key=delivery.routing_key,
+                    body=delivery.body,
+                    attempts=delivery.attempts,
+                    max_attempts=self.max_attempts,
+                    clock=self.clock,
+                )
+        except BaseException as exc:  # process() never raises; if it ever does, the message is dead
+            logger.exception("event processing raised")
+            return Outcome("dead", f"consumer error: {_failure(exc)}")
 
     def _envelope(self, message) -> tuple[str, str, int]:
         """Source exchange, routing key and earlier attempts. A message delivered from
@@ -456,6 +768,8 @@ def run_consumer(*, url: str | None = None, ready: threading.Event | None = None
         max_attempts=settings.EVENTS_MAX_ATTEMPTS,
         retry_delay_ms=settings.EVENTS_RETRY_DELAY_MS,
         ready=ready,
+        batch_size=settings.EVENTS_BATCH_SIZE,
+        batch_wait_ms=settings.EVENTS_BATCH_WAIT_MS,
     )
 
 

@@ -166,6 +166,8 @@ def test_one_trace_across_the_click_the_event_consumer_the_task_and_the_outbound
     events.wait_for(lambda: len(ad_platform.received("oceanengine")) == 1)
     (sent,) = ad_platform.received("oceanengine")
     events.wait_for(lambda: any(s.name.endswith(" process") for s in spans.get_finished_spans()))
+    # the task runs when the consumer's batch commits, after the event's span ended
+    events.wait_for(lambda: any("postback_deliver" in s.name for s in spans.get_finished_spans()))
     in_trace = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
     (consumer,) = [s for s in in_trace if s.name.endswith(".user_center process")]
     assert consumer.parent.span_id == click.context.span_id  # web -> consumer

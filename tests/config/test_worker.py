@@ -32,7 +32,7 @@ def _database_url() -> str:
     return f"mysql://{user}{password}@{db['HOST']}:{db['PORT'] or 3306}/{db['NAME']}"
 
 
-def _start_worker(marker: Path) -> subprocess.Popen:
+def _start_worker(marker: Path, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -42,6 +42,7 @@ def _start_worker(marker: Path) -> subprocess.Popen:
         "REDIS_URL": settings.REDIS_URL,  # the test's Redis database: its heartbeat lands here
         "EVENTS_VISIBILITY_TIMEOUT": "3",
         "ECHO_STARTED_MARKER": str(marker),
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "config" / "run_worker.py")],
@@ -98,8 +99,47 @@ def test_worker_killed_mid_handler_applies_the_event_once_after_restart(tmp_path
         assert status["ok"] and status["consumers"] >= 1, status
     finally:
         _kill(second)
+    _delete_queues()
+
+
+def _delete_queues() -> None:
     with Connection(settings.EVENTS_BROKER_URL) as conn:
         from core.events.consumer import dead_letter_queue, event_queues
 
         for queue in [*event_queues(settings.EVENTS_QUEUE_PREFIX), dead_letter_queue(settings.EVENTS_QUEUE_PREFIX)]:
             queue(conn.default_channel).delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_batch_applies_every_event_of_the_batch_once_after_restart(tmp_path):
+    """The batch's events share one transaction: killed while its third handler runs,
+    none of them is applied; the restarted worker gets the whole batch again and
+    applies each exactly once."""
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        declare_topology(conn, settings.EVENTS_QUEUE_PREFIX)
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    marker = tmp_path / "handler-started"
+    for n, event_id in enumerate(ids):
+        extra = {"sleep": 60} if n == 2 else {}
+        publish_event("user_center", TEST_EVENT, {"event_id": event_id, "type": TEST_EVENT, "value": "v", **extra})
+
+    # all five are queued before the worker starts: one batch (waiting up to 1 s for them)
+    batch_env = {"EVENTS_BATCH_SIZE": "20", "EVENTS_BATCH_WAIT_MS": "1000"}
+    first = _start_worker(marker, **batch_env)
+    try:
+        _wait(marker.exists, 60, "the third handler to start in the first worker")
+        assert marker.read_text() == ids[2]
+        assert [applied(event_id) for event_id in ids] == [0] * 5  # the batch's transaction is open
+    finally:
+        _kill(first)
+    assert [applied(event_id) for event_id in ids] == [0] * 5  # killed before commit: nothing applied
+
+    second = _start_worker(marker, **batch_env)
+    try:
+        _wait(lambda: all(applied(event_id) == 1 for event_id in ids), 90, "the restarted worker to apply the batch")
+        time.sleep(1)
+        assert [applied(event_id) for event_id in ids] == [1] * 5
+        assert ProcessedEvent.objects.filter(event_id__in=ids).count() == 5
+    finally:
+        _kill(second)
+    _delete_queues()
