@@ -12,10 +12,12 @@
 - `attribution.click_p50_ms`, `attribution.click_p99_ms`: wrk's latency percentiles
   of that run (baseline: the minimal app's).
 - `attribution.activations_per_s`: app.activated events matched per second by one
-  worker: the consumer's own per-message path (validation, ProcessedEvent marker,
-  handler, commit) against clicks stored in Redis; baseline: the same number of
-  no-op events of a registered no-op type through the same `process` path in the
-  same run (the mechanism's own cost, as in `payments.results_per_s`).
+  event consumer (the worker's own, on EVENTS_BROKER_URL, with its batch settings)
+  draining a queued backlog of ACTIVATIONS, each matching a click stored in Redis;
+  baseline: the same consumer draining the same number of no-op events of the same
+  bodies and contract (bench/_events.py), in interleaved rounds (the median of each).
+  The entry also records both rates one event per transaction (`one_by_one`).
+  `BENCH_ATTRIBUTION_ONLY=activations` runs this figure alone (no wrk rounds).
 
 wrk is Debian's package, installed by apt-get when missing (needs root).
 """
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DURATION_S = int(os.environ.get("BENCH_ATTRIBUTION_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ATTRIBUTION_ROUNDS", "3"))
 CONNECTIONS = 32
-ACTIVATIONS = 400
+ACTIVATIONS = int(os.environ.get("BENCH_ATTRIBUTION_ACTIVATIONS", "400"))
 
 # --- the baseline WSGI app (imported by gunicorn as bench.attribution:baseline_app) --
 _baseline = {}
@@ -179,9 +181,12 @@ def _ms(text: str) -> float:
 
 # --- the benchmark -------------------------------------------------------------------
 def run() -> dict[str, dict]:
+    from bench import _events
     from bench.support import bench_database, figure
 
-    wrk = _ensure_wrk()
+    _events.use_own_queues()
+    only_events = os.environ.get("BENCH_ATTRIBUTION_ONLY") == "activations"
+    wrk = None if only_events else _ensure_wrk()
     with bench_database():
         from django.conf import settings
 
@@ -216,15 +221,25 @@ def run() -> dict[str, dict]:
         query = "ip=203.0.113.7&ua=Mozilla%2F5.0%20(iPhone)&callback=EJiw267wvfQCGKf2g74&os=1&ts=1764210902123&idfa="
         prefix = f"/t/oceanengine/{link.token}?{query}"
         try:
-            runs = _click_rounds(wrk, env, prefix)
-            rejected = sum(r["non2xx"] for r in runs["click"])
+            runs = {} if only_events else _click_rounds(wrk, env, prefix)
+            rejected = sum(r["non2xx"] for r in runs.get("click", []))
             if rejected:
                 print(f"    WARNING: {rejected} click(s) were not accepted", file=sys.stderr)
-            noop_per_s = _noop_events_per_s()
-            activations = _activations_per_s(link)
+            activations = _activations(link)
         finally:
             for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
                 client.delete(key)
+            _events.delete_queues()
+    activations_figure = figure(
+        activations["value"],
+        "events/s",
+        activations["baseline"],
+        events=ACTIVATIONS,
+        batch_size=activations["batch_size"],
+        one_by_one=activations["one_by_one"],
+    )
+    if only_events:
+        return {"attribution.activations_per_s": activations_figure}
     results = {name: sorted(r, key=lambda x: x["rps"])[len(r) // 2] for name, r in runs.items()}
     base, click, traced = results["baseline"], results["click"], results["click_traced"]
     return {
@@ -233,7 +248,7 @@ def run() -> dict[str, dict]:
         "attribution.click_p99_ms_traced": figure(traced["p99"], "ms", click["p99"]),
         "attribution.click_p50_ms": figure(click["p50"], "ms", base["p50"]),
         "attribution.click_p99_ms": figure(click["p99"], "ms", base["p99"]),
-        "attribution.activations_per_s": figure(activations, "events/s", noop_per_s),
+        "attribution.activations_per_s": activations_figure,
     }
 
 
@@ -326,37 +341,11 @@ def _click_rounds(wrk: str, env: dict, prefix: str) -> dict[str, list[dict]]:
     return runs
 
 
-def _noop_events_per_s() -> float:
-    """ACTIVATIONS events of a no-op type through the consumer's per-message path."""
-    from core.events import registry
-    from core.events.consumer import process
-    from core.events.contracts import USER_CENTER_EXCHANGE
-
-    registry.register(
-        "bench.noop",
-        lambda payload: None,
-        exchange=USER_CENTER_EXCHANGE,
-        schema={"type": "object", "required": ["event_id"], "properties": {"event_id": {"type": "string"}}},
-    )
-    try:
-        bodies = [json.dumps({"event_id": str(uuid.uuid4())}).encode() for _ in range(ACTIVATIONS)]
-        started = time.perf_counter()
-        for body in bodies:
-            outcome = process(
-                source=USER_CENTER_EXCHANGE, routing_key="bench.noop", body=body, attempts=0, max_attempts=1
-            )
-            assert outcome.action == "applied", outcome
-        return ACTIVATIONS / (time.perf_counter() - started)
-    finally:
-        registry.unregister("bench.noop")
-
-
-def _activations_per_s(link) -> float:
-    """Store one click per device, then time the consumer's per-message path."""
+def _activation_bodies(link, count: int) -> list[bytes]:
+    """`count` app.activated bodies, each matching a click stored now for its device."""
     from attribution.clicks import click_handle
-    from core.events.consumer import process
 
-    devices_ = [str(uuid.uuid4()).upper() for _ in range(ACTIVATIONS)]
+    devices_ = [str(uuid.uuid4()).upper() for _ in range(count)]
     for idfa in devices_:
         status, _ = click_handle(
             platform="oceanengine",
@@ -365,15 +354,16 @@ def _activations_per_s(link) -> float:
             source_ip="127.0.0.1",
         )
         assert status == 200, status
-    bodies = [
+    occurred = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 5))
+    return [
         json.dumps(
             {
                 "event_id": str(uuid.uuid4()),
                 "type": "app.activated",
-                "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 5)),
+                "occurred_at": occurred,
                 "app_id": "com.bench.app",
                 "os": "ios",
-                "user_id": str(i),
+                "user_id": f"{i:08d}",
                 "device": {"idfa": idfa},
                 "ip": "198.51.100.1",
                 "ua": "app",
@@ -381,12 +371,35 @@ def _activations_per_s(link) -> float:
         ).encode()
         for i, idfa in enumerate(devices_)
     ]
-    started = time.perf_counter()
-    for body in bodies:
-        outcome = process(source="user_center", routing_key="app.activated", body=body, attempts=0, max_attempts=1)
-        assert outcome.action == "applied", outcome
-    elapsed = time.perf_counter() - started
-    from attribution.models import Conversion
 
-    assert Conversion.objects.filter(link=link).count() == ACTIVATIONS
-    return ACTIVATIONS / elapsed
+
+def _activations(link) -> dict:
+    """Interleaved rounds of activations and no-op events through one consumer."""
+    from attribution.models import Conversion
+    from bench import _events
+
+    def activations(batch_size=None) -> float:
+        bodies = _activation_bodies(link, ACTIVATIONS)
+        before = Conversion.objects.filter(link=link).count()
+        rate = _events.drain("user_center", "app.activated", bodies, batch_size=batch_size)
+        assert Conversion.objects.filter(link=link).count() - before == ACTIVATIONS
+        return rate
+
+    def noop(batch_size=None) -> float:
+        return _events.drain("user_center", _events.NOOP, _activation_bodies(link, ACTIVATIONS), batch_size=batch_size)
+
+    print(f"    load average before: {_events.load_average()}", flush=True)
+    with _events.noop_like("app.activated"):
+        value, base, _ = _events.interleaved(activations, noop, label="activations")
+        one_value, one_base, _ = _events.interleaved(
+            lambda: activations(1), lambda: noop(1), rounds=1, label="activations one by one"
+        )
+    print(f"    load average after: {_events.load_average()}", flush=True)
+    from django.conf import settings
+
+    return {
+        "value": value,
+        "baseline": base,
+        "batch_size": settings.EVENTS_BATCH_SIZE,
+        "one_by_one": {"value": round(one_value, 2), "baseline": round(one_base, 2)},
+    }

@@ -8,13 +8,17 @@ conditional stock update), with more attempts than stock so the product sells ou
 Baseline: one client placing orders one after another, in the same run.
 
 `payments.results_per_s`: signed PAID `payment.result` events applied per second by
-one event consumer (the real kombu consumer on EVENTS_BROKER_URL: validate,
-de-duplicate, verify signature and amount, move the order, grant the
-entitlement, ack). Baseline: the same consumer applying the same number of events
-of a no-op event type (the mechanism's own cost).
+one event consumer (the worker's own, on EVENTS_BROKER_URL, with its batch settings:
+validate, de-duplicate, verify signature and amount, move the order, grant the
+entitlement, ack) draining a queued backlog of RESULTS. Baseline: the same consumer
+draining the same number of no-op events of the same bodies and contract
+(bench/_events.py), in interleaved rounds (the median of each). The entry also
+records both rates one event per transaction (`one_by_one`).
 
 `payments.oversold`: orders holding stock beyond the stock, plus any disagreement
 between the stock counter and the orders (must be 0).
+
+`BENCH_PAYMENTS_ONLY=results` runs `payments.results_per_s` alone.
 
 MariaDB: TEST_DATABASE_NAME=bench_pay DATABASE_URL=mysql://root@127.0.0.1:3306/test \\
     EVENTS_BROKER_URL=amqp://guest:guest@127.0.0.1:5672// .venv/bin/python -m bench payments
@@ -124,100 +128,111 @@ def _oversold(product_id: int) -> int:
     return max(0, holding - product.stock) + abs(holding - product.held)
 
 
-def _consume(expected: int, done) -> float:
-    """Run one consumer until `done()` reaches `expected`; returns seconds."""
-    from core.events.consumer import run_consumer
-
-    consumer = run_consumer()
-    thread = threading.Thread(target=consumer.run, daemon=True)
-    started = time.perf_counter()
-    thread.start()
-    try:
-        deadline = time.monotonic() + 600
-        while done() < expected:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"consumer applied {done()} of {expected} within 600s")
-            time.sleep(0.02)
-        return time.perf_counter() - started
-    finally:
-        consumer.should_stop = True
-        thread.join(timeout=10)
-        consumer.connection.release()
-
-
-def _results_bench() -> tuple[float, float, int]:
+def _pending_orders(count: int) -> list[tuple[str, str, int]]:
+    """`count` pending orders holding stock: [(order_no, paycode, amount_fen)]."""
     from datetime import timedelta
 
     from django.utils import timezone
-    from kombu import Connection
 
-    from core.events import registry
-    from core.events.publish import publish_event
-    from core.models import ProcessedEvent
-    from payments.models import Entitlement, Order, OrderEvent, Product
-    from payments.signing import result_sign
+    from payments.models import Order, OrderEvent, Product
 
-    product = _product(RESULTS)
+    product = _product(count)
+    tag = uuid.uuid4().hex[:6].upper()
     expires = timezone.now() + timedelta(hours=1)
     Order.objects.bulk_create(
         Order(
-            order_no=f"PB{i:010d}",
+            order_no=f"PB{tag}{i:08d}",
             product=product,
-            user_id=f"r{i}",
-            idempotency_key=f"k{i}",
+            user_id=f"r{tag}{i}",
+            idempotency_key=f"k{tag}{i}",
             amount_fen=product.price_fen,
-            paycode=f"PC{i:010d}",
+            paycode=f"PC{tag}{i:08d}",
             expires_at=expires,
         )
-        for i in range(RESULTS)
+        for i in range(count)
     )
-    Product.objects.filter(pk=product.pk).update(held=RESULTS)
+    Product.objects.filter(pk=product.pk).update(held=count)
     OrderEvent.objects.bulk_create(
         OrderEvent(order=o, to_state="pending", cause="created") for o in Order.objects.filter(product=product)
     )
+    return [(f"PB{tag}{i:08d}", f"PC{tag}{i:08d}", product.price_fen) for i in range(count)]
 
-    # baseline: the same number of no-op events through the same consumer
-    registry.register(
-        "bench.noop",
-        lambda payload: None,
-        exchange="payment",
-        schema={"type": "object", "required": ["event_id"], "properties": {"event_id": {"type": "string"}}},
-    )
+
+def _result_bodies(orders: list[tuple[str, str, int]]) -> list[bytes]:
+    from django.utils import timezone
+
+    from payments.signing import result_sign
+
+    bodies = []
+    for order_no, paycode, amount in orders:
+        event = {
+            "event_id": uuid.uuid4().hex,
+            "paycode": paycode,
+            "merchant_order_no": order_no,
+            "status": "PAID",
+            "amount_fen": amount,
+            "channel": "alipay",
+            "transaction_id": f"ALI{order_no[2:]}",
+            "occurred_at": timezone.localtime().isoformat(),
+        }
+        event["signature"] = result_sign(event)
+        bodies.append(json.dumps(event).encode())
+    return bodies
+
+
+def _results_bench() -> tuple[dict, int]:
+    from bench import _events
+    from payments.models import Entitlement
+
+    double = 0
+
+    def results(batch_size=None) -> float:
+        nonlocal double
+        orders = _pending_orders(RESULTS)
+        before = Entitlement.objects.count()
+        rate = _events.drain("payment", "payment.result", _result_bodies(orders), batch_size=batch_size)
+        granted = Entitlement.objects.count() - before
+        assert granted >= RESULTS, f"{granted} entitlements for {RESULTS} PAID results"
+        double += granted - RESULTS
+        return rate
+
+    def noop(batch_size=None) -> float:
+        # the same bodies (orders that exist, signed), through a handler that does nothing
+        return _events.drain("payment", _events.NOOP, _result_bodies(_pending_orders(RESULTS)), batch_size=batch_size)
+
+    print(f"    load average before: {_events.load_average()}", flush=True)
+    try:
+        with _events.noop_like("payment.result"):
+            value, base, _ = _events.interleaved(results, noop, label="results")
+            one_value, one_base, _ = _events.interleaved(
+                lambda: results(1), lambda: noop(1), rounds=1, label="results one by one"
+            )
+    finally:
+        _events.delete_queues()
+    print(f"    load average after: {_events.load_average()}", flush=True)
     from django.conf import settings
 
-    from core.events.consumer import declare_topology
-
-    with Connection(settings.EVENTS_BROKER_URL) as conn:
-        declare_topology(conn, settings.EVENTS_QUEUE_PREFIX)  # queues first, or the events are dropped
-        for _ in range(RESULTS):
-            publish_event("payment", "bench.noop", {"event_id": uuid.uuid4().hex}, connection=conn)
-    before = ProcessedEvent.objects.count()
-    baseline_s = _consume(RESULTS, lambda: ProcessedEvent.objects.count() - before)
-
-    with Connection(settings.EVENTS_BROKER_URL) as conn:
-        for i in range(RESULTS):
-            event = {
-                "event_id": uuid.uuid4().hex,
-                "paycode": f"PC{i:010d}",
-                "merchant_order_no": f"PB{i:010d}",
-                "status": "PAID",
-                "amount_fen": product.price_fen,
-                "channel": "alipay",
-                "transaction_id": f"ALI{i:012d}",
-                "occurred_at": timezone.localtime().isoformat(),
-            }
-            event["signature"] = result_sign(event)
-            publish_event("payment", "payment.result", json.loads(json.dumps(event)), connection=conn)
-    measured_s = _consume(RESULTS, lambda: Entitlement.objects.filter(product=product).count())
-    registry.unregister("bench.noop")
-    double = Entitlement.objects.filter(product=product).count() - RESULTS
-    return RESULTS / measured_s, RESULTS / baseline_s, double
+    figure = support.figure(
+        value,
+        "results/s",
+        base,
+        events=RESULTS,
+        batch_size=settings.EVENTS_BATCH_SIZE,
+        one_by_one={"value": round(one_value, 2), "baseline": round(one_base, 2)},
+    )
+    return figure, double
 
 
 def run() -> dict[str, dict]:
+    from bench import _events
+
     os.environ.setdefault("TEST_DATABASE_NAME", "bench_pay")
-    os.environ.setdefault("EVENTS_QUEUE_PREFIX", f"bench-{uuid.uuid4().hex[:8]}")
+    _events.use_own_queues()
+    only_results = os.environ.get("BENCH_PAYMENTS_ONLY") == "results"
     with support.bench_database() as connection:
+        if only_results:
+            results, double = _results_bench()
+            return {"payments.results_per_s": results}
         from django.conf import settings
         from django.test.utils import override_settings
 
@@ -241,12 +256,12 @@ def run() -> dict[str, dict]:
                 print(f"    orders: {dict(statuses)} in {elapsed:.2f}s ({CLIENTS} clients, stock {STOCK})")
         finally:
             fake.stop()
-        results_rate, results_baseline, double = _results_bench()
-        print(f"    results: {RESULTS} PAID applied by one consumer; entitlements beyond one per order: {double}")
+        results, double = _results_bench()
+        print(f"    results: PAID applied by one consumer; entitlements beyond one per order: {double}")
         return {
             "payments.orders_per_s": support.figure(
                 placed / elapsed, "orders/s", baseline, clients=CLIENTS, stock=STOCK, attempts=ATTEMPTS
             ),
-            "payments.results_per_s": support.figure(results_rate, "results/s", results_baseline, events=RESULTS),
+            "payments.results_per_s": results,
             "payments.oversold": support.figure(oversold + max(double, 0), "orders", None),
         }

@@ -1,0 +1,124 @@
+"""Shared by the event benchmarks (attribution.activations_per_s,
+payments.results_per_s): one real consumer draining a queued backlog.
+
+Fair baseline: the same broker (EVENTS_BROKER_URL), the same consumer (`run_consumer`,
+the worker's own, with its batch settings), the same connection handling (a fresh
+consumer per drain, timed from its consume-ready to its last ack), and the same
+bodies: the no-op events are made by the same function as the measured ones (same
+fields, same sizes) and checked against the same contract; only the handler differs
+(it does nothing). So the ratio is what the handler costs beside the mechanism.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+NOOP = "bench.noop"
+ROUNDS = int(os.environ.get("BENCH_EVENTS_ROUNDS", "3"))
+
+
+def use_own_queues() -> None:
+    """Queues of this run only (before Django's settings are read)."""
+    os.environ.setdefault("EVENTS_QUEUE_PREFIX", f"bench-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def noop_like(routing_key: str) -> Iterator[str]:
+    """Register `bench.noop`: a handler that does nothing, on the exchange and with the
+    contract schema of `routing_key`."""
+    from core.events import registry
+    from core.events.contracts import CONTRACTS
+
+    exchange, schema = CONTRACTS[routing_key]
+    registry.register(NOOP, lambda payload: None, exchange=exchange, schema=schema)
+    try:
+        yield NOOP
+    finally:
+        registry.unregister(NOOP)
+
+
+def drain(exchange: str, routing_key: str, bodies: list[bytes], *, batch_size: int | None = None) -> float:
+    """Queue `bodies`, then run one consumer until it has acked them all. Returns the
+    events per second, from the consumer's consume-ready to its last ack."""
+    from django.conf import settings
+    from kombu import Connection
+
+    from core.events.consumer import declare_topology, run_consumer
+    from core.events.publish import publish_event
+
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        declare_topology(conn, settings.EVENTS_QUEUE_PREFIX)  # queues first, or the events are dropped
+        for body in bodies:
+            publish_event(exchange, routing_key, body, connection=conn)
+    saved = settings.EVENTS_BATCH_SIZE
+    if batch_size is not None:
+        settings.EVENTS_BATCH_SIZE = batch_size
+    try:
+        consumer = run_consumer()
+    finally:
+        settings.EVENTS_BATCH_SIZE = saved
+    ready_at: list[float] = []
+    on_ready = consumer.on_consume_ready
+
+    def stamp(*args, **kwargs):
+        ready_at.append(time.time())
+        on_ready(*args, **kwargs)
+
+    consumer.on_consume_ready = stamp
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 900
+        while consumer.handled < len(bodies):
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"consumer handled {consumer.handled} of {len(bodies)}")
+            time.sleep(0.01)
+        return len(bodies) / (consumer.last_handled_at - ready_at[0])
+    finally:
+        consumer.should_stop = True
+        thread.join(timeout=10)
+        consumer.connection.release()
+
+
+def interleaved(
+    measured: Callable[[], float], baseline: Callable[[], float], *, rounds: int = ROUNDS, label: str = ""
+) -> tuple[float, float, list[tuple[float, float]]]:
+    """Rounds of both, alternating which goes first (load from elsewhere hits them
+    alike); the median of each."""
+    pairs = []
+    for round_ in range(rounds):
+        if round_ % 2 == 0:
+            base = baseline()
+            value = measured()
+        else:
+            value = measured()
+            base = baseline()
+        pairs.append((value, base))
+        print(f"    {label} round {round_ + 1}: {value:.1f}/s vs no-op {base:.1f}/s", flush=True)
+    return statistics.median(v for v, _ in pairs), statistics.median(b for _, b in pairs), pairs
+
+
+def delete_queues() -> None:
+    from django.conf import settings
+    from kombu import Connection
+
+    from core.events.consumer import dead_letter_queue, event_queues, retry_queue
+
+    prefix = settings.EVENTS_QUEUE_PREFIX
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        channel = conn.default_channel
+        for queue in [*event_queues(prefix), retry_queue(prefix), dead_letter_queue(prefix)]:
+            try:
+                queue(channel).delete()
+            except Exception:
+                channel = conn.channel()
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
