@@ -31,6 +31,9 @@ def discover() -> list[str]:
 
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from core.boot import process_prepare
+
+    process_prepare()  # folders under var/, the embedded Redis when REDIS_URL is unset
     names = [a for a in argv if a] or discover()
     unknown = sorted(set(names) - set(discover()))
     if unknown:

@@ -16,6 +16,10 @@ def bench_database():
 
     django.setup()
     from django.db import connection
+
+    from core.boot import process_prepare
+
+    process_prepare()
     from django.test.utils import setup_test_environment, teardown_test_environment
 
     setup_test_environment()

@@ -11,7 +11,7 @@ import importlib
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import beat_init, celeryd_init, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -34,6 +34,16 @@ def _collect_beat_schedules(sender: Celery, **_: object) -> None:
             continue
         schedule.update(getattr(module, "SCHEDULE", {}))
     sender.conf.beat_schedule = schedule
+
+
+@celeryd_init.connect
+@beat_init.connect
+def _process_prepare(**_: object) -> None:
+    # The worker and beat are entry points: folders under var/ and the embedded Redis
+    # (when REDIS_URL is unset) before they connect to their broker (core/boot.py).
+    from core.boot import process_prepare
+
+    process_prepare()
 
 
 @worker_init.connect

@@ -3,11 +3,15 @@
 With no variable set the platform runs on embedded defaults (SQLite and an
 embedded Redis under var/). With DJANGO_ENV=production it refuses to start on any
 insecure default and names the variable to set.
+
+Importing this module has no side effects: it starts no server and creates no
+folder. The entry points (manage.py, config/wsgi.py, the Celery worker and beat,
+tests/conftest.py, bench) call `core.boot.process_prepare()`, which makes the
+folders under var/ and starts the embedded Redis when REDIS_URL is not set.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,8 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("HUODONG_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR = Path(env_str("HUODONG_VAR_DIR", str(BASE_DIR / "var")))  # made by core.boot.process_prepare
 
 DJANGO_ENV = env_choice("DJANGO_ENV", "development", ("development", "test", "production"))
 PRODUCTION = DJANGO_ENV == "production"
@@ -152,9 +155,10 @@ EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
     if PRODUCTION:
         _problems.append("REDIS_URL: the embedded Redis is not for production")
-    from core.embedded_redis import ensure_running
+    from core.embedded_redis import socket_path
 
-    _sock = ensure_running(VAR_DIR)
+    # started by the entry points (core.boot.process_prepare), not here
+    _sock = socket_path(VAR_DIR)
     REDIS_URL = f"unix://{_sock}?db=0"
     _default_broker = f"redis+socket://{_sock}?virtual_host=1"
 else:
@@ -426,7 +430,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
@@ -521,9 +524,8 @@ LOGGING = {
 TRACING_CLICK_SAMPLE_RATIO = env_float("TRACING_CLICK_SAMPLE_RATIO", 0.01)
 # Prometheus metrics at /metrics: every process (gunicorn workers, Celery workers)
 # writes its figures under this directory; scripts/run.sh empties it at start.
+# (core/metrics.py makes the folder and exports the variable before prometheus-client loads.)
 PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
-PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 if PRODUCTION and len(METRICS_TOKEN) < 16:
     _problems.append("METRICS_TOKEN: set a random token of at least 16 characters (Prometheus sends it as Bearer)")

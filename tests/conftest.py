@@ -20,7 +20,12 @@ from kombu import Connection
 from rest_framework.test import APIClient
 
 from core.auth import user_token_mint
+from core.boot import process_prepare
 from core.redis import get_redis
+
+# The test run is an entry point: folders under var/, the embedded Redis when REDIS_URL
+# is unset (pytest-django has set Django up by now; nothing has touched Redis yet).
+process_prepare()
 
 TEST_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
 

@@ -101,3 +101,52 @@ def test_env_helpers_parse_and_refuse(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="must be one of"):
         monkeypatch.setenv("X_CHOICE", "staging")
         env_choice("X_CHOICE", "development", ("development", "production"))
+
+
+EMBEDDED_ENV = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EVENTS_BROKER_URL", "PROMETHEUS_MULTIPROC_DIR")
+
+
+def _embedded_env(var_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in EMBEDDED_ENV}
+    return {**env, "HUODONG_VAR_DIR": str(var_dir), "DJANGO_SETTINGS_MODULE": "config.settings"}
+
+
+def test_importing_settings_starts_no_server_and_makes_no_folder(tmp_path):
+    var_dir = tmp_path / "var"
+    # the settings and the Celery app (config/__init__.py imports it with the settings)
+    script = "from django.conf import settings; print(settings.REDIS_URL); import config.celery"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=_embedded_env(var_dir), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [f"unix://{var_dir}/redis/redis.sock?db=0"]  # named, not started
+    assert not var_dir.exists()
+
+
+def test_the_entry_point_makes_the_folders_and_starts_the_embedded_redis():
+    import tempfile
+
+    from core import embedded_redis
+
+    with tempfile.TemporaryDirectory(prefix="hd-") as tmp:  # short: a Unix socket path is limited
+        var_dir = Path(tmp).resolve() / "var"
+        try:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "shell",
+                    "-c",
+                    "from core.redis import get_redis; print(get_redis().ping())",
+                ],
+                cwd=ROOT,
+                env=_embedded_env(var_dir),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.strip().endswith("True")
+            assert (var_dir / "static").is_dir() and (var_dir / "redis" / "redis.sock").exists()
+        finally:
+            embedded_redis.stop(var_dir)
