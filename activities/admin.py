@@ -11,12 +11,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from activities import services
+from activities.checklist import checklist_blocks, publish_checklist
 from activities.models import Activity, ActivityRevision, ActivityStatus, AuditEntry
 from activities.views import preview_token_make
 from components import registry
@@ -411,16 +414,43 @@ class ActivityAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(target)
 
     def publish_view(self, request, pk):
-        def do(activity):
-            before = (activity.published_revision_id, activity.status)
-            revision = services.activity_publish(activity=activity, actor=request.user)
-            activity.refresh_from_db()
-            target = reverse("admin:activities_activity_change", args=[activity.pk])
-            if (revision.pk, activity.status) == before:
-                return f"Nothing changed since the last publish; still serving r{revision.number}.", target
-            return f"Published revision r{revision.number}; the activity is {activity.status}.", target
+        """GET: the checklist (problems block or warn, in words). POST with
+        `confirm` (and `confirm_warnings` when there are warnings): publish."""
+        activity = get_object_or_404(Activity, pk=pk)
+        if not self.has_change_permission(request, activity):
+            raise PermissionDenied
+        items = publish_checklist(activity)
+        blocked = checklist_blocks(items)
+        warnings = any(item.level == "warning" for item in items)
+        if request.method == "POST" and request.POST.get("confirm") and not blocked:
+            if warnings and not request.POST.get("confirm_warnings"):
+                self.message_user(
+                    request, gettext("Tick that you have read the warnings, then publish."), messages.WARNING
+                )
+            else:
+                return self._object_post(request, pk, lambda a: self._publish(a, request.user))
+        elif request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "activity": activity,
+            "items": items,
+            "blocked": blocked,
+            "warnings": warnings,
+            "preview_url": reverse("activity-preview", args=[preview_token_make(activity)]),
+            "title": gettext("Publish “%s”") % activity.name,
+        }
+        return TemplateResponse(request, "admin/activities/activity/publish_checklist.html", context)
 
-        return self._object_post(request, pk, do)
+    def _publish(self, activity, user):
+        before = (activity.published_revision_id, activity.status)
+        revision = services.activity_publish(activity=activity, actor=user)
+        activity.refresh_from_db()
+        target = reverse("admin:activities_activity_change", args=[activity.pk])
+        if (revision.pk, activity.status) == before:
+            return f"Nothing changed since the last publish; still serving r{revision.number}.", target
+        return f"Published revision r{revision.number}; the activity is {activity.status}.", target
 
     def status_view(self, request, pk, to):
         def do(activity):
@@ -466,12 +496,20 @@ class ActivityAdmin(admin.ModelAdmin):
                 ok += 1
             except ApiError as exc:
                 self.message_user(request, f"{activity}: {exc.detail}", messages.ERROR)
+            except DomainError as exc:
+                self.message_user(request, f"{activity}: {exc.message}", messages.ERROR)
         if ok:
             self.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
 
     @admin.action(description="Publish selected activities", permissions=["change"])
     def action_publish(self, request, queryset):
-        self._each(request, queryset, lambda a: services.activity_publish(activity=a, actor=request.user), "Published")
+        def do(activity):
+            problems = [item.message for item in publish_checklist(activity) if item.level == "error"]
+            if problems:
+                raise DomainError(" ".join(problems))
+            services.activity_publish(activity=activity, actor=request.user)
+
+        self._each(request, queryset, do, "Published")
 
     @admin.action(description="Take selected activities offline", permissions=["change"])
     def action_take_offline(self, request, queryset):

@@ -19,6 +19,9 @@ def op(client):
     return user
 
 
+CONFIRM = {"confirm": "1", "confirm_warnings": "on"}
+
+
 def _inline_data(activity, rows):
     """POST data for the activity page: its fields plus the components inline."""
     data = {
@@ -145,14 +148,14 @@ def test_components_are_reordered_renamed_and_removed_from_the_activity_page(op,
 def test_publish_status_rollback_and_template_buttons(op, client, make_activity):
     activity = make_activity(components=[("rich_text", {"html": "<p>v1</p>"})])
     change = reverse("admin:activities_activity_change", args=[activity.pk])
-    response = client.post(reverse("admin:activities_activity_publish", args=[activity.pk]))
+    response = client.post(reverse("admin:activities_activity_publish", args=[activity.pk]), CONFIRM)
     assert response.status_code == 302 and response["Location"] == change
     activity.refresh_from_db()
     assert activity.status == "online" and activity.published_revision.number == 1
     first = activity.published_revision
 
     services.component_update(component=activity.components.get(), actor=op, config={"html": "<p>v2</p>"})
-    client.post(reverse("admin:activities_activity_publish", args=[activity.pk]))
+    client.post(reverse("admin:activities_activity_publish", args=[activity.pk]), CONFIRM)
     page = client.get(change).content.decode()
     assert "Roll back to r1" in page and "hd-preview-link" in page
     client.post(reverse("admin:activities_activity_rollback", args=[activity.pk, first.pk]))
@@ -170,7 +173,7 @@ def test_publish_status_rollback_and_template_buttons(op, client, make_activity)
     client.post(reverse("admin:activities_activity_from_template", args=[template.pk]))
     copy = Activity.objects.filter(is_template=False).exclude(pk=activity.pk).get()
     assert copy.status == "draft" and copy.components.get().config == {"html": "<p>v2</p>"}
-    assert client.get(reverse("admin:activities_activity_publish", args=[activity.pk])).status_code == 405
+    assert client.put(reverse("admin:activities_activity_publish", args=[activity.pk])).status_code == 405
 
 
 def test_preview_link_from_the_admin_works_without_a_login(op, client, make_activity):
@@ -189,7 +192,7 @@ def test_list_actions_publish_and_make_templates(op, client, make_activity):
     good.refresh_from_db()
     empty.refresh_from_db()
     assert good.status == "online" and empty.status == "draft"
-    assert "Add at least one enabled component" in response.content.decode()
+    assert "No enabled component: add one" in response.content.decode()
     client.post(url, {"action": "action_save_as_template", "_selected_action": [good.pk]})
     assert Activity.objects.filter(is_template=True).count() == 1
 

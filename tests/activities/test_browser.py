@@ -21,6 +21,16 @@ def _add_component(page, type_key, fields):
     page.wait_for_selector(".hd-components")
 
 
+def _publish(page):
+    """Publish through the checklist: read it, confirm the warnings, publish."""
+    page.click("#hd-publish")
+    page.wait_for_selector(".hd-check")
+    if page.locator("#hd-confirm-warnings").count():
+        page.check("#hd-confirm-warnings")
+    page.click("#hd-confirm-publish")
+    page.wait_for_selector(".messagelist .success")
+
+
 @pytest.fixture
 def demo_operator():
     """Made before the browser starts (Playwright's loop makes the ORM refuse to run)."""
@@ -60,8 +70,7 @@ def test_operator_builds_publishes_and_edits_an_activity(live_server, demo_opera
     assert page.input_value(".hd-components tr.form-row.has_original >> nth=0 >> input.hd-position") == "1"
     page.click('input[name="_continue"]')
     page.wait_for_selector("#hd-publish")
-    page.click("#hd-publish")
-    page.wait_for_selector(".messagelist .success")
+    _publish(page)
 
     public = f"{base}/a/browser-sale/"
     assert _public_types(page, public) == ["rich_text", "banner", "countdown"]
@@ -80,7 +89,6 @@ def test_operator_builds_publishes_and_edits_an_activity(live_server, demo_opera
     assert "Rules here" in page.inner_text(".hd-rich-text")
 
     page.go_back()
-    page.click("#hd-publish")
-    page.wait_for_selector(".messagelist .success")
+    _publish(page)
     assert _public_types(page, public) == ["rich_text", "banner", "countdown"]
     assert "New rules" in page.inner_text(".hd-rich-text")

@@ -8,6 +8,8 @@
  *   Huodong.onState(type, fn)            fn(element, state, component) is called for every
  *                                        component of that type once the live state arrives
  *   Huodong.refresh()                    re-fetches /api/v1/activities/{slug} and re-applies state
+ *   Huodong.path(publicPath)             the path to read: on a signed preview page, the
+ *                                        preview's twin of an activity/listing API path
  *
  * A component's root element carries data-component-id and data-component-type.
  */
@@ -54,11 +56,30 @@
     (handlers[type] = handlers[type] || []).push(fn);
   }
 
+  // On a signed preview page (/a/preview/<token>/) the draft's state and listings
+  // come from the preview's own endpoints, behind the same token.
+  function previewBase() {
+    var root = document.querySelector("[data-activity-slug][data-preview]");
+    if (!root) { return null; }
+    var match = /^\/a\/preview\/[^/]+\//.exec(window.location.pathname);
+    return match ? match[0] : null;
+  }
+
+  // A public API path, or its preview twin on a preview page.
+  function path(publicPath) {
+    var base = previewBase();
+    if (!base) { return publicPath; }
+    var component = /^\/api\/v1\/components\/(\d+)\/(cities|listings)(.*)$/.exec(publicPath);
+    if (component) { return base + "components/" + component[1] + "/" + component[2] + component[3]; }
+    if (/^\/api\/v1\/activities\//.test(publicPath)) { return base + "api/"; }
+    return publicPath;
+  }
+
   function refresh() {
     var root = document.querySelector("[data-activity-slug]");
     if (!root) { return Promise.resolve(); }
     var slug = root.getAttribute("data-activity-slug");
-    return api("GET", "/api/v1/activities/" + encodeURIComponent(slug)).then(function (res) {
+    return api("GET", path("/api/v1/activities/" + encodeURIComponent(slug))).then(function (res) {
       if (res.status !== 200 || !res.body) { return; }
       (res.body.components || []).forEach(function (component) {
         var el = document.querySelector('[data-component-id="' + component.id + '"]');
@@ -67,7 +88,7 @@
     });
   }
 
-  window.Huodong = { token: token, api: api, onState: onState, refresh: refresh, uuid: uuid };
+  window.Huodong = { token: token, api: api, onState: onState, refresh: refresh, uuid: uuid, path: path };
   token();
   document.addEventListener("DOMContentLoaded", refresh);
 })();

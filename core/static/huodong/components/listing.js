@@ -45,7 +45,7 @@
     }
     function load(city, page) {
       status.textContent = "房源加载中…"; status.hidden = false; more.hidden = true;
-      var url = root.getAttribute("data-listings-url") + "?city=" + encodeURIComponent(city) + "&page=" + page;
+      var url = Huodong.path(root.getAttribute("data-listings-url")) + "?city=" + encodeURIComponent(city) + "&page=" + page;
       return Huodong.api("GET", url).then(function (res) {
         if (city !== current) { return; }
         if (res.status !== 200) { status.textContent = "房源暂时无法加载"; return; }
@@ -64,7 +64,7 @@
       return load(city, 1);
     }
     more.addEventListener("click", function () { if (nextPage) { load(current, nextPage); } });
-    Huodong.api("GET", root.getAttribute("data-cities-url")).then(function (res) {
+    Huodong.api("GET", Huodong.path(root.getAttribute("data-cities-url"))).then(function (res) {
       if (res.status !== 200 || !res.body.cities.length) { status.textContent = "房源即将上线"; return; }
       res.body.cities.forEach(function (c) {
         var tab = el("button", "hd-listing__tab", c.city + " (" + c.count + ")");
