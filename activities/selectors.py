@@ -123,7 +123,7 @@ def _public_load(slug: str) -> dict:
         **revision.snapshot,
         "status": activity.status,
         "revision": revision.number,
-        "published_at": revision.created_at.isoformat(),
+        "published_at": timezone.localtime(revision.created_at).isoformat(),
     }
     return {"status": activity.status, "body": body}
 

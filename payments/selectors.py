@@ -50,9 +50,9 @@ def entitlement_public(entitlement: Entitlement, now=None) -> dict:
         "kind": entitlement.kind,
         "product": entitlement.product.name,
         "quantity": entitlement.quantity,
-        "granted_at": entitlement.granted_at.isoformat(),
-        "valid_from": entitlement.valid_from.isoformat(),
-        "valid_until": entitlement.valid_until.isoformat() if entitlement.valid_until else None,
+        "granted_at": timezone.localtime(entitlement.granted_at).isoformat(),
+        "valid_from": timezone.localtime(entitlement.valid_from).isoformat(),
+        "valid_until": timezone.localtime(entitlement.valid_until).isoformat() if entitlement.valid_until else None,
         "active": entitlement.valid_until is None or entitlement.valid_until > now,
         "order_no": entitlement.order.order_no,
     }
@@ -72,12 +72,14 @@ def order_public(order: Order) -> dict:
         "product": {"id": order.product_id, "name": order.product.name},
         "paycode": order.paycode or None,
         "cashier_url": order.cashier_url or None,
-        "expires_at": order.expires_at.isoformat(),
-        "paid_at": order.paid_at.isoformat() if order.paid_at and order.state == OrderState.PAID else None,
-        "closed_at": order.closed_at.isoformat() if order.closed_at else None,
+        "expires_at": timezone.localtime(order.expires_at).isoformat(),
+        "paid_at": timezone.localtime(order.paid_at).isoformat()
+        if order.paid_at and order.state == OrderState.PAID
+        else None,
+        "closed_at": timezone.localtime(order.closed_at).isoformat() if order.closed_at else None,
         "close_cause": order.close_cause or None,
         "refund_required": order.refund_required,
-        "created_at": order.created_at.isoformat(),
+        "created_at": timezone.localtime(order.created_at).isoformat(),
         "entitlement": entitlement_public(entitlement) if entitlement else None,
     }
 
@@ -125,7 +127,7 @@ def paid_sale_state(*, component, user) -> dict:
             "pending_order": {
                 "order_no": pending.order_no,
                 "cashier_url": pending.cashier_url,
-                "expires_at": pending.expires_at.isoformat(),
+                "expires_at": timezone.localtime(pending.expires_at).isoformat(),
                 "amount_fen": pending.amount_fen,
             }
             if pending

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from payments.selectors import product_of_component
@@ -48,8 +49,10 @@ class PaidSalePublicSerializer(serializers.Serializer):
                 "price_fen": product.price_fen,
                 "stock": product.stock,
                 "per_user_limit": product.per_user_limit,
-                "sale_starts_at": product.sale_starts_at.isoformat() if product.sale_starts_at else None,
-                "sale_ends_at": product.sale_ends_at.isoformat() if product.sale_ends_at else None,
+                "sale_starts_at": timezone.localtime(product.sale_starts_at).isoformat()
+                if product.sale_starts_at
+                else None,
+                "sale_ends_at": timezone.localtime(product.sale_ends_at).isoformat() if product.sale_ends_at else None,
                 "entitlement_kind": product.entitlement_kind,
                 "entitlement_days": product.entitlement_days,
                 "entitlement_quantity": product.entitlement_quantity,
