@@ -1,4 +1,4 @@
 # Every 30 s, so an activity goes online or ends within a minute of its time.
 SCHEDULE = {
-    "activities-tick": {"task": "activities.tasks.activities_tick", "schedule": 30.0},
+    "activities.activities_advance": {"task": "activities.activities_advance", "schedule": 30.0},
 }

@@ -1,4 +1,4 @@
 SCHEDULE = {
-    "alerts-deliveries-sweep": {"task": "alerts.tasks.alert_deliveries_sweep_task", "schedule": 60},
-    "alerts-traffic-check": {"task": "alerts.tasks.traffic_check_task", "schedule": 60},
+    "alerts.deliveries_sweep": {"task": "alerts.deliveries_sweep", "schedule": 60},
+    "alerts.traffic_check": {"task": "alerts.traffic_check", "schedule": 60},
 }

@@ -7,7 +7,13 @@ from celery import shared_task
 from alerts import services
 
 
-@shared_task(bind=True, acks_late=True, max_retries=len(services.DELIVERY_BACKOFF), ignore_result=True)
+@shared_task(
+    name="alerts.delivery_attempt",
+    bind=True,
+    acks_late=True,
+    max_retries=len(services.DELIVERY_BACKOFF),
+    ignore_result=True,
+)
 def alert_delivery_task(self, delivery_id: int) -> str:
     """One attempt; on failure Celery retries after the backoff countdown. Eagerly
     run (tests) the retry waits for the sweep, at its due time."""
@@ -17,12 +23,12 @@ def alert_delivery_task(self, delivery_id: int) -> str:
     return result.outcome
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="alerts.deliveries_sweep", ignore_result=True)
 def alert_deliveries_sweep_task() -> int:
     return services.deliveries_sweep()
 
 
-@shared_task(ignore_result=True, expires=55)
+@shared_task(name="alerts.traffic_check", ignore_result=True, expires=55)
 def traffic_check_task() -> int:
     from alerts.checks import traffic_check
 

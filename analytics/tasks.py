@@ -10,12 +10,13 @@ from celery import shared_task
 from analytics import reports, services
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="analytics.rollup_tick", ignore_result=True)
 def rollup_tick_task() -> dict:
     return services.rollup_tick()
 
 
 @shared_task(
+    name="analytics.daily_report_send",
     bind=True,
     ignore_result=True,
     autoretry_for=(OSError, smtplib.SMTPException),
@@ -29,7 +30,7 @@ def daily_report_send_task(self, day: str, force: bool = False) -> None:
     reports.daily_report_send(day=date.fromisoformat(day), force=force)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="analytics.daily_report_tick", ignore_result=True)
 def daily_report_tick_task() -> str | None:
     """Beat, every few minutes: queue the previous day's report once REPORT_DAILY_AT has passed."""
     day = reports.daily_report_claim_due()

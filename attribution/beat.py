@@ -1,5 +1,5 @@
 SCHEDULE = {
-    "attribution-postbacks-sweep": {"task": "attribution.tasks.postbacks_sweep_task", "schedule": 300},
-    "attribution-links-resync": {"task": "attribution.tasks.tracking_links_resync_task", "schedule": 600},
-    "attribution-pending-events-retry": {"task": "attribution.tasks.pending_events_retry_task", "schedule": 900},
+    "attribution.postbacks_sweep": {"task": "attribution.postbacks_sweep", "schedule": 300},
+    "attribution.tracking_links_resync": {"task": "attribution.tracking_links_resync", "schedule": 600},
+    "attribution.pending_events_retry": {"task": "attribution.pending_events_retry", "schedule": 900},
 }

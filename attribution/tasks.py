@@ -7,7 +7,13 @@ from celery import shared_task
 from attribution import services
 
 
-@shared_task(bind=True, acks_late=True, max_retries=len(services.BACKOFF_SCHEDULE), ignore_result=True)
+@shared_task(
+    name="attribution.postback_deliver",
+    bind=True,
+    acks_late=True,
+    max_retries=len(services.BACKOFF_SCHEDULE),
+    ignore_result=True,
+)
 def postback_deliver_task(self, postback_id: int) -> str:
     """One attempt; on failure Celery retries after the backoff countdown. Run eagerly
     (tests, CELERY_TASK_ALWAYS_EAGER) there is no broker to hold a countdown, so the
@@ -20,16 +26,16 @@ def postback_deliver_task(self, postback_id: int) -> str:
             raise self.retry(countdown=result.retry_in)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="attribution.postbacks_sweep", ignore_result=True)
 def postbacks_sweep_task() -> int:
     return services.postbacks_sweep()
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="attribution.tracking_links_resync", ignore_result=True)
 def tracking_links_resync_task() -> dict:
     return services.tracking_links_resync()
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="attribution.pending_events_retry", ignore_result=True)
 def pending_events_retry_task() -> dict:
     return services.pending_events_retry()

@@ -1,4 +1,4 @@
 SCHEDULE = {
-    "coupons-expire": {"task": "coupons.tasks.coupons_expire_task", "schedule": 300.0},
-    "coupons-gates-reconcile": {"task": "coupons.tasks.coupon_gates_reconcile_task", "schedule": 60.0},
+    "coupons.coupons_expire": {"task": "coupons.coupons_expire", "schedule": 300.0},
+    "coupons.coupon_gates_reconcile": {"task": "coupons.coupon_gates_reconcile", "schedule": 60.0},
 }

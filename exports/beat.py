@@ -1,5 +1,5 @@
 SCHEDULE = {
-    "exports-click-log-drain": {"task": "exports.tasks.click_log_drain_task", "schedule": 15},
-    "exports-partitions-due": {"task": "exports.tasks.partitions_due_task", "schedule": 300},
-    "exports-click-log-purge": {"task": "exports.tasks.click_log_purge_task", "schedule": 3600},
+    "exports.click_log_drain": {"task": "exports.click_log_drain", "schedule": 15},
+    "exports.partitions_due": {"task": "exports.partitions_due", "schedule": 300},
+    "exports.click_log_purge": {"task": "exports.click_log_purge", "schedule": 3600},
 }

@@ -9,7 +9,7 @@ from core.errors import Conflict
 from exports import drain, services
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="exports.click_log_drain", ignore_result=True)
 def click_log_drain_task() -> dict:
     try:
         return drain.click_log_drain(max_seconds=settings.EXPORT_DRAIN_SECONDS).stored
@@ -17,7 +17,7 @@ def click_log_drain_task() -> dict:
         return {}
 
 
-@shared_task(bind=True, acks_late=True, max_retries=12, ignore_result=True)
+@shared_task(name="exports.partition_export", bind=True, acks_late=True, max_retries=12, ignore_result=True)
 def partition_export_task(self, dataset: str, hour: str, force: bool = False) -> str:
     """Export one partition; a failure is retried with backoff (1 min doubling, at most
     an hour apart) and, in between, shows as failed in the admin."""
@@ -34,7 +34,7 @@ def partition_export_task(self, dataset: str, hour: str, force: bool = False) ->
     return partition.status
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="exports.partitions_due", ignore_result=True)
 def partitions_due_task() -> int:
     due = services.partitions_due()
     for dataset, hour in due:
@@ -42,6 +42,6 @@ def partitions_due_task() -> int:
     return len(due)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="exports.click_log_purge", ignore_result=True)
 def click_log_purge_task() -> int:
     return services.click_log_purge()

@@ -2,5 +2,5 @@ from celery.schedules import crontab
 
 # Nightly: drop stored upload files of old import jobs (the job records stay).
 SCHEDULE = {
-    "listings-purge-import-files": {"task": "listings.purge_import_files", "schedule": crontab(hour=3, minute=30)},
+    "listings.import_files_purge": {"task": "listings.import_files_purge", "schedule": crontab(hour=3, minute=30)},
 }

@@ -3,13 +3,13 @@ from celery import shared_task
 from listings import services
 
 
-@shared_task(acks_late=True, name="listings.import")
+@shared_task(acks_late=True, name="listings.listing_import_run")
 def listing_import_task(job_id: int) -> None:
     """Idempotent: only a queued job runs, so a redelivery does nothing."""
     services.listing_import_run(job_id=job_id)
 
 
-@shared_task(name="listings.purge_import_files")
+@shared_task(name="listings.import_files_purge")
 def listing_import_files_purge_task() -> int:
     from datetime import timedelta
 

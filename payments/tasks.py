@@ -16,7 +16,7 @@ def orders_expire() -> dict:
     return services.orders_expire()
 
 
-@shared_task(name="payments.reconcile", acks_late=True)
+@shared_task(name="payments.reconciliation_run", acks_late=True)
 def reconcile(day: str | None = None) -> dict:
     """对账 for `day` (ISO date; default yesterday, Asia/Shanghai)."""
     target = date.fromisoformat(day) if day else timezone.localdate() - timedelta(days=1)

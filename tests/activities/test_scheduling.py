@@ -78,7 +78,7 @@ def test_beat_runs_the_tick_at_least_every_minute():
 
     app.loader.import_default_modules()
     app.finalize()
-    entry = app.conf.beat_schedule["activities-tick"]
+    entry = app.conf.beat_schedule["activities.activities_advance"]
     assert entry["task"] == activities_tick.name and entry["schedule"] <= 60
     assert activities_tick.name in app.tasks
 

@@ -169,7 +169,7 @@ def test_beat_job_is_scheduled():
 
     app.loader.import_default_modules()
     app.finalize()
-    assert app.conf.beat_schedule["adreports.pull"]["task"] == "adreports.pull"
+    assert app.conf.beat_schedule["adreports.ad_reports_pull"]["task"] == "adreports.ad_reports_pull"
 
 
 def test_performance_page_shows_spend_and_roas_to_analysts(analyst, ad_platform):

@@ -127,19 +127,19 @@ def test_a_beat_task_records_its_job_and_a_late_job_fires(consumer_alive):
     from alerts.tasks import alert_deliveries_sweep_task
 
     alert_deliveries_sweep_task.apply()  # task_prerun: the beat job's start is recorded
-    run = BeatJobRun.objects.get(job="alerts-deliveries-sweep")
-    assert run.task == "alerts.tasks.alert_deliveries_sweep_task"
+    run = BeatJobRun.objects.get(job="alerts.deliveries_sweep")
+    assert run.task == "alerts.deliveries_sweep"
     started = run.last_run_at
     # every 60 s, 120 s of grace: on time at +3 min, missed after
-    assert "beat:alerts-deliveries-sweep" not in _components(started + timedelta(minutes=3))
+    assert "beat:alerts.deliveries_sweep" not in _components(started + timedelta(minutes=3))
     findings = traffic_check(at=started + timedelta(minutes=3, seconds=1), only=HEALTH)
-    (late,) = [f for f in findings if f.key == "beat:alerts-deliveries-sweep"]
-    assert late.title.startswith("Beat job alerts-deliveries-sweep missed its schedule")
-    assert late.labels == {"component": "beat", "job": "alerts-deliveries-sweep"}
+    (late,) = [f for f in findings if f.key == "beat:alerts.deliveries_sweep"]
+    assert late.title.startswith("Beat job alerts.deliveries_sweep missed its schedule")
+    assert late.labels == {"component": "beat", "job": "alerts.deliveries_sweep"}
     alert_deliveries_sweep_task.apply()  # it runs again: resolved
     run.refresh_from_db()
-    assert "beat:alerts-deliveries-sweep" not in _components(run.last_run_at + timedelta(seconds=30))
-    assert Alert.objects.get(fingerprint="pipeline_health:beat:alerts-deliveries-sweep").state == "resolved"
+    assert "beat:alerts.deliveries_sweep" not in _components(run.last_run_at + timedelta(seconds=30))
+    assert Alert.objects.get(fingerprint="pipeline_health:beat:alerts.deliveries_sweep").state == "resolved"
 
 
 def test_a_crontab_job_is_due_at_its_next_cron_time():

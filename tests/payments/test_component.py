@@ -146,7 +146,7 @@ def test_beat_schedules_expiry_and_daily_reconciliation():
     app.finalize()
     schedule = app.conf.beat_schedule
     assert schedule["payments.orders_expire"]["task"] == "payments.orders_expire"
-    assert schedule["payments.reconcile"]["task"] == "payments.reconcile"
+    assert schedule["payments.reconciliation_run"]["task"] == "payments.reconciliation_run"
 
 
 def test_demo_seed_is_idempotent():
