@@ -1,10 +1,11 @@
-"""URLs for foundation tests: the real ones plus two probes."""
+"""URLs for foundation tests: the real ones plus probes."""
 
 from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as real_urlpatterns
+from core.api import idempotent
 from core.permissions import IsEndUser
 
 
@@ -32,6 +33,28 @@ class NotFoundProbe(APIView):
         raise NotFound("no such pack")
 
 
+class IdempotentProbe(APIView):
+    """POST /api/v1/test/idempotent/<n>: writes a row (a group named after n) under the
+    Idempotency-Key door; n == 0 is refused by a domain rule after writing."""
+
+    permission_classes = [IsEndUser]
+
+    @idempotent(scope="test.probe", fingerprint=lambda request, n: f"n:{n}")
+    def post(self, request, n: int):
+        from datetime import UTC, datetime
+        from decimal import Decimal
+
+        from django.contrib.auth.models import Group
+
+        from core.errors import Conflict
+
+        group = Group.objects.create(name=f"probe-{n}-{request.user.id}-{request.idempotency_key}")
+        if n == 0:
+            raise Conflict("Zero is taken.")
+        body = {"group": group.pk, "n": n, "at": datetime(2026, 12, 2, tzinfo=UTC), "price": Decimal("1.50")}
+        return Response(body, status=201)
+
+
 def missing(request):
     from django.http import Http404
 
@@ -48,6 +71,7 @@ urlpatterns = [
     path("api/v1/test/missing", missing),
     path("api/v1/test/sold-out", SoldOutProbe.as_view()),
     path("api/v1/test/not-found", NotFoundProbe.as_view()),
+    path("api/v1/test/idempotent/<int:n>", IdempotentProbe.as_view()),
     *real_urlpatterns,
 ]
 

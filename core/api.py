@@ -1,0 +1,137 @@
+"""The API door's shared pieces: `Idempotency-Key` handled the same way on every endpoint.
+
+A POST that creates something (a claim, an order, a code redemption) takes an
+`Idempotency-Key` header; a repeat with the same key answers what the first attempt
+answered (status and body, with `Idempotent-Replayed: true`) and changes nothing.
+Services know nothing of it: they return domain objects and raise `DomainError`;
+the door stores the rendered answer (or the refusal) in the same transaction as
+the work (core/idempotency.py).
+
+The decorator, when the whole view is the idempotent unit::
+
+    class ClaimView(APIView):
+        @extend_schema(parameters=[IDEMPOTENCY_KEY], ...)
+        @idempotent(scope="coupons.claim", fingerprint=lambda request, component_id: f"component:{component_id}")
+        def post(self, request, component_id):
+            claim = services.coupon_pack_claim(component_id=component_id, user_id=request.user.id)
+            return Response(ClaimSerializer(claim).data, status=201)
+
+The function, when only part of the view is (e.g. reserve under the key, then call
+another company's server with no lock held)::
+
+    reserved = idempotent_response(
+        request, scope="payments.order", fingerprint=f"component:{component_id}",
+        compute=lambda: Response({"order_no": services.order_reserve(
+            product=product, user_id=user_id, idempotency_key=request.idempotency_key).order_no}, status=201),
+    )
+    if reserved.status_code != 201:
+        return reserved  # the refusal, as first answered
+
+Inside `compute` the parsed key is `request.idempotency_key`. Refusals raised there
+(`DomainError`, `ApiError`) are answers too: their writes roll back, the error is
+stored and replayed. Other exceptions (a bug, invalid input caught by a serializer)
+store nothing: the key stays free. Deadlocks are retried (core.db.db_retry).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from core.db import db_retry
+from core.errors import ApiError, DomainError, api_exception_handler
+from core.idempotency import idempotency_key_parse, idempotent_call
+
+KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    KEY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description=(
+        "A unique id per attempt (printable, at most 128 characters); a repeat with the same key returns "
+        "the first answer and changes nothing. Missing or invalid: 400 idempotency_key_required / "
+        "idempotency_key_invalid; reused for another request: 422 idempotency_key_reused."
+    ),
+)
+
+IdempotentCall = Callable[..., tuple[int, dict, bool]]
+ViewMethod = TypeVar("ViewMethod", bound=Callable[..., Response])
+
+
+def _end_user(request: Request) -> str:
+    return str(request.user.id)
+
+
+def idempotent_response(
+    request: Request,
+    *,
+    scope: str,
+    fingerprint: str,
+    compute: Callable[[], Response],
+    owner: Callable[[Request], str] = _end_user,
+    call: IdempotentCall = idempotent_call,
+) -> Response:
+    """Run `compute` once per (scope, owner, key) and answer its Response, or replay it.
+
+    `fingerprint` names what the request asks (a repeat of the key with another
+    fingerprint is refused); `owner` whose keys these are (the end user by default);
+    `call` the record-keeping strategy of core/idempotency.py."""
+    key = idempotency_key_parse(request.headers.get(KEY_HEADER))
+    request.idempotency_key = key  # type: ignore[attr-defined]
+
+    def rendered() -> tuple[int, dict]:
+        try:
+            response = compute()
+        except DomainError as exc:  # through the one mapping (core.errors), so the refusal is stored as answered
+            refusal = api_exception_handler(exc, {})
+            status_code = refusal.status_code if refusal is not None else 400
+            raise ApiError(exc.code, exc.message, status_code, exc.details) from exc
+        # stored as the client saw it: JSON types only (dates, decimals, UUIDs as rendered)
+        return response.status_code, json.loads(json.dumps(response.data, cls=JSONEncoder))
+
+    status_code, body, replayed = db_retry(
+        lambda: call(scope=scope, user_id=owner(request), key=key, fingerprint=fingerprint, compute=rendered)
+    )
+    response = Response(body, status=status_code)
+    if replayed:
+        response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def idempotent(
+    *,
+    scope: str,
+    fingerprint: Callable[..., str],
+    owner: Callable[[Request], str] = _end_user,
+    call: IdempotentCall = idempotent_call,
+) -> Callable[[ViewMethod], ViewMethod]:
+    """Make a view method (`post`) idempotent under the Idempotency-Key header.
+
+    `fingerprint(request, **url_kwargs)` names what the request asks."""
+
+    def decorate(method: ViewMethod) -> ViewMethod:
+        @functools.wraps(method)
+        def door(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+            return idempotent_response(
+                request,
+                scope=scope,
+                fingerprint=fingerprint(request, *args, **kwargs),
+                compute=lambda: method(view, request, *args, **kwargs),
+                owner=owner,
+                call=call,
+            )
+
+        return door  # type: ignore[return-value]
+
+    return decorate
