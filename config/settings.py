@@ -190,6 +190,12 @@ EVENTS_STALL_SECONDS = env_int("EVENTS_STALL_SECONDS", 60, minimum=1)
 # Redis brokers only: how long an unacked event waits before another consumer may
 # take it (RabbitMQ redelivers as soon as the consumer's connection drops).
 EVENTS_VISIBILITY_TIMEOUT = env_int("EVENTS_VISIBILITY_TIMEOUT", 120, minimum=1)
+# Housekeeping (core/tasks.py, nightly): platform records older than this many days are
+# deleted. A redelivered event is recognised by its ProcessedEvent marker only while the
+# marker is kept, and a retried POST replays its answer only while its IdempotencyRecord is.
+IDEMPOTENCY_RETENTION_DAYS = env_int("IDEMPOTENCY_RETENTION_DAYS", 7, minimum=1)
+EVENTS_PROCESSED_RETENTION_DAYS = env_int("EVENTS_PROCESSED_RETENTION_DAYS", 30, minimum=1)
+EVENTS_DEAD_LETTER_RETENTION_DAYS = env_int("EVENTS_DEAD_LETTER_RETENTION_DAYS", 90, minimum=1)
 # The Redis database the test suite uses (and flushes); parallel suites on one
 # machine each take their own.
 TEST_REDIS_DB = env_int("TEST_REDIS_DB", 15, minimum=0, maximum=15)

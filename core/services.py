@@ -1,9 +1,13 @@
-"""Platform-wide writes: operator and analyst groups."""
+"""Platform-wide writes: operator and analyst groups, profiles, housekeeping."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+from django.db import models, transaction
+from django.utils import timezone
 
 DOMAIN_APPS = (
     "activities",
@@ -77,3 +81,44 @@ def profile_create(
         text=text,
         html=html,
     )
+
+
+# --- housekeeping (core/tasks.py, nightly) ----------------------------------------
+
+PURGE_BATCH = 5000
+
+
+def _rows_purge(model: type[models.Model], *, field: str, before: datetime) -> int:
+    """Delete `model` rows whose `field` is before `before`, in batches (short
+    transactions: no long lock on a busy table). Returns how many went."""
+    deleted = 0
+    while True:
+        ids = list(model._default_manager.filter(**{f"{field}__lt": before}).values_list("pk", flat=True)[:PURGE_BATCH])
+        if not ids:
+            return deleted
+        count, _ = model._default_manager.filter(pk__in=ids).delete()
+        deleted += count
+
+
+def idempotency_records_purge(*, now: datetime | None = None) -> int:
+    """Forget the answers to `Idempotency-Key`s older than IDEMPOTENCY_RETENTION_DAYS."""
+    from core.models import IdempotencyRecord
+
+    before = (now or timezone.now()) - timedelta(days=settings.IDEMPOTENCY_RETENTION_DAYS)
+    return _rows_purge(IdempotencyRecord, field="created_at", before=before)
+
+
+def processed_events_purge(*, now: datetime | None = None) -> int:
+    """Forget processed-event markers older than EVENTS_PROCESSED_RETENTION_DAYS."""
+    from core.models import ProcessedEvent
+
+    before = (now or timezone.now()) - timedelta(days=settings.EVENTS_PROCESSED_RETENTION_DAYS)
+    return _rows_purge(ProcessedEvent, field="processed_at", before=before)
+
+
+def dead_letters_purge(*, now: datetime | None = None) -> int:
+    """Delete DeadLetter rows older than EVENTS_DEAD_LETTER_RETENTION_DAYS."""
+    from core.models import DeadLetter
+
+    before = (now or timezone.now()) - timedelta(days=settings.EVENTS_DEAD_LETTER_RETENTION_DAYS)
+    return _rows_purge(DeadLetter, field="created_at", before=before)
