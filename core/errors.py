@@ -20,7 +20,9 @@ class DomainError(Exception):
         class SoldOut(DomainError):
             code = "sold_out"
 
-    and add the code's status to DOMAIN_STATUS below when it is not a 400.
+    and add the code's status to DOMAIN_STATUS below when it is not a 400. A code
+    that is not listed takes the status of its kind: `NotFound("…", code="order_not_found")`
+    is a 404 like every NotFound, `Conflict("…", code="sold_out")` a 409.
     """
 
     code = "invalid"
@@ -54,8 +56,15 @@ DOMAIN_STATUS: dict[str, int] = {
 }
 
 
-def domain_status(code: str) -> int:
-    return DOMAIN_STATUS.get(code, status.HTTP_400_BAD_REQUEST)
+def domain_status(error: DomainError | str) -> int:
+    """The HTTP status of a domain error: its code's, else its kind's (the nearest
+    class in the family whose code is listed), else 400."""
+    if isinstance(error, str):
+        return DOMAIN_STATUS.get(error, status.HTTP_400_BAD_REQUEST)
+    for code in (error.code, *(getattr(kind, "code", None) for kind in type(error).__mro__)):
+        if code in DOMAIN_STATUS:
+            return DOMAIN_STATUS[code]
+    return status.HTTP_400_BAD_REQUEST
 
 
 class ApiError(exceptions.APIException):
@@ -91,7 +100,7 @@ def _flatten(detail) -> str:
 
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=domain_status(exc.code))
+        return Response(error_body(exc.code, exc.message, exc.details), status=domain_status(exc))
     if isinstance(exc, ApiError):
         return Response(error_body(exc.error_code, str(exc.detail), exc.details), status=exc.status_code)
     if isinstance(exc, Http404):

@@ -1,15 +1,17 @@
+"""Operators' screens for paid sales. Every write is a service call (payments.services)."""
+
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from core.admin_kit import DomainErrorMixin, NoWriteBackMixin, ReadOnlyInline, form_domain_errors
 from payments import selectors, services
 from payments.models import (
     Entitlement,
     Order,
     OrderEvent,
-    OrderState,
     PaymentResult,
     Product,
     ReconciliationItem,
@@ -18,62 +20,26 @@ from payments.models import (
 from payments.sandbox.models import SandboxPaycode
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class NoWriteBack:
-    """For admins whose every field is read-only: Save on the change page writes
-    nothing. (Django would write back the whole row as read at the start of the
-    request, undoing a state move, a revocation or a payment made meanwhile.)"""
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            super().save_model(request, obj, form, change)
-
-
 class ProductAdminForm(forms.ModelForm):
     class Meta:
         model = Product
-        fields = (
-            "component",
-            "name",
-            "description",
-            "price_fen",
-            "stock",
-            "per_user_limit",
-            "sale_starts_at",
-            "sale_ends_at",
-            "entitlement_kind",
-            "entitlement_days",
-            "entitlement_quantity",
-        )
-
-    def clean_component(self):
-        component = self.cleaned_data["component"]
-        if component is not None and component.type != "paid_sale":
-            raise forms.ValidationError(f"Component {component.pk} is a {component.type}, not a paid_sale.")
-        return component
+        fields = services.PRODUCT_FIELDS
 
     def clean(self):
         data = super().clean()
-        held = self.instance.held if self.instance.pk else 0
-        if data.get("stock") is not None and data["stock"] < held:
-            self.add_error("stock", f"{held} are already reserved or sold; the stock cannot go below that.")
-        if data.get("entitlement_kind") == "membership" and not data.get("entitlement_days"):
-            self.add_error("entitlement_days", "A membership needs its number of days.")
+        with form_domain_errors(self):  # the rules live in the service; shown beside their fields
+            services.product_check(
+                component=data.get("component"),
+                stock=data.get("stock"),
+                entitlement_kind=data.get("entitlement_kind"),
+                entitlement_days=data.get("entitlement_days"),
+                held=self.instance.held if self.instance.pk else 0,
+            )
         return data
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(DomainErrorMixin, admin.ModelAdmin):
     form = ProductAdminForm
     list_display = (
         "name",
@@ -94,13 +60,19 @@ class ProductAdmin(admin.ModelAdmin):
         return selectors.products_with_counts().select_related("component")
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.save()
-            return
-        # Only what the form edits: `held` moves with every order, and writing back
-        # the value read at the start of this request would lose the reservations
-        # made meanwhile (the CheckConstraint still refuses a stock below `held`).
-        obj.save(update_fields=[*form.Meta.fields, "updated_at"])
+        values = {name: form.cleaned_data[name] for name in services.PRODUCT_FIELDS if name in form.cleaned_data}
+        if change:  # writes only these fields: never a stale `held`
+            saved = services.product_update(product=obj, **values)
+        else:
+            saved = services.product_create(**values)
+        obj.pk, obj.held = saved.pk, saved.held
+
+    def delete_model(self, request, obj):
+        services.product_delete(product=obj)
+
+    def delete_queryset(self, request, queryset):
+        for product in queryset:
+            services.product_delete(product=product)
 
     @admin.display(description="price (¥)")
     def price_yuan(self, obj):
@@ -144,7 +116,7 @@ class PaymentResultInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(NoWriteBack, admin.ModelAdmin):
+class OrderAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     list_display = ("order_no", "product", "user_id", "amount_fen", "state", "refund_required", "created_at", "paid_at")
     # Date filters are ranges (no date_hierarchy: it needs MariaDB's time-zone tables).
     list_filter = ("state", "refund_required", "product", "close_cause", "created_at", "paid_at")
@@ -152,9 +124,6 @@ class OrderAdmin(NoWriteBack, admin.ModelAdmin):
     inlines = [OrderEventInline, PaymentResultInline]
     actions = ["refund_orders"]
     readonly_fields = [f.name for f in Order._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -164,16 +133,14 @@ class OrderAdmin(NoWriteBack, admin.ModelAdmin):
         permissions=["change"],
     )
     def refund_orders(self, request, queryset):
-        done = 0
-        for order in queryset.filter(state__in=[OrderState.PAID, OrderState.CLOSED]):
-            done += services.order_refund(
-                order_id=order.pk, cause="refunded_by_operator", detail={"operator": request.user.username}
-            )
+        done = services.orders_refund(
+            order_ids=list(queryset.values_list("pk", flat=True)), operator=request.user.username
+        )
         self.message_user(request, f"{done} order(s) refunded.", messages.SUCCESS)
 
 
 @admin.register(PaymentResult)
-class PaymentResultAdmin(NoWriteBack, admin.ModelAdmin):
+class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
     list_display = (
         "received_at",
         "merchant_order_no",
@@ -188,19 +155,13 @@ class PaymentResultAdmin(NoWriteBack, admin.ModelAdmin):
     search_fields = ("merchant_order_no", "paycode", "event_id", "transaction_id")
     readonly_fields = [f.name for f in PaymentResult._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(Entitlement)
-class EntitlementAdmin(NoWriteBack, admin.ModelAdmin):
+class EntitlementAdmin(NoWriteBackMixin, admin.ModelAdmin):
     list_display = ("user_id", "product", "kind", "quantity", "valid_from", "valid_until", "revoked_at", "order")
     list_filter = ("kind", "product")
     search_fields = ("user_id", "order__order_no")
     readonly_fields = [f.name for f in Entitlement._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 class ReconciliationItemInline(ReadOnlyInline):
@@ -213,14 +174,11 @@ class ReconciliationItemInline(ReadOnlyInline):
 
 
 @admin.register(ReconciliationReport)
-class ReconciliationReportAdmin(NoWriteBack, admin.ModelAdmin):
+class ReconciliationReportAdmin(NoWriteBackMixin, admin.ModelAdmin):
     list_display = ("day", "started_at", "finished_at", "orders_checked", "differences_display", "repaired", "errors")
     list_filter = ("day",)
     inlines = [ReconciliationItemInline]
     readonly_fields = [f.name for f in ReconciliationReport._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.display(description="differences")
     def differences_display(self, obj):
@@ -230,7 +188,7 @@ class ReconciliationReportAdmin(NoWriteBack, admin.ModelAdmin):
 
 
 @admin.register(SandboxPaycode)
-class SandboxPaycodeAdmin(NoWriteBack, admin.ModelAdmin):
+class SandboxPaycodeAdmin(NoWriteBackMixin, admin.ModelAdmin):
     list_display = ("paycode", "merchant_order_no", "amount_fen", "status", "channel", "created_at")
     list_filter = ("status", "channel")
     search_fields = ("paycode", "merchant_order_no")

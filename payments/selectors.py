@@ -24,7 +24,7 @@ def sale_status(product: Product, now=None) -> str:
 
 
 def _orders_public() -> QuerySet[Order]:
-    """Orders with what order_public reads, in one query."""
+    """Orders with what OrderSerializer reads, in one query."""
     return Order.objects.select_related("product", "entitlement__product")
 
 
@@ -42,46 +42,6 @@ def entitlements_for_user(*, user_id: str) -> QuerySet[Entitlement]:
         .filter(user_id=user_id, revoked_at__isnull=True)
         .order_by("-granted_at", "-id")
     )
-
-
-def entitlement_public(entitlement: Entitlement, now=None) -> dict:
-    now = now or timezone.now()
-    return {
-        "kind": entitlement.kind,
-        "product": entitlement.product.name,
-        "quantity": entitlement.quantity,
-        "granted_at": timezone.localtime(entitlement.granted_at).isoformat(),
-        "valid_from": timezone.localtime(entitlement.valid_from).isoformat(),
-        "valid_until": timezone.localtime(entitlement.valid_until).isoformat() if entitlement.valid_until else None,
-        "active": entitlement.valid_until is None or entitlement.valid_until > now,
-        "order_no": entitlement.order.order_no,
-    }
-
-
-def order_public(order: Order) -> dict:
-    try:
-        entitlement = order.entitlement  # OneToOne: at most one, ever
-    except Entitlement.DoesNotExist:
-        entitlement = None
-    if entitlement is not None and entitlement.revoked_at is not None:
-        entitlement = None
-    return {
-        "order_no": order.order_no,
-        "status": order.state,
-        "amount_fen": order.amount_fen,
-        "product": {"id": order.product_id, "name": order.product.name},
-        "paycode": order.paycode or None,
-        "cashier_url": order.cashier_url or None,
-        "expires_at": timezone.localtime(order.expires_at).isoformat(),
-        "paid_at": timezone.localtime(order.paid_at).isoformat()
-        if order.paid_at and order.state == OrderState.PAID
-        else None,
-        "closed_at": timezone.localtime(order.closed_at).isoformat() if order.closed_at else None,
-        "close_cause": order.close_cause or None,
-        "refund_required": order.refund_required,
-        "created_at": timezone.localtime(order.created_at).isoformat(),
-        "entitlement": entitlement_public(entitlement) if entitlement else None,
-    }
 
 
 def products_with_counts() -> QuerySet[Product]:
@@ -117,9 +77,11 @@ def paid_sale_state(*, component, user) -> dict:
             .order_by("-created_at")
             .first()
         )
-        entitlements = [
-            entitlement_public(e, now) for e in entitlements_for_user(user_id=str(user_id)).filter(product=product)[:5]
-        ]
+        from payments.serializers import EntitlementSerializer  # serializers read products through this module
+
+        entitlements = EntitlementSerializer(
+            entitlements_for_user(user_id=str(user_id)).filter(product=product)[:5], many=True, context={"now": now}
+        ).data
         held = buyer.held if buyer else 0
         state["user"] = {
             "held": held,

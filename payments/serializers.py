@@ -1,38 +1,86 @@
+"""API output of paid sales: each serializer renders the response and documents it
+(contracts §6 shapes)."""
+
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from payments.models import Entitlement, EntitlementKind, Order, OrderState
 from payments.selectors import product_of_component
 
 
-class OrderSerializer(serializers.Serializer):
-    """Contracts §6 order shape (documentation of the dict from selectors.order_public)."""
+class LocalDateTimeField(serializers.DateTimeField):
+    """ISO 8601 in the project's time zone (Asia/Shanghai, +08:00), as the API answers times."""
 
-    order_no = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "paid", "closed", "refunded"])
-    amount_fen = serializers.IntegerField()
-    product = serializers.DictField()
-    paycode = serializers.CharField(allow_null=True)
-    cashier_url = serializers.URLField(allow_null=True)
-    expires_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField(allow_null=True)
-    closed_at = serializers.DateTimeField(allow_null=True)
-    close_cause = serializers.CharField(allow_null=True)
-    refund_required = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    entitlement = serializers.DictField(allow_null=True)
+    def to_representation(self, value):
+        return timezone.localtime(value).isoformat() if value else None
+
+
+class BlankAsNullCharField(serializers.CharField):
+    """An empty column is answered as null."""
+
+    def to_representation(self, value):
+        return str(value) if value else None
 
 
 class EntitlementSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["membership", "credits"])
-    product = serializers.CharField()
+    """An entitlement; `active` is judged at context["now"] (default: now)."""
+
+    kind = serializers.ChoiceField(choices=EntitlementKind.choices)
+    product = serializers.CharField(source="product.name")
     quantity = serializers.IntegerField()
-    granted_at = serializers.DateTimeField()
-    valid_from = serializers.DateTimeField()
-    valid_until = serializers.DateTimeField(allow_null=True)
-    active = serializers.BooleanField()
+    granted_at = LocalDateTimeField()
+    valid_from = LocalDateTimeField()
+    valid_until = LocalDateTimeField(allow_null=True)
+    active = serializers.SerializerMethodField()
+    order_no = serializers.CharField(source="order.order_no")
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_active(self, entitlement: Entitlement) -> bool:
+        now = self.context.get("now") or timezone.now()
+        return entitlement.valid_until is None or entitlement.valid_until > now
+
+
+class OrderProductSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class OrderSerializer(serializers.Serializer):
+    """Contracts §6 order shape. Read with selectors' order queries (one query per page)."""
+
     order_no = serializers.CharField()
+    status = serializers.ChoiceField(source="state", choices=OrderState.choices)
+    amount_fen = serializers.IntegerField()
+    product = OrderProductSerializer()
+    paycode = BlankAsNullCharField(allow_null=True)
+    cashier_url = BlankAsNullCharField(allow_null=True)
+    expires_at = LocalDateTimeField()
+    paid_at = serializers.SerializerMethodField()
+    closed_at = LocalDateTimeField(allow_null=True)
+    close_cause = BlankAsNullCharField(allow_null=True)
+    refund_required = serializers.BooleanField()
+    created_at = LocalDateTimeField()
+    entitlement = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_paid_at(self, order: Order) -> str | None:
+        """Only a paid order shows when it was paid."""
+        return (
+            timezone.localtime(order.paid_at).isoformat() if order.paid_at and order.state == OrderState.PAID else None
+        )
+
+    @extend_schema_field(EntitlementSerializer(allow_null=True))
+    def get_entitlement(self, order: Order) -> dict | None:
+        try:
+            entitlement = order.entitlement  # OneToOne: at most one, ever
+        except Entitlement.DoesNotExist:
+            return None
+        if entitlement.revoked_at is not None:
+            return None
+        return EntitlementSerializer(entitlement, context=self.context).data
 
 
 class PaidSalePublicSerializer(serializers.Serializer):

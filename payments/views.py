@@ -7,7 +7,8 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import ApiError
+from core.errors import NotFound
+from core.idempotency import idempotency_key_parse, idempotent_call
 from core.permissions import IsEndUser
 from payments import selectors, services
 from payments.serializers import EntitlementSerializer, OrderSerializer
@@ -44,12 +45,25 @@ class OrderCreateView(APIView):
         summary="Place an order on a paid-sale component",
     )
     def post(self, request, component_id: int):
-        order, _replayed = services.order_place(
-            component_id=component_id,
-            user_id=request.user.id,
-            idempotency_key=request.headers.get("Idempotency-Key"),
+        """Check the sale, reserve under the Idempotency-Key (a repeat replays the
+        reservation or its refusal), then get the paycode with no lock held."""
+        user_id = request.user.id
+        product = services.product_for_sale(component_id=component_id)
+        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
+        status_code, body, _replayed = idempotent_call(
+            scope="payments.order",
+            user_id=user_id,
+            key=key,
+            fingerprint=f"component:{component_id}",
+            compute=lambda: (
+                status.HTTP_201_CREATED,
+                {"order_no": services.order_reserve(product=product, user_id=user_id, idempotency_key=key).order_no},
+            ),
         )
-        return Response(selectors.order_public(order), status=status.HTTP_201_CREATED)
+        if "error" in body:
+            return Response(body, status=status_code)  # the refusal, as first answered
+        order = services.order_checkout(order_no=body["order_no"])
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
 class MyOrderView(APIView):
@@ -59,8 +73,8 @@ class MyOrderView(APIView):
     def get(self, request, order_no: str):
         order = selectors.order_for_user(user_id=request.user.id, order_no=order_no[:32])
         if order is None:
-            raise ApiError("order_not_found", "No such order.", 404)
-        return Response(selectors.order_public(order))
+            raise NotFound("No such order.", code="order_not_found")
+        return Response(OrderSerializer(order).data)
 
 
 class MyOrderListView(generics.ListAPIView):
@@ -73,7 +87,7 @@ class MyOrderListView(generics.ListAPIView):
     @extend_schema(operation_id="me_orders_list")
     def get(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([selectors.order_public(o) for o in page])
+        return self.get_paginated_response(OrderSerializer(page, many=True).data)
 
 
 class MyEntitlementListView(generics.ListAPIView):
@@ -86,4 +100,4 @@ class MyEntitlementListView(generics.ListAPIView):
     @extend_schema(operation_id="me_entitlements_list")
     def get(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([selectors.entitlement_public(e) for e in page])
+        return self.get_paginated_response(EntitlementSerializer(page, many=True).data)

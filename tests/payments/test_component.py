@@ -93,8 +93,8 @@ def test_membership_purchases_stack(fake_payments):
     from tests.payments.factories import ProductFactory
 
     product = ProductFactory(per_user_limit=2)
-    first, _ = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="a")
-    second, _ = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="b")
+    first = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="a")
+    second = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="b")
     services.payment_result_apply(payload=result_event(first, "PAID"))
     services.payment_result_apply(payload=result_event(second, "PAID"))
     one, two = Entitlement.objects.order_by("pk")
@@ -105,7 +105,7 @@ def test_admin_screens_show_counts_timeline_and_payment_events(fake_payments):
     from tests.payments.factories import ProductFactory
 
     product = ProductFactory(stock=10)
-    paid, _ = services.order_place(component_id=product.component_id, user_id="a", idempotency_key="k")
+    paid = services.order_place(component_id=product.component_id, user_id="a", idempotency_key="k")
     services.order_place(component_id=product.component_id, user_id="b", idempotency_key="k")
     services.payment_result_apply(payload=result_event(paid, "PAID"))
     services.payment_result_apply(payload=result_event(paid, "PAID", amount_fen=1))
@@ -229,7 +229,7 @@ def test_save_on_a_read_only_order_page_never_undoes_a_payment_made_meanwhile(fa
     from payments.models import Order
     from tests.payments.factories import ProductFactory
 
-    placed, _ = services.order_place(component_id=ProductFactory().component_id, user_id="u", idempotency_key="k")
+    placed = services.order_place(component_id=ProductFactory().component_id, user_id="u", idempotency_key="k")
     loaded = Order.objects.get(pk=placed.pk)  # the admin reads the order at the start of the request...
     services.payment_result_apply(payload=result_event(placed, "PAID"))  # ...the payment lands
     request = rf.post(f"/admin/payments/order/{placed.pk}/change/")

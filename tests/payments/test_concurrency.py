@@ -78,7 +78,7 @@ def test_concurrent_payments_of_one_users_memberships_stack_without_overlap(fake
     product = ProductFactory(stock=100, per_user_limit=2)
     users = [f"stacker-{i}" for i in range(15)]
     orders = [
-        services.order_place(component_id=product.component_id, user_id=user, idempotency_key=key)[0]
+        services.order_place(component_id=product.component_id, user_id=user, idempotency_key=key)
         for user in users
         for key in ("a", "b")
     ]

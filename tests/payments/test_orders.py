@@ -178,7 +178,7 @@ def test_order_list_reads_a_page_in_the_same_number_of_queries_however_many_orde
     client = user_client("lister")
 
     def buy() -> None:
-        order, _ = services.order_place(
+        order = services.order_place(
             component_id=product.component_id, user_id="lister", idempotency_key=uuid.uuid4().hex
         )
         services.payment_result_apply(payload=result_event(order, "PAID"))

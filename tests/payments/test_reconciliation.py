@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from payments import client as payment_client
 from payments import services
 from payments.models import Entitlement, Order, Product, ReconciliationReport
 from payments.sandbox.models import SandboxPaycode
@@ -16,9 +17,7 @@ from tests.payments.factories import ProductFactory
 
 
 def place(product, user_id) -> Order:
-    order, _ = services.order_place(
-        component_id=product.component_id, user_id=user_id, idempotency_key=uuid.uuid4().hex
-    )
+    order = services.order_place(component_id=product.component_id, user_id=user_id, idempotency_key=uuid.uuid4().hex)
     return order
 
 
@@ -30,7 +29,7 @@ def test_reconciliation_finds_and_repairs_each_difference(sandbox):
     product = ProductFactory(stock=10, per_user_limit=5)
     agree = place(product, "agree")
     sandbox_cashier_act(paycode=sandbox_code(agree), action="alipay", publish=False)
-    services.payment_result_apply(payload=services.client.paycode_query(paycode=agree.paycode), source="query")
+    services.payment_result_apply(payload=payment_client.paycode_query(paycode=agree.paycode), source="query")
 
     unheard = place(product, "unheard")  # paid at the service, the event never came
     sandbox_cashier_act(paycode=sandbox_code(unheard), action="wechat", publish=False)
@@ -41,7 +40,7 @@ def test_reconciliation_finds_and_repairs_each_difference(sandbox):
 
     refunded = place(product, "refunded")  # refunded in the payment console, we never heard
     sandbox_cashier_act(paycode=sandbox_code(refunded), action="alipay", publish=False)
-    services.payment_result_apply(payload=services.client.paycode_query(paycode=refunded.paycode), source="query")
+    services.payment_result_apply(payload=payment_client.paycode_query(paycode=refunded.paycode), source="query")
     SandboxPaycode.objects.filter(paycode=refunded.paycode).update(status="REFUNDED")
 
     dangling = place(product, "dangling")  # we closed it, the paycode is still open

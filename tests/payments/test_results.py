@@ -14,9 +14,7 @@ pytestmark = pytest.mark.broker
 
 
 def place(product, user_id="10086") -> Order:
-    order, _ = services.order_place(
-        component_id=product.component_id, user_id=user_id, idempotency_key=uuid.uuid4().hex
-    )
+    order = services.order_place(component_id=product.component_id, user_id=user_id, idempotency_key=uuid.uuid4().hex)
     return order
 
 

@@ -84,7 +84,7 @@ def _expire(order: Order) -> None:
 
 
 def test_expiry_closes_the_paycode_first_then_the_order(sandbox, product):
-    order, _ = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="k")
+    order = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="k")
     _expire(order)
     assert services.orders_expire() == {"closed": 1}
     order.refresh_from_db()
@@ -97,7 +97,7 @@ def test_expiry_closes_the_paycode_first_then_the_order(sandbox, product):
 def test_expiry_racing_a_payment_applies_the_payment_and_the_late_event_grants_nothing(sandbox, events, product):
     from payments.sandbox.services import sandbox_cashier_act
 
-    order, _ = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="k")
+    order = services.order_place(component_id=product.component_id, user_id="u", idempotency_key="k")
     # the user pays at the last second; the result event is still on its way
     late_event = sandbox_cashier_act(
         paycode=SandboxPaycode.objects.get(paycode=order.paycode), action="wechat", publish=False
@@ -117,7 +117,7 @@ def test_expiry_racing_a_payment_applies_the_payment_and_the_late_event_grants_n
 def test_payment_service_down_during_expiry_leaves_the_order_for_the_next_run(settings, sandbox, product):
     from tests.payments.fakes import closed_port_url
 
-    order, _ = services.order_place(component_id=product.component_id, user_id="u", idempotency_key=uuid.uuid4().hex)
+    order = services.order_place(component_id=product.component_id, user_id="u", idempotency_key=uuid.uuid4().hex)
     _expire(order)
     settings.PAYMENT_SERVICE_URL = closed_port_url()
     assert services.orders_expire() == {"service_error": 1}
@@ -132,7 +132,7 @@ def test_expiry_stops_at_the_first_order_while_the_service_is_down_and_skips_onl
     from tests.payments.fakes import FixedAnswerServer, closed_port_url
 
     for user_id in ("a", "b", "c"):
-        order, _ = services.order_place(
+        order = services.order_place(
             component_id=product.component_id, user_id=user_id, idempotency_key=uuid.uuid4().hex
         )
         _expire(order)
