@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -16,21 +14,24 @@ from django.utils.html import format_html, format_html_join
 
 from attribution import devices, platforms, selectors, services
 from attribution.models import (
+    CandidateVerdict,
     Conversion,
     ConversionEvent,
     MatchTrace,
     PendingEvent,
     Postback,
     PostbackAttempt,
+    PostbackStatus,
     TestDevice,
     TrackingLink,
 )
 from attribution.sandbox.models import SandboxPostback
+from core.admin_kit import DomainErrorMixin, NoWriteBackMixin, ReadOnlyInline
 from core.admin_site import read_only_view
 
 
 @admin.register(TrackingLink)
-class TrackingLinkAdmin(admin.ModelAdmin):
+class TrackingLinkAdmin(DomainErrorMixin, admin.ModelAdmin):
     list_display = (
         "campaign_name",
         "platform",
@@ -135,31 +136,21 @@ class TrackingLinkAdmin(admin.ModelAdmin):
         self.message_user(request, f"Synced {result['synced']} link(s), removed {result['removed']} stale replica(s).")
 
 
-class PostbackInline(admin.TabularInline):
+class PostbackInline(ReadOnlyInline):
     model = Postback
-    extra = 0
-    can_delete = False
     fields = ("event_type", "status", "attempt_count", "succeeded_at", "next_attempt_at", "last_error")
     readonly_fields = fields
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-
-class ConversionEventInline(admin.TabularInline):
+class ConversionEventInline(ReadOnlyInline):
     model = ConversionEvent
-    extra = 0
-    can_delete = False
     fields = ("event_type", "event_id", "occurred_at", "amount_fen", "user_id", "arrived_early")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Conversion)
-class ConversionAdmin(admin.ModelAdmin):
+class ConversionAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "activated_at",
@@ -180,23 +171,23 @@ class ConversionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Release rejected installs (post them back once)", permissions=["change"])
     def release(self, request, queryset):
-        released = 0
-        for conversion in queryset.filter(fraud_status="rejected"):
-            services.conversion_release(conversion=conversion, released_by=request.user.get_username())
-            released += 1
+        released = services.conversions_release(
+            conversion_ids=list(queryset.values_list("pk", flat=True)), released_by=request.user.get_username()
+        )
         self.message_user(request, f"{released} rejected installs released and queued for postback.")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 def _candidates_table(candidates: list[dict]) -> str:
     if not candidates:
         return "No click was stored under any of the device's keys."
-    colour = {"matched": "#1a7f37", "eligible": "#9a6700", "rejected": "#8a8f99"}
+    colour = {
+        CandidateVerdict.MATCHED: "#1a7f37",
+        CandidateVerdict.ELIGIBLE: "#9a6700",
+        CandidateVerdict.REJECTED: "#8a8f99",
+    }
     return format_html(
         "<table><tr><th>verdict</th><th>link</th><th>platform</th><th>key</th><th>click time</th>"
         "<th>click id</th><th>why</th></tr>{}</table>",
@@ -288,28 +279,27 @@ class MatchTraceAdmin(admin.ModelAdmin):
             keys = devices.activation_keys(
                 {k: data[k] for k in ("idfa", "caid", "imei", "oaid", "android_id")}, ip=data["ip"], ua=data["ua"]
             )
-            app_id, os = data["app_id"], data["os"] or None
-            match = selectors.click_candidates(
-                links=selectors.links_for(app_id=app_id, os=os),
-                keys=keys,
-                activated_ms=int(timezone.now().timestamp() * 1000),
+            app_id = data["app_id"]
+            # the matcher's own decision (selectors.activation_explain), for an activation now
+            explained = selectors.activation_explain(
+                app_id=app_id, os=data["os"] or None, keys=keys, activated_at=timezone.now()
             )
-            previous = selectors.attributed_conversion(
-                app_id=app_id, keys=keys, since=timezone.now() - timedelta(days=selectors.REINSTALL_DAYS)
-            )
+            verdict = f"{explained.outcome}: {explained.reason}"
+            if explained.test_device is not None:
+                verdict += selectors.test_device_note(explained.test_device)
             flat = devices.flat_keys(keys, with_ipua=True)
             context.update(
                 keys=flat,
-                verdict=(f"reinstall: already attributed to conversion {previous.pk}" if previous else match.reason),
-                table=_candidates_table([c.as_dict() for c in match.candidates]),
-                conversions=Conversion.objects.filter(app_id=app_id, keys__key__in=flat).distinct()[:20],
-                traces=MatchTrace.objects.filter(app_id=app_id, conversion__keys__key__in=flat).distinct()[:20],
+                verdict=verdict,
+                table=_candidates_table([c.as_dict() for c in explained.candidates]),
+                conversions=selectors.device_conversions(app_id=app_id, keys=flat),
+                traces=selectors.device_traces(app_id=app_id, keys=flat),
             )
         return TemplateResponse(request, "attribution/admin/device_trace.html", context)
 
 
 @admin.register(TestDevice)
-class TestDeviceAdmin(admin.ModelAdmin):
+class TestDeviceAdmin(DomainErrorMixin, admin.ModelAdmin):
     list_display = ("label", "app_id", "ids", "created_at")
     search_fields = ("label", "idfa", "imei", "oaid", "android_id")
     readonly_fields = ("keys", "created_at")
@@ -323,6 +313,13 @@ class TestDeviceAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: TestDevice, form, change: bool) -> None:
         services.test_device_save(device=obj)
+
+    def delete_model(self, request, obj: TestDevice) -> None:
+        services.test_device_delete(device=obj)
+
+    def delete_queryset(self, request, queryset: QuerySet[TestDevice]) -> None:
+        for device in queryset:
+            services.test_device_delete(device=device)
 
     def has_forget_permission(self, request) -> bool:
         """Forgetting deletes the device's conversions, traces and stored clicks."""
@@ -340,10 +337,8 @@ class TestDeviceAdmin(admin.ModelAdmin):
             )
 
 
-class PostbackAttemptInline(admin.TabularInline):
+class PostbackAttemptInline(ReadOnlyInline):
     model = PostbackAttempt
-    extra = 0
-    can_delete = False
     fields = (
         "number",
         "created_at",
@@ -358,9 +353,6 @@ class PostbackAttemptInline(admin.TabularInline):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
 
 class FailedFilter(admin.SimpleListFilter):
     title = "delivery"
@@ -368,23 +360,21 @@ class FailedFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("failed", "failed or retrying"),
-            ("refused", "refused (callback not allowed)"),
-            ("succeeded", "succeeded"),
+            (PostbackStatus.FAILED, "failed or retrying"),
+            (PostbackStatus.REFUSED, PostbackStatus.REFUSED.label),
+            (PostbackStatus.SUCCEEDED, PostbackStatus.SUCCEEDED.label),
         ]
 
     def queryset(self, request, queryset):
-        if self.value() == "failed":
-            return queryset.filter(status__in=["failed", "retrying"])
-        if self.value() == "refused":
-            return queryset.filter(status="refused")
-        if self.value() == "succeeded":
-            return queryset.filter(status="succeeded")
+        if self.value() == PostbackStatus.FAILED:
+            return queryset.filter(status__in=[PostbackStatus.FAILED, PostbackStatus.RETRYING])
+        if self.value() in (PostbackStatus.REFUSED, PostbackStatus.SUCCEEDED):
+            return queryset.filter(status=self.value())
         return queryset
 
 
 @admin.register(Postback)
-class PostbackAdmin(admin.ModelAdmin):
+class PostbackAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "conversion_link",
@@ -404,9 +394,6 @@ class PostbackAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
     @admin.display(description="platform")
     def platform(self, obj: Postback) -> str:
         return obj.conversion.platform
@@ -422,21 +409,18 @@ class PostbackAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed postbacks now", permissions=["retry"])
     def retry_postbacks(self, request, queryset: QuerySet[Postback]) -> None:
-        retried = sum(services.postback_retry(postback=p) for p in queryset)
+        retried = services.postbacks_retry(postback_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Queued {retried} postback(s) for another attempt.", messages.SUCCESS)
 
 
 @admin.register(PendingEvent)
-class PendingEventAdmin(admin.ModelAdmin):
+class PendingEventAdmin(NoWriteBackMixin, admin.ModelAdmin):
     list_display = ("event_id", "event_type", "app_id", "user_id", "occurred_at", "status", "resolution")
     list_filter = ("status", "event_type")
     search_fields = ("event_id", "user_id")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 @admin.register(SandboxPostback)

@@ -125,6 +125,37 @@ class FraudStatus(models.TextChoices):
     RELEASED = "released", "released by an operator (posted back)"
 
 
+class MatchOutcome(models.TextChoices):
+    """What the matcher decided for one activation (MatchTrace.outcome)."""
+
+    ATTRIBUTED = "attributed", "attributed"
+    ORGANIC = "organic", "organic"
+    REINSTALL = "reinstall", "reinstall"
+
+
+class CandidateVerdict(models.TextChoices):
+    """What the matcher said of one stored click it considered (MatchTrace.candidates)."""
+
+    MATCHED = "matched", "matched"
+    ELIGIBLE = "eligible", "eligible"
+    REJECTED = "rejected", "rejected"
+
+
+class PendingEventStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    APPLIED = "applied", "applied"
+    DISCARDED = "discarded", "discarded"
+
+
+class PostbackStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    SENDING = "sending", "sending"
+    RETRYING = "retrying", "retrying"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed (gave up)"
+    REFUSED = "refused", "refused (callback not allowed)"
+
+
 class Conversion(models.Model):
     """An activation attributed to a click."""
 
@@ -154,7 +185,9 @@ class Conversion(models.Model):
     device_keys = models.JSONField(default=dict)
     oaid = models.CharField(max_length=128, blank=True)
     is_test = models.BooleanField(default=False)
-    fraud_status = models.CharField(max_length=8, choices=FraudStatus.choices, default="", blank=True, db_index=True)
+    fraud_status = models.CharField(
+        max_length=8, choices=FraudStatus.choices, default=FraudStatus.CLEAN, blank=True, db_index=True
+    )
     fraud_rule = models.CharField(max_length=16, blank=True, help_text="the fraud rule that hit (alerts.fraud)")
     fraud_reason = models.CharField(max_length=300, blank=True)
     released_by = models.CharField(max_length=150, blank=True)
@@ -232,18 +265,13 @@ class DeviceLock(models.Model):
 class MatchTrace(models.Model):
     """Every activation the matcher saw, with the clicks it considered and why."""
 
-    OUTCOMES = [
-        ("attributed", "attributed"),
-        ("organic", "organic"),
-        ("reinstall", "reinstall"),
-    ]
     event_id = models.CharField(max_length=64, unique=True)
     app_id = models.CharField(max_length=128)
     os = models.CharField(max_length=8, blank=True)
     user_id = models.CharField(max_length=64, blank=True)
     activated_at = models.DateTimeField()
     device_keys = models.JSONField(default=dict)
-    outcome = models.CharField(max_length=16, choices=OUTCOMES)
+    outcome = models.CharField(max_length=16, choices=MatchOutcome.choices)
     reason = models.CharField(max_length=300, blank=True)
     is_test = models.BooleanField(default=False)
     conversion = models.ForeignKey(Conversion, null=True, blank=True, on_delete=models.SET_NULL, related_name="traces")
@@ -264,7 +292,6 @@ class MatchTrace(models.Model):
 class PendingEvent(models.Model):
     """A registration or payment that arrived before its activation."""
 
-    STATUS_CHOICES = [("pending", "pending"), ("applied", "applied"), ("discarded", "discarded")]
     event_id = models.CharField(max_length=64, unique=True)
     event_type = models.CharField(max_length=16, choices=EVENT_CHOICES)
     app_id = models.CharField(max_length=128)
@@ -272,7 +299,7 @@ class PendingEvent(models.Model):
     device_keys = models.JSONField(default=dict)
     occurred_at = models.DateTimeField()
     amount_fen = models.PositiveBigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="pending")
+    status = models.CharField(max_length=16, choices=PendingEventStatus.choices, default=PendingEventStatus.PENDING)
     resolution = models.CharField(max_length=200, blank=True)
     conversion = models.ForeignKey(Conversion, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -307,20 +334,12 @@ class PendingEventKey(models.Model):
 class Postback(models.Model):
     """One conversion event to report to the ad platform; at most one per conversion and event type."""
 
-    STATUS_CHOICES = [
-        ("pending", "pending"),
-        ("sending", "sending"),
-        ("retrying", "retrying"),
-        ("succeeded", "succeeded"),
-        ("failed", "failed (gave up)"),
-        ("refused", "refused (callback not allowed)"),
-    ]
     conversion = models.ForeignKey(Conversion, on_delete=models.CASCADE, related_name="postbacks")
     event_type = models.CharField(max_length=16, choices=EVENT_CHOICES)
     source_event_id = models.CharField(max_length=64)
     event_time = models.DateTimeField()
     amount_fen = models.PositiveBigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="pending")
+    status = models.CharField(max_length=16, choices=PostbackStatus.choices, default=PostbackStatus.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,18 @@ from django.utils import timezone
 
 from attribution import devices
 from attribution.clicks import hour_bucket, index_key, stat_key
-from attribution.models import Conversion, DeviceKey, PendingEvent, PendingEventKey, TestDevice, TrackingLink
+from attribution.models import (
+    CandidateVerdict,
+    Conversion,
+    DeviceKey,
+    MatchOutcome,
+    MatchTrace,
+    PendingEvent,
+    PendingEventKey,
+    PendingEventStatus,
+    TestDevice,
+    TrackingLink,
+)
 from core.redis import get_redis
 
 REINSTALL_DAYS = 90
@@ -26,7 +37,7 @@ class Candidate:
     click_id: str = ""
     click_at_ms: int | None = None
     click: dict = field(default_factory=dict)
-    verdict: str = "rejected"  # matched | eligible | rejected
+    verdict: str = CandidateVerdict.REJECTED
     reason: str = ""
     clicks_on_key: int = 0
 
@@ -102,22 +113,22 @@ def click_candidates(*, links: list[TrackingLink], keys: dict[str, list[str]], a
             elif age_ms > window * 1000:
                 cand.reason = f"outside the {_window_text(window)} window ({age_ms / 3600000:.1f} h before)"
             else:
-                cand.verdict = "eligible"
+                cand.verdict = CandidateVerdict.ELIGIBLE
                 cand.reason = f"{kind} within the {_window_text(window)} window"
             candidates.append(cand)
-    eligible = [c for c in candidates if c.verdict == "eligible"]
+    eligible = [c for c in candidates if c.verdict == CandidateVerdict.ELIGIBLE]
     by_device = [c for c in eligible if c.kind != devices.IPUA]
     pool = by_device or eligible
     winner = None
     if pool:
         order = {kind: i for i, kind in enumerate((*devices.DEVICE_KINDS, devices.IPUA))}
         winner = max(pool, key=lambda c: (c.click_at_ms, c.click.get("us", 0), -order[c.kind]))
-        winner.verdict = "matched"
+        winner.verdict = CandidateVerdict.MATCHED
         winner.reason = f"last click before the activation ({winner.reason})"
         for c in eligible:
             if c is winner:
                 continue
-            c.verdict = "rejected"
+            c.verdict = CandidateVerdict.REJECTED
             if c.click_id == winner.click_id:
                 c.reason = f"same click, matched by {winner.kind} first"
             elif by_device and c.kind == devices.IPUA:
@@ -129,6 +140,53 @@ def click_candidates(*, links: list[TrackingLink], keys: dict[str, list[str]], a
         reason = "no click within any window: organic" if candidates else "no click under any of the device's keys"
     ordered = sorted(candidates, key=lambda c: -(c.click_at_ms or 0)) + notes
     return MatchResult(winner, ordered, reason)
+
+
+@dataclass
+class MatchExplanation:
+    """Why an activation of a device at a moment is attributed, organic or a reinstall."""
+
+    outcome: MatchOutcome
+    reason: str
+    winner: Candidate | None  # the click attributed (outcome attributed only)
+    candidates: list[Candidate]  # newest first, each with its verdict and why
+    links: list[TrackingLink]
+    previous: Conversion | None  # the device's conversion within REINSTALL_DAYS (reinstall)
+    test_device: TestDevice | None
+
+
+def activation_explain(
+    *, app_id: str, os: str | None, keys: dict[str, list[str]], activated_at: datetime
+) -> MatchExplanation:
+    """The matching decision, in one place: the matcher (services.activation_record)
+    records it, the admin's device page shows it for an activation now."""
+    test_device = test_device_matching(app_id=app_id, keys=keys)
+    links = links_for(app_id=app_id, os=os)
+    match = click_candidates(links=links, keys=keys, activated_ms=int(activated_at.timestamp() * 1000))
+    previous = attributed_conversion(app_id=app_id, keys=keys, since=activated_at - timedelta(days=REINSTALL_DAYS))
+    if previous is not None:
+        reason = f"device already attributed to conversion {previous.pk} within {REINSTALL_DAYS} days"
+        if match.winner is not None:
+            match.winner.verdict = CandidateVerdict.REJECTED
+            match.winner.reason = f"reinstall rule: {reason} · would have won: {match.winner.reason}"
+        return MatchExplanation(MatchOutcome.REINSTALL, reason, None, match.candidates, links, previous, test_device)
+    if match.winner is None:
+        return MatchExplanation(MatchOutcome.ORGANIC, match.reason, None, match.candidates, links, None, test_device)
+    return MatchExplanation(
+        MatchOutcome.ATTRIBUTED, match.reason, match.winner, match.candidates, links, None, test_device
+    )
+
+
+def test_device_note(device: TestDevice) -> str:
+    return f" · test device “{device.label}”: never posted back"
+
+
+def device_conversions(*, app_id: str, keys: list[str], limit: int = 20) -> list[Conversion]:
+    return list(Conversion.objects.filter(app_id=app_id, keys__key__in=keys).distinct()[:limit])
+
+
+def device_traces(*, app_id: str, keys: list[str], limit: int = 20) -> list[MatchTrace]:
+    return list(MatchTrace.objects.filter(app_id=app_id, conversion__keys__key__in=keys).distinct()[:limit])
 
 
 def attributed_conversion(*, app_id: str, keys: dict[str, list[str]], since: datetime | None) -> Conversion | None:
@@ -157,7 +215,9 @@ def pending_event_ids_with_conversion() -> list[int]:
     user_converted = Exists(Conversion.objects.filter(app_id=OuterRef("app_id"), user_id=OuterRef("user_id")))
     by_key = Q(pk__in=PendingEventKey.objects.filter(key_converted).values("event_id"))
     by_user = ~Q(user_id="") & Q(user_converted)
-    waiting = PendingEvent.objects.filter(by_key | by_user, status="pending").order_by("created_at", "pk")
+    waiting = PendingEvent.objects.filter(by_key | by_user, status=PendingEventStatus.PENDING).order_by(
+        "created_at", "pk"
+    )
     return list(waiting.values_list("pk", flat=True))
 
 

@@ -20,7 +20,7 @@ def postback_deliver_task(self, postback_id: int) -> str:
     next attempt runs at once: the schedule itself is `services.postback_backoff`."""
     while True:
         result = services.postback_deliver(postback_id=postback_id)
-        if result.outcome != "retry":
+        if result.outcome != services.DeliveryOutcome.RETRY:
             return result.outcome
         if not self.request.is_eager:
             raise self.retry(countdown=result.retry_in)

@@ -1,0 +1,173 @@
+"""Registrations and payments (deep events): attached to their conversion, or kept
+until the activation arrives."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from attribution import devices, selectors
+from attribution.models import Conversion, ConversionEvent, PendingEvent, PendingEventKey, PendingEventStatus
+from attribution.services.postbacks import postback_plan
+
+logger = logging.getLogger("huodong.attribution")
+
+
+@transaction.atomic
+def deep_event_record(
+    *,
+    event_id: str,
+    event_type: str,
+    app_id: str,
+    user_id: str | None,
+    device: dict | None,
+    occurred_at: datetime,
+    amount_fen: int | None,
+) -> str:
+    """Attach a registration or payment to its conversion, or keep it until the
+    activation arrives. Returns "applied" or "pending" (the PendingEventStatus it took)."""
+    keys = devices.activation_keys(device)
+    conversion = selectors.conversion_for_event(app_id=app_id, keys=keys, user_id=user_id)
+    if conversion is None:
+        pending = PendingEvent.objects.create(
+            event_id=event_id,
+            event_type=event_type,
+            app_id=app_id,
+            user_id=user_id or "",
+            device_keys=keys,
+            occurred_at=occurred_at,
+            amount_fen=amount_fen,
+        )
+        PendingEventKey.objects.bulk_create(
+            [PendingEventKey(event=pending, app_id=app_id, key=key) for key in devices.flat_keys(keys)]
+        )
+        logger.info("deep event pending", extra={"event_id": event_id, "event_type": event_type, "app_id": app_id})
+        return PendingEventStatus.PENDING
+    _deep_event_apply(
+        conversion=conversion,
+        event_type=event_type,
+        event_id=event_id,
+        user_id=user_id or "",
+        occurred_at=occurred_at,
+        amount_fen=amount_fen,
+    )
+    return PendingEventStatus.APPLIED
+
+
+def _deep_event_apply(
+    *,
+    conversion: Conversion,
+    event_type: str,
+    event_id: str,
+    user_id: str,
+    occurred_at: datetime,
+    amount_fen,
+    arrived_early: bool = False,
+) -> None:
+    # The conversion's UPDATE before the event's INSERT (whose foreign-key check takes a shared
+    # lock on the conversion): two events of one conversion at once then queue instead of deadlocking.
+    if user_id and not conversion.user_id:
+        Conversion.objects.filter(pk=conversion.pk, user_id="").update(user_id=user_id)
+    try:
+        with transaction.atomic():
+            ConversionEvent.objects.create(
+                conversion=conversion,
+                event_type=event_type,
+                event_id=event_id,
+                user_id=user_id,
+                occurred_at=occurred_at,
+                amount_fen=amount_fen,
+                arrived_early=arrived_early,
+            )
+    except IntegrityError:
+        return  # this event was attached before
+    planned = postback_plan(
+        conversion=conversion,
+        event_type=event_type,
+        source_event_id=event_id,
+        event_time=occurred_at,
+        amount_fen=amount_fen,
+    )
+    logger.info(
+        "deep event applied",
+        extra={
+            "event_id": event_id,
+            "event_type": event_type,
+            "conversion_id": conversion.pk,
+            "postback_id": planned.pk if planned else None,
+        },
+    )
+
+
+def _pending_event_apply(event: PendingEvent, conversion: Conversion, *, when: str) -> None:
+    """Apply a waiting registration or payment to the conversion it belongs to."""
+    _deep_event_apply(
+        conversion=conversion,
+        event_type=event.event_type,
+        event_id=event.event_id,
+        user_id=event.user_id,
+        occurred_at=event.occurred_at,
+        amount_fen=event.amount_fen,
+        arrived_early=True,
+    )
+    event.status, event.conversion = PendingEventStatus.APPLIED, conversion
+    event.resolution = f"applied to conversion {conversion.pk} {when}"
+    event.save(update_fields=["status", "resolution", "conversion"])
+
+
+def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, conversion: Conversion | None) -> int:
+    """Apply (or discard, for an organic device) the events that waited for this activation."""
+    # two index lookups (by key, by user); rows are locked only when there is something to resolve
+    flat = devices.flat_keys(keys)
+    ids: set[int] = set()
+    if flat:
+        ids.update(PendingEventKey.objects.filter(app_id=app_id, key__in=flat).values_list("event_id", flat=True))
+    if user_id:
+        ids.update(
+            PendingEvent.objects.filter(app_id=app_id, user_id=user_id, status=PendingEventStatus.PENDING).values_list(
+                "pk", flat=True
+            )
+        )
+    if not ids:
+        return 0
+    resolved = 0
+    pending = (
+        PendingEvent.objects.select_for_update()
+        .filter(pk__in=ids, status=PendingEventStatus.PENDING)
+        .order_by("occurred_at", "pk")
+    )
+    for event in pending:
+        if conversion is None:
+            event.status, event.resolution = PendingEventStatus.DISCARDED, "the activation was organic"
+            event.save(update_fields=["status", "resolution"])
+        else:
+            _pending_event_apply(event, conversion, when="when the activation arrived")
+        resolved += 1
+    return resolved
+
+
+def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:
+    """Periodic repair: apply waiting events whose conversion now exists (an activation
+    committed concurrently), discard those older than `max_age_days`. Only the events that
+    have a conversion are read, so the cost does not grow with the organic devices' waiting events."""
+    applied = 0
+    for pk in selectors.pending_event_ids_with_conversion():
+        with transaction.atomic():
+            event = PendingEvent.objects.select_for_update().filter(pk=pk, status=PendingEventStatus.PENDING).first()
+            if event is None:
+                continue
+            conversion = selectors.conversion_for_event(
+                app_id=event.app_id, keys=event.device_keys, user_id=event.user_id or None
+            )
+            if conversion is None:  # forgotten meanwhile
+                continue
+            _pending_event_apply(event, conversion, when="by the periodic retry")
+            applied += 1
+    cutoff = timezone.now() - timedelta(days=max_age_days)
+    discarded = PendingEvent.objects.filter(status=PendingEventStatus.PENDING, created_at__lt=cutoff).update(
+        status=PendingEventStatus.DISCARDED, resolution=f"no activation within {max_age_days} days"
+    )
+    return {"applied": applied, "discarded": discarded}
