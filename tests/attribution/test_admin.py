@@ -212,3 +212,58 @@ def test_conversion_trace_and_postback_lists_query_a_fixed_number_of_times(admin
     for n in range(2, 6):
         add_conversion(n)
     assert queries() == one
+
+
+def test_device_page_shows_the_matchers_own_decision_for_an_activation_now(admin_client, make_link, client):
+    """The device page and the matcher share one explanation (selectors.activation_explain):
+    before the activation it says what the matcher then records; after it, a reinstall
+    with the matched click rejected by the reinstall rule."""
+    link = make_link("oceanengine", os="ios")
+    client.get(f"/t/oceanengine/{link.token}?{urlencode(click_params('oceanengine', '', idfa='AB-9'))}")
+    before = admin_client.get("/admin/attribution/matchtrace/device/", {"app_id": link.app_id, "idfa": "AB-9"})
+    outcome = services.activation_record(
+        event_id="ev-9",
+        app_id=link.app_id,
+        os="ios",
+        user_id="9",
+        device={"idfa": "AB-9"},
+        ip=None,
+        ua=None,
+        occurred_at=timezone.now(),
+    )
+    assert outcome.outcome == "attributed"
+    decided = outcome.trace.reason.split(" · ")[0]  # what follows are the fraud rule's and test devices' notes
+    assert decided == "matched by idfa" and f"attributed: {decided}" in before.content.decode()
+    after = admin_client.get("/admin/attribution/matchtrace/device/", {"app_id": link.app_id, "idfa": "AB-9"})
+    text = after.content.decode()
+    assert f"reinstall: device already attributed to conversion {outcome.conversion.pk}" in text
+    assert "reinstall rule:" in text and "would have won: last click before the activation" in text
+
+
+def test_save_on_a_read_only_conversion_page_never_undoes_a_release_made_meanwhile(make_link, client, rf):
+    from django.contrib.admin.sites import site
+    from django.contrib.auth import get_user_model
+
+    from attribution.models import FraudStatus
+
+    link = make_link("oceanengine", os="ios")
+    client.get(f"/t/oceanengine/{link.token}?{urlencode(click_params('oceanengine', '', idfa='AB-8'))}")
+    conversion = services.activation_record(
+        event_id="ev-8",
+        app_id=link.app_id,
+        os="ios",
+        user_id="8",
+        device={"idfa": "AB-8"},
+        ip=None,
+        ua=None,
+        occurred_at=timezone.now(),
+    ).conversion
+    Conversion.objects.filter(pk=conversion.pk).update(fraud_status=FraudStatus.REJECTED)
+    loaded = Conversion.objects.get(pk=conversion.pk)  # the admin reads the conversion at the start...
+    services.conversion_release(conversion=conversion, released_by="another operator")  # ...it is released
+    request = rf.post(f"/admin/attribution/conversion/{conversion.pk}/change/")
+    request.user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026")
+    admin_ = site._registry[Conversion]
+    admin_.save_model(request, loaded, admin_.get_form(request, loaded)(instance=loaded), change=True)
+    conversion.refresh_from_db()
+    assert (conversion.fraud_status, conversion.released_by) == (FraudStatus.RELEASED, "another operator")

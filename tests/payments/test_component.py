@@ -238,3 +238,36 @@ def test_save_on_a_read_only_order_page_never_undoes_a_payment_made_meanwhile(fa
     admin_.save_model(request, loaded, admin_.get_form(request, loaded)(instance=loaded), change=True)
     placed.refresh_from_db()
     assert placed.state == "paid" and placed.paid_at is not None
+
+
+def test_product_services_hold_the_rules_the_admin_shows(fake_payments):
+    from core.errors import DomainError
+    from tests.payments.factories import ProductFactory
+
+    product = ProductFactory(stock=5)
+    services.order_place(component_id=product.component_id, user_id="a", idempotency_key="k")
+    with pytest.raises(DomainError) as refused:
+        services.product_update(product=product, stock=0, entitlement_days=None)
+    assert set(refused.value.details["fields"]) == {"stock", "entitlement_days"}
+    assert Product.objects.get(pk=product.pk).stock == 5
+    updated = services.product_update(product=product, stock=1, name="renamed")
+    assert (updated.stock, updated.held, updated.name) == (1, 1, "renamed")
+    with pytest.raises(DomainError, match="has orders"):
+        services.product_delete(product=product)
+    unsold = ProductFactory()
+    services.product_delete(product=unsold)
+    assert not Product.objects.filter(pk=unsold.pk).exists()
+
+
+def test_deleting_an_ordered_product_in_the_admin_is_refused_with_a_message(fake_payments):
+    from tests.payments.factories import ProductFactory
+
+    product = ProductFactory()
+    services.order_place(component_id=product.component_id, user_id="a", idempotency_key="k")
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-for-tests-2026"))
+    response = client.post(
+        "/admin/payments/product/", {"action": "delete_selected", "_selected_action": [product.pk], "post": "yes"}
+    )
+    assert response.status_code in (200, 302)
+    assert Product.objects.filter(pk=product.pk).exists()
