@@ -17,8 +17,8 @@ logger = logging.getLogger("huodong.payments")
 
 def order_expire(*, order_id: int) -> str:
     """Close one pending order past its expiry: close the paycode at the payment
-    service first; a 409 PAID means the user paid, so query and apply that instead.
-    Returns what happened: closed | paid | skipped | service_error (down or slow) |
+    service first; "already paid" (client.PaycodeAlreadyPaid) means the user paid,
+    so query and apply that instead. Returns what happened: closed | paid | skipped | service_error (down or slow) |
     bad_response (answered outside the contract); on either error the order stays pending."""
     order = Order.objects.select_related("product").get(pk=order_id)
     if order.state != OrderState.PENDING:
