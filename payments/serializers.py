@@ -25,6 +25,11 @@ class BlankAsNullCharField(serializers.CharField):
         return str(value) if value else None
 
 
+class BlankAsNullURLField(serializers.URLField):
+    def to_representation(self, value):
+        return str(value) if value else None
+
+
 class EntitlementSerializer(serializers.Serializer):
     """An entitlement; `active` is judged at context["now"] (default: now)."""
 
@@ -56,7 +61,7 @@ class OrderSerializer(serializers.Serializer):
     amount_fen = serializers.IntegerField()
     product = OrderProductSerializer()
     paycode = BlankAsNullCharField(allow_null=True)
-    cashier_url = BlankAsNullCharField(allow_null=True)
+    cashier_url = BlankAsNullURLField(allow_null=True)
     expires_at = LocalDateTimeField()
     paid_at = serializers.SerializerMethodField()
     closed_at = LocalDateTimeField(allow_null=True)
