@@ -59,6 +59,10 @@ class ProductAdmin(DomainErrorMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.products_with_counts().select_related("component")
 
+    def get_readonly_fields(self, request, obj=None):
+        # a product stays with its component (edited on the component's screen too)
+        return (*self.readonly_fields, "component") if obj is not None else self.readonly_fields
+
     def save_model(self, request, obj, form, change):
         values = {name: form.cleaned_data[name] for name in services.PRODUCT_FIELDS if name in form.cleaned_data}
         if change:  # writes only these fields: never a stale `held`
