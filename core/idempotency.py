@@ -8,8 +8,8 @@
 
 The record row, unique on (scope, user, key), is inserted in the same transaction
 as the work, so a concurrent repeat blocks on the unique key until the first
-commits and then replays its answer. A `DomainError` (or an `ApiError`) from `compute`
-is an answer too: its business writes are rolled back, the error is stored and replayed.
+commits and then replays its answer. An `ApiError` from `compute` is an answer
+too: its business writes are rolled back, the error is stored and replayed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from django.db import IntegrityError, transaction
 from rest_framework import status
 
-from core.errors import ApiError, DomainError, domain_status, error_body
+from core.errors import ApiError, error_body
 from core.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 128
@@ -58,8 +58,6 @@ def idempotent_call(
                     status_code, body = compute()
             except ApiError as exc:
                 status_code, body = exc.status_code, error_body(exc.error_code, str(exc.detail), exc.details)
-            except DomainError as exc:
-                status_code, body = domain_status(exc), error_body(exc.code, exc.message, exc.details)
             record.response_status, record.response_body = status_code, body
             record.save(update_fields=["response_status", "response_body"])
             return status_code, body, False

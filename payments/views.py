@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import IDEMPOTENCY_KEY, REPLAYED_HEADER, idempotent_response
 from core.errors import NotFound
-from core.idempotency import idempotency_key_parse, idempotent_call
 from core.permissions import IsEndUser
 from payments import selectors, services
 from payments.serializers import EntitlementSerializer, OrderSerializer
@@ -20,9 +20,6 @@ ERROR = inline_serializer(
             "PaymentsErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
         )
     },
-)
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="A unique id per purchase attempt."
 )
 
 
@@ -49,21 +46,26 @@ class OrderCreateView(APIView):
         reservation or its refusal), then get the paycode with no lock held."""
         user_id = request.user.id
         product = services.product_for_sale(component_id=component_id)
-        key = idempotency_key_parse(request.headers.get("Idempotency-Key"))
-        status_code, body, _replayed = idempotent_call(
+        reserved = idempotent_response(
+            request,
             scope="payments.order",
-            user_id=user_id,
-            key=key,
             fingerprint=f"component:{component_id}",
-            compute=lambda: (
-                status.HTTP_201_CREATED,
-                {"order_no": services.order_reserve(product=product, user_id=user_id, idempotency_key=key).order_no},
+            compute=lambda: Response(
+                {
+                    "order_no": services.order_reserve(
+                        product=product, user_id=user_id, idempotency_key=request.idempotency_key
+                    ).order_no
+                },
+                status=status.HTTP_201_CREATED,
             ),
         )
-        if "error" in body:
-            return Response(body, status=status_code)  # the refusal, as first answered
-        order = services.order_checkout(order_no=body["order_no"])
-        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+        if reserved.status_code != status.HTTP_201_CREATED:
+            return reserved  # the refusal, as first answered
+        order = services.order_checkout(order_no=reserved.data["order_no"])
+        response = Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+        if reserved.has_header(REPLAYED_HEADER):
+            response[REPLAYED_HEADER] = "true"
+        return response
 
 
 class MyOrderView(APIView):

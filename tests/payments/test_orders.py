@@ -26,7 +26,7 @@ def test_order_reserves_stock_and_returns_paycode_cashier_and_expiry(fake_paymen
 def test_same_idempotency_key_replays_the_same_order_without_a_second_reservation(fake_payments, product, order_post):
     first = order_post(product.component_id, key="k-1").json()
     second = order_post(product.component_id, key="k-1")
-    assert second.status_code == 201
+    assert second.status_code == 201 and second["Idempotent-Replayed"] == "true"
     assert second.json()["order_no"] == first["order_no"] and second.json()["paycode"] == first["paycode"]
     assert Order.objects.count() == 1
     assert Product.objects.get().held == 1
