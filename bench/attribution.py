@@ -236,6 +236,7 @@ def run() -> dict[str, dict]:
         activations["baseline"],
         events=ACTIVATIONS,
         batch_size=activations["batch_size"],
+        load_average=activations["load_average"],
         one_by_one=activations["one_by_one"],
     )
     if only_events:
@@ -388,18 +389,21 @@ def _activations(link) -> dict:
     def noop(batch_size=None) -> float:
         return _events.drain("user_center", _events.NOOP, _activation_bodies(link, ACTIVATIONS), batch_size=batch_size)
 
-    print(f"    load average before: {_events.load_average()}", flush=True)
+    load_before = _events.load_average()
+    print(f"    load average before: {load_before}", flush=True)
     with _events.noop_like("app.activated"):
         value, base, _ = _events.interleaved(activations, noop, label="activations")
         one_value, one_base, _ = _events.interleaved(
             lambda: activations(1), lambda: noop(1), rounds=1, label="activations one by one"
         )
-    print(f"    load average after: {_events.load_average()}", flush=True)
+    load_after = _events.load_average()
+    print(f"    load average after: {load_after}", flush=True)
     from django.conf import settings
 
     return {
         "value": value,
         "baseline": base,
         "batch_size": settings.EVENTS_BATCH_SIZE,
+        "load_average": f"{load_before} -> {load_after}",
         "one_by_one": {"value": round(one_value, 2), "baseline": round(one_base, 2)},
     }

@@ -200,7 +200,8 @@ def _results_bench() -> tuple[dict, int]:
         # the same bodies (orders that exist, signed), through a handler that does nothing
         return _events.drain("payment", _events.NOOP, _result_bodies(_pending_orders(RESULTS)), batch_size=batch_size)
 
-    print(f"    load average before: {_events.load_average()}", flush=True)
+    load_before = _events.load_average()
+    print(f"    load average before: {load_before}", flush=True)
     try:
         with _events.noop_like("payment.result"):
             value, base, _ = _events.interleaved(results, noop, label="results")
@@ -209,7 +210,8 @@ def _results_bench() -> tuple[dict, int]:
             )
     finally:
         _events.delete_queues()
-    print(f"    load average after: {_events.load_average()}", flush=True)
+    load_after = _events.load_average()
+    print(f"    load average after: {load_after}", flush=True)
     from django.conf import settings
 
     figure = support.figure(
@@ -218,6 +220,7 @@ def _results_bench() -> tuple[dict, int]:
         base,
         events=RESULTS,
         batch_size=settings.EVENTS_BATCH_SIZE,
+        load_average=f"{load_before} -> {load_after}",
         one_by_one={"value": round(one_value, 2), "baseline": round(one_base, 2)},
     )
     return figure, double

@@ -336,9 +336,7 @@ def process_batch(
         try:
             applied = _apply_in_one_transaction(pending, max_attempts=max_attempts, clock=clock, span=span)
         except _BatchAborted as aborted:
-            from django.db import connection
-
-            connection.close()  # the transaction is gone: go on with a fresh connection
+            _close_quietly()  # the transaction is gone: go on with a fresh connection
             outcomes[aborted.index] = aborted.outcome
             pending = [ready for ready in pending if ready.index != aborted.index]
             continue
@@ -547,13 +545,18 @@ class EventConsumer(ConsumerMixin):
 
     @contextmanager
     def _event_span(self, delivery: Delivery) -> Iterator[None]:
-        self.busy_since, self.busy_event = time.time(), delivery.routing_key[:128]
-        # Tracing (core/telemetry.py): the span's parent is the message's
-        # `traceparent` header when the publisher sent one.
-        with telemetry.event_span(
-            queue=f"{self.prefix}.{delivery.source}", routing_key=delivery.routing_key, headers=delivery.headers
-        ):
-            yield
+        # Liveness moves per event, not per batch: a long batch is not a stuck loop.
+        self.loop_at = self.busy_since = time.time()
+        self.busy_event = delivery.routing_key[:128]
+        try:
+            # Tracing (core/telemetry.py): the span's parent is the message's
+            # `traceparent` header when the publisher sent one.
+            with telemetry.event_span(
+                queue=f"{self.prefix}.{delivery.source}", routing_key=delivery.routing_key, headers=delivery.headers
+            ):
+                yield
+        finally:
+            self.last_handled_at = time.time()
 
     def flush(self) -> None:
         """Apply the held batch (process_batch: one transaction), then for each message
