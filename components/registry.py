@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext
 from jsonschema import Draft202012Validator
 from rest_framework import serializers
 
@@ -110,6 +111,47 @@ def config_defaults(key: str) -> dict:
     return {name: copy.deepcopy(spec["default"]) for name, spec in props.items() if "default" in spec}
 
 
+def _in_words(error) -> str:
+    """A schema error as an operator reads it: never a regular expression or a
+    validator's internals. A property may give its own sentence in "x-error"."""
+    spec = error.schema if isinstance(error.schema, dict) else {}
+    if spec.get("x-error"):
+        return str(spec["x-error"])
+    value, kind = error.validator_value, error.validator
+    if kind == "pattern":
+        if "http" in str(value):
+            return gettext("Enter a web address starting with http:// or https://.")
+        return gettext("This value is not in the accepted format.")
+    if kind == "maxLength":
+        return gettext("At most %s characters.") % value
+    if kind == "minLength":
+        return gettext("This field is required.") if value == 1 else gettext("At least %s characters.") % value
+    if kind in ("minimum", "exclusiveMinimum"):
+        return gettext("Enter a number of at least %s.") % value
+    if kind in ("maximum", "exclusiveMaximum"):
+        return gettext("Enter a number of at most %s.") % value
+    if kind == "enum":
+        return gettext("Pick one of: %s.") % ", ".join(str(v) for v in value if v is not None)
+    if kind == "type":
+        names = {
+            "integer": gettext("a whole number"),
+            "number": gettext("a number"),
+            "string": gettext("text"),
+            "boolean": gettext("yes or no"),
+            "array": gettext("a list"),
+            "object": gettext("a group of settings"),
+        }
+        kinds = value if isinstance(value, list) else [value]
+        return gettext("Enter %s.") % " / ".join(names.get(k, k) for k in kinds if k != "null")
+    if kind == "uniqueItems":
+        return gettext("Each item may appear only once.")
+    if kind == "maxItems":
+        return gettext("At most %s items.") % value
+    if kind == "minItems":
+        return gettext("At least %s items.") % value
+    return gettext("This value is not accepted.")
+
+
 def config_validate(key: str, config: Any) -> dict:
     """Return the config with defaults filled in, or raise ConfigInvalid.
     Unknown keys and wrong types are refused."""
@@ -121,15 +163,15 @@ def config_validate(key: str, config: Any) -> dict:
         if error.validator == "additionalProperties":
             known = set(get(key).schema.get("properties", {}))
             for name in sorted(set(merged) - known):
-                errors.setdefault(name, []).append("is not a setting of this component type")
+                errors.setdefault(name, []).append(gettext("is not a setting of this component type"))
             continue
         field = str(error.absolute_path[0]) if error.absolute_path else "config"
         if error.validator == "required":
             for name in error.validator_value:
                 if name not in merged:
-                    errors.setdefault(name, []).append("is required")
+                    errors.setdefault(name, []).append(gettext("This field is required."))
             continue
-        errors.setdefault(field, []).append(error.message)
+        errors.setdefault(field, []).append(_in_words(error))
     if errors:
         raise ConfigInvalid(errors)
     return merged

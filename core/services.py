@@ -22,6 +22,29 @@ DOMAIN_APPS = (
 )
 OPERATOR_GROUP = "operator"
 ANALYST_GROUP = "analyst"
+TECHNICAL_GROUP = "technical"
+# Technical records (the event consumer's bookkeeping, sandboxes, job runs): for
+# the technical group only; operators and analysts see campaign models.
+TECHNICAL_MODELS = (
+    ("config", "processedevent"),
+    ("config", "deadletter"),
+    ("config", "profile"),
+    ("config", "idempotencyrecord"),
+    ("payments", "sandboxpaycode"),
+    ("attribution", "sandboxpostback"),
+    ("alerts", "beatjobrun"),
+    ("analytics", "rolluprun"),
+    ("exports", "partition"),
+)
+
+
+def _technical_q():
+    from django.db.models import Q
+
+    q = Q(pk__in=[])
+    for app_label, model in TECHNICAL_MODELS:
+        q |= Q(content_type__app_label=app_label, content_type__model=model)
+    return q
 
 
 @transaction.atomic
@@ -31,8 +54,13 @@ def groups_sync() -> dict[str, int]:
     platform's event records. Returns how many permissions each group holds."""
     operator, _ = Group.objects.get_or_create(name=OPERATOR_GROUP)
     analyst, _ = Group.objects.get_or_create(name=ANALYST_GROUP)
-    domain = Permission.objects.filter(content_type__app_label__in=DOMAIN_APPS)
-    platform_view = Permission.objects.filter(content_type__app_label="config", codename__startswith="view_")
+    technical, _ = Group.objects.get_or_create(name=TECHNICAL_GROUP)
+    technical_q = _technical_q()
+    domain = Permission.objects.filter(content_type__app_label__in=DOMAIN_APPS).exclude(technical_q)
+    platform_view = Permission.objects.filter(content_type__app_label="config", codename__startswith="view_").exclude(
+        technical_q
+    )
+    technical.permissions.set(Permission.objects.filter(technical_q))
     # Operators unlock admin logins locked after failed attempts (django-axes).
     unlock = Permission.objects.filter(
         content_type__app_label="axes", codename__in=["view_accessattempt", "delete_accessattempt"]
