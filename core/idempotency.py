@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from rest_framework import status
 
-from core.errors import ApiError, error_body
+from core.errors import ApiError, DomainError, domain_status, error_body
 from core.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 128
@@ -56,13 +56,23 @@ def idempotent_call(
             try:
                 with transaction.atomic():
                     status_code, body = compute()
-            except ApiError as exc:
-                status_code, body = exc.status_code, error_body(exc.error_code, str(exc.detail), exc.details)
+            except (ApiError, DomainError) as exc:
+                status_code, body = _refusal(exc)
             record.response_status, record.response_body = status_code, body
             record.save(update_fields=["response_status", "response_body"])
             return status_code, body, False
     except IntegrityError:
         pass
+    return _replay(scope=scope, user_id=user_id, key=key, digest=digest)
+
+
+def _refusal(exc: ApiError | DomainError) -> tuple[int, dict]:
+    if isinstance(exc, DomainError):
+        return domain_status(exc.code), error_body(exc.code, exc.message, exc.details)
+    return exc.status_code, error_body(exc.error_code, str(exc.detail), exc.details)
+
+
+def _replay(*, scope: str, user_id: str, key: str, digest: str) -> tuple[int, dict, bool]:
     record = IdempotencyRecord.objects.get(scope=scope, user_id=user_id, key=key)
     if record.fingerprint != digest:
         raise ApiError(
@@ -71,3 +81,66 @@ def idempotent_call(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
     return record.response_status, record.response_body, True
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+def idempotent_call_once(
+    *,
+    scope: str,
+    user_id: str,
+    key: str | None,
+    fingerprint: str,
+    compute: Callable[[], tuple[int, dict]],
+) -> tuple[int, dict, bool]:
+    """`idempotent_call` for hot paths, with the record written once: `compute`
+    runs first and its answer is inserted with the key as the transaction's last
+    write (no savepoint, no second write to the record). Only for a `compute`
+    whose effects are all rows of this database transaction (nothing sent
+    elsewhere), since a repeat runs it again: a repeat of a key already
+    answered finds the key taken when it stores its answer, throws its own work
+    away (rolled back) and replays the stored answer; a concurrent repeat waits
+    on the key's unique index for the first to commit, then does the same. A
+    refusal (ApiError, DomainError) rolls the work back and stores the refusal
+    alone (or replays the answer stored meanwhile). Same answers as
+    `idempotent_call`: one per (scope, user, key), whoever asks."""
+    key = idempotency_key_parse(key)
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()
+    # SQLite: a savepoint costs no round trip, and a second transaction would
+    # queue again for the database's single write lock; so there a refusal is
+    # stored in the same transaction, as `idempotent_call` does.
+    savepoint = connection.vendor == "sqlite"
+    try:
+        with transaction.atomic():
+            if savepoint:
+                try:
+                    with transaction.atomic():
+                        status_code, body = compute()
+                except (ApiError, DomainError) as exc:
+                    status_code, body = _refusal(exc)
+            else:
+                status_code, body = compute()
+            _record_insert(scope, user_id, key, digest, status_code, body)
+        return status_code, body, False
+    except _KeyTaken:
+        pass
+    except (ApiError, DomainError) as exc:
+        status_code, body = _refusal(exc)
+        try:
+            with transaction.atomic():
+                _record_insert(scope, user_id, key, digest, status_code, body)
+            return status_code, body, False
+        except _KeyTaken:
+            pass
+    return _replay(scope=scope, user_id=user_id, key=key, digest=digest)
+
+
+def _record_insert(scope: str, user_id: str, key: str, digest: str, status_code: int, body: dict) -> None:
+    try:
+        IdempotencyRecord.objects.create(
+            scope=scope, user_id=user_id, key=key, fingerprint=digest, response_status=status_code, response_body=body
+        )
+    except IntegrityError as exc:
+        raise _KeyTaken from exc

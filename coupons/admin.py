@@ -6,7 +6,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from import_export import fields
 from import_export.admin import ExportMixin
 
-from core.errors import ApiError
+from core.errors import DomainError
 from core.spreadsheets import SafeExportResource
 from coupons import services
 from coupons.models import Claim, Coupon, CouponPack, CouponPackItem, CouponTemplate, RedeemCode
@@ -32,6 +31,13 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "kind", "value", "min_spend_fen", "max_discount_fen", "usage_notes")}),
         ("Validity", {"fields": ("validity_kind", "valid_from", "valid_until", "valid_days")}),
     )
+
+    def save_model(self, request, obj: CouponTemplate, form, change):
+        data = {field: form.cleaned_data[field] for field in form.changed_data if field in services.TEMPLATE_FIELDS}
+        if change:
+            services.coupon_template_update(template=obj, data=data)
+        else:
+            _adopt(obj, services.coupon_template_create(data=_form_data(form, services.TEMPLATE_FIELDS)))
 
     @admin.display(description="validity")
     def validity(self, obj: CouponTemplate) -> str:
@@ -123,23 +129,29 @@ class CouponPackAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: CouponPack, form, change):
         if not change:
-            obj.remaining = obj.total_stock
-            obj.save()
-            services.coupon_stock_shards_ensure(pack=obj)
+            data = _form_data(form, services.PACK_FIELDS)
+            _adopt(obj, services.coupon_pack_create(total_stock=form.cleaned_data["total_stock"], items=[], **data))
             return
-        # Never write `remaining` from the form; the stock moves through the service.
-        editable = [f for f in form.changed_data if f not in ("total_stock", "remaining")]
-        if editable:
-            obj.save(update_fields=[*editable, "updated_at"])
-        if "stock_shards" in editable:
-            services.coupon_stock_shards_ensure(pack=obj)
-        if "total_stock" in form.changed_data:
-            try:
-                services.coupon_pack_stock_change(pack=obj, total_stock=form.cleaned_data["total_stock"])
-            except ApiError as exc:
-                self.message_user(request, str(exc.detail), messages.ERROR)
-        if {"enabled", "redis_gate"} & set(form.changed_data):
-            transaction.on_commit(lambda: services.coupon_gate_reconcile(pack_id=obj.pk))
+        # The form's `remaining` is never written (a claim may land while the form is open).
+        data = {f: form.cleaned_data[f] for f in form.changed_data if f in (*services.PACK_FIELDS, "total_stock")}
+        try:
+            services.coupon_pack_update(pack=obj, data=data)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            obj.refresh_from_db()
+
+    def save_formset(self, request, form, formset, change):
+        """The pack's coupons, through coupons.services (the inline only collects them)."""
+        items = [
+            (f.cleaned_data["template"], f.cleaned_data["quantity"])
+            for f in formset.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("template")
+        ]
+        try:
+            services.coupon_pack_items_set(pack=form.instance, items=items)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     @admin.action(description="Disable selected packs (claims stop at once)", permissions=["change"])
     def disable_packs(self, request, queryset):
@@ -182,8 +194,8 @@ class CouponPackAdmin(admin.ModelAdmin):
                     batch=batch,
                     expires_at=form.cleaned_data["expires_at"],
                 )
-            except ApiError as exc:
-                form.add_error("count", str(exc.detail))
+            except DomainError as exc:
+                form.add_error("count", exc.message)
             else:
                 self.message_user(
                     request,
@@ -200,6 +212,19 @@ class CouponPackAdmin(admin.ModelAdmin):
             "title": f"Generate redeem codes: {pack.name}",
         }
         return TemplateResponse(request, "coupons/admin/generate_codes.html", context)
+
+
+def _form_data(form, fields: tuple[str, ...]) -> dict:
+    return {field: form.cleaned_data[field] for field in fields if field in form.cleaned_data}
+
+
+def _adopt(obj, saved) -> None:
+    """Make the admin's unsaved form object the row the service created (the
+    inlines and the change message refer to it)."""
+    for field in obj._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -75,7 +75,13 @@ def coupon_payload(coupon: Coupon, *, now: datetime | None = None) -> dict[str, 
 
 
 def claim_payload(claim: Claim) -> dict[str, Any]:
-    coupons = list(claim.coupons.select_related("template", "claim").order_by("id"))
+    """The answer of a claim. A claim just made carries its coupons (`issued`,
+    in insertion order, as the rows are), so nothing is read back."""
+    issued = getattr(claim, "issued", None)
+    if issued is not None:
+        coupons = list(issued)
+    else:
+        coupons = list(claim.coupons.select_related("template", "claim").order_by("id"))
     pack = claim.pack
     return {
         "claim_id": claim.pk,

@@ -16,18 +16,20 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis.exceptions import RedisError
-from rest_framework import status
 
 from components.models import Component
-from core.errors import ApiError
 from core.redis import get_redis
 from coupons import gate
 from coupons.codes import code_new, code_normalize
+from coupons.errors import CouponError, limit_reached, pack_disabled, pack_empty, sold_out
 from coupons.models import (
     Claim,
     ClaimSource,
@@ -89,81 +91,115 @@ def _coupons_issue(*, claim: Claim, items: list[CouponPackItem], now: datetime) 
 # (and SQLite cannot even bind one), so such an id names no component.
 _MAX_ID = 2**63 - 1
 
+# A pack's items with their templates, per process, keyed by the pack's
+# `updated_at`: every write to a pack's items or to a template they use goes
+# through a service that bumps the pack's `updated_at` (coupon_pack_items_set,
+# coupon_template_update), so a claim reading the pack row knows whether its
+# copy is current. Bounded: the oldest entries go first.
+_ITEMS_CACHE: dict[int, tuple[datetime, list[CouponPackItem]]] = {}
+_ITEMS_CACHE_SIZE = 512
 
-def _pack_for_component(component_id: int) -> CouponPack:
-    not_found = ApiError("component_not_found", "No such component.", status.HTTP_404_NOT_FOUND)
+
+def _pack_items(pack: CouponPack) -> list[CouponPackItem]:
+    cached = _ITEMS_CACHE.get(pack.pk)
+    if cached is not None and cached[0] == pack.updated_at:
+        return cached[1]
+    items = list(CouponPackItem.objects.filter(pack_id=pack.pk).select_related("template").order_by("id"))
+    if len(_ITEMS_CACHE) >= _ITEMS_CACHE_SIZE:
+        _ITEMS_CACHE.pop(next(iter(_ITEMS_CACHE)), None)
+    _ITEMS_CACHE[pack.pk] = (pack.updated_at, items)
+    return items
+
+
+def _pack_for_claim(component_id: int, user_id: str) -> CouponPack:
+    """The component's pack with what a claim decides on, in one query: the
+    component and activity, the user's page claims so far (`user_claims`) and
+    the stock held in shards (`shards_left`)."""
+    not_found = CouponError("component_not_found", "No such component.")
     if not 0 < component_id <= _MAX_ID:
         raise not_found
-    try:
-        pack = CouponPack.objects.select_related("component__activity").get(
-            component_id=component_id, component__type=COMPONENT_TYPE
+    user_claims = (
+        Claim.objects.filter(pack=OuterRef("pk"), user_id=user_id, source=ClaimSource.PAGE)
+        .order_by()
+        .values("pack")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    shards_left = (
+        CouponStockShard.objects.filter(pack=OuterRef("pk"))
+        .order_by()
+        .values("pack")
+        .annotate(n=Sum("remaining"))
+        .values("n")
+    )
+    pack = (
+        CouponPack.objects.select_related("component__activity")
+        .annotate(
+            user_claims=Coalesce(Subquery(user_claims, output_field=IntegerField()), 0),
+            shards_left=Coalesce(Subquery(shards_left, output_field=IntegerField()), 0),
         )
-    except CouponPack.DoesNotExist:
+        .filter(component_id=component_id, component__type=COMPONENT_TYPE)
+        .first()
+    )
+    if pack is None:
         if Component.objects.filter(pk=component_id).exists():
-            raise ApiError(
-                "not_a_coupon_pack", "This component has no coupon pack to claim.", status.HTTP_404_NOT_FOUND
-            ) from None
-        raise not_found from None
+            raise CouponError("not_a_coupon_pack", "This component has no coupon pack to claim.")
+        raise not_found
     return pack
 
 
 def _claim_window_check(pack: CouponPack, now: datetime) -> None:
     if not pack.enabled or (pack.component is not None and not pack.component.enabled):
-        raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
+        raise pack_disabled()
     activity = pack.component.activity if pack.component is not None else None
     if activity is not None and activity.status != "online":
-        raise ApiError("activity_not_online", "This activity is not running.", status.HTTP_409_CONFLICT)
+        raise CouponError("activity_not_online", "This activity is not running.")
     if pack.claim_starts_at and now < pack.claim_starts_at:
-        raise ApiError("not_started", "Claiming has not started yet.", status.HTTP_409_CONFLICT)
+        raise CouponError("not_started", "Claiming has not started yet.")
     if pack.claim_ends_at and now >= pack.claim_ends_at:
-        raise ApiError("ended", "Claiming has ended.", status.HTTP_409_CONFLICT)
-
-
-def _sold_out() -> ApiError:
-    return ApiError("sold_out", "All packs have been claimed.", status.HTTP_409_CONFLICT)
-
-
-def _limit_reached(limit: int) -> ApiError:
-    return ApiError(
-        "limit_reached", f"You have already claimed this pack {limit} time(s), the limit.", status.HTTP_409_CONFLICT
-    )
+        raise CouponError("ended", "Claiming has ended.")
 
 
 def _page_claim_count(pack: CouponPack, user_id: str) -> int:
     return Claim.objects.filter(pack=pack, user_id=user_id, source=ClaimSource.PAGE).count()
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None = None) -> Claim:
     """Issue one pack of the component's coupon pack to `user_id`, or raise
-    ApiError (sold_out, limit_reached, pack_disabled, not_started, ended...)."""
+    CouponError (sold_out, limit_reached, pack_disabled, not_started, ended...).
+
+    The returned claim carries its coupons in `claim.issued` (claim_payload
+    answers from them without reading the rows back). No savepoint of its own:
+    a refusal rolls back the caller's transaction, as the API door does anyway.
+    """
     now = now or timezone.now()
-    pack = _pack_for_component(component_id)
+    pack = _pack_for_claim(component_id, user_id)
     _claim_window_check(pack, now)
-    items = list(pack.items.select_related("template"))
+    items = _pack_items(pack)
     if not items:
-        raise ApiError("pack_empty", "This coupon pack has no coupons in it yet.", status.HTTP_409_CONFLICT)
+        raise pack_empty()
     # Cheap refusals that take no lock; the guarantees come below.
-    claimed = _page_claim_count(pack, user_id)
+    claimed = pack.user_claims
     if claimed >= pack.per_user_limit:
-        raise _limit_reached(pack.per_user_limit)
-    if pack.stock_shards <= 1 and pack.remaining <= 0 and coupon_pack_remaining(pack=pack) <= 0:
-        raise _sold_out()
+        raise limit_reached(pack.per_user_limit)
+    if pack.remaining + pack.shards_left <= 0:
+        raise sold_out()
 
     gated = False
     if pack.redis_gate:
         left = _gate_take(pack)
         if left == gate.EMPTY:
-            raise _sold_out()
+            raise sold_out()
         gated = left != gate.MISSING
     try:
         if pack.stock_shards > 1:
             claim = _claim_take_sharded(pack=pack, user_id=user_id, items=items, now=now, claimed=claimed)
         else:
             claim = _claim_take(pack=pack, user_id=user_id, items=items, now=now)
-    except ApiError as exc:
+    except CouponError as exc:
         if gated:
-            _gate_quietly(gate.gate_close if exc.error_code == "sold_out" else gate.gate_give_back, pack)
+            _gate_quietly(gate.gate_close if exc.code == "sold_out" else gate.gate_give_back, pack)
         raise
     except Exception:
         if gated:
@@ -178,7 +214,7 @@ def _gate_take(pack: CouponPack) -> int:
     try:
         left = gate.gate_take(pack_id=pack.pk)
         if left == gate.MISSING:
-            gate.gate_set(pack_id=pack.pk, remaining=pack.remaining, only_if_missing=True)
+            gate.gate_set(pack_id=pack.pk, remaining=pack.remaining + pack.shards_left, only_if_missing=True)
             left = gate.gate_take(pack_id=pack.pk)
         return left
     except RedisError:
@@ -196,11 +232,11 @@ def _gate_quietly(operation, pack: CouponPack) -> None:
 
 
 def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], now: datetime) -> Claim:
-    # The stock first. Taking the pack's row lock before inserting rows that
-    # refer to the pack matters on InnoDB: a foreign-key check takes a shared lock
-    # on the pack row, and two claims holding it while both wait to upgrade it
-    # would deadlock. So the lock section is kept short instead: one indexed
-    # count, two inserts, no savepoints.
+    # One counter (the pack's row): the stock first. Taking the pack's row lock
+    # before inserting rows that refer to the pack matters on InnoDB: a
+    # foreign-key check takes a shared lock on the pack row, and two claims
+    # holding it while both wait to upgrade it would deadlock. So the lock
+    # section is kept short instead: one indexed count, two inserts, no savepoints.
     taken = CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(remaining=F("remaining") - 1)
     if not taken and _stock_shards_fold(pack.pk):
         # Stock left in shards by a pack that is no longer sharded: back in the counter.
@@ -209,14 +245,14 @@ def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], 
         )
     if not taken:
         if not CouponPack.objects.filter(pk=pack.pk, enabled=True).exists():
-            raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
-        raise _sold_out()
+            raise pack_disabled()
+        raise sold_out()
     # We hold the pack's row lock: every earlier claim of this pack has
     # committed, so the count is exact. Slots 1..limit are unique per (pack,
     # user): the unique key, not this count, is what makes the limit hold.
     sequence = _page_claim_count(pack, user_id) + 1
     if sequence > pack.per_user_limit:
-        raise _limit_reached(pack.per_user_limit)
+        raise limit_reached(pack.per_user_limit)
     try:
         claim = Claim.objects.create(
             pack=pack, user_id=user_id, sequence=sequence, source=ClaimSource.PAGE, claimed_at=now
@@ -224,33 +260,33 @@ def _claim_take(*, pack: CouponPack, user_id: str, items: list[CouponPackItem], 
     except IntegrityError:
         # Only reachable if something bypassed the row lock; the enclosing
         # atomic block rolls the decrement back with the refusal.
-        raise _limit_reached(pack.per_user_limit) from None
-    _coupons_issue(claim=claim, items=items, now=now)
+        raise limit_reached(pack.per_user_limit) from None
+    claim.issued = _coupons_issue(claim=claim, items=items, now=now)
     return claim
-
-
-# A shard found empty takes this many packs from the reservoir at once (fewer
-# when less is left), so the pack's own row is locked about once per chunk.
-SHARD_REFILL = 50
 
 
 def _claim_take_sharded(
     *, pack: CouponPack, user_id: str, items: list[CouponPackItem], now: datetime, claimed: int
 ) -> Claim:
-    """The claim of a hot pack: one unit from one of its stock shards.
+    """The claim of a hot pack: its rows first, then one unit from one of its
+    stock shards as the last statement before the commit, so a shard's row
+    lock is held for one round trip and the commit only.
 
-    Lock order (every writer of a sharded pack's stock follows it): shard rows,
-    then the pack row. A claim holds one shard's row lock from its decrement to
-    its commit, and the foreign keys of its claim row take a shared lock on the
-    pack row; a refill holds a shard row then updates the pack row; folding the
-    shards back (stock change, code generation) locks all shard rows by slot
-    first, then the pack row. No claim waits for another claim of another shard.
+    Lock order (every writer of a sharded pack's stock follows it): the pack
+    row, then shard rows. A claim's inserts take a shared lock on the pack row
+    (foreign key), then its decrement one shard row; folding and spreading the
+    shards (stock change, code generation, shard count change) lock the pack
+    row for update first, then the shard rows by slot. No claim waits for a
+    claim of another shard. Only a claim that finds every shard empty and
+    stock left in the reservoir takes the pack row for update (while holding
+    its shared lock): two such claims at once deadlock, and the victim is run
+    again whole by `db_retry`. The reservoir is empty except right after the
+    shard count was raised, since stock is spread over the shards when a pack is
+    made and after every fold.
     """
-    _shard_take(pack)
-    # No pack lock here, so counting again would be no more exact than the count
-    # `claimed` made before: it may miss a concurrent claim of the same user,
-    # and the unique (pack, user, sequence) key refuses the second one.
-    sequence = claimed + 1
+    # No pack lock here, so the count made with the pack read may miss a
+    # concurrent claim of the same user: the unique (pack, user, sequence) key
+    # refuses the second one.
     if pack.per_user_limit == 1:
         # A duplicate key here means the user's one slot belongs to a committed
         # claim (InnoDB waits for an uncommitted one): the limit, exactly.
@@ -259,10 +295,11 @@ def _claim_take_sharded(
                 pack=pack, user_id=user_id, sequence=1, source=ClaimSource.PAGE, claimed_at=now
             )
         except IntegrityError:
-            raise _limit_reached(pack.per_user_limit) from None
+            raise limit_reached(pack.per_user_limit) from None
     else:
-        claim = _claim_slot_insert(pack=pack, user_id=user_id, first=sequence, now=now)
-    _coupons_issue(claim=claim, items=items, now=now)
+        claim = _claim_slot_insert(pack=pack, user_id=user_id, first=claimed + 1, now=now)
+    claim.issued = _coupons_issue(claim=claim, items=items, now=now)
+    _shard_take(pack)
     return claim
 
 
@@ -277,76 +314,88 @@ def _claim_slot_insert(*, pack: CouponPack, user_id: str, first: int, now: datet
                 )
         except IntegrityError:
             continue
-    raise _limit_reached(pack.per_user_limit)
+    raise limit_reached(pack.per_user_limit)
+
+
+def _shard_update(pack_id: int, slot: int) -> int:
+    """Take one unit of shard `slot`, only while the pack is enabled (claims
+    stop at once when it is disabled)."""
+    return (
+        CouponStockShard.objects.filter(pack_id=pack_id, slot=slot, remaining__gt=0)
+        .filter(Exists(CouponPack.objects.filter(pk=pack_id, enabled=True)))
+        .update(remaining=F("remaining") - 1)
+    )
 
 
 def _shard_take(pack: CouponPack) -> None:
     """Take one unit from a random shard, else from any non-empty one, else
-    refill a shard from the reservoir; sold out only when all are empty."""
-    shards = CouponStockShard.objects.filter(pack_id=pack.pk)
-    slot = random.randrange(pack.stock_shards)
-    if shards.filter(slot=slot, remaining__gt=0).update(remaining=F("remaining") - 1):
+    from the reservoir; sold out only when all are empty."""
+    if _shard_update(pack.pk, random.randrange(pack.stock_shards)):
         return
     for _ in range(pack.stock_shards + 2):
-        others = list(shards.filter(remaining__gt=0).values_list("slot", flat=True))
+        others = list(CouponStockShard.objects.filter(pack_id=pack.pk, remaining__gt=0).values_list("slot", flat=True))
         random.shuffle(others)
         for other in others:
-            if shards.filter(slot=other, remaining__gt=0).update(remaining=F("remaining") - 1):
+            if _shard_update(pack.pk, other):
                 return
-        refilled = _shard_refill(pack, slot)
-        if refilled is True:
-            return
-        if refilled is None and not others:
-            # The reservoir was empty (committed) before this look at the shards,
-            # and stock only moves from the reservoir into shards: none is left.
-            raise _sold_out()
-    raise _sold_out()
-
-
-def _shard_refill(pack: CouponPack, slot: int) -> bool | None:
-    """Move a chunk of the reservoir into shard `slot` and take one unit of it.
-    None when the reservoir is empty (without taking any lock), False when it
-    emptied while waiting (raises when the pack is disabled)."""
-    row = CouponPack.objects.filter(pk=pack.pk).values("remaining", "enabled").first()
-    if row is not None and row["enabled"] and row["remaining"] <= 0:
-        return None
-    if CouponStockShard.objects.filter(pack_id=pack.pk).count() < pack.stock_shards:
-        coupon_stock_shards_ensure(pack=pack)
-    list(CouponStockShard.objects.select_for_update().filter(pack_id=pack.pk, slot=slot))  # shard, then pack
-    while True:
-        row = CouponPack.objects.filter(pk=pack.pk).values("remaining", "enabled").first()
-        if row is None or not row["enabled"]:
-            raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
-        if row["remaining"] <= 0:
-            return False
-        chunk = min(row["remaining"], max(1, min(SHARD_REFILL, row["remaining"] // (2 * pack.stock_shards))))
-        if CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gte=chunk).update(
-            remaining=F("remaining") - chunk
-        ):
+        if not others:
             break
-    CouponStockShard.objects.filter(pack_id=pack.pk, slot=slot).update(remaining=F("remaining") + chunk - 1)
-    return True
+    if not CouponPack.objects.filter(pk=pack.pk, enabled=True).exists():
+        raise pack_disabled()
+    # Every shard is empty: the reservoir (pack row; see the lock order above).
+    if CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(remaining=F("remaining") - 1):
+        return
+    raise sold_out()
 
 
 def coupon_stock_shards_ensure(*, pack: CouponPack) -> None:
-    """The pack's shard rows (empty ones for slots it lacks). Made with the pack,
-    so claims do not all create them at once; a claim makes them only if missing."""
+    """The pack's shard rows (empty ones for slots it lacks), with the stock
+    spread over them. Made with the pack, so claims never create them."""
     if pack.stock_shards > 1:
         CouponStockShard.objects.bulk_create(
             [CouponStockShard(pack_id=pack.pk, slot=n) for n in range(pack.stock_shards)], ignore_conflicts=True
         )
+    with transaction.atomic():
+        _stock_shards_fold(pack.pk)
+        _stock_shards_spread(pack.pk)
+
+
+def _stock_shards_lock(pack_id: int) -> tuple[int, int, list[CouponStockShard]]:
+    """Lock the pack row, then its shard rows by slot (the lock order); returns
+    (the pack's stock_shards, its reservoir, the shards)."""
+    row = CouponPack.objects.select_for_update().filter(pk=pack_id).values("stock_shards", "remaining").first()
+    if row is None:
+        return 1, 0, []
+    shards = list(CouponStockShard.objects.select_for_update().filter(pack_id=pack_id).order_by("slot"))
+    return row["stock_shards"], row["remaining"], shards
 
 
 def _stock_shards_fold(pack_id: int) -> int:
     """Move every shard's stock back into the pack's `remaining` (inside the
-    caller's transaction, which then holds the shards until it commits), so
-    the pack's counter alone is the stock left."""
-    held = list(CouponStockShard.objects.select_for_update().filter(pack_id=pack_id, remaining__gt=0).order_by("slot"))
-    total = sum(shard.remaining for shard in held)
+    caller's transaction, which then holds the pack and its shards until it
+    commits), so the pack's counter alone is the stock left; returns how much
+    moved. Spread it again with `_stock_shards_spread` when done."""
+    _, _, shards = _stock_shards_lock(pack_id)
+    total = sum(shard.remaining for shard in shards)
     if total:
-        CouponStockShard.objects.filter(pk__in=[shard.pk for shard in held]).update(remaining=0)
+        CouponStockShard.objects.filter(pk__in=[s.pk for s in shards if s.remaining]).update(remaining=0)
         CouponPack.objects.filter(pk=pack_id).update(remaining=F("remaining") + total)
     return total
+
+
+def _stock_shards_spread(pack_id: int) -> None:
+    """Move the pack's reservoir into its shards, evenly (a pack with one
+    counter keeps it in its own row). Takes the locks in order, like a fold."""
+    stock_shards, reservoir, shards = _stock_shards_lock(pack_id)
+    slots = [s for s in shards if s.slot < stock_shards]
+    if stock_shards <= 1 or not reservoir or not slots:
+        return
+    share, extra = divmod(reservoir, len(slots))
+    CouponPack.objects.filter(pk=pack_id).update(remaining=F("remaining") - reservoir)
+    for index, shard in enumerate(slots):
+        amount = share + (1 if index < extra else 0)
+        if amount:
+            CouponStockShard.objects.filter(pk=shard.pk).update(remaining=F("remaining") + amount)
 
 
 # --- offline codes --------------------------------------------------------------
@@ -359,15 +408,13 @@ def redeem_codes_generate(
     """Generate `count` offline codes for `pack`, taking their packs from its
     stock (refused when the stock is short)."""
     if not 1 <= count <= MAX_CODES_PER_BATCH:
-        raise ApiError("invalid_count", f"Generate between 1 and {MAX_CODES_PER_BATCH} codes at a time.")
+        raise CouponError("invalid_count", f"Generate between 1 and {MAX_CODES_PER_BATCH} codes at a time.")
     _stock_shards_fold(pack.pk)
     taken = CouponPack.objects.filter(pk=pack.pk, remaining__gte=count).update(remaining=F("remaining") - count)
     if not taken:
-        raise ApiError(
-            "insufficient_stock",
-            f"Only {CouponPack.objects.get(pk=pack.pk).remaining} packs remain; cannot reserve {count} for codes.",
-            status.HTTP_409_CONFLICT,
-        )
+        left = CouponPack.objects.get(pk=pack.pk).remaining
+        raise CouponError("insufficient_stock", f"Only {left} packs remain; cannot reserve {count} for codes.")
+    _stock_shards_spread(pack.pk)
     for attempt in range(3):
         codes = [RedeemCode(code=code_new(), pack=pack, batch=batch, expires_at=expires_at) for _ in range(count)]
         try:
@@ -386,17 +433,20 @@ def redeem_code_redeem(*, code: str, user_id: str, now: datetime | None = None) 
     normalized = code_normalize(code or "")
     redeem_code = RedeemCode.objects.select_related("pack").filter(code=normalized).first() if normalized else None
     if redeem_code is None:
-        raise ApiError("code_not_found", "This code does not exist.", status.HTTP_404_NOT_FOUND)
+        # Counted against the user's hour of guesses (Redis: stays counted when
+        # this transaction rolls back; a replayed answer never gets here).
+        redeem_code_attempt_failed(user_id=user_id)
+        raise CouponError("code_not_found", "This code does not exist.")
     if redeem_code.redeemed_at is not None:
         raise _code_already_redeemed(redeem_code, user_id)
     if redeem_code.expires_at and now >= redeem_code.expires_at:
-        raise ApiError("code_expired", "This code has expired.", status.HTTP_409_CONFLICT)
+        raise CouponError("code_expired", "This code has expired.")
     pack = redeem_code.pack
     if not pack.enabled:
-        raise ApiError("pack_disabled", "This coupon pack is no longer available.", status.HTTP_409_CONFLICT)
+        raise pack_disabled()
     items = list(pack.items.select_related("template"))
     if not items:
-        raise ApiError("pack_empty", "This coupon pack has no coupons in it yet.", status.HTTP_409_CONFLICT)
+        raise pack_empty()
     consumed = RedeemCode.objects.filter(pk=redeem_code.pk, redeemed_at__isnull=True).update(
         redeemed_by=user_id, redeemed_at=now
     )
@@ -405,7 +455,7 @@ def redeem_code_redeem(*, code: str, user_id: str, now: datetime | None = None) 
     claim = Claim.objects.create(
         pack=pack, user_id=user_id, sequence=None, source=ClaimSource.CODE, redeem_code=redeem_code, claimed_at=now
     )
-    _coupons_issue(claim=claim, items=items, now=now)
+    claim.issued = _coupons_issue(claim=claim, items=items, now=now)
     return claim
 
 
@@ -421,9 +471,7 @@ def redeem_code_attempts_check(*, user_id: str) -> None:
     (nobody guesses codes by brute force)."""
     failures = get_redis().get(_code_failures_key(user_id))
     if failures is not None and int(failures) >= CODE_FAILURES_PER_HOUR:
-        raise ApiError(
-            "too_many_attempts", "Too many wrong codes; try again in an hour.", status.HTTP_429_TOO_MANY_REQUESTS
-        )
+        raise CouponError("too_many_attempts", "Too many wrong codes; try again in an hour.")
 
 
 def redeem_code_attempt_failed(*, user_id: str) -> None:
@@ -436,10 +484,10 @@ def redeem_code_attempt_failed(*, user_id: str) -> None:
     pipe.execute()
 
 
-def _code_already_redeemed(redeem_code: RedeemCode, user_id: str) -> ApiError:
+def _code_already_redeemed(redeem_code: RedeemCode, user_id: str) -> CouponError:
     if redeem_code.redeemed_by == user_id:
-        return ApiError("code_already_redeemed", "You have already redeemed this code.", status.HTTP_409_CONFLICT)
-    return ApiError("code_already_redeemed", "This code has already been redeemed.", status.HTTP_409_CONFLICT)
+        return CouponError("code_already_redeemed", "You have already redeemed this code.")
+    return CouponError("code_already_redeemed", "This code has already been redeemed.")
 
 
 # --- redemption by the order system --------------------------------------------
@@ -462,9 +510,9 @@ def _coupon_of(*, code: str, user_id: str) -> Coupon:
     """The coupon with this code, refused unless it is `user_id`'s (with what its payload needs)."""
     coupon = Coupon.objects.select_related("template", "claim").filter(code=code_normalize(code or "")).first()
     if coupon is None:
-        raise ApiError("coupon_not_found", "No coupon has this code.", status.HTTP_404_NOT_FOUND)
+        raise CouponError("coupon_not_found", "No coupon has this code.")
     if coupon.user_id != user_id:
-        raise ApiError("coupon_not_owned", "This coupon belongs to another user.", status.HTTP_403_FORBIDDEN)
+        raise CouponError("coupon_not_owned", "This coupon belongs to another user.")
     return coupon
 
 
@@ -479,17 +527,14 @@ def coupon_redeem(
     if coupon.status == CouponStatus.USED:
         if coupon.order_id == order_id:
             return coupon, False
-        raise ApiError("coupon_used", "This coupon was already used by another order.", status.HTTP_409_CONFLICT)
+        raise CouponError("coupon_used", "This coupon was already used by another order.")
     if coupon.status == CouponStatus.EXPIRED or now >= coupon.valid_until:
-        raise ApiError("coupon_expired", "This coupon has expired.", status.HTTP_409_CONFLICT)
+        raise CouponError("coupon_expired", "This coupon has expired.")
     if now < coupon.valid_from:
-        raise ApiError("coupon_not_yet_valid", "This coupon is not valid yet.", status.HTTP_409_CONFLICT)
+        raise CouponError("coupon_not_yet_valid", "This coupon is not valid yet.")
     if order_amount_fen is not None and order_amount_fen < coupon.template.min_spend_fen:
-        raise ApiError(
-            "min_spend_not_met",
-            f"This coupon needs an order of at least {coupon.template.min_spend_fen} fen.",
-            status.HTTP_409_CONFLICT,
-        )
+        minimum = coupon.template.min_spend_fen
+        raise CouponError("min_spend_not_met", f"This coupon needs an order of at least {minimum} fen.")
     used = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.UNUSED, valid_until__gt=now).update(
         status=CouponStatus.USED, order_id=order_id, used_at=now
     )
@@ -498,8 +543,8 @@ def coupon_redeem(
         if coupon.status == CouponStatus.USED and coupon.order_id == order_id:
             return coupon, False
         if coupon.status == CouponStatus.USED:
-            raise ApiError("coupon_used", "This coupon was already used by another order.", status.HTTP_409_CONFLICT)
-        raise ApiError("coupon_expired", "This coupon has expired.", status.HTTP_409_CONFLICT)
+            raise CouponError("coupon_used", "This coupon was already used by another order.")
+        raise CouponError("coupon_expired", "This coupon has expired.")
     coupon.status, coupon.order_id, coupon.used_at = CouponStatus.USED, order_id, now
     return coupon, True
 
@@ -512,7 +557,7 @@ def coupon_release(*, code: str, order_id: str, user_id: str, now: datetime | No
     now = now or timezone.now()
     coupon = _coupon_of(code=code, user_id=user_id)
     if coupon.status == CouponStatus.USED and coupon.order_id != order_id:
-        raise ApiError("coupon_used", "This coupon is used by another order.", status.HTTP_409_CONFLICT)
+        raise CouponError("coupon_used", "This coupon is used by another order.")
     back = CouponStatus.UNUSED if now < coupon.valid_until else CouponStatus.EXPIRED
     released = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.USED, order_id=order_id).update(
         status=back, order_id="", used_at=None
@@ -556,7 +601,7 @@ def coupon_pack_create(
     redis_gate: bool = False,
     stock_shards: int = 1,
 ) -> CouponPack:
-    pack = CouponPack.objects.create(
+    pack = CouponPack(
         stock_shards=stock_shards,
         component=component,
         name=name,
@@ -569,9 +614,9 @@ def coupon_pack_create(
         enabled=enabled,
         redis_gate=redis_gate,
     )
-    CouponPackItem.objects.bulk_create(
-        [CouponPackItem(pack=pack, template=template, quantity=quantity) for template, quantity in items]
-    )
+    _checked(pack)
+    pack.save()
+    coupon_pack_items_set(pack=pack, items=items)
     coupon_stock_shards_ensure(pack=pack)
     return pack
 
@@ -593,7 +638,8 @@ def coupon_pack_stock_change(*, pack: CouponPack, total_stock: int) -> CouponPac
     if not changed:
         pack.refresh_from_db()
         taken = pack.total_stock - pack.remaining
-        raise ApiError("stock_below_taken", f"{taken} packs are already taken; the stock cannot go below that.", 409)
+        raise CouponError("stock_below_taken", f"{taken} packs are already taken; the stock cannot go below that.")
+    _stock_shards_spread(pack.pk)
     pack.refresh_from_db()
     if pack.redis_gate:
         transaction.on_commit(lambda: coupon_gate_reconcile(pack_id=pack.pk))
@@ -607,6 +653,126 @@ def coupon_packs_enable(*, pack_ids: list[int], enabled: bool) -> int:
     for pack_id in pack_ids:
         coupon_gate_reconcile(pack_id=pack_id)
     return count
+
+
+# --- templates and packs, as operators edit them -----------------------------------
+
+TEMPLATE_FIELDS = (
+    "name",
+    "kind",
+    "value",
+    "min_spend_fen",
+    "max_discount_fen",
+    "validity_kind",
+    "valid_from",
+    "valid_until",
+    "valid_days",
+    "usage_notes",
+)
+# What an operator edits on a pack; `remaining` never (the platform keeps it) and
+# `total_stock` only through coupon_pack_stock_change (it moves `remaining`).
+PACK_FIELDS = (
+    "name",
+    "description",
+    "component",
+    "per_user_limit",
+    "claim_starts_at",
+    "claim_ends_at",
+    "enabled",
+    "redis_gate",
+    "stock_shards",
+)
+
+
+def _checked(instance, *, exclude: list[str] | None = None) -> None:
+    """The model's own rules (field bounds, check constraints) as a domain error."""
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False)
+    except ValidationError as exc:
+        details = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        message = "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in details.items())
+        raise CouponError("invalid", message, details=details) from None
+
+
+def _unknown_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise CouponError("invalid", f"Not editable here: {', '.join(unknown)}.")
+
+
+@transaction.atomic
+def coupon_template_create(*, data: dict[str, Any]) -> CouponTemplate:
+    """A coupon template from the operator's fields (TEMPLATE_FIELDS)."""
+    _unknown_fields(data, TEMPLATE_FIELDS)
+    template = CouponTemplate(**data)
+    _checked(template)
+    template.save()
+    return template
+
+
+@transaction.atomic
+def coupon_template_update(*, template: CouponTemplate, data: dict[str, Any]) -> CouponTemplate:
+    """Change a template. Coupons already issued keep their validity and values
+    as issued; the packs using it are touched (`updated_at`), so claims read the
+    new template at once (see _pack_items)."""
+    _unknown_fields(data, TEMPLATE_FIELDS)
+    for field, value in data.items():
+        setattr(template, field, value)
+    _checked(template)
+    if data:
+        template.save(update_fields=[*data, "updated_at"])
+        CouponPack.objects.filter(items__template=template).update(updated_at=timezone.now())
+    return template
+
+
+@transaction.atomic
+def coupon_pack_items_set(*, pack: CouponPack, items: list[tuple[CouponTemplate, int]]) -> None:
+    """The pack's coupons become exactly `items` (template, quantity); the pack
+    is touched so claims use the new items at once."""
+    wanted: dict[int, int] = {}
+    for template, quantity in items:
+        if quantity < 1:
+            raise CouponError("invalid", "A pack holds at least one of each coupon it lists.")
+        if template.pk in wanted:
+            raise CouponError("invalid", f"Coupon “{template}” is listed twice; give it one quantity.")
+        wanted[template.pk] = quantity
+    current = {item.template_id: item for item in CouponPackItem.objects.filter(pack=pack)}
+    CouponPackItem.objects.filter(pack=pack).exclude(template_id__in=list(wanted)).delete()
+    for template_id, quantity in wanted.items():
+        item = current.get(template_id)
+        if item is None:
+            CouponPackItem.objects.create(pack=pack, template_id=template_id, quantity=quantity)
+        elif item.quantity != quantity:
+            CouponPackItem.objects.filter(pk=item.pk).update(quantity=quantity)
+    CouponPack.objects.filter(pk=pack.pk).update(updated_at=timezone.now())
+
+
+@transaction.atomic
+def coupon_pack_update(*, pack: CouponPack, data: dict[str, Any]) -> CouponPack:
+    """Change a pack's settings (PACK_FIELDS, plus `total_stock`). A new total
+    goes through coupon_pack_stock_change first (refused below what is taken:
+    then nothing changes); a new shard count spreads the stock over the new
+    shards; the Redis gate follows `enabled` and `redis_gate` after the commit.
+    The stock counter is never written from `data` (a form holds a stale value)."""
+    total_stock = data.get("total_stock")
+    data = {k: v for k, v in data.items() if k != "total_stock"}
+    _unknown_fields(data, PACK_FIELDS)
+    if total_stock is not None:
+        coupon_pack_stock_change(pack=pack, total_stock=total_stock)
+    fresh = CouponPack.objects.get(pk=pack.pk)
+    for field, value in data.items():
+        setattr(fresh, field, value)
+    _checked(fresh, exclude=["remaining"])
+    if data:
+        columns = [CouponPack._meta.get_field(f).attname for f in data]
+        values = {c: getattr(fresh, c) for c in columns}
+        CouponPack.objects.filter(pk=pack.pk).update(**values, updated_at=timezone.now())
+    if "stock_shards" in data:
+        coupon_stock_shards_ensure(pack=fresh)
+    if {"enabled", "redis_gate"} & set(data):
+        transaction.on_commit(lambda: coupon_gate_reconcile(pack_id=pack.pk))
+    pack.refresh_from_db()
+    return pack
 
 
 def coupon_gate_reconcile(*, pack_id: int) -> int | None:

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from core import metrics
 from core.db import db_retry
 from core.errors import ApiError
-from core.idempotency import idempotent_call
+from core.idempotency import idempotent_call, idempotent_call_once
 from core.permissions import HasServiceToken, IsEndUser
 from coupons import services
 from coupons.selectors import WALLET_STATUSES, claim_payload, coupon_payload, wallet_coupons
@@ -81,13 +81,28 @@ class ClaimView(APIView):
         tags=["coupons"],
     )
     def post(self, request: Request, component_id: int) -> Response:
-        user_id = request.user.id
-        return _idempotent_response(
-            request,
+        status_code, body, replayed = claim_answer(
+            component_id=component_id, user_id=request.user.id, key=request.headers.get("Idempotency-Key")
+        )
+        response = Response(body, status=status_code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+def claim_answer(*, component_id: int, user_id: str, key: str | None) -> tuple[int, dict, bool]:
+    """(status, body, replayed) of a claim with its Idempotency-Key: the whole
+    door of the claim API (and of `bench/coupons.py`). The claim writes only
+    rows of its transaction, so its answer is stored once, at the end."""
+    return db_retry(
+        lambda: idempotent_call_once(
             scope="coupons.claim",
+            user_id=user_id,
+            key=key,
             fingerprint=f"component:{component_id}",
             compute=lambda: (201, claim_payload(_claim_counted(component_id=component_id, user_id=user_id))),
         )
+    )
 
 
 def _claim_counted(*, component_id: int, user_id: str):
@@ -95,7 +110,7 @@ def _claim_counted(*, component_id: int, user_id: str):
     try:
         claim = services.coupon_pack_claim(component_id=component_id, user_id=user_id)
     except Exception as exc:
-        metrics.COUPON_CLAIMS.labels(getattr(exc, "error_code", None) or getattr(exc, "code", None) or "error").inc()
+        metrics.COUPON_CLAIMS.labels(getattr(exc, "code", None) or getattr(exc, "error_code", None) or "error").inc()
         raise
     metrics.COUPON_CLAIMS.labels("claimed").inc()
     return claim
@@ -139,15 +154,12 @@ class RedeemCodeView(APIView):
         data.is_valid(raise_exception=True)
         code, user_id = data.validated_data["code"], request.user.id
         services.redeem_code_attempts_check(user_id=user_id)
-        response = _idempotent_response(
+        return _idempotent_response(
             request,
             scope="coupons.redeem_code",
             fingerprint=f"code:{code}",
             compute=lambda: (201, claim_payload(services.redeem_code_redeem(code=code, user_id=user_id))),
         )
-        if response.status_code == 404 and response.headers.get("Idempotent-Replayed") != "true":
-            services.redeem_code_attempt_failed(user_id=user_id)
-        return response
 
 
 class ServiceRedeemView(APIView):

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core.errors import ApiError
+from core.errors import DomainError
 from core.redis import get_redis
 from coupons.models import Claim, RedeemCode
 from coupons.selectors import coupon_pack_audit
@@ -26,9 +26,9 @@ def test_generating_codes_takes_their_packs_from_the_stock(pack):
     assert len({c.code for c in codes}) == 30
     pack.refresh_from_db()
     assert pack.remaining == 70
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         redeem_codes_generate(pack=pack, count=71)
-    assert exc.value.error_code == "insufficient_stock"
+    assert exc.value.code == "insufficient_stock"
     pack.refresh_from_db()
     assert pack.remaining == 70 and RedeemCode.objects.count() == 30
     assert coupon_pack_audit(pack_id=pack.pk)["drift"] == 0
