@@ -35,9 +35,9 @@ class CouponTemplateAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: CouponTemplate, form, change):
         data = {field: form.cleaned_data[field] for field in form.changed_data if field in services.TEMPLATE_FIELDS}
         if change:
-            services.coupon_template_update(template=obj, data=data)
+            services.coupon_template_update(template=obj, **data)
         else:
-            _adopt(obj, services.coupon_template_create(data=_form_data(form, services.TEMPLATE_FIELDS)))
+            _adopt(obj, services.coupon_template_create(**_form_data(form, services.TEMPLATE_FIELDS)))
 
     @admin.display(description="validity")
     def validity(self, obj: CouponTemplate) -> str:
@@ -75,8 +75,8 @@ class CouponPackAdmin(admin.ModelAdmin):
     )
     list_filter = ("enabled", "redis_gate")
     search_fields = ("name", "component__activity__name", "component__activity__slug")
-    readonly_fields = ("stock_left", "records", "created_at", "updated_at")
-    raw_id_fields = ("component",)
+    # Packs are attached on their component's screen (components/admin_extensions.py).
+    readonly_fields = ("component", "stock_left", "records", "created_at", "updated_at")
     inlines = [CouponPackItemInline]
     actions = ["disable_packs", "enable_packs", "generate_codes"]
     fieldsets = (
@@ -135,7 +135,7 @@ class CouponPackAdmin(admin.ModelAdmin):
         # The form's `remaining` is never written (a claim may land while the form is open).
         data = {f: form.cleaned_data[f] for f in form.changed_data if f in (*services.PACK_FIELDS, "total_stock")}
         try:
-            services.coupon_pack_update(pack=obj, data=data)
+            services.coupon_pack_update(pack=obj, **data)
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             obj.refresh_from_db()

@@ -701,26 +701,27 @@ def _unknown_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
 
 
 @transaction.atomic
-def coupon_template_create(*, data: dict[str, Any]) -> CouponTemplate:
-    """A coupon template from the operator's fields (TEMPLATE_FIELDS)."""
-    _unknown_fields(data, TEMPLATE_FIELDS)
-    template = CouponTemplate(**data)
+def coupon_template_create(**fields: Any) -> CouponTemplate:
+    """A coupon template from the operator's fields (TEMPLATE_FIELDS); refused
+    (CouponError `invalid`) when they break a template rule."""
+    _unknown_fields(fields, TEMPLATE_FIELDS)
+    template = CouponTemplate(**fields)
     _checked(template)
     template.save()
     return template
 
 
 @transaction.atomic
-def coupon_template_update(*, template: CouponTemplate, data: dict[str, Any]) -> CouponTemplate:
+def coupon_template_update(*, template: CouponTemplate, **fields: Any) -> CouponTemplate:
     """Change a template. Coupons already issued keep their validity and values
     as issued; the packs using it are touched (`updated_at`), so claims read the
     new template at once (see _pack_items)."""
-    _unknown_fields(data, TEMPLATE_FIELDS)
-    for field, value in data.items():
+    _unknown_fields(fields, TEMPLATE_FIELDS)
+    for field, value in fields.items():
         setattr(template, field, value)
     _checked(template)
-    if data:
-        template.save(update_fields=[*data, "updated_at"])
+    if fields:
+        template.save(update_fields=[*fields, "updated_at"])
         CouponPack.objects.filter(items__template=template).update(updated_at=timezone.now())
     return template
 
@@ -748,17 +749,22 @@ def coupon_pack_items_set(*, pack: CouponPack, items: list[tuple[CouponTemplate,
 
 
 @transaction.atomic
-def coupon_pack_update(*, pack: CouponPack, data: dict[str, Any]) -> CouponPack:
-    """Change a pack's settings (PACK_FIELDS, plus `total_stock`). A new total
-    goes through coupon_pack_stock_change first (refused below what is taken:
-    then nothing changes); a new shard count spreads the stock over the new
-    shards; the Redis gate follows `enabled` and `redis_gate` after the commit.
-    The stock counter is never written from `data` (a form holds a stale value)."""
-    total_stock = data.get("total_stock")
-    data = {k: v for k, v in data.items() if k != "total_stock"}
+def coupon_pack_update(*, pack: CouponPack, **fields: Any) -> CouponPack:
+    """Change a pack's settings (PACK_FIELDS), its `total_stock` and its
+    `items` ([(template, quantity)], see coupon_pack_items_set), all or nothing.
+    A new total goes through coupon_pack_stock_change first (refused below what
+    is taken: then nothing changes); a new shard count spreads the stock over
+    the new shards; the Redis gate follows `enabled` and `redis_gate` after the
+    commit. The stock counter is never written from here (a form holds a stale
+    value); a claim landing meanwhile is never undone."""
+    total_stock = fields.pop("total_stock", None)
+    items = fields.pop("items", None)
+    data = fields
     _unknown_fields(data, PACK_FIELDS)
-    if total_stock is not None:
+    if total_stock is not None and total_stock != CouponPack.objects.get(pk=pack.pk).total_stock:
         coupon_pack_stock_change(pack=pack, total_stock=total_stock)
+    if items is not None:
+        coupon_pack_items_set(pack=pack, items=items)
     fresh = CouponPack.objects.get(pk=pack.pk)
     for field, value in data.items():
         setattr(fresh, field, value)

@@ -10,9 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import metrics
+from core.api import IDEMPOTENCY_KEY, idempotent, idempotent_response
 from core.db import db_retry
 from core.errors import ApiError
-from core.idempotency import idempotent_call, idempotent_call_once
+from core.idempotency import idempotent_call_once
 from core.permissions import HasServiceToken, IsEndUser
 from coupons import services
 from coupons.selectors import WALLET_STATUSES, claim_payload, coupon_payload, wallet_coupons
@@ -25,13 +26,6 @@ from coupons.serializers import (
     ServiceReleaseInputSerializer,
 )
 
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="A unique id per attempt; a repeat with the same key returns the first answer and changes nothing.",
-)
 SERVICE_AUTH = OpenApiParameter(
     "Authorization",
     OpenApiTypes.STR,
@@ -40,22 +34,6 @@ SERVICE_AUTH = OpenApiParameter(
     description="`Service <SERVICE_TOKEN>`: the token shared with the order system.",
 )
 ERROR = OpenApiResponse(description='`{"error": {"code", "message"}}`')
-
-
-def _idempotent_response(request: Request, *, scope: str, fingerprint: str, compute) -> Response:
-    status_code, body, replayed = db_retry(
-        lambda: idempotent_call(
-            scope=scope,
-            user_id=request.user.id,
-            key=request.headers.get("Idempotency-Key"),
-            fingerprint=fingerprint,
-            compute=compute,
-        )
-    )
-    response = Response(body, status=status_code)
-    if replayed:
-        response["Idempotent-Replayed"] = "true"
-    return response
 
 
 class ClaimView(APIView):
@@ -80,29 +58,15 @@ class ClaimView(APIView):
         },
         tags=["coupons"],
     )
-    def post(self, request: Request, component_id: int) -> Response:
-        status_code, body, replayed = claim_answer(
-            component_id=component_id, user_id=request.user.id, key=request.headers.get("Idempotency-Key")
-        )
-        response = Response(body, status=status_code)
-        if replayed:
-            response["Idempotent-Replayed"] = "true"
-        return response
-
-
-def claim_answer(*, component_id: int, user_id: str, key: str | None) -> tuple[int, dict, bool]:
-    """(status, body, replayed) of a claim with its Idempotency-Key: the whole
-    door of the claim API (and of `bench/coupons.py`). The claim writes only
-    rows of its transaction, so its answer is stored once, at the end."""
-    return db_retry(
-        lambda: idempotent_call_once(
-            scope="coupons.claim",
-            user_id=user_id,
-            key=key,
-            fingerprint=f"component:{component_id}",
-            compute=lambda: (201, claim_payload(_claim_counted(component_id=component_id, user_id=user_id))),
-        )
+    @idempotent(
+        scope="coupons.claim",
+        fingerprint=lambda request, component_id: f"component:{component_id}",
+        # A claim writes only rows of its own transaction: its answer is stored once, at the end.
+        call=idempotent_call_once,
     )
+    def post(self, request: Request, component_id: int) -> Response:
+        claim = _claim_counted(component_id=component_id, user_id=request.user.id)
+        return Response(claim_payload(claim), status=status.HTTP_201_CREATED)
 
 
 def _claim_counted(*, component_id: int, user_id: str):
@@ -154,11 +118,13 @@ class RedeemCodeView(APIView):
         data.is_valid(raise_exception=True)
         code, user_id = data.validated_data["code"], request.user.id
         services.redeem_code_attempts_check(user_id=user_id)
-        return _idempotent_response(
+        return idempotent_response(
             request,
             scope="coupons.redeem_code",
             fingerprint=f"code:{code}",
-            compute=lambda: (201, claim_payload(services.redeem_code_redeem(code=code, user_id=user_id))),
+            compute=lambda: Response(
+                claim_payload(services.redeem_code_redeem(code=code, user_id=user_id)), status=status.HTTP_201_CREATED
+            ),
         )
 
 
