@@ -34,18 +34,23 @@ seed: migrate
 run: seed
 	@PORT=$(PORT) bash scripts/run.sh
 
-## make test: install what is missing, lint, run the whole suite
+## make test: install what is missing, lint (ruff, mypy), run the whole suite
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make bench [ONLY=name]: benchmarks under bench/, figures merged into var/bench/results.json
 bench: install-dev
 	$(BIN)/python -m bench $(ONLY)
 
+## make lint: ruff and mypy (django-stubs, djangorestframework-stubs; [tool.mypy] in pyproject.toml,
+## incremental cache under var/mypy, so a second run takes seconds)
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -13,7 +13,7 @@ def admin_actions_declare_permissions(app_configs=None, **kwargs) -> list[Error]
 
     errors = []
     for model_admin in admin.site._registry.values():
-        for func, name, _description in model_admin._get_base_actions():
+        for func, name, _description in model_admin._get_base_actions():  # type: ignore[attr-defined]
             if not getattr(func, "allowed_permissions", None):
                 errors.append(
                     Error(

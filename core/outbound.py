@@ -80,7 +80,7 @@ def host_refusal(host: str, port: int, *, allow_private: bool) -> str | None:
     except (socket.gaierror, UnicodeError) as exc:
         raise requests.ConnectionError(f"cannot resolve {host!r}: {exc}") from None
     for info in infos:
-        reason = address_refusal(info[4][0], allow_private=allow_private)
+        reason = address_refusal(str(info[4][0]), allow_private=allow_private)
         if reason:
             return reason if _is_ip(host) else f"{host} resolves to {reason}"
     return None

@@ -17,12 +17,16 @@ from __future__ import annotations
 import logging
 import random
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
 
 from core import telemetry
 from core.models import ProfileKind, ProfileTrigger
+
+if TYPE_CHECKING:
+    from pyinstrument import Profiler
 
 logger = logging.getLogger("huodong.profiling")
 
@@ -118,7 +122,7 @@ class ProfilingMiddleware:
 
 
 # --- Celery (task_prerun / task_postrun receivers, connected in core.apps) -------
-_task_profilers: dict[str, tuple[object, float]] = {}
+_task_profilers: dict[str, tuple[Profiler, float]] = {}
 
 
 def _task_wanted(name: str) -> bool:

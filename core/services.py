@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group, Permission
 from django.db import models, transaction
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from core.models import Profile
 
 DOMAIN_APPS = (
     "activities",
@@ -71,7 +76,7 @@ def groups_sync() -> dict[str, int]:
 
 
 @transaction.atomic
-def staff_user_ensure(*, username: str, password: str, group: str, superuser: bool = False):
+def staff_user_ensure(*, username: str, password: str, group: str, superuser: bool = False) -> AbstractBaseUser:
     """Create or reset a staff login (used by seed_demo)."""
     from django.contrib.auth import get_user_model
 
@@ -95,7 +100,7 @@ def profile_create(
     trace_id: str,
     text: str,
     html: str,
-):
+) -> Profile:
     """Store one profile report (core/profiling.py)."""
     from core.models import Profile
 

@@ -27,6 +27,10 @@ import contextlib
 import os
 import random
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 _state: dict = {"on": None, "tracer": None}
 
@@ -41,7 +45,7 @@ def tracing_enabled() -> bool:
 
 def _exporters() -> list:
     names = [n.strip().lower() for n in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
-    exporters = []
+    exporters: list[SpanExporter] = []
     for name in names:
         if name == "otlp":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -58,7 +58,7 @@ def heartbeats() -> list[dict]:
 
     redis = get_redis()
     members, key_prefix, _ = _keys(settings.EVENTS_QUEUE_PREFIX)
-    ids = sorted(member.decode() for member in redis.smembers(members))
+    ids = sorted(member.decode() for member in redis.smembers(members))  # type: ignore[union-attr]  # bytes: decode_responses off
     if not ids:
         return []
     values = redis.mget([key_prefix + consumer_id for consumer_id in ids])
