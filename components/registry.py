@@ -142,7 +142,7 @@ def _in_words(error) -> str:
             "object": gettext("a group of settings"),
         }
         kinds = value if isinstance(value, list) else [value]
-        return gettext("Enter %s.") % " / ".join(names.get(k, k) for k in kinds if k != "null")
+        return gettext("Enter %s.") % " / ".join(str(names.get(k, k)) for k in kinds if k != "null")
     if kind == "uniqueItems":
         return gettext("Each item may appear only once.")
     if kind == "maxItems":

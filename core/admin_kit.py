@@ -18,12 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from core.errors import DomainError
+
+if TYPE_CHECKING:  # the mixin is always combined with a ModelAdmin: type-check it as one
+    _ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    _ModelAdminBase = object
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -50,28 +56,28 @@ class NoWriteBackMixin:
         return None
 
 
-class DomainErrorMixin:
+class DomainErrorMixin(_ModelAdminBase):
     """Turn a service's `DomainError` into an admin error message, in the operator's words."""
 
     def _domain_error(self, request, exc: DomainError) -> HttpResponseRedirect:
-        self.message_user(request, exc.message, messages.ERROR)  # type: ignore[attr-defined]
+        self.message_user(request, exc.message, messages.ERROR)
         return HttpResponseRedirect(request.get_full_path())
 
     def changeform_view(self, request, *args, **kwargs):
         try:
-            return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+            return super().changeform_view(request, *args, **kwargs)
         except DomainError as exc:
             return self._domain_error(request, exc)
 
     def delete_view(self, request, *args, **kwargs):
         try:
-            return super().delete_view(request, *args, **kwargs)  # type: ignore[misc]
+            return super().delete_view(request, *args, **kwargs)
         except DomainError as exc:
             return self._domain_error(request, exc)
 
     def response_action(self, request, queryset):
         try:
-            return super().response_action(request, queryset)  # type: ignore[misc]
+            return super().response_action(request, queryset)
         except DomainError as exc:
             return self._domain_error(request, exc)
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group, Permission
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -43,8 +44,7 @@ TECHNICAL_MODELS = (
 )
 
 
-def _technical_q():
-    from django.db.models import Q
+def _technical_q() -> Q:
 
     q = Q(pk__in=[])
     for app_label, model in TECHNICAL_MODELS:
