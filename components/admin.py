@@ -96,6 +96,7 @@ class ComponentSettingsForm(forms.ModelForm):
             return
         self.fields |= config_fields(self.type_key)
         self.fields |= self.extension.form_fields(self.instance)
+        self.extension.adjust_fields(self)
         if self.instance.pk is None and self.activity is not None:
             self.fields["insert_at"] = forms.ChoiceField(
                 label=_("Insert at"),
@@ -120,7 +121,7 @@ class ComponentSettingsForm(forms.ModelForm):
         cleaned = super().clean()
         if not self.type_key:
             return cleaned
-        config = config_from_cleaned(self.type_key, cleaned)
+        config = self.extension.clean_config(self, config_from_cleaned(self.type_key, cleaned))
         try:
             self.cleaned_config = registry.config_validate(self.type_key, config)
         except registry.ConfigInvalid as exc:

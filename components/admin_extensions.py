@@ -57,6 +57,14 @@ class ComponentAdminExtension:
         """Extra form fields (unique names, e.g. `pack_total_stock`)."""
         return {}
 
+    def adjust_fields(self, form: forms.Form) -> None:
+        """Change the generated fields (e.g. an upload makes the URL optional)."""
+
+    def clean_config(self, form: forms.Form, config: dict) -> dict:
+        """The config about to be validated, from the cleaned fields (e.g. the URL
+        of an uploaded image put in)."""
+        return config
+
     def initial(self, component) -> dict:
         """Initial values of the extra fields for an existing component (its pk is set)."""
         return {}

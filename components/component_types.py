@@ -43,7 +43,14 @@ BANNER = register(
             "additionalProperties": False,
             "required": ["image"],
             "properties": {
-                "image": {"type": "string", "title": "Image URL", "pattern": HTTP_URL, "maxLength": 500},
+                "image": {
+                    "type": "string",
+                    "title": "Image URL",
+                    # a web address, or an image uploaded here (/media/...)
+                    "pattern": r"^(https?://[^\s<>\"']+|/media/[\w./-]+)$",
+                    "maxLength": 500,
+                    "x-error": "Enter a web address starting with http:// or https://, or upload an image.",
+                },
                 "link": {
                     "type": "string",
                     "title": "Link URL (optional)",

@@ -113,11 +113,12 @@ def config_defaults(key: str) -> dict:
 
 def _in_words(error) -> str:
     """A schema error as an operator reads it: never a regular expression or a
-    validator's internals. A property may give its own sentence in "x-error"."""
+    validator's internals. A property may give its own sentence for a pattern
+    mismatch in "x-error"."""
     spec = error.schema if isinstance(error.schema, dict) else {}
-    if spec.get("x-error"):
-        return str(spec["x-error"])
     value, kind = error.validator_value, error.validator
+    if kind == "pattern" and spec.get("x-error"):
+        return str(spec["x-error"])
     if kind == "pattern":
         if "http" in str(value):
             return gettext("Enter a web address starting with http:// or https://.")

@@ -23,15 +23,27 @@
       if (text !== undefined) { node.textContent = text; }
       return node;
     }
+    // A listing without an image (or whose image fails) gets a neat placeholder of
+    // the same size in every layout, never a broken image.
+    function placeholder() {
+      var box = el("div", "hd-listing__cover hd-listing__cover--empty");
+      box.setAttribute("aria-hidden", "true");
+      box.innerHTML = '<svg viewBox="0 0 48 48" width="36" height="36"><path d="M8 22 24 9l16 13v17H29V29h-10v10H8z" fill="currentColor"/></svg>';
+      return box;
+    }
+    function cover(listing) {
+      if (!listing.cover_image_url) { return placeholder(); }
+      var img = el("img", "hd-listing__cover");
+      img.loading = "lazy"; img.alt = listing.title; img.src = listing.cover_image_url;
+      img.addEventListener("error", function () { if (img.parentNode) { img.parentNode.replaceChild(placeholder(), img); } });
+      return img;
+    }
     function card(listing) {
       var li = el("li", "hd-listing__item");
       li.setAttribute("data-listing", listing.external_id);
       var box = listing.detail_url ? el("a") : li;
       if (listing.detail_url) { box.href = listing.detail_url; li.appendChild(box); }
-      var img = el("img", "hd-listing__cover");
-      img.loading = "lazy"; img.alt = listing.title;
-      if (listing.cover_image_url) { img.src = listing.cover_image_url; }
-      box.appendChild(img);
+      box.appendChild(cover(listing));
       var body = el("div", "hd-listing__body");
       body.appendChild(el("h3", "hd-listing__name", listing.title));
       var meta = [listing.district, listing.layout, listing.area_m2 ? listing.area_m2 + "㎡" : ""].filter(Boolean).join(" · ");
