@@ -65,13 +65,13 @@ def read_only(path: Path) -> int:
 def import_file(component, path: Path):
     from django.core.files import File
 
-    from listings import services
+    from listings import importing
 
     with open(path, "rb") as handle:
-        job = services.listing_import_start(
+        job = importing.listing_import_start(
             component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False
         )
-    return services.listing_import_run(job_id=job.pk)
+    return importing.listing_import_run(job_id=job.pk)
 
 
 def _maxrss_mb() -> float:

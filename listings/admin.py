@@ -3,12 +3,14 @@ with a dry-run preview, a live progress bar and a template download."""
 
 from __future__ import annotations
 
+import tempfile
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,9 +20,10 @@ from import_export.admin import ExportMixin
 
 from components.models import Component
 from core.admin_site import read_only_view
-from core.spreadsheets import SafeExportResource, formula_like
+from core.errors import DomainError
+from core.spreadsheets import SafeExportResource
+from listings import importing, services
 from listings import progress as import_progress
-from listings import services
 from listings.importing import COLUMN_BY_KEY, TEMPLATE_COLUMNS, column_label, template_file
 from listings.models import ImportJob, ImportStatus, Listing, ListingGroup
 
@@ -63,8 +66,27 @@ class ListingResource(SafeExportResource):
         return "是" if listing.is_active else "否"
 
 
+class ListingGroupForm(forms.ModelForm):
+    class Meta:
+        model = ListingGroup
+        fields = ("component", "city", "position")
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk and data.get("city") is not None:
+            for field, message in services.listing_group_update_check(
+                group=self.instance, city=data["city"], position=data.get("position") or 0
+            ).items():
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
+
 @admin.register(ListingGroup)
 class ListingGroupAdmin(admin.ModelAdmin):
+    """Cities are created by uploads and listing saves; here they are renamed,
+    reordered or deleted (through listings.services)."""
+
+    form = ListingGroupForm
     list_display = ("city", "component", "position", "listing_count", "created_at")
     list_filter = ("component__activity",)
     search_fields = ("city",)
@@ -73,30 +95,41 @@ class ListingGroupAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_count=Count("listings"))
 
+    def has_add_permission(self, request) -> bool:
+        return False  # a city comes with its first listing (upload or listing form)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("component",) if obj is not None else ()
+
     @admin.display(description="listings", ordering="_count")
     def listing_count(self, obj) -> int:
         return obj._count
 
+    def save_model(self, request, obj, form, change) -> None:
+        services.listing_group_update(group=obj, city=obj.city, position=obj.position)
+
+    def delete_model(self, request, obj) -> None:
+        services.listing_groups_delete(group_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.listing_groups_delete(group_ids=list(queryset.values_list("pk", flat=True)))
+
 
 class ListingForm(forms.ModelForm):
+    """The rules are listings.services.listing_write_check's (the upload's own,
+    listings.importing.check): shown beside the fields, nothing copied here."""
+
     class Meta:
         model = Listing
         fields = ("component", "group", "external_id", *services.CONTENT_FIELDS)
 
     def clean(self):
         data = super().clean()
-        group, component = data.get("group"), data.get("component")
-        if group is not None and component is not None and group.component_id != component.pk:
-            self.add_error(
-                "group", f"The city {group.city!r} belongs to another listing component (#{group.component_id})."
-            )
-        if data.get("price_fen") is not None and data["price_fen"] < 0:
-            self.add_error("price_fen", "A price cannot be negative.")
-        for name in ("external_id", "title", "district", "address", "layout", "tags"):
-            values = data.get(name) if name == "tags" else [data.get(name)]
-            if any(isinstance(v, str) and formula_like(v) for v in values or []):
-                # As in the upload: a formula would run when the export is opened in Excel.
-                self.add_error(name, "Text starting with = + - @, a tab or a line break is not allowed (formulas).")
+        fields = {name: data[name] for name in self.fields if name in data}
+        if len(fields) == len(self.fields):  # every field read: the service's rules apply to the whole
+            listing = Listing.objects.get(pk=self.instance.pk) if self.instance.pk else Listing()
+            for field, message in services.listing_write_check(listing=listing, fields=fields).items():
+                self.add_error(field if field in self.fields else None, message)
         return data
 
 
@@ -111,6 +144,21 @@ class ListingAdmin(ExportMixin, admin.ModelAdmin):
     raw_id_fields = ("component", "group")
     readonly_fields = ("import_job", "import_line", "created_at", "updated_at")
     list_select_related = ("group",)
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Through the service (rules, and the public city counts invalidated: a listing
+        switched off in the list shows at once); list_editable saves come here too."""
+        if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data}
+            services.listing_update(listing_id=obj.pk, fields=fields)
+        else:
+            obj.pk = services.listing_create(fields=dict(form.cleaned_data)).pk
+
+    def delete_model(self, request, obj) -> None:
+        services.listings_delete(listing_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.listings_delete(listing_ids=list(queryset.values_list("pk", flat=True)))
 
     @admin.display(description="city", ordering="group__city")
     def city(self, obj) -> str:
@@ -157,6 +205,12 @@ class ImportJobAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # a job is a record: operators view it, the importer writes it
 
+    def delete_model(self, request, obj) -> None:
+        services.import_jobs_delete(job_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.import_jobs_delete(job_ids=list(queryset.values_list("pk", flat=True)))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         job = self.get_object(request, unquote(object_id))  # None for a malformed or unknown id
         if job is None:  # Django's own answer: 403 for a refused POST, else "does not exist"
@@ -165,7 +219,18 @@ class ImportJobAdmin(admin.ModelAdmin):
             "job": job,
             "progress_url": reverse("admin:listings_importjob_progress", args=[job.pk]),
             "apply_url": reverse("admin:listings_importjob_apply", args=[job.pk]),
-            "can_apply": job.status == ImportStatus.PREVIEWED and self.has_add_permission(request),
+            "can_apply": importing.import_apply_refusal(job) is None and self.has_add_permission(request),
+            "can_apply_skipping": (
+                job.all_or_nothing
+                and job.rejected_count > 0
+                and importing.import_apply_refusal(job, all_or_nothing=False) is None
+                and self.has_add_permission(request)
+            ),
+            "errors_url": (
+                reverse("admin:listings_importjob_errors", args=[job.pk])
+                if job.rejected_count and job.file and job.status != ImportStatus.FAILED
+                else ""
+            ),
             "live": import_progress.progress_get(job_id=job.pk),
             "errors_display": [{**error, "label": column_label(error["column"] or "")} for error in job.errors],
         }
@@ -199,6 +264,11 @@ class ImportJobAdmin(admin.ModelAdmin):
                 name=f"{opts.app_label}_importjob_progress",
             ),
             path(
+                "<int:job_id>/errors/",
+                self.admin_site.admin_view(self.errors_view),
+                name=f"{opts.app_label}_importjob_errors",
+            ),
+            path(
                 "<int:job_id>/apply/",
                 self.admin_site.admin_view(self.apply_view),
                 name=f"{opts.app_label}_importjob_apply",
@@ -219,7 +289,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                job = services.listing_import_start(
+                job = importing.listing_import_start(
                     component=form.cleaned_data["component"],
                     upload=upload,
                     filename=upload.name,
@@ -227,8 +297,8 @@ class ImportJobAdmin(admin.ModelAdmin):
                     all_or_nothing=form.cleaned_data["all_or_nothing"],
                     user=request.user,
                 )
-            except services.ImportRefused as exc:
-                form.add_error("file", str(exc))
+            except DomainError as exc:
+                form.add_error("file", exc.message)
             else:
                 return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[job.pk]))
         context = {
@@ -269,14 +339,32 @@ class ImportJobAdmin(admin.ModelAdmin):
             }
         )
 
+    @read_only_view
+    def errors_view(self, request, job_id: int):
+        """The job's rows with an error column, in the uploaded format (CSV or XLSX)."""
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        if not job.file or not job.rejected_count or job.status == ImportStatus.FAILED:
+            raise Http404("This import has no rows with errors to download (or its file has been deleted).")
+        out = tempfile.TemporaryFile()
+        try:
+            importing.errors_file_write(job=job, out=out)
+        except importing.FileRefused as exc:
+            out.close()
+            raise Http404(str(exc)) from None
+        out.seek(0)
+        return FileResponse(out, as_attachment=True, filename=importing.errors_file_name(job))
+
     def apply_view(self, request, job_id: int):
         job = get_object_or_404(ImportJob, pk=job_id)
         if request.method != "POST" or not self.has_add_permission(request):
             raise PermissionDenied
+        skip = request.POST.get("skip_bad_rows") == "1"
         try:
-            new = services.listing_import_apply(job=job, user=request.user)
-        except services.ImportRefused as exc:
-            messages.error(request, str(exc))
+            new = importing.listing_import_apply(job=job, user=request.user, all_or_nothing=False if skip else None)
+        except DomainError as exc:
+            messages.error(request, exc.message)
             return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[job.pk]))
         messages.success(request, format_html("Importing {} for real (job #{}).", job.original_name, new.pk))
         return HttpResponseRedirect(reverse("admin:listings_importjob_change", args=[new.pk]))

@@ -89,11 +89,12 @@ def test_claims_export_neutralises_formula_like_user_ids(operator_client, file_f
 @pytest.mark.parametrize("file_format", [CSV, XLSX])
 def test_listings_export_neutralises_text_and_keeps_negative_numbers(operator_client, file_format):
     from listings.importing import COLUMN_BY_KEY
-    from listings.services import listing_save
-    from tests.listings.factories import ListingComponentFactory
+    from tests.listings.factories import ListingFactory, ListingGroupFactory
 
-    component = ListingComponentFactory()
-    listing_save(component=component, city="@上海", external_id="-X1", title="=1+1", price_fen=100, sort_order=-3)
+    # Written past the rules (listing_save refuses such text): the export must be safe whatever the data.
+    ListingFactory(
+        group=ListingGroupFactory(city="@上海"), external_id="-X1", title="=1+1", price_fen=100, sort_order=-3
+    )
     rows = _export(operator_client, "admin:listings_listing_export", "listingresource_", file_format)
     header, (values,) = rows[0], rows[1:]
     cell = {

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.files import File
 
-from listings import services
+from listings import importing
 from tests.listings.factories import ListingComponentFactory
 
 
@@ -25,9 +25,9 @@ def run_import():
 
     def run(component, path: Path, **options):
         with open(path, "rb") as handle:
-            job = services.listing_import_start(
+            job = importing.listing_import_start(
                 component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False, **options
             )
-        return services.listing_import_run(job_id=job.pk)
+        return importing.listing_import_run(job_id=job.pk)
 
     return run

@@ -9,7 +9,7 @@ import pytest
 from django.core.files import File
 from django.db import connection
 
-from listings import services
+from listings import importing, services
 from listings.models import ImportStatus, Listing, ListingGroup
 from tests.listings.factories import ListingComponentFactory
 from tests.listings.files import row, write_csv
@@ -29,7 +29,7 @@ def test_concurrent_imports_into_one_component_serialize_cleanly(tmp_path):
     for path in files:
         with open(path, "rb") as handle:
             jobs.append(
-                services.listing_import_start(
+                importing.listing_import_start(
                     component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False
                 )
             )
@@ -39,7 +39,7 @@ def test_concurrent_imports_into_one_component_serialize_cleanly(tmp_path):
     def work(job_id: int) -> None:
         try:
             barrier.wait()
-            results[job_id] = services.listing_import_run(job_id=job_id)
+            results[job_id] = importing.listing_import_run(job_id=job_id)
         except Exception as exc:  # surfaced by the assertion below
             results[job_id] = exc
         finally:
@@ -70,11 +70,11 @@ def test_a_city_saved_during_an_import_proceeds_and_the_import_uses_its_group(tm
     """An applying import commits batch by batch: a listing_save between two batches
     does not wait for the whole import, and the next batch sees the group it created
     (under the component's row lock) instead of creating a second one."""
-    monkeypatch.setattr(services, "BATCH_SIZE", 5)
+    monkeypatch.setattr("listings.importing.write.BATCH_SIZE", 5)
     component = ListingComponentFactory()
     path = write_csv(tmp_path / "a.csv", [row(n, city="上海" if n < 5 else "杭州") for n in range(10)])
     with open(path, "rb") as handle:
-        job = services.listing_import_start(
+        job = importing.listing_import_start(
             component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False
         )
     first_batch_written = threading.Event()
@@ -109,7 +109,7 @@ def test_a_city_saved_during_an_import_proceeds_and_the_import_uses_its_group(tm
     threads = [
         threading.Thread(
             target=run,
-            args=("import", lambda: services.listing_import_run(job_id=job.pk, progress=pause_after_first_batch)),
+            args=("import", lambda: importing.listing_import_run(job_id=job.pk, progress=pause_after_first_batch)),
         ),
         threading.Thread(target=run, args=("save", save)),
     ]
@@ -129,7 +129,7 @@ def _import_in_thread(job_id: int, progress) -> tuple[threading.Thread, dict]:
 
     def work() -> None:
         try:
-            result["job"] = services.listing_import_run(job_id=job_id, progress=progress)
+            result["job"] = importing.listing_import_run(job_id=job_id, progress=progress)
         except Exception as exc:  # surfaced by the assertions of the test
             result["job"] = exc
         finally:
@@ -142,7 +142,7 @@ def _import_in_thread(job_id: int, progress) -> tuple[threading.Thread, dict]:
 
 def _start(component, path, **options):
     with open(path, "rb") as handle:
-        return services.listing_import_start(
+        return importing.listing_import_start(
             component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False, **options
         )
 
@@ -189,7 +189,7 @@ def test_a_dry_run_takes_no_write_lock(tmp_path, monkeypatch):
     from coupons.services import coupon_pack_claim
     from tests.coupons.factories import coupon_pack_make
 
-    monkeypatch.setattr(services, "BATCH_SIZE", 5)
+    monkeypatch.setattr("listings.importing.write.BATCH_SIZE", 5)
     pack = coupon_pack_make()
     component = ListingComponentFactory()
     job = _start(component, write_csv(tmp_path / "a.csv", [row(n) for n in range(20)]), dry_run=True)

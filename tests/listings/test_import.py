@@ -7,7 +7,7 @@ import pytest
 from django.core.files import File
 from openpyxl import Workbook
 
-from listings import services
+from listings import importing, services
 from listings.models import ImportJob, ImportStatus, Listing, ListingGroup
 from tests.listings.files import HEADER, csv_bytes, row, write_csv, write_xlsx
 
@@ -106,7 +106,7 @@ def test_applying_a_dry_run_imports_its_file(component, run_import, tmp_path, dj
     preview = run_import(component, write_csv(tmp_path / "a.csv", [row(1), row(2)]), dry_run=True)
     assert not Listing.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):
-        applied = services.listing_import_apply(job=preview)
+        applied = importing.listing_import_apply(job=preview)
     applied.refresh_from_db()
     assert applied.status == ImportStatus.APPLIED and applied.created_count == 2
     assert Listing.objects.filter(component=component).count() == 2
@@ -117,7 +117,7 @@ def test_only_a_finished_dry_run_can_be_applied(component, run_import, tmp_path)
     rolled_back = run_import(component, write_csv(tmp_path / "b.csv", [row(2, price="-1")]), dry_run=False)
     for job in (applied, rolled_back):
         with pytest.raises(services.ImportRefused, match="Only a finished dry run"):
-            services.listing_import_apply(job=job)
+            importing.listing_import_apply(job=job)
     assert ImportJob.objects.count() == 2
 
 
@@ -182,7 +182,7 @@ def test_row_errors_name_line_column_and_problem(component, run_import, tmp_path
 
 
 def test_a_repeated_external_id_in_one_file_is_rejected(component, run_import, tmp_path, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_SIZE", 2)  # the repeat lands in a later batch
+    monkeypatch.setattr("listings.importing.write.BATCH_SIZE", 2)  # the repeat lands in a later batch
     rows = [row(1), row(2), row(3), row(1, title="again"), row(2)]
     job = run_import(component, write_csv(tmp_path / "dup.csv", rows), all_or_nothing=False)
     messages = {e["line"]: e["message"] for e in job.errors}
@@ -195,7 +195,7 @@ def test_a_repeated_external_id_in_one_file_is_rejected(component, run_import, t
 
 def test_a_repeat_of_an_unchanged_row_in_a_later_batch_is_rejected(component, run_import, tmp_path, monkeypatch):
     run_import(component, write_csv(tmp_path / "a.csv", [row(1), row(2)]))
-    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    monkeypatch.setattr("listings.importing.write.BATCH_SIZE", 2)
     job = run_import(component, write_csv(tmp_path / "b.csv", [row(1), row(2), row(3), row(1, title="again")]))
     assert job.status == ImportStatus.ROLLED_BACK
     assert job.errors == [
@@ -327,7 +327,7 @@ def test_a_file_over_50_mb_is_refused_by_size_before_parsing(component, existing
     with open(path, "wb") as handle:  # not even valid CSV: its size alone refuses it
         handle.truncate(50 * 1024 * 1024 + 1)
     with open(path, "rb") as handle, pytest.raises(services.ImportRefused, match=r"50\.0 MB; the limit is 50 MB"):
-        services.listing_import_start(component=component, upload=File(handle, name="huge.csv"), filename="huge.csv")
+        importing.listing_import_start(component=component, upload=File(handle, name="huge.csv"), filename="huge.csv")
     assert not ImportJob.objects.filter(original_name="huge.csv").exists()
     assert snapshot(component) == existing
 
@@ -417,7 +417,7 @@ def test_header_only_and_empty_files_are_refused(component, existing, run_import
     empty = tmp_path / "e.csv"
     empty.write_bytes(b"")
     with open(empty, "rb") as handle, pytest.raises(services.ImportRefused, match="empty"):
-        services.listing_import_start(component=component, upload=File(handle, name="e.csv"), filename="e.csv")
+        importing.listing_import_start(component=component, upload=File(handle, name="e.csv"), filename="e.csv")
 
 
 def test_only_listing_components_take_imports(db, tmp_path):
@@ -425,20 +425,20 @@ def test_only_listing_components_take_imports(db, tmp_path):
 
     banner = ComponentFactory(type="banner", config={"image": "https://x/y.png"})
     with open(write_csv(tmp_path / "a.csv", [row(1)]), "rb") as handle, pytest.raises(services.ImportRefused):
-        services.listing_import_start(component=banner, upload=File(handle, name="a.csv"), filename="a.csv")
+        importing.listing_import_start(component=banner, upload=File(handle, name="a.csv"), filename="a.csv")
 
 
 def test_a_redelivered_task_does_not_run_the_job_again(component, run_import, tmp_path):
     job = run_import(component, write_csv(tmp_path / "a.csv", [row(1)]))
     Listing.objects.all().delete()
-    again = services.listing_import_run(job_id=job.pk)
+    again = importing.listing_import_run(job_id=job.pk)
     assert again.status == ImportStatus.APPLIED and not Listing.objects.exists()
 
 
 def test_the_task_runs_after_commit(component, tmp_path, django_capture_on_commit_callbacks):
     path = write_csv(tmp_path / "a.csv", [row(1), row(2)])
     with django_capture_on_commit_callbacks(execute=True), open(path, "rb") as handle:
-        job = services.listing_import_start(component=component, upload=File(handle, name="a.csv"), filename="a.csv")
+        job = importing.listing_import_start(component=component, upload=File(handle, name="a.csv"), filename="a.csv")
     job.refresh_from_db()
     assert job.status == ImportStatus.APPLIED and job.created_count == 2 and job.started_at and job.finished_at
 
@@ -459,13 +459,13 @@ def test_a_job_left_running_by_a_dead_worker_is_taken_again_after_the_time_limit
 
     path = write_csv(tmp_path / "a.csv", [row(1)])
     with open(path, "rb") as handle:
-        job = services.listing_import_start(
+        job = importing.listing_import_start(
             component=component, upload=File(handle, name="a.csv"), filename="a.csv", run_async=False
         )
     ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=timezone.now())
-    assert services.listing_import_run(job_id=job.pk).status == ImportStatus.RUNNING  # still within its time
+    assert importing.listing_import_run(job_id=job.pk).status == ImportStatus.RUNNING  # still within its time
     ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
-    assert services.listing_import_run(job_id=job.pk).status == ImportStatus.APPLIED
+    assert importing.listing_import_run(job_id=job.pk).status == ImportStatus.APPLIED
     assert Listing.objects.filter(component=component).count() == 1
 
 
@@ -478,12 +478,12 @@ def test_old_upload_files_are_purged_but_job_records_stay(component, run_import,
     from listings.tasks import listing_import_files_purge_task
 
     old = run_import(component, write_csv(tmp_path / "old.csv", [row(1)]), dry_run=True)
-    shared = services.listing_import_apply(job=old)  # same stored file, not run yet
+    shared = importing.listing_import_apply(job=old)  # same stored file, not run yet
     recent = run_import(component, write_csv(tmp_path / "new.csv", [row(2)]))
     ImportJob.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=40))
 
     assert listing_import_files_purge_task() == 0  # the old file is still needed by the queued job
-    services.listing_import_run(job_id=shared.pk)
+    importing.listing_import_run(job_id=shared.pk)
     ImportJob.objects.filter(pk=shared.pk).update(finished_at=timezone.now() - timedelta(days=31))
     assert listing_import_files_purge_task() == 1
     old.refresh_from_db()

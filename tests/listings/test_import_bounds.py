@@ -86,16 +86,16 @@ def test_an_import_stopped_by_its_time_limit_says_so_never_that_the_file_is_dama
 ):
     from django.core.files import File
 
-    from listings import services
+    from listings import importing
 
-    monkeypatch.setattr(services, "BATCH_SIZE", 100)
+    monkeypatch.setattr("listings.importing.write.BATCH_SIZE", 100)
     rows = [row(n) for n in range(3000)]
     path = write_xlsx(tmp_path / "big.xlsx", rows) if kind == "xlsx" else write_csv(tmp_path / "big.csv", rows)
     with open(path, "rb") as handle:
-        job = services.listing_import_start(
+        job = importing.listing_import_start(
             component=component, upload=File(handle, name=path.name), filename=path.name, run_async=False
         )
-    job = services.listing_import_run(job_id=job.pk, progress=time_limit_after_first_progress)
+    job = importing.listing_import_run(job_id=job.pk, progress=time_limit_after_first_progress)
     _refused(job, f"time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)", "nothing was changed")
     assert "damaged" not in job.message and "internal error" not in job.message
     assert not Listing.objects.exists()  # all-or-nothing: stopped in its read-only first pass

@@ -10,8 +10,8 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from components.models import Component
+from listings import importing, services
 from listings import progress as import_progress
-from listings import services
 from listings.importing import column_label
 from listings.models import ImportJob, ImportStatus
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"No file at {file}.")
         try:
             with open(file, "rb") as handle:
-                job = services.listing_import_start(
+                job = importing.listing_import_start(
                     component=component,
                     upload=File(handle, name=file.name),
                     filename=file.name,
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         if background:
             job = self._follow(job)
         else:
-            job = services.listing_import_run(job_id=job.pk, progress=self._bar)
+            job = importing.listing_import_run(job_id=job.pk, progress=self._bar)
             self.stdout.write("")
         self._report(job)
         if job.status in (ImportStatus.FAILED, ImportStatus.ROLLED_BACK):

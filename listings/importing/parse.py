@@ -1,50 +1,26 @@
-"""Reading and checking listings files, row by row, in constant memory.
+"""Reading listings files, row by row, in constant memory (no database access).
 
-`open_rows(path, name)` yields `(line, {column: raw value})` for each data row of a
-CSV (UTF-8) or XLSX file (first sheet), after checking the file as a whole:
-format, encoding, header. Problems with the whole file raise `FileRefused`.
-`row_parse(raw)` turns one raw row into clean values or a list of `RowError`.
-Both are pure: no database access.
+`RowSource(stream, name)` checks the file as a whole (format, encoding, size
+bounds, header) and then yields `(line, {column: raw value})` for each data row of
+a CSV (UTF-8) or XLSX file (first sheet); problems with the whole file raise
+`FileRefused`. The rules of one row live in `listings.importing.check`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
-import re
-import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import (
-    ROUND_HALF_UP,
-    Clamped,
-    Context,
-    Decimal,
-    DecimalException,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    Rounded,
-    Subnormal,
-    Underflow,
-)
 from typing import Any
-from urllib.parse import urlsplit
 from xml.etree.ElementTree import iterparse
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from core.spreadsheets import formula_like, formula_neutralise
-
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
-MAX_TAGS = 10
-MAX_TAG_LENGTH = 16
-MAX_PRICE_FEN = 10**13  # 1,000 亿元: anything above is a typo
-MAX_AREA = Decimal("9999999.99")
 MAX_CELL_CHARS = 32767  # Excel's own limit for one cell
 XLSX_MAX_MEMBERS = 1000
 # Not "the file is damaged": the task's time limit passes through every reader.
@@ -77,9 +53,11 @@ COLUMNS: tuple[Column, ...] = (
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 TEMPLATE_COLUMNS = tuple(c for c in COLUMNS if c.key != "price_fen")
-NUMBER_COLUMNS = frozenset({"price_yuan", "price_fen", "area_m2", "sort_order"})  # "-3" is a number there
-LENGTHS = {"external_id": 64, "city": 32, "title": 200, "district": 64, "address": 255, "layout": 32}
-URL_LENGTH = 500
+
+# The column the error file adds (listings.importing.files): ignored on upload, so a
+# fixed error file imports as it is.
+ERROR_COLUMN = "错误 error"
+_IGNORED = {ERROR_COLUMN.lower(), "错误", "error", "errors"}
 
 _ALIASES: dict[str, str] = {}
 for _c in COLUMNS:
@@ -87,17 +65,6 @@ for _c in COLUMNS:
         _ALIASES[_name.lower()] = _c.key
 _ALIASES.update(
     {"编号": "external_id", "id": "external_id", "价格": "price_yuan", "面积": "area_m2", "图片": "cover_image_url"}
-)
-
-TRUE_WORDS = {"1", "true", "yes", "y", "是", "上架", "on"}
-FALSE_WORDS = {"0", "false", "no", "n", "否", "下架", "off"}
-TAG_SPLIT = re.compile(r"[|,，、;；]")
-_SPACE = re.compile(r"\s")
-# Numbers are read exactly: a value that does not fit 28 significant digits and a
-# small exponent is refused, so nothing later rounds or overflows (1e-999999999
-# yuan must not become 0 fen, 1e999999 must not crash the import).
-NUMBER_CONTEXT = Context(
-    prec=28, Emax=99, Emin=-99, traps=[InvalidOperation, Overflow, Underflow, Subnormal, Inexact, Rounded, Clamped]
 )
 
 
@@ -210,7 +177,8 @@ def header_map(cells: list[Any]) -> tuple[dict[int, str], list[str]]:
             continue
         key = _ALIASES.get(name.lower())
         if key is None:
-            unknown.append(name)
+            if name.lower() not in _IGNORED:
+                unknown.append(name)
             continue
         if key in seen:
             raise FileRefused(f"The column {column_label(key)} appears twice in the header row; keep one.")
@@ -344,14 +312,23 @@ class RowSource:
     """Context manager over an uploaded file: `.rows` yields (line, {key: value}),
     `.estimated_rows` is known up front (for progress), `.warnings` about the header."""
 
-    def __init__(self, stream: io.BufferedIOBase, name: str, *, max_unpacked_bytes: int = 200 * 1024 * 1024):
+    def __init__(
+        self,
+        stream: io.BufferedIOBase,
+        name: str,
+        *,
+        max_unpacked_bytes: int = 200 * 1024 * 1024,
+        close_stream: bool = False,
+    ):
         self.stream = stream
+        self.close_stream = close_stream
         self.max_unpacked_bytes = max_unpacked_bytes
         self.name = name
         self.workbook = None
         self.estimated_rows: int | None = None
         self.warnings: list[str] = []
         self.kind = ""
+        self.header: list[Any] = []  # the header row's cells as in the file
 
     def __enter__(self) -> RowSource:
         head = self.stream.read(8)
@@ -374,6 +351,7 @@ class RowSource:
                 if _blank(cells):
                     continue
                 self._mapping, self.warnings = header_map(cells)
+                self.header = list(cells)
                 break
             else:
                 raise FileRefused("The file has no header row and no listings.")
@@ -383,11 +361,21 @@ class RowSource:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.workbook is not None:
-            self.workbook.close()
+        try:
+            if self.workbook is not None:
+                self.workbook.close()
+        finally:
+            if self.close_stream:
+                self.stream.close()
 
     @property
     def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for number, _cells, values in self.rows_with_cells:
+            yield number, values
+
+    @property
+    def rows_with_cells(self) -> Iterator[tuple[int, list[Any], dict[str, Any]]]:
+        """(line, the row's cells as in the file, {key: value})."""
         mapping = self._mapping
         for number, cells in self._raw:
             if _blank(cells):
@@ -399,225 +387,4 @@ class RowSource:
                         "(Excel's own). Fix that cell and upload again."
                     )
             values = {key: (cells[index] if index < len(cells) else None) for index, key in mapping.items()}
-            yield number, values
-
-
-# --- one row ------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise InvalidOperation
-    if isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))
-    else:
-        text = str(value).strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "").replace(" ", "")
-        if not text:
-            raise InvalidOperation
-        number = Decimal(text)
-    if not number.is_finite():
-        raise InvalidOperation
-    try:
-        return NUMBER_CONTEXT.create_decimal(number)  # refuses what would round, overflow or underflow
-    except DecimalException:
-        raise InvalidOperation from None
-
-
-def _url(value: Any, column: str, line: int, errors: list[RowError]) -> str:
-    text = _text(value)
-    if not text:
-        return ""
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or _SPACE.search(text):
-        errors.append(
-            RowError(line, column, f"is not a web address starting with http:// or https:// (got {text[:60]!r})")
-        )
-        return ""
-    if len(text) > URL_LENGTH:
-        errors.append(RowError(line, column, f"is too long ({len(text)} characters; at most {URL_LENGTH})"))
-    return text
-
-
-def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, list[RowError]]:
-    """Clean one row: (values, []) or (None, errors)."""
-    errors: list[RowError] = []
-    for key, value in raw.items():
-        if not isinstance(value, str):
-            continue
-        if value.lstrip().startswith("="):
-            errors.append(
-                RowError(
-                    line,
-                    key,
-                    f"contains a formula ({value.strip()[:40]}); formulas are not imported. "
-                    "Copy the column and use Paste Special → Values, then upload again.",
-                )
-            )
-        elif key not in NUMBER_COLUMNS and formula_like(value):  # OWASP CSV injection (core.spreadsheets)
-            errors.append(
-                RowError(
-                    line,
-                    key,
-                    f"starts with {value.lstrip(' ')[:1]!r} ({value.strip()[:40]}): text starting with = + - @, "
-                    "a tab or a line break would run as a formula when the listings are opened in Excel. "
-                    "Remove that first character.",
-                )
-            )
-    if errors:
-        return None, errors
-
-    out: dict[str, Any] = {}
-    for key, limit in LENGTHS.items():
-        text = _text(raw.get(key))
-        if not text and COLUMN_BY_KEY[key].required:
-            errors.append(RowError(line, key, "is empty; every listing needs one"))
-        elif len(text) > limit:
-            errors.append(RowError(line, key, f"is too long ({len(text)} characters; at most {limit})"))
-        elif not text.isprintable() and any(  # 全角空格 is text
-            not ch.isprintable() and unicodedata.category(ch) != "Zs" for ch in text
-        ):
-            errors.append(RowError(line, key, "contains line breaks or control characters"))
-        out[key] = text
-
-    if "price_fen" in raw:
-        column, value = "price_fen", raw.get("price_fen")
-    else:
-        column, value = "price_yuan", raw.get("price_yuan")
-    if value is None or _text(value) == "":
-        errors.append(RowError(line, column, "is empty; every listing needs a price (0 is allowed)"))
-    else:
-        try:
-            number = _decimal(value)
-        except (InvalidOperation, ValueError):
-            errors.append(RowError(line, column, f"is not a number (got {_text(value)[:40]!r})"))
-        else:
-            fen = number if column == "price_fen" else number * 100
-            if number < 0:
-                errors.append(RowError(line, column, f"must not be negative (got {_text(value)})"))
-            elif fen != fen.to_integral_value():
-                unit = "whole fen" if column == "price_fen" else "at most 2 decimals (fen)"
-                errors.append(RowError(line, column, f"must be in {unit} (got {_text(value)})"))
-            elif fen > MAX_PRICE_FEN:
-                errors.append(RowError(line, column, f"is implausibly large (got {_text(value)}); check the unit"))
-            else:
-                out["price_fen"] = int(fen)
-
-    area = raw.get("area_m2")
-    out["area_m2"] = None
-    if area is not None and _text(area) != "":
-        try:
-            number = _decimal(
-                str(area).replace("㎡", "").replace("m²", "").replace("平米", "") if isinstance(area, str) else area
-            )
-        except (InvalidOperation, ValueError):
-            errors.append(RowError(line, "area_m2", f"is not a number (got {_text(area)[:40]!r})"))
-        else:
-            if number > MAX_AREA:
-                errors.append(RowError(line, "area_m2", f"is implausibly large (got {_text(area)})"))
-            elif (rounded := number.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) <= 0:  # stored with 2 decimals
-                errors.append(RowError(line, "area_m2", f"must be greater than 0 (got {_text(area)})"))
-            else:
-                out["area_m2"] = rounded
-
-    out["cover_image_url"] = _url(raw.get("cover_image_url"), "cover_image_url", line, errors)
-    out["detail_url"] = _url(raw.get("detail_url"), "detail_url", line, errors)
-
-    tags_text = _text(raw.get("tags"))
-    tags = [t.strip() for t in TAG_SPLIT.split(tags_text) if t.strip()] if tags_text else []
-    if len(tags) > MAX_TAGS:
-        errors.append(RowError(line, "tags", f"has {len(tags)} tags; at most {MAX_TAGS}"))
-    elif any(len(t) > MAX_TAG_LENGTH for t in tags):
-        errors.append(RowError(line, "tags", f"each tag must be at most {MAX_TAG_LENGTH} characters"))
-    out["tags"] = tags
-
-    order_text = _text(raw.get("sort_order"))
-    out["sort_order"] = 0
-    if order_text:
-        try:
-            order = _decimal(raw.get("sort_order"))
-            if order != order.to_integral_value() or abs(order) > 1_000_000_000:
-                raise InvalidOperation
-            out["sort_order"] = int(order)
-        except (InvalidOperation, ValueError):
-            errors.append(RowError(line, "sort_order", f"must be a whole number (got {order_text[:40]!r})"))
-
-    active_text = _text(raw.get("is_active")).lower()
-    if not active_text or active_text in TRUE_WORDS:
-        out["is_active"] = True
-    elif active_text in FALSE_WORDS:
-        out["is_active"] = False
-    else:
-        errors.append(
-            RowError(line, "is_active", f"must be yes or no (1/0, 是/否, 上架/下架); got {active_text[:20]!r}")
-        )
-
-    return (None, errors) if errors else (out, [])
-
-
-# --- the template operators download ----------------------------------------
-
-TEMPLATE_EXAMPLE = {
-    "external_id": "SH-0001",
-    "city": "上海",
-    "title": "浦东 精装两居 近地铁",
-    "district": "浦东新区",
-    "address": "世纪大道 100 号",
-    "price_yuan": "4500.00",
-    "area_m2": "89.5",
-    "layout": "2室1厅",
-    "cover_image_url": "https://img.example.com/sh-0001.jpg",
-    "detail_url": "https://example.com/listing/sh-0001",
-    "tags": "近地铁|南北通透",
-    "sort_order": "1",
-    "is_active": "是",
-}
-
-
-def template_file(kind: str) -> bytes:
-    """The import template: header row (Chinese labels; the English keys work
-    too), one example row; the XLSX adds a sheet explaining each column."""
-    header = [formula_neutralise(c.label) for c in TEMPLATE_COLUMNS]  # like every export (core.spreadsheets)
-    example = [formula_neutralise(TEMPLATE_EXAMPLE[c.key]) for c in TEMPLATE_COLUMNS]
-    if kind == "csv":
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        writer.writerow(example)
-        return buffer.getvalue().encode("utf-8-sig")  # the BOM makes Excel read it as UTF-8
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "房源"
-    sheet.append(header)
-    sheet.append(example)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for index, column in enumerate(TEMPLATE_COLUMNS, start=1):
-        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = max(
-            12, len(column.label) * 2 + 4
-        )
-        sheet.cell(row=2, column=index).number_format = "@"  # text: keeps ids like 007 and prices exact
-    notes = workbook.create_sheet("说明 Help")
-    notes.append(["列 Column", "key", "必填 Required", "说明 Notes"])
-    for column in COLUMNS:
-        required = "是" if column.required or column.key == "price_yuan" else ""
-        notes.append([column.label, column.key, required, column.help])
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+            yield number, cells, values

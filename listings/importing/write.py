@@ -1,0 +1,315 @@
+"""The passes of an import over a file's checked rows, batch by batch.
+
+`Importer(job, progress, mode=...)`:
+- `PREVIEW` (a dry run): reads the database only, outside any transaction (no write
+  lock): what would be created, updated, unchanged, rejected.
+- `CHECK` (the first pass of an all-or-nothing import): row checks, repeated ids and
+  the city limit, no listing read at all; the clean rows are spooled to a temporary
+  file (pickled batches) so the writing pass does not read and check the file again.
+- `APPLY`: each batch in its own short transaction under the component's row lock:
+  one SELECT of the batch's existing rows, then one multi-row upsert
+  (`INSERT … ON DUPLICATE KEY UPDATE` on MySQL/MariaDB, `INSERT … ON CONFLICT DO
+  UPDATE` on SQLite) of the new and changed rows; other writes (claims, orders,
+  another import) proceed between batches.
+Memory holds one batch and the external ids seen so far (to name a repeated id's
+first row).
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, reset_queries, transaction
+
+from components.models import Component
+from listings.importing.check import row_parse
+from listings.importing.parse import FileRefused, RowError, RowSource
+from listings.models import ImportJob, Listing, ListingGroup
+
+BATCH_SIZE = 1000
+MAX_STORED_ERRORS = 500
+MAX_PREVIEW = 20
+CONTENT_FIELDS = (
+    "title",
+    "district",
+    "address",
+    "price_fen",
+    "area_m2",
+    "layout",
+    "cover_image_url",
+    "detail_url",
+    "tags",
+    "sort_order",
+    "is_active",
+)
+UPSERT_FIELDS = [*CONTENT_FIELDS, "group", "import_job", "import_line", "updated_at"]
+
+PREVIEW, CHECK, APPLY = "preview", "check", "apply"
+
+ProgressCallback = Callable[[int, int | None], None]
+Batch = list[tuple[int, dict[str, Any]]]
+
+
+class Spool:
+    """Checked rows on disk, batch by batch (pickled), read back once in order."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()
+        self.batches = 0
+
+    def add(self, batch: Batch) -> None:
+        pickle.dump(batch, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.batches += 1
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.file.seek(0)
+        for _ in range(self.batches):
+            yield pickle.load(self.file)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class Importer:
+    def __init__(self, job: ImportJob, progress: ProgressCallback | None, *, mode: str, spool: Spool | None = None):
+        self.job = job
+        self.component = job.component
+        self.progress = progress
+        self.mode = mode
+        self.apply = mode == APPLY
+        self.spool = spool
+        self.on_reject: Callable[[list[RowError]], None] | None = None
+        self.processed = 0
+        self.created = 0
+        self.updated = 0
+        self.unchanged = 0
+        self.rejected = 0
+        self.written_to_line = 0  # the last line of the last committed batch
+        self.line = 0
+        self.errors: list[dict] = []
+        self.preview: dict[str, list] = {"created": [], "updated": []}
+        self.groups_created: list[str] = []
+        self.city_groups: dict[str, int] = {}
+        self.group_cities: dict[int, str] = {}  # the reverse, to show where a listing moves from
+        self.seen: dict[str, int] = {}  # external id -> its first line in this file
+        self.next_position = 0
+        self.max_cities = settings.LISTINGS_MAX_CITIES
+        self.batch: Batch = []
+        self.total: int | None = None
+
+    def load(self) -> None:
+        """The component's cities, and (applying) its row lock: batches of imports into
+        one component run one after the other and each sees the groups the last created."""
+        if self.apply:
+            Component.objects.select_for_update().filter(pk=self.component.pk).values_list("pk").get()
+        last = -1
+        for city, group_id, position in ListingGroup.objects.filter(component=self.component).values_list(
+            "city", "id", "position"
+        ):
+            self.city_groups[city] = group_id
+            self.group_cities[group_id] = city
+            last = max(last, position)
+        self.next_position = max(self.next_position, last + 1)
+
+    def reject(self, errors: list[RowError]) -> None:
+        self.rejected += 1
+        for error in errors:
+            if len(self.errors) < MAX_STORED_ERRORS:
+                self.errors.append(error.as_dict())
+        if self.on_reject is not None:
+            self.on_reject(errors)
+
+    def group_id(self, city: str, line: int) -> int | None:
+        group_id = self.city_groups.get(city)
+        if group_id is not None:
+            return group_id
+        if len(self.city_groups) >= self.max_cities:
+            self.reject(
+                [
+                    RowError(
+                        line,
+                        "city",
+                        f"{city!r} would be city number {self.max_cities + 1}; "
+                        f"a listing component holds at most {self.max_cities} cities",
+                    )
+                ]
+            )
+            return None
+        if self.apply:
+            group_id = ListingGroup.objects.create(component=self.component, city=city, position=self.next_position).pk
+        else:
+            group_id = -1 - len(self.groups_created)  # a group the import would create
+        self.next_position += 1
+        self.city_groups[city] = group_id
+        self.group_cities[group_id] = city
+        self.groups_created.append(city)
+        return group_id
+
+    # --- feeding rows ----------------------------------------------------------
+
+    def feed(self, line: int, raw: dict[str, Any]) -> bool:
+        """Check one raw row; True when it completed a batch (which was flushed)."""
+        self.line = line
+        self.processed += 1
+        values, errors = row_parse(line, raw)
+        flushed = False
+        if errors:
+            self.reject(errors)
+        else:
+            self.batch.append((line, values))
+            if len(self.batch) >= BATCH_SIZE:
+                self.flush(self.batch)
+                self.batch = []
+                flushed = True
+        if self.processed % BATCH_SIZE == 0 and self.progress:
+            self.progress(self.processed, self.total)  # never inside a transaction
+        return flushed
+
+    def finish(self) -> None:
+        self.flush(self.batch)
+        self.batch = []
+        if self.processed == 0:
+            raise FileRefused("The file has a header row but no listings.")
+        if self.progress:
+            self.progress(self.processed, self.processed)
+
+    def read(self, job: ImportJob) -> list[str]:
+        """One pass over the stored file; returns the header warnings."""
+        with open_source(job) as source:
+            self.total = source.estimated_rows
+            if self.progress:
+                self.progress(0, self.total)
+            if not self.apply:
+                self.load()  # applying, each batch loads the cities under the component's lock
+            for line, raw in source.rows:
+                self.feed(line, raw)
+            self.finish()
+            return source.warnings
+
+    def write_spooled(self, spool: Spool, total: int) -> None:
+        """Apply the rows a CHECK pass spooled (already checked: no file is read)."""
+        self.total = total
+        if self.progress:
+            self.progress(0, total)
+        for batch in spool:
+            self.line = batch[-1][0]
+            self.flush(batch, checked=True)
+            self.processed = min(self.processed + BATCH_SIZE, total)
+            if self.progress:
+                self.progress(self.processed, total)
+        self.processed = total
+        if self.progress:
+            self.progress(total, total)
+
+    # --- batches -----------------------------------------------------------------
+
+    def flush(self, batch: Batch, *, checked: bool = False) -> None:
+        if not batch:
+            return
+        if self.apply:
+            with transaction.atomic():
+                self.load()
+                self._flush(batch, checked=checked)
+            self.written_to_line = batch[-1][0]
+        else:
+            self._flush(batch)
+        if settings.DEBUG:
+            reset_queries()  # DEBUG keeps every SQL string: memory would grow with the file
+
+    def _flush(self, batch: Batch, *, checked: bool = False) -> None:
+        rows: list[tuple[int, dict[str, Any], int]] = []
+        for line, values in batch:
+            ext = values["external_id"]
+            if not checked:  # a spooled batch was checked for repeated ids by its CHECK pass
+                if ext in self.seen:
+                    self.reject(
+                        [RowError(line, "external_id", f"{ext!r} already appears on row {self.seen[ext]} of this file")]
+                    )
+                    continue
+                self.seen[ext] = line
+            group_id = self.group_id(values["city"], line)
+            if group_id is None:
+                continue
+            rows.append((line, values, group_id))
+        if self.mode == CHECK:
+            if self.spool is not None and rows:
+                self.spool.add([(line, values) for line, values, _ in rows])
+            return
+        existing = {
+            row[0]: row
+            for row in Listing.objects.filter(
+                component=self.component, external_id__in=[values["external_id"] for _, values, _ in rows]
+            ).values_list("external_id", "group_id", *CONTENT_FIELDS)
+        }
+        to_write: list[Listing] = []
+        job_id = self.job.pk
+        for line, values, group_id in rows:
+            ext = values["external_id"]
+            old = existing.get(ext)
+            if old is not None:
+                changes = {
+                    f: [_plain(was), _plain(values[f])]
+                    for f, was in zip(CONTENT_FIELDS, old[2:], strict=True)
+                    if was != values[f]
+                }
+                if old[1] != group_id:
+                    changes["city"] = [self.group_cities.get(old[1]), values["city"]]
+                if not changes:
+                    self.unchanged += 1
+                    continue
+                self.updated += 1
+                if len(self.preview["updated"]) < MAX_PREVIEW:
+                    self.preview["updated"].append({"line": line, "external_id": ext, "changes": changes})
+            else:
+                self.created += 1
+                if len(self.preview["created"]) < MAX_PREVIEW:
+                    self.preview["created"].append(
+                        {
+                            "line": line,
+                            "external_id": ext,
+                            "city": values["city"],
+                            "title": values["title"],
+                            "price_fen": values["price_fen"],
+                        }
+                    )
+            if self.apply:
+                to_write.append(
+                    Listing(
+                        component_id=self.component.pk,
+                        group_id=group_id,
+                        external_id=ext,
+                        import_job_id=job_id,
+                        import_line=line,
+                        **{f: values[f] for f in CONTENT_FIELDS},
+                    )
+                )
+        if to_write:
+            listings_upsert(to_write)
+
+
+def listings_upsert(listings: list[Listing]) -> None:
+    """One multi-row upsert on (component, external_id): `INSERT … ON DUPLICATE KEY
+    UPDATE` (MySQL/MariaDB) or `INSERT … ON CONFLICT DO UPDATE` (SQLite)."""
+    target = {"unique_fields": ["component", "external_id"]}
+    if not connection.features.supports_update_conflicts_with_target:
+        target = {}  # MySQL/MariaDB: ON DUPLICATE KEY, the only unique key besides the id
+    Listing.objects.bulk_create(listings, update_conflicts=True, update_fields=UPSERT_FIELDS, **target)
+
+
+def open_source(job: ImportJob) -> RowSource:
+    """The job's stored file as a RowSource (a context manager; closes the file too)."""
+    return RowSource(
+        job.file.storage.open(job.file.name, "rb"),
+        job.original_name,
+        max_unpacked_bytes=settings.LISTINGS_XLSX_MAX_UNPACKED_BYTES,
+        close_stream=True,
+    )
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
