@@ -159,6 +159,7 @@ def errors_file_write(*, job, out: IO[bytes]) -> int:
                     drain()
             drain()
     finally:
+        importer.close()
         writer.close()
     return bad
 

@@ -165,6 +165,7 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
             )
         elif spool is not None:
             checked = importer
+            checked.close()
             importer = Importer(job, report, mode=APPLY)
             importer.groups_created = []  # counted by the writing pass, under the lock
             importer.write_spooled(spool, total=checked.processed)
@@ -187,6 +188,7 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
         _finish(job, importer, status, message, warnings)
         raise
     finally:
+        importer.close()
         if spool is not None:
             spool.close()
     applied = importer.apply and bool(importer.written_to_line or status == ImportStatus.APPLIED)

@@ -18,6 +18,7 @@ first row).
 from __future__ import annotations
 
 import pickle
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -25,6 +26,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, reset_queries, transaction
+from django.db.models.constants import OnConflict
+from django.utils import timezone
 
 from components.models import Component
 from listings.importing.check import row_parse
@@ -47,7 +50,17 @@ CONTENT_FIELDS = (
     "sort_order",
     "is_active",
 )
-UPSERT_FIELDS = [*CONTENT_FIELDS, "group", "import_job", "import_line", "updated_at"]
+INSERT_COLUMNS = (
+    "component_id",
+    "group_id",
+    "external_id",
+    *CONTENT_FIELDS,
+    "import_job_id",
+    "import_line",
+    "created_at",
+    "updated_at",
+)
+UPDATE_COLUMNS = (*CONTENT_FIELDS, "group_id", "import_job_id", "import_line", "updated_at")
 
 PREVIEW, CHECK, APPLY = "preview", "check", "apply"
 
@@ -75,6 +88,34 @@ class Spool:
         self.file.close()
 
 
+class SeenIds:
+    """The external ids of a file seen so far and the line of each, on disk (a
+    private temporary SQLite database; its page cache is capped at 2 MB), so memory
+    stays flat however long the file. Byte-exact, like the listing's column."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")  # "": a private temporary on-disk database, gone on close
+        self.db.execute("PRAGMA cache_size = -2048")
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute("CREATE TABLE seen (ext TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID")
+
+    def lines_of(self, exts: list[str]) -> dict[str, int]:
+        """{ext: its first line} for those of `exts` already recorded."""
+        found: dict[str, int] = {}
+        for start in range(0, len(exts), 900):
+            chunk = exts[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(f"SELECT ext, line FROM seen WHERE ext IN ({marks})", chunk))
+        return found
+
+    def record(self, items: list[tuple[str, int]]) -> None:
+        self.db.executemany("INSERT INTO seen (ext, line) VALUES (?, ?)", items)
+
+    def close(self) -> None:
+        self.db.close()
+
+
 class Importer:
     def __init__(self, job: ImportJob, progress: ProgressCallback | None, *, mode: str, spool: Spool | None = None):
         self.job = job
@@ -96,7 +137,7 @@ class Importer:
         self.groups_created: list[str] = []
         self.city_groups: dict[str, int] = {}
         self.group_cities: dict[int, str] = {}  # the reverse, to show where a listing moves from
-        self.seen: dict[str, int] = {}  # external id -> its first line in this file
+        self.seen = SeenIds()  # external id -> its first line in this file (on disk)
         self.next_position = 0
         self.max_cities = settings.LISTINGS_MAX_CITIES
         self.batch: Batch = []
@@ -223,19 +264,24 @@ class Importer:
 
     def _flush(self, batch: Batch, *, checked: bool = False) -> None:
         rows: list[tuple[int, dict[str, Any], int]] = []
+        known = {} if checked else self.seen.lines_of([values["external_id"] for _, values in batch])
+        fresh: list[tuple[str, int]] = []
         for line, values in batch:
             ext = values["external_id"]
             if not checked:  # a spooled batch was checked for repeated ids by its CHECK pass
-                if ext in self.seen:
-                    self.reject(
-                        [RowError(line, "external_id", f"{ext!r} already appears on row {self.seen[ext]} of this file")]
-                    )
+                first = known.get(ext)
+                if first is not None:
+                    self.reject([RowError(line, "external_id", f"{ext!r} already appears on row {first} of this file")])
                     continue
-                self.seen[ext] = line
             group_id = self.group_id(values["city"], line)
             if group_id is None:
                 continue
+            if not checked:
+                known[ext] = line
+                fresh.append((ext, line))
             rows.append((line, values, group_id))
+        if fresh:
+            self.seen.record(fresh)
         if self.mode == CHECK:
             if self.spool is not None and rows:
                 self.spool.add([(line, values) for line, values, _ in rows])
@@ -246,8 +292,7 @@ class Importer:
                 component=self.component, external_id__in=[values["external_id"] for _, values, _ in rows]
             ).values_list("external_id", "group_id", *CONTENT_FIELDS)
         }
-        to_write: list[Listing] = []
-        job_id = self.job.pk
+        to_write: list[tuple[int, dict[str, Any], int]] = []
         for line, values, group_id in rows:
             ext = values["external_id"]
             old = existing.get(ext)
@@ -277,28 +322,76 @@ class Importer:
                             "price_fen": values["price_fen"],
                         }
                     )
-            if self.apply:
-                to_write.append(
-                    Listing(
-                        component_id=self.component.pk,
-                        group_id=group_id,
-                        external_id=ext,
-                        import_job_id=job_id,
-                        import_line=line,
-                        **{f: values[f] for f in CONTENT_FIELDS},
-                    )
-                )
-        if to_write:
-            listings_upsert(to_write)
+            to_write.append((line, values, group_id))
+        if to_write and self.apply:
+            listings_upsert(component_id=self.component.pk, job_id=self.job.pk, rows=to_write)
+
+    def close(self) -> None:
+        self.seen.close()  # idempotent
 
 
-def listings_upsert(listings: list[Listing]) -> None:
-    """One multi-row upsert on (component, external_id): `INSERT … ON DUPLICATE KEY
-    UPDATE` (MySQL/MariaDB) or `INSERT … ON CONFLICT DO UPDATE` (SQLite)."""
-    target = {"unique_fields": ["component", "external_id"]}
-    if not connection.features.supports_update_conflicts_with_target:
-        target = {}  # MySQL/MariaDB: ON DUPLICATE KEY, the only unique key besides the id
-    Listing.objects.bulk_create(listings, update_conflicts=True, update_fields=UPSERT_FIELDS, **target)
+def _max_params() -> int:
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        raw = connection.connection
+        return raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(raw, "getlimit") else 999
+    return 65535  # MySQL's prepared-statement limit; the text protocol has none but the packet size
+
+
+def listings_upsert(*, component_id: int, job_id: int, rows: list[tuple[int, dict[str, Any], int]]) -> None:
+    """Write checked rows `(line, values, group_id)` with one multi-row upsert on
+    (component, external_id): `INSERT … ON DUPLICATE KEY UPDATE` (MySQL/MariaDB) or
+    `INSERT … ON CONFLICT DO UPDATE` (SQLite), the suffix written by Django's own
+    backend (`on_conflict_suffix_sql`, as `bulk_create(update_conflicts=True)` does).
+    The statement is built here rather than through bulk_create: its per-value
+    compilation (model instances, pre_save, get_db_prep_save per field) cost more
+    than the database's work. Values are adapted by the backend's own adapters."""
+    ops = connection.ops
+    meta = Listing._meta
+    now = ops.adapt_datetimefield_value(timezone.now())
+    area = meta.get_field("area_m2")
+    params: list[Any] = []
+    for line, values, group_id in rows:
+        params.extend(
+            (
+                component_id,
+                group_id,
+                values["external_id"],
+                values["title"],
+                values["district"],
+                values["address"],
+                values["price_fen"],
+                None
+                if values["area_m2"] is None
+                else ops.adapt_decimalfield_value(values["area_m2"], area.max_digits, area.decimal_places),
+                values["layout"],
+                values["cover_image_url"],
+                values["detail_url"],
+                ops.adapt_json_value(values["tags"], None),
+                values["sort_order"],
+                values["is_active"],
+                job_id,
+                line,
+                now,
+                now,
+            )
+        )
+    width = len(INSERT_COLUMNS)
+    per_statement = max(1, _max_params() // width)
+    quote = ops.quote_name
+    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in INSERT_COLUMNS)}) VALUES "
+    suffix = ops.on_conflict_suffix_sql(
+        [meta.get_field(c) for c in INSERT_COLUMNS],
+        OnConflict.UPDATE,
+        UPDATE_COLUMNS,
+        ("component_id", "external_id"),
+    )
+    row_marks = "(" + ", ".join(["%s"] * width) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            count = min(per_statement, len(rows) - start)
+            sql = head + ", ".join([row_marks] * count) + " " + suffix
+            cursor.execute(sql, params[start * width : (start + count) * width])
 
 
 def open_source(job: ImportJob) -> RowSource:
