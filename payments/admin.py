@@ -20,6 +20,10 @@ from payments.models import (
 from payments.sandbox.models import SandboxPaycode
 
 
+def _yuan(fen: int | None) -> str:
+    return "—" if fen is None else f"¥{fen / 100:.2f}"
+
+
 class ProductAdminForm(forms.ModelForm):
     class Meta:
         model = Product
@@ -121,7 +125,7 @@ class PaymentResultInline(ReadOnlyInline):
 
 @admin.register(Order)
 class OrderAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
-    list_display = ("order_no", "product", "user_id", "amount_fen", "state", "refund_required", "created_at", "paid_at")
+    list_display = ("order_no", "product", "user_id", "amount", "state", "refund_required", "created_at", "paid_at")
     # Date filters are ranges (no date_hierarchy: it needs MariaDB's time-zone tables).
     list_filter = ("state", "refund_required", "product", "close_cause", "created_at", "paid_at")
     search_fields = ("order_no", "user_id", "paycode", "transaction_id")
@@ -142,6 +146,10 @@ class OrderAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
         )
         self.message_user(request, f"{done} order(s) refunded.", messages.SUCCESS)
 
+    @admin.display(description="amount", ordering="amount_fen")
+    def amount(self, obj):
+        return _yuan(obj.amount_fen)
+
 
 @admin.register(PaymentResult)
 class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
@@ -149,7 +157,7 @@ class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
         "received_at",
         "merchant_order_no",
         "status",
-        "amount_fen",
+        "amount",
         "source",
         "outcome",
         "flagged",
@@ -158,6 +166,10 @@ class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
     list_filter = ("flagged", "outcome", "status", "source", "received_at")
     search_fields = ("merchant_order_no", "paycode", "event_id", "transaction_id")
     readonly_fields = [f.name for f in PaymentResult._meta.fields]
+
+    @admin.display(description="amount", ordering="amount_fen")
+    def amount(self, obj):
+        return _yuan(obj.amount_fen)
 
 
 @admin.register(Entitlement)
