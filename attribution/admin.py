@@ -17,6 +17,7 @@ from attribution.models import (
     CandidateVerdict,
     Conversion,
     ConversionEvent,
+    MatchOutcome,
     MatchTrace,
     PendingEvent,
     Postback,
@@ -284,7 +285,9 @@ class MatchTraceAdmin(admin.ModelAdmin):
             explained = selectors.activation_explain(
                 app_id=app_id, os=data["os"] or None, keys=keys, activated_at=timezone.now()
             )
-            verdict = f"{explained.outcome}: {explained.reason}"
+            verdict = explained.reason
+            if explained.outcome == MatchOutcome.REINSTALL:
+                verdict = f"reinstall: {verdict}"
             if explained.test_device is not None:
                 verdict += selectors.test_device_note(explained.test_device)
             flat = devices.flat_keys(keys, with_ipua=True)

@@ -233,7 +233,7 @@ def test_device_page_shows_the_matchers_own_decision_for_an_activation_now(admin
     )
     assert outcome.outcome == "attributed"
     decided = outcome.trace.reason.split(" · ")[0]  # what follows are the fraud rule's and test devices' notes
-    assert decided == "matched by idfa" and f"attributed: {decided}" in before.content.decode()
+    assert decided == "matched by idfa" and f'<p id="verdict">{decided}</p>' in before.content.decode()
     after = admin_client.get("/admin/attribution/matchtrace/device/", {"app_id": link.app_id, "idfa": "AB-9"})
     text = after.content.decode()
     assert f"reinstall: device already attributed to conversion {outcome.conversion.pk}" in text
