@@ -184,7 +184,7 @@ class ConversionAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
 def _candidates_table(candidates: list[dict]) -> str:
     if not candidates:
         return "No click was stored under any of the device's keys."
-    colour = {
+    colour: dict[str, str] = {
         CandidateVerdict.MATCHED: "#1a7f37",
         CandidateVerdict.ELIGIBLE: "#9a6700",
         CandidateVerdict.REJECTED: "#8a8f99",
@@ -198,7 +198,7 @@ def _candidates_table(candidates: list[dict]) -> str:
             "<td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
             (
                 (
-                    colour.get(c.get("verdict"), "#000"),
+                    colour.get(str(c.get("verdict")), "#000"),
                     c.get("verdict"),
                     c.get("link_id"),
                     c.get("platform"),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from components.models import Component
 from payments.models import Entitlement, Order, OrderState, Product, ProductBuyer
 
 
@@ -12,7 +16,7 @@ def product_of_component(component_id: int) -> Product | None:
     return Product.objects.filter(component_id=component_id).first()
 
 
-def sale_status(product: Product, now=None) -> str:
+def sale_status(product: Product, now: datetime | None = None) -> str:
     now = now or timezone.now()
     if product.sale_starts_at and now < product.sale_starts_at:
         return "not_started"
@@ -52,7 +56,7 @@ def products_with_counts() -> QuerySet[Product]:
     )
 
 
-def paid_sale_state(*, component, user) -> dict:
+def paid_sale_state(*, component: Component, user: Any) -> dict:
     """live_state of a `paid_sale` component: price, remaining stock, the user's state."""
     product = product_of_component(component.pk)
     if product is None:

@@ -144,6 +144,7 @@ def _conversion_create(
     is_test: bool,
     activation_ip: str = "",
 ) -> Conversion:
+    assert winner.click_at_ms is not None  # a winner is a stored click: it has its time
     click_at = datetime.fromtimestamp(
         winner.click_at_ms / 1000, tz=occurred_at.tzinfo or timezone.get_current_timezone()
     )

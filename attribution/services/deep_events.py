@@ -64,7 +64,7 @@ def _deep_event_apply(
     event_id: str,
     user_id: str,
     occurred_at: datetime,
-    amount_fen,
+    amount_fen: int | None,
     arrived_early: bool = False,
 ) -> None:
     # The conversion's UPDATE before the event's INSERT (whose foreign-key check takes a shared

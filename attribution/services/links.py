@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
 
@@ -48,7 +49,7 @@ def _links_replicate(links: list[TrackingLink]) -> None:
     for link in links:
         key = link_redis_key(link.token)
         pipe.delete(key)
-        pipe.hset(key, mapping=_link_mapping(link))
+        pipe.hset(key, mapping=dict[Any, str](_link_mapping(link)))
     pipe.execute()
 
 
@@ -105,7 +106,7 @@ def tracking_link_create(
 
 
 @transaction.atomic
-def tracking_link_update(*, link: TrackingLink, **fields) -> TrackingLink:
+def tracking_link_update(*, link: TrackingLink, **fields: Any) -> TrackingLink:
     unknown = set(fields) - set(LINK_FIELDS)
     if unknown:
         raise TypeError(f"not tracking link settings: {sorted(unknown)}")

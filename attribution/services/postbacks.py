@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -199,7 +200,7 @@ def _attempt_finish(
     # The row's UPDATE before the attempt's INSERT: the INSERT's foreign-key check would take a
     # shared lock on the postback row, and upgrading it while a concurrent claim waits deadlocks (MariaDB).
     now = timezone.now()
-    fields = {"attempt_count": number, "claimed_until": None, "last_error": error[:500]}
+    fields: dict[str, Any] = {"attempt_count": number, "claimed_until": None, "last_error": error[:500]}
     if succeeded:
         fields.update(status=PostbackStatus.SUCCEEDED, succeeded_at=now, next_attempt_at=None)
     elif refused:

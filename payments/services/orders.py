@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -67,7 +68,7 @@ def _stock_release(*, product_id: int, user_id: str) -> None:
 
 
 def _move(
-    order: Order, *, from_states: tuple[str, ...], to_state: str, cause: str, detail: dict | None = None, **fields
+    order: Order, *, from_states: tuple[str, ...], to_state: str, cause: str, detail: dict | None = None, **fields: Any
 ) -> bool:
     """Conditional state move; records the timeline entry only if it happened.
     The caller holds the order's row lock, so `order` is brought up to date in memory."""

@@ -5,6 +5,7 @@ Lock order: order, then product (one FOR UPDATE with the join), then buyer."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,7 +120,9 @@ def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResu
     return finish(ResultOutcome.NO_CHANGE, "PENDING changes nothing")
 
 
-def _apply_paid(order: Order, payload: dict, f: ResultFields, detail: dict, finish) -> PaymentResult:
+def _apply_paid(
+    order: Order, payload: dict, f: ResultFields, detail: dict, finish: Callable[..., PaymentResult]
+) -> PaymentResult:
     paid = {
         "paid_at": _paid_at(payload),
         "paid_amount_fen": f.amount_fen,
