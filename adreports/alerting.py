@@ -26,9 +26,9 @@ def ad_alert_raise(*, key: str, kind: str, title: str, text: str = "", account: 
     `adreports.<kind>`, deduplicated by key, routed to the chat channels)."""
     now = timezone.now()
     labels = {"account": str(account)} if account else {}
-    if account is not None and getattr(account, "platform", ""):
+    if account is not None and getattr(account, "platform", None):
         labels["platform"] = account.platform
-    if account is not None and getattr(account, "app_id", ""):
+    if account is not None and getattr(account, "app_id", None):
         labels["app"] = account.app_id
     alert_fire(
         detection=Detection(

@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import redis
@@ -142,7 +143,7 @@ def chunk_encode(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def chunk_decode(data: bytes) -> pa.Table:
+def chunk_decode(data: bytes | memoryview) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(bytes(data))).read_all()
 
 
@@ -191,7 +192,7 @@ def _drain_stream(client: redis.Redis, lock, dataset: str, batch: int, deadline:
         while True:
             if time.monotonic() >= deadline:
                 return stored, False
-            answer = client.xreadgroup(GROUP, CONSUMER, {key: start}, count=batch)
+            answer: Any = client.xreadgroup(GROUP, CONSUMER, {key: start}, count=batch)  # [[key, [(id, fields)]]]
             entries = [(eid.decode(), fields) for eid, fields in (answer[0][1] if answer else [])]
             if not entries:
                 break

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.lock import Lock
 
 from core.errors import Conflict, DomainError, Unavailable
 from core.redis import get_redis
@@ -46,11 +47,12 @@ def hour_ready_at(hour: datetime) -> datetime:
     return hour + HOUR + timedelta(minutes=settings.EXPORT_DELAY_MINUTES)
 
 
-def _partition_lock(dataset: str, hour: datetime):
-    return get_redis().lock(
+def _partition_lock(dataset: str, hour: datetime) -> Lock:
+    lock: Lock = get_redis().lock(
         f"{settings.ATTRIBUTION_REDIS_PREFIX}:export:{dataset}:{hour:%Y%m%d%H}",
         timeout=settings.EXPORT_PARTITION_LOCK_SECONDS,
     )
+    return lock
 
 
 def partition_export(*, dataset: str, hour: datetime, force: bool = False, now: datetime | None = None) -> Partition:

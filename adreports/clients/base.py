@@ -115,6 +115,7 @@ class ReportClient:
     RATE_LIMIT_CODES: frozenset[int] = frozenset()
     TOKEN_EXPIRED_CODES: frozenset[int] = frozenset()
     REFRESH_INVALID_CODES: frozenset[int] = frozenset()
+    CODE_PARAM = ""  # the OAuth callback's query parameter carrying the code
     setting = ""
 
     @property

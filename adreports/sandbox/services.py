@@ -47,7 +47,7 @@ def token_valid(*, platform: str, token: str, kind: str) -> bool:
         data = signing.loads(token or "", salt=SALT)
     except signing.BadSignature:
         return False
-    return data.get("p") == platform and data.get("k") == kind and data.get("exp", 0) > timezone.now().timestamp()
+    return bool(data.get("p") == platform and data.get("k") == kind and data.get("exp", 0) > timezone.now().timestamp())
 
 
 def _unit(seed: str) -> float:
