@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.db import transaction
+from django.utils.functional import Promise
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class RowEditor:
 class ComponentAdminExtension:
     """Defaults: nothing added. Override what the type needs."""
 
-    fieldset_title: str = ""
+    fieldset_title: str | Promise = ""  # a lazy translation is fine
     fieldset_description: str = ""
 
     def form_fields(self, component) -> dict[str, forms.Field]:

@@ -23,7 +23,7 @@ def media(request, path: str):
     browsers and CDNs may keep them for a year."""
     if not isinstance(default_storage, FileSystemStorage):
         raise Http404
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     response["Cache-Control"] = IMMUTABLE
     response["X-Content-Type-Options"] = "nosniff"
     return response
