@@ -53,6 +53,14 @@ def _extension_field_names() -> set[str]:
     return names
 
 
+def _field_label(name: str) -> str:
+    for ctype in registry.all_types():
+        field = {**config_fields(ctype.key), **admin_extension(ctype.key).form_fields(None)}.get(name)
+        if field is not None:
+            return str(field.label or name)
+    return name
+
+
 def _setting_text(obj: Component, name: str) -> str:
     """A setting of a component as an analyst reads it."""
     try:
@@ -176,7 +184,12 @@ class ComponentAdmin(admin.ModelAdmin):
         # Django shows a read-only field through a same-named attribute of the
         # ModelAdmin: config keys and the types' extension fields have none.
         if name.startswith("cfg_") or name in _extension_field_names():
-            return lambda obj: _setting_text(obj, name)
+
+            def display(obj):
+                return _setting_text(obj, name)
+
+            display.short_description = _field_label(name)
+            return display
         raise AttributeError(name)
 
     # -- which type and activity are we editing ---------------------------------
