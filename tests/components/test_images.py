@@ -78,3 +78,19 @@ def test_media_storage_by_url():
         media_storage("s3://bucket?secret=x")
     with pytest.raises(ValueError):
         media_storage("ftp://host/x")
+
+
+def test_seed_demo_uploads_the_demo_banner(client, settings, tmp_path):
+    from activities.demo import demo_activity
+    from components import demo
+
+    settings.MEDIA_ROOT = tmp_path
+    activity = demo_activity()
+    banner = services.component_create(
+        activity=activity, actor=None, type="banner", config={"image": "https://img.example.com/x.svg"}
+    )
+    demo.seed(io.StringIO())
+    demo.seed(io.StringIO())  # idempotent
+    banner.refresh_from_db()
+    assert banner.config["image"].startswith("/media/banners/") and banner.config["image"].endswith(".png")
+    assert client.get(banner.config["image"]).status_code == 200
