@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import transaction
@@ -119,6 +119,31 @@ def _in_ranges(ip: str, cidrs: list[str]) -> str | None:
     return None
 
 
+LINK_RATE_HOURS = 24
+LINK_RATE_MIN_CLICKS = 1000  # fewer clicks in a day: too little to call a link's rate low
+
+
+def link_install_rate_of(*, link_id: int) -> float | None:
+    """Installs ÷ clicks of a link over the last day (hourly rollups), None with
+    fewer than LINK_RATE_MIN_CLICKS clicks; cached five minutes per link."""
+    from django.db.models import Sum
+
+    from analytics.models import LinkRollup
+
+    key = f"alerts:link-install-rate:{link_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached if cached >= 0 else None
+    since = timezone.now() - timedelta(hours=LINK_RATE_HOURS)
+    sums = LinkRollup.objects.filter(link_id=link_id, bucket_minutes=60, bucket_start__gte=since).aggregate(
+        c=Sum("clicks"), a=Sum("attributed")
+    )
+    clicks = sums["c"] or 0
+    rate = (sums["a"] or 0) / clicks if clicks >= LINK_RATE_MIN_CLICKS else None
+    cache.set(key, -1.0 if rate is None else rate, 300)
+    return rate
+
+
 def fraud_judge(
     *,
     app_id: str,
@@ -127,8 +152,11 @@ def fraud_judge(
     activation_ip: str,
     clicks_on_key: int,
     link_install_rate: float | None = None,
+    link_id: int | None = None,
 ) -> FraudVerdict | None:
-    """The strongest verdict of the rules that hit (reject beats flag), or None."""
+    """The strongest verdict of the rules that hit (reject beats flag), or None.
+    With `link_id`, an install past the long tail looks up its link's click-to-install
+    rate (`link_install_rate_of`) for the flooding rule."""
     verdicts: list[FraudVerdict] = []
     mode, p = fraud_rule_effective(kind=FraudRuleKind.DENYLIST, app_id=app_id)
     if mode != FraudMode.OFF and p["cidrs"]:
@@ -154,19 +182,19 @@ def fraud_judge(
                     f"the device clicked {clicks_on_key} times before installing (> {p['max_clicks_per_device']})",
                 )
             )
-        elif (
-            ctit_seconds > p["long_tail_seconds"]
-            and link_install_rate is not None
-            and link_install_rate < p["min_install_rate"]
-        ):
-            verdicts.append(
-                FraudVerdict(
-                    "flooding",
-                    mode,
-                    f"install {ctit_seconds // 3600} h after the click on a link converting "
-                    f"{link_install_rate:.4%} of clicks (< {p['min_install_rate']:.2%})",
+        else:
+            rate = link_install_rate
+            if rate is None and link_id is not None and ctit_seconds > p["long_tail_seconds"]:
+                rate = link_install_rate_of(link_id=link_id)
+            if ctit_seconds > p["long_tail_seconds"] and rate is not None and rate < p["min_install_rate"]:
+                verdicts.append(
+                    FraudVerdict(
+                        "flooding",
+                        mode,
+                        f"install {ctit_seconds // 3600} h after the click on a link converting "
+                        f"{rate:.4%} of clicks (< {p['min_install_rate']:.2%})",
+                    )
                 )
-            )
     if not verdicts:
         return None
     verdicts.sort(key=lambda v: v.mode != FraudMode.REJECT)

@@ -156,6 +156,7 @@ def _conversion_create(
         click_ip=winner.click.get("ip") or "",
         activation_ip=activation_ip,
         clicks_on_key=max(1, winner.clicks_on_key),
+        link_id=link.id,  # the flooding rule's long tail judges the link's install rate
     )
     conversion = Conversion.objects.create(
         link=link,

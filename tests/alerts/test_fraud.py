@@ -97,6 +97,49 @@ def test_click_flooding_device_clicking_like_a_machine(client, make_link, ad_pla
     assert rejected.fraud_status == "rejected" and not Postback.objects.filter(conversion=rejected).exists()
 
 
+def _hourly(link, *, clicks: int, installs: int) -> None:
+    from django.utils import timezone
+
+    from analytics.models import LinkRollup
+
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    LinkRollup.objects.bulk_create(
+        LinkRollup(
+            bucket_start=hour - timedelta(hours=h),
+            bucket_minutes=60,
+            app_id=link.app_id,
+            platform=link.platform,
+            link_id=link.id,
+            os=link.os,
+            clicks=clicks,
+            attributed=installs,
+            rolled_at=hour,
+        )
+        for h in range(1, 24)
+    )
+
+
+def test_link_level_flooding_long_tail_install_on_a_link_converting_almost_nothing(client, make_link, ad_platform):
+    flooded = make_link("oceanengine")
+    _hourly(flooded, clicks=5000, installs=1)  # 0.02% of clicks install
+    _click(client, flooded, ad_platform.url, idfa=IDFA)
+    conversion = _activate(after_seconds=26 * 3600).conversion
+    assert (conversion.fraud_status, conversion.fraud_rule) == ("flagged", "flooding")
+    assert conversion.fraud_reason == "install 26 h after the click on a link converting 0.0200% of clicks (< 0.10%)"
+    # the same long tail on a link that converts normally is an ordinary late install
+    honest = make_link("oceanengine", campaign_name="honest")
+    _hourly(honest, clicks=5000, installs=100)
+    other = "1E2DFA89-496A-47FD-9941-DF1FC4E6484A"
+    _click(client, honest, ad_platform.url, idfa=other)
+    assert _activate(after_seconds=26 * 3600, idfa=other).conversion.fraud_status == ""
+    # in reject mode it is kept and not posted back
+    fraud.fraud_rule_set(kind="flooding", mode="reject")
+    third = "2E2DFA89-496A-47FD-9941-DF1FC4E6484B"
+    _click(client, flooded, ad_platform.url, idfa=third)
+    rejected = _activate(after_seconds=26 * 3600, idfa=third).conversion
+    assert rejected.fraud_status == "rejected" and not Postback.objects.filter(conversion=rejected).exists()
+
+
 def test_deny_listed_click_address_is_rejected_by_default(client, make_link, ad_platform):
     fraud.fraud_rule_set(kind="denylist", mode="reject", params={"cidrs": ["203.0.113.0/24"]})
     link = make_link("oceanengine")
