@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.urls import reverse
+from django.utils import timezone
 
 from alerts.models import AlertRule, Severity
 from analytics.models import LinkRollup
@@ -160,9 +161,21 @@ def robust(values: list[float]) -> tuple[float, float]:
     return median, mad
 
 
-def series_url(**filters) -> str:
-    query = {"bucket_minutes__exact": 5, **{k: v for k, v in filters.items() if v not in (None, "")}}
-    return settings.SITE_URL + reverse("admin:analytics_linkrollup_changelist") + "?" + urlencode(query)
+def series_url(*, at: datetime, app_id="", platform="", link_id=None, os="") -> str:
+    """The analytics dashboard filtered to the series, hour by hour over the local
+    day of `at` and the day before (the change against yesterday at a glance)."""
+    day = timezone.localdate(at)
+    query = {
+        "from": (day - timedelta(days=1)).isoformat(),
+        "to": day.isoformat(),
+        "granularity": "hour",
+        "app": app_id,
+        "platform": platform,
+        "link": "" if link_id is None else link_id,
+        "os": os,
+    }
+    query = {k: v for k, v in query.items() if v != ""}
+    return settings.SITE_URL + reverse("admin:analytics_dashboard") + "?" + urlencode(query)
 
 
 def _window_starts(end: datetime, minutes: int, days: int) -> dict[datetime, int]:
@@ -294,7 +307,7 @@ def os_activation_drop(*, at: datetime, params: dict) -> list[Finding]:
                 labels={"app": app_id, "os": os, **({"os_version": version.split(":")[0]} if version else {})},
                 value=now,
                 baseline=base,
-                url=series_url(app_id=app_id, os=os),
+                url=series_url(at=end, app_id=app_id, os=os),
             )
         )
     return findings
@@ -354,7 +367,7 @@ def _spike(*, at: datetime, params: dict, rule: str, field_name: str, noun: str)
                 labels={"app": app_id, "platform": platform, "os": os, "link": str(link_id)},
                 value=now,
                 baseline=base,
-                url=series_url(link_id=link_id, os=os),
+                url=series_url(at=end, link_id=link_id, os=os),
             )
         )
     return findings
@@ -455,7 +468,7 @@ def click_flooding(*, at: datetime, params: dict) -> list[Finding]:
                 ),
                 labels={"app": app_id, "platform": platform, "link": str(r["link_id"])},
                 value=rate,
-                url=series_url(link_id=r["link_id"]),
+                url=series_url(at=at, link_id=r["link_id"]),
             )
         )
     return findings
@@ -489,7 +502,7 @@ def postback_failures(*, at: datetime, params: dict) -> list[Finding]:
                 ),
                 labels={"platform": r["platform"]},
                 value=failed / attempts,
-                url=series_url(platform=r["platform"]),
+                url=series_url(at=end, platform=r["platform"]),
             )
         )
     return findings

@@ -8,8 +8,11 @@
   `BENCH_ALERTS_BAND_HOURS` (3) hours around the checked time of day on each of the
   15 days (the detectors read only the same-time windows, through the
   (bucket_minutes, bucket_start) index), plus 24 hourly rows per link and OS for
-  click flooding. Median of 3 runs. Baseline: one indexed SELECT of the current
-  window's rows (the floor any detector pays).
+  click flooding, and `BENCH_ALERTS_RANGES` (2,000) source ranges per 5-minute
+  bucket of that band in Redis (the click script's per-/24 counters, under a key
+  prefix of this run, removed at the end): the first run compacts the closed
+  buckets of the last three hours. Median of 3 runs. Baseline: one indexed SELECT
+  of the current window's rows (the floor any detector pays).
 """
 
 from __future__ import annotations
@@ -24,6 +27,29 @@ LINKS = int(os.environ.get("BENCH_ALERTS_LINKS", "1000"))
 DAYS = 14
 BAND_HOURS = int(os.environ.get("BENCH_ALERTS_BAND_HOURS", "3"))
 ROUNDS = 3
+RANGES = int(os.environ.get("BENCH_ALERTS_RANGES", "2000"))
+
+
+def _ranges(at: datetime) -> int:
+    """Raw per-range counters for every 5-minute bucket of the band on each day."""
+    from alerts import ranges
+    from core.redis import get_redis
+
+    rng = random.Random(5)
+    client = get_redis()
+    names = [f"10.{i // 256}.{i % 256}.0/24" for i in range(RANGES)]
+    made = 0
+    for day in range(DAYS + 1):
+        start = at - timedelta(days=day) - timedelta(hours=BAND_HOURS / 2)
+        for b in range(BAND_HOURS * 12):
+            moment = (start + timedelta(minutes=5 * b)).replace(second=0, microsecond=0)
+            moment -= timedelta(minutes=moment.minute % 5)
+            if moment >= at:
+                continue
+            counts = {name: rng.randrange(1, 40) for name in names}
+            ranges.counts_add(client, start=moment, counts=counts, ttl_seconds=(DAYS + 2) * 86400)
+            made += len(counts)
+    return made
 
 
 def _history(at: datetime) -> int:
@@ -89,6 +115,13 @@ def run() -> dict[str, dict]:
     from bench.support import bench_database, figure
 
     with bench_database():
+        import uuid
+
+        from django.conf import settings
+
+        from core.redis import get_redis
+
+        settings.ATTRIBUTION_REDIS_PREFIX = f"bench-{uuid.uuid4().hex[:8]}:att"
         from alerts import detectors
         from alerts.checks import traffic_check
         from analytics.models import LinkRollup
@@ -96,7 +129,8 @@ def run() -> dict[str, dict]:
         at = datetime.now(UTC).replace(second=30, microsecond=0)
         started = time.perf_counter()
         rows = _history(at)
-        print(f"    {rows} rollup rows in {time.perf_counter() - started:.1f}s")
+        counters = _ranges(at)
+        print(f"    {rows} rollup rows, {counters} range counters in {time.perf_counter() - started:.1f}s")
         checks, floors = [], []
         for _ in range(ROUNDS):
             started = time.perf_counter()
@@ -111,6 +145,9 @@ def run() -> dict[str, dict]:
             )
             floors.append(time.perf_counter() - started)
         print(f"    {len(findings)} findings; runs {', '.join(f'{c:.2f}s' for c in checks)}")
+        client = get_redis()
+        for key in client.scan_iter(match=f"{settings.ATTRIBUTION_REDIS_PREFIX}:*", count=1000):
+            client.delete(key)
         return {
             "alerts.check_seconds": figure(
                 statistics.median(checks),
@@ -121,6 +158,7 @@ def run() -> dict[str, dict]:
                 days=DAYS,
                 rows=rows,
                 band_hours=BAND_HOURS,
+                source_ranges_per_bucket=RANGES,
                 target_max=5.0,
             )
         }
