@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform
@@ -98,7 +99,7 @@ def our_clicks(*, start: date, end: date) -> dict[tuple, int]:
     return {(link_id, links[link_id], a, c, d): n for (link_id, a, c, d), n in counts.items()}
 
 
-def _ours_by_conversion(start: date, end: date) -> list[dict]:
+def _ours_by_conversion(start: date, end: date) -> list[Any]:
     since, until = _local_range(start, end)
     return list(
         Conversion.objects.filter(
@@ -112,14 +113,14 @@ def _ours_by_conversion(start: date, end: date) -> list[dict]:
         .values("link_id", "platform", "account", "campaign", "ad")
         .annotate(
             installs=Count("id", distinct=True),
-            postbacks=Count(
+            postbacks_ok=Count(
                 "postbacks", filter=Q(postbacks__status="succeeded", postbacks__event_type="activate"), distinct=True
             ),
         )
     )
 
 
-def _revenue(start: date, end: date) -> list[dict]:
+def _revenue(start: date, end: date) -> list[Any]:
     since, until = _local_range(start, end)
     return list(
         ConversionEvent.objects.filter(
@@ -139,7 +140,7 @@ def _revenue(start: date, end: date) -> list[dict]:
     )
 
 
-def _theirs(start: date, end: date) -> list[dict]:
+def _theirs(start: date, end: date) -> list[Any]:
     return list(
         AdReportRow.objects.filter(day__gte=start, day__lte=end)
         .values("platform", "account__account_id", "campaign_id", "ad_id")
@@ -157,7 +158,7 @@ def ad_performance(*, start: date, end: date, level: str = "ad") -> list[Figures
         raise ValueError(f"level is one of {LEVELS}")
     rows: dict[tuple, Figures] = {}
 
-    def at(platform, account, campaign, ad) -> Figures:
+    def at(platform: str, account: str | None, campaign: str | None, ad: str | None) -> Figures:
         key = _cut((platform, account or "", campaign or "", ad or ""), level)
         if key not in rows:
             rows[key] = Figures(key=key, label=" / ".join(part for part in key if part))
@@ -174,7 +175,7 @@ def ad_performance(*, start: date, end: date, level: str = "ad") -> list[Figures
     for r in _ours_by_conversion(start, end):
         figures = at(r["platform"], r["account"], r["campaign"], r["ad"])
         figures.installs += r["installs"]
-        figures.postbacks_succeeded += r["postbacks"]
+        figures.postbacks_succeeded += r["postbacks_ok"]
     for r in _revenue(start, end):
         at(r["conversion__platform"], r["account"], r["campaign"], r["ad"]).revenue_fen += r["revenue"] or 0
     return sorted(rows.values(), key=lambda f: (-f.spend_fen, f.key))
@@ -200,7 +201,7 @@ def link_performance(*, start: date, end: date) -> list[Figures]:
     for r in _ours_by_conversion(start, end):
         figures = at(r["link_id"])
         figures.installs += r["installs"]
-        figures.postbacks_succeeded += r["postbacks"]
+        figures.postbacks_succeeded += r["postbacks_ok"]
         figures.ads.add((r["platform"], r["account"] or "", r["campaign"] or "", r["ad"] or ""))
     for r in _revenue(start, end):
         at(r["conversion__link_id"]).revenue_fen += r["revenue"] or 0
@@ -233,7 +234,9 @@ def account_day_comparison(*, day: date) -> dict[tuple[str, str], dict[str, int]
     return dict(out)
 
 
-def discrepancies(*, day: date | None = None, start: date | None = None, end: date | None = None):
+def discrepancies(
+    *, day: date | None = None, start: date | None = None, end: date | None = None
+) -> QuerySet[AdDiscrepancy]:
     """The discrepancies beyond the tolerance, per day and account (for the admin and
     the daily report): one day, or a range."""
     queryset = AdDiscrepancy.objects.select_related("account")

@@ -13,6 +13,7 @@ a failed `AdPull` and leaves the stored day untouched.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
@@ -29,7 +30,7 @@ from django.utils import timezone
 from adreports import crypto
 from adreports.alerting import ad_alert_raise, ad_alert_resolve
 from adreports.clients import ApiError, Tokens, client_for
-from adreports.clients.base import ReportRow
+from adreports.clients.base import ReportClient, ReportPage, ReportRow
 from adreports.models import (
     AdAccount,
     AdDiscrepancy,
@@ -42,6 +43,9 @@ from adreports.models import (
 )
 from core.errors import DomainError
 from core.redis import get_redis
+
+if TYPE_CHECKING:
+    from attribution.models import TrackingLink
 
 logger = logging.getLogger("huodong.adreports")
 T = TypeVar("T")
@@ -82,7 +86,7 @@ def ad_account_create(
 
 
 @transaction.atomic
-def ad_account_update(*, account: AdAccount, **fields) -> AdAccount:
+def ad_account_update(*, account: AdAccount, **fields: Any) -> AdAccount:
     """Update plain fields; a secret is replaced only when a non-empty value is given
     (the admin never shows the old one, so empty means "keep")."""
     secrets = {name: fields.pop(name) for name in SECRET_FIELDS if name in fields}
@@ -261,14 +265,7 @@ def _fetch_day(account: AdAccount, day: date, counter: list[int]) -> _Fetched:
     while True:
         result = _authorised_call(
             account,
-            lambda token, page=page: client.report_page(
-                access_token=token,
-                account_id=account.account_id,
-                start=day,
-                end=day,
-                page=page,
-                page_size=settings.AD_API_PAGE_SIZE,
-            ),
+            functools.partial(_report_page, client, account_id=account.account_id, day=day, page=page),
             counter,
         )
         for row in result.rows:
@@ -284,6 +281,12 @@ def _fetch_day(account: AdAccount, day: date, counter: list[int]) -> _Fetched:
         page += 1
         if page > MAX_PAGES:
             raise ApiError(f"{account.platform}: more than {MAX_PAGES} pages", kind="error")
+
+
+def _report_page(client: ReportClient, token: str, *, account_id: str, day: date, page: int) -> ReportPage:
+    return client.report_page(
+        access_token=token, account_id=account_id, start=day, end=day, page=page, page_size=settings.AD_API_PAGE_SIZE
+    )
 
 
 _FIGURES = ("cost_fen", "impressions", "clicks", "conversions")
@@ -447,7 +450,7 @@ def discrepancies_refresh(*, day: date) -> list[AdDiscrepancy]:
         figures = comparison.get((account.platform, account.account_id))
         if figures is None:
             continue
-        for metric, theirs, ours in (
+        for metric_kind, theirs, ours in (
             (Metric.CLICKS, figures["their_clicks"], figures["our_clicks"]),
             (Metric.CONVERSIONS, figures["their_conversions"], figures["postbacks"]),
         ):
@@ -461,7 +464,7 @@ def discrepancies_refresh(*, day: date) -> list[AdDiscrepancy]:
                 AdDiscrepancy(
                     account=account,
                     day=day,
-                    metric=metric,
+                    metric=metric_kind,
                     theirs=theirs,
                     ours=ours,
                     difference_percent=percent,
@@ -470,7 +473,7 @@ def discrepancies_refresh(*, day: date) -> list[AdDiscrepancy]:
                 )
             )
             if large:
-                alerts.append((account, metric, theirs, ours, percent))
+                alerts.append((account, metric_kind, theirs, ours, percent))
     with transaction.atomic():
         AdDiscrepancy.objects.filter(day=day).delete()
         AdDiscrepancy.objects.bulk_create(found)
@@ -495,7 +498,7 @@ def discrepancies_refresh(*, day: date) -> list[AdDiscrepancy]:
 
 
 # --- manual cost -----------------------------------------------------------------
-def ad_manual_cost_set(*, link, day: date, cost_fen: int, note: str = "") -> AdManualCost:
+def ad_manual_cost_set(*, link: TrackingLink, day: date, cost_fen: int, note: str = "") -> AdManualCost:
     """Spend of a tracking link on a day, typed in by hand (platforms without a
     reporting API): one figure per link and day, replaced when set again."""
     if cost_fen < 0:
