@@ -12,10 +12,15 @@ from django.db import models
 class BucketMinutes(models.IntegerChoices):
     HOUR = 60, "hour"
     FIVE = 5, "5 minutes"
+    DAY = 1440, "local day"  # bucket_start = local midnight (TIME_ZONE), summed from the hourly rows
 
 
 class LinkRollup(models.Model):
     """Ad traffic of one bucket per app, platform, tracking link and OS.
+
+    Buckets: 5 minutes and hours (UTC, rolled from the sources), and local days
+    (bucket_start = local midnight, the sums of that day's hourly rows; rebuilt with
+    every hour of the day, so readers of whole days read 1/24 of the rows).
 
     link_id 0 (platform "") holds what belongs to no link: organic activations,
     and clicks on unknown tokens (app_id "" too). Test-device traffic is counted
@@ -41,6 +46,11 @@ class LinkRollup(models.Model):
     reinstalls = models.PositiveIntegerField(default=0)
     test_clicks = models.PositiveIntegerField(default=0)
     test_activations = models.PositiveIntegerField(default=0)
+    # fraud rules at attribution time (alerts.fraud): of `attributed`, how many a rule flagged / rejected
+    fraud_flagged = models.PositiveIntegerField(default=0, help_text="attributed installs a fraud rule flagged")
+    fraud_rejected = models.PositiveIntegerField(
+        default=0, help_text="attributed installs a fraud rule rejected (not posted back; part of attributed)"
+    )
     # click-to-install time of the attributed conversions
     ctit_lt_10s = models.PositiveIntegerField(default=0)
     ctit_10_60s = models.PositiveIntegerField(default=0)
@@ -48,7 +58,7 @@ class LinkRollup(models.Model):
     ctit_10_60m = models.PositiveIntegerField(default=0)
     ctit_1_24h = models.PositiveIntegerField(default=0)
     ctit_gt_24h = models.PositiveIntegerField(default=0)
-    ctit_median_seconds = models.PositiveIntegerField(null=True, blank=True)
+    ctit_median_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="5-minute and hourly rows")
     clicks_before_conversions = models.PositiveIntegerField(
         default=0, help_text="sum over the attributed conversions of the device's clicks before converting"
     )

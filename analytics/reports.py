@@ -43,7 +43,16 @@ CTIT_BUCKETS = (
     ("1-24h", "ctit_1_24h"),
     (">24h", "ctit_gt_24h"),
 )
-TABLE_COLUMNS = ("clicks", "activations", "attributed", "organic", "registers", "pays", "pay_amount_fen")
+TABLE_COLUMNS = (
+    "clicks",
+    "activations",
+    "attributed",
+    "fraud_rejected",
+    "organic",
+    "registers",
+    "pays",
+    "pay_amount_fen",
+)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HTML_LINK_ROWS = 30  # the mail shows the top links; the attachments carry every link
 
@@ -85,6 +94,7 @@ def _figures(totals: dict, cost_fen: int) -> dict:
         "activations": totals["activations"],
         "attributed": totals["attributed"],
         "attribution_rate": _rate(totals["attributed"], totals["activations"]),
+        "fraud_rejected": totals["fraud_rejected"],
         "registers": totals["registers"],
         "pays": totals["pays"],
         "revenue_yuan": totals["pay_amount_fen"] / 100,
@@ -100,6 +110,7 @@ HEADLINE_LABELS = {
     "activations": "激活 activations",
     "attributed": "归因 attributed",
     "attribution_rate": "归因率 attribution rate",
+    "fraud_rejected": "作弊拒绝 rejected installs (fraud)",
     "registers": "注册 registers",
     "pays": "付费 pays",
     "revenue_yuan": "收入 revenue (¥)",
@@ -281,6 +292,7 @@ LINK_HEADER = [
     "clicks",
     "activations",
     "attributed",
+    "fraud_rejected",
     "organic",
     "attribution_rate",
     "registers",

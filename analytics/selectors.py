@@ -27,6 +27,8 @@ LINK_COUNTERS = (
     "ctit_gt_24h",
     "postbacks_succeeded",
     "postbacks_failed",
+    "fraud_flagged",
+    "fraud_rejected",
 )
 CAMPAIGN_COUNTERS = ("page_views", "unique_visitors", "claims", "orders_placed", "orders_paid", "revenue_fen")
 
@@ -38,17 +40,23 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
 
 
+def local_day_of(moment: datetime) -> date:
+    """The local date (settings.TIME_ZONE) of an instant: the day an hourly bucket belongs to."""
+    return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+
+
 def _sums(queryset, counters: tuple[str, ...], group: tuple[str, ...]) -> list[dict]:
     rows = queryset.values(*group).annotate(**{c: Sum(c) for c in counters}).order_by(*group)
     return [{k: (v or 0) if k in counters else v for k, v in row.items()} for row in rows]
 
 
 def link_rollup_sums_for_days(*, start: date, end: date, group: tuple[str, ...] = ()) -> list[dict]:
-    """Hourly link rollups of the local days [start, end) summed per `group` (e.g. ("platform",),
-    ("link_id", "os")); no group: one row of totals."""
+    """Link rollups of the local days [start, end) summed per `group` (e.g. ("platform",),
+    ("link_id", "os")); no group: one row of totals. Reads the day rows (the sums of the
+    hourly rows, kept equal to them by the rollup job)."""
     first, _ = local_day_bounds(start)
     last, _ = local_day_bounds(end)
-    rows = LinkRollup.objects.filter(bucket_minutes=BucketMinutes.HOUR, bucket_start__gte=first, bucket_start__lt=last)
+    rows = LinkRollup.objects.filter(bucket_minutes=BucketMinutes.DAY, bucket_start__gte=first, bucket_start__lt=last)
     if not group:
         totals = rows.aggregate(**{c: Sum(c) for c in LINK_COUNTERS})
         return [{c: totals[c] or 0 for c in LINK_COUNTERS}]

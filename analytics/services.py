@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -26,10 +26,12 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from analytics.models import BucketMinutes, CampaignRollup, LinkOutcomeRollup, LinkRollup, RollupCursor, RollupRun
+from analytics.selectors import local_day_bounds, local_day_of
 from attribution.clicks import hour_bucket, index_key, prefix, stat_key
 from attribution.models import (
     Conversion,
     ConversionEvent,
+    FraudStatus,
     MatchTrace,
     Postback,
     PostbackAttempt,
@@ -71,8 +73,8 @@ def bucket_floor(moment: datetime, minutes: int) -> datetime:
 
 
 def _minutes(minutes: int) -> int:
-    if minutes not in BucketMinutes.values:
-        raise ValueError(f"bucket_minutes must be one of {BucketMinutes.values}")
+    if minutes not in (BucketMinutes.FIVE, BucketMinutes.HOUR):
+        raise ValueError("bucket_minutes must be 5 or 60 (days are summed from hours: rollup_day)")
     return minutes
 
 
@@ -209,12 +211,16 @@ def _test_clicks(rows: dict[Group, dict], links: list[_Link], start: datetime, e
 def _activation_counts(rows: dict[Group, dict], start: datetime, end: datetime) -> None:
     ctit: dict[Group, list[int]] = defaultdict(list)
     conversions = Conversion.objects.filter(activated_at__gte=start, activated_at__lt=end, is_test=False)
-    for link_id, platform, app_id, os, seconds, clicks_before in conversions.values_list(
-        "link_id", "platform", "app_id", "os", "seconds_to_install", "clicks_before_conversion"
+    for link_id, platform, app_id, os, seconds, clicks_before, fraud_status in conversions.values_list(
+        "link_id", "platform", "app_id", "os", "seconds_to_install", "clicks_before_conversion", "fraud_status"
     ).iterator(chunk_size=5000):
         group = (app_id, platform, link_id, os)
         row = rows[group]
         row["attributed"] += 1
+        if fraud_status == FraudStatus.REJECTED:
+            row["fraud_rejected"] += 1
+        elif fraud_status == FraudStatus.FLAGGED:
+            row["fraud_flagged"] += 1
         row["activations"] += 1
         row[ctit_column(seconds)] += 1
         row["clicks_before_conversions"] += clicks_before
@@ -307,9 +313,72 @@ def link_rollup_rows(*, start: datetime, minutes: int) -> list[LinkRollup]:
     ]
 
 
+# --- local days: the sums of the hourly rows -----------------------------------------
+GROUP_FIELDS = ("app_id", "platform", "link_id", "os")
+# columns that add up over hours; unique_devices (HyperLogLog estimates) and the CTIT
+# median do not, and stay NULL in day rows (read the CTIT histogram for days)
+DAY_SUM_FIELDS = tuple(
+    f.name
+    for f in LinkRollup._meta.concrete_fields
+    if f.get_internal_type().endswith("IntegerField")
+    and f.name not in ("id", "bucket_minutes", "link_id", "unique_devices", "ctit_median_seconds")
+)
+
+
+def link_day_rows(*, day: date) -> list[LinkRollup]:
+    """The rows of one local day (TIME_ZONE), summed from its hourly rows (an hour belongs
+    to the day of its local start); nothing written."""
+    start, end = local_day_bounds(day)
+    hourly = LinkRollup.objects.filter(bucket_minutes=BucketMinutes.HOUR, bucket_start__gte=start, bucket_start__lt=end)
+    sums = hourly.values(*GROUP_FIELDS).annotate(**{f"s_{c}": Sum(c) for c in DAY_SUM_FIELDS}).order_by()
+    rejects: dict[Group, dict[str, int]] = defaultdict(dict)
+    for *group, reasons in hourly.filter(rejected_clicks__gt=0).values_list(*GROUP_FIELDS, "rejects"):
+        merged = rejects[tuple(group)]
+        for reason, n in (reasons or {}).items():
+            merged[reason] = merged.get(reason, 0) + n
+    now = timezone.now()
+    rows = []
+    for item in sums:
+        group = tuple(item[k] for k in GROUP_FIELDS)
+        rows.append(
+            LinkRollup(
+                bucket_start=start,
+                bucket_minutes=BucketMinutes.DAY,
+                **{k: item[k] for k in GROUP_FIELDS},
+                **{c: int(item[f"s_{c}"] or 0) for c in DAY_SUM_FIELDS},
+                rejects=dict(sorted(rejects.get(group, {}).items())),
+                unique_devices=None,
+                ctit_median_seconds=None,
+                rolled_at=now,
+            )
+        )
+    return sorted(rows, key=lambda r: (r.app_id, r.platform, r.link_id, r.os))
+
+
 @transaction.atomic
-def rollup_bucket(*, start: datetime, minutes: int = 60) -> RollupRun:
-    """Rebuild one bucket's rows (idempotent: the same sources give the same rows)."""
+def rollup_day(*, day: date) -> RollupRun:
+    """Rebuild one local day's rows from its hourly rows (idempotent), under the day's
+    `RollupRun` row lock. Called with every hour rebuilt (rollup_bucket), so the day rows
+    always equal the sums of the hours they hold."""
+    start, _ = local_day_bounds(day)
+    began = time.perf_counter()
+    RollupRun.objects.get_or_create(kind=LINKS, bucket_minutes=BucketMinutes.DAY, bucket_start=start)
+    run = RollupRun.objects.select_for_update().get(kind=LINKS, bucket_minutes=BucketMinutes.DAY, bucket_start=start)
+    rows = link_day_rows(day=day)
+    LinkRollup.objects.filter(bucket_minutes=BucketMinutes.DAY, bucket_start=start).delete()
+    LinkRollup.objects.bulk_create(rows, batch_size=1000)
+    run.rows = len(rows)
+    run.rolled_at = timezone.now()
+    run.seconds = round(time.perf_counter() - began, 4)
+    run.save(update_fields=["rows", "rolled_at", "seconds"])
+    return run
+
+
+@transaction.atomic
+def rollup_bucket(*, start: datetime, minutes: int = 60, with_day: bool = True) -> RollupRun:
+    """Rebuild one bucket's rows (idempotent: the same sources give the same rows). An
+    hour re-rolls its local day in the same transaction unless `with_day` is False (the
+    caller then calls rollup_day once for the days it touched, as rollup_range does)."""
     minutes = _minutes(minutes)
     start = bucket_floor(start, minutes)
     began = time.perf_counter()
@@ -322,6 +391,8 @@ def rollup_bucket(*, start: datetime, minutes: int = 60) -> RollupRun:
     run.rolled_at = timezone.now()
     run.seconds = round(time.perf_counter() - began, 4)
     run.save(update_fields=["rows", "rolled_at", "seconds"])
+    if minutes == BucketMinutes.HOUR and with_day:
+        rollup_day(day=local_day_of(start))
     logger.info(
         "rollup bucket",
         extra={"bucket_start": start.isoformat(), "bucket_minutes": minutes, "rows": len(rows), "seconds": run.seconds},
@@ -330,15 +401,21 @@ def rollup_bucket(*, start: datetime, minutes: int = 60) -> RollupRun:
 
 
 def rollup_range(*, start: datetime, end: datetime, minutes: int = 60) -> list[RollupRun]:
-    """Rebuild every bucket that starts in [start, end)."""
+    """Rebuild every bucket that starts in [start, end); for hours, then each local day
+    they fall in (once per day)."""
     minutes = _minutes(minutes)
     runs = []
+    days: set[date] = set()
     bucket = bucket_floor(start, minutes)
     if bucket < start:
         bucket += timedelta(minutes=minutes)
     while bucket < end:
-        runs.append(rollup_bucket(start=bucket, minutes=minutes))
+        runs.append(rollup_bucket(start=bucket, minutes=minutes, with_day=False))
+        days.add(local_day_of(bucket))
         bucket += timedelta(minutes=minutes)
+    if minutes == BucketMinutes.HOUR:
+        for day in sorted(days):
+            rollup_day(day=day)
     return runs
 
 
@@ -413,11 +490,12 @@ def rollup_tick(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def rollups_purge(*, now: datetime | None = None) -> int:
-    """Drop hourly rows (links, campaigns, closed loop) older than ANALYTICS_RETENTION_DAYS (>= 400) and 5-minute rows
-    older than ANALYTICS_FIVE_MINUTE_RETENTION_DAYS."""
+    """Drop hourly and daily rows (links, campaigns, closed loop) older than ANALYTICS_RETENTION_DAYS (>= 400) and
+    5-minute rows older than ANALYTICS_FIVE_MINUTE_RETENTION_DAYS."""
     now = now or timezone.now()
     purged = 0
     for minutes, days in (
+        (BucketMinutes.DAY, settings.ANALYTICS_RETENTION_DAYS),
         (BucketMinutes.HOUR, settings.ANALYTICS_RETENTION_DAYS),
         (BucketMinutes.FIVE, settings.ANALYTICS_FIVE_MINUTE_RETENTION_DAYS),
     ):

@@ -6,6 +6,9 @@
 # APT_LOCK_TIMEOUT seconds (default 300), then installs; on time-out it says so and
 # fails. WITH_BROWSER=1 adds Chromium, WITH_SERVICES=1 the Redis server CI runs, and
 # HUODONG_EXTRA_SYSTEM_PACKAGES any further Debian packages (space separated).
+# A CJK font (fonts-noto-cjk) is installed by default: the daily report's charts
+# (matplotlib) and the browser tests' screenshots draw Chinese text with it (boxes
+# without it). WITH_CJK_FONTS=0 skips it (the charts fall back to English labels).
 set -euo pipefail
 APT_LOCK_TIMEOUT="${APT_LOCK_TIMEOUT:-300}"
 APT_LOCK_FILES="${APT_LOCK_FILES:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}"
@@ -17,6 +20,7 @@ command -v pkg-config >/dev/null 2>&1 || installed pkg-config || need+=(pkg-conf
 pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null \
   || installed default-libmysqlclient-dev || need+=(default-libmysqlclient-dev)
 if [ "${WITH_BROWSER:-0}" = "1" ]; then [ -x /usr/bin/chromium ] || installed chromium || need+=(chromium); fi
+if [ "${WITH_CJK_FONTS:-1}" = "1" ]; then installed fonts-noto-cjk || need+=(fonts-noto-cjk); fi
 if [ "${WITH_SERVICES:-0}" = "1" ]; then command -v redis-server >/dev/null 2>&1 || need+=(redis-server); fi
 for pkg in ${HUODONG_EXTRA_SYSTEM_PACKAGES:-}; do installed "$pkg" || need+=("$pkg"); done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from django.utils import timezone
 
 from analytics.models import CampaignRollup, LinkCampaign, LinkRollup
+from analytics.services import rollup_day
 from attribution import services as attribution_services
 
 
@@ -50,6 +51,8 @@ def seed_dashboard(*, activity=None):
                     )
                 )
     LinkRollup.objects.bulk_create(rows)
+    for day in (today - timedelta(days=1), today):
+        rollup_day(day=day)  # the day rows the dashboard reads, summed from these hours
     if activity is not None:
         LinkCampaign.objects.create(link=ios, activity=activity, window_days=7)
         CampaignRollup.objects.create(

@@ -89,6 +89,7 @@ def day_traffic(traffic, make_link, make_activity, base_hour):
         bucket_start=previous, bucket_minutes=60, app_id="com.kuaipao.app", platform="oceanengine",
         link_id=ios.id, os="ios", clicks=10, rolled_at=timezone.now(),
     )  # fmt: skip
+    services.rollup_day(day=previous.astimezone(SHANGHAI).date())  # days are read from the day rows
     activity = make_activity("spring", name="春节活动")
     CampaignRollup.objects.create(
         bucket_start=base_hour, activity_id=activity.id, component_id=0, page_views=50, unique_visitors=20,
@@ -248,3 +249,63 @@ def test_the_report_lists_ad_platform_discrepancies_and_its_files_never_carry_a_
     assert not any(isinstance(value, str) and value.startswith("=") for value in cells)
     (discrepancy,) = list(book["ad discrepancies"].iter_rows(min_row=2, values_only=True))
     assert discrepancy[1:6] == ("1700000000001", "'=cmd|x", "their conversions vs our successful postbacks", 120, 80)
+
+
+@pytest.fixture
+def injection_rejected():
+    """The click-injection rule rejects (CTIT under 10 s) instead of flagging."""
+    from alerts.fraud import fraud_rule_set
+
+    fraud_rule_set(kind="injection", mode="reject", params={"min_ctit_seconds": 10})
+
+
+def test_installs_a_fraud_rule_rejected_are_a_line_of_the_mailed_report_its_tables_and_files(
+    smtp, injection_rejected, day_traffic
+):
+    from attribution.models import Conversion
+
+    day, ios = day_traffic["day"], day_traffic["ios"]
+    rejected = Conversion.objects.get(fraud_status="rejected")  # the 5-second install on the iOS link
+    assert (rejected.link_id, rejected.fraud_rule) == (ios.id, "injection")
+
+    call_command("report_daily", "--date", day.isoformat())
+
+    [message] = smtp.messages
+    alternative = message.get_payload()[0].get_payload()[0]
+    text, html = (p.get_content() for p in alternative.get_payload())
+    assert "作弊拒绝 rejected installs (fraud): 1 " in text
+    assert "归因 attributed: 2" in text  # rejected installs stay attributed (to the link that won), counted apart
+    assert "- oceanengine: clicks 3, activations 1, attributed 1 (100.0%), rejected (fraud) 1," in text
+    assert "- tencent: clicks 1, activations 1, attributed 1 (100.0%), rejected (fraud) 0," in text
+    assert f"- #{ios.id} 春节 iOS (oceanengine): clicks 3, activations 1, attributed 1, rejected (fraud) 1," in text
+    assert '<td class="fraud_rejected">1</td>' in html
+    attachments = {p.get_filename(): p.get_payload(decode=True) for p in message.iter_attachments()}
+    lines = csv.DictReader(io.StringIO(attachments[f"huodong-daily-{day:%Y-%m-%d}.csv"].decode("utf-8-sig")))
+    assert {r["link_id"]: r["fraud_rejected"] for r in lines} == {
+        str(ios.id): "1",
+        str(day_traffic["android"].id): "0",
+        "0": "0",
+    }
+    book = load_workbook(io.BytesIO(attachments[f"huodong-daily-{day:%Y-%m-%d}.xlsx"]))
+    header, *rows = book["platforms"].iter_rows(values_only=True)
+    by_platform = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert (by_platform["oceanengine"]["fraud_rejected"], by_platform["tencent"]["fraud_rejected"]) == (1, 0)
+    summary = {row[0]: row[1] for row in book["summary"].iter_rows(min_row=2, values_only=True)}
+    assert summary["作弊拒绝 rejected installs (fraud)"] == 1
+
+
+def test_charts_draw_chinese_labels_with_a_cjk_font_when_one_is_installed(recwarn):
+    from matplotlib import font_manager
+
+    from analytics import report_charts
+
+    if report_charts.cjk_font() is None:
+        pytest.skip("no CJK font installed (scripts/ensure-system-deps.sh installs fonts-noto-cjk)")
+    family = report_charts.font_family()
+    assert family[0] in report_charts.CJK_FONTS
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    assert font_manager.get_font(path).family_name == family[0]  # resolves to the CJK file, not DejaVu
+    hours = [{"hour": h, "clicks": h, "activations": h // 2} for h in range(24)]
+    png = report_charts.hourly_chart(hours)
+    assert png.startswith(b"\x89PNG")
+    assert not [w for w in recwarn if "missing from font" in str(w.message)]  # 点击, 激活 … drawn, no boxes
