@@ -378,8 +378,8 @@ class ActivityAdmin(admin.ModelAdmin):
     def delete_view(self, request, object_id, extra_context=None):
         try:
             return super().delete_view(request, object_id, extra_context)
-        except ApiError as exc:
-            self.message_user(request, str(exc.detail), messages.ERROR)
+        except (ApiError, DomainError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:activities_activity_change", args=[object_id]))
 
     # -- object buttons ----------------------------------------------------------------
@@ -407,8 +407,8 @@ class ActivityAdmin(admin.ModelAdmin):
         target = reverse("admin:activities_activity_change", args=[pk])
         try:
             message, target = do(activity) or ("Done.", target)
-        except ApiError as exc:
-            self.message_user(request, str(exc.detail), messages.ERROR)
+        except (ApiError, DomainError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
         else:
             self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(target)

@@ -1,18 +1,19 @@
-"""Reads: the public (published) view of an activity, cached, and drafts for preview."""
+"""Reads (never write, not even the cache): the public (published) view of an activity
+as the cache keeps it (activities.cache caches it), drafts for preview, the schedule."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.utils import timezone
 
 from activities.models import Activity, ActivityRevision, ActivityStatus
 from components import registry
 from components.models import Component
-from core.redis import get_redis
+from core.errors import Forbidden, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -69,37 +70,9 @@ def snapshot_build(activity: Activity) -> dict:
     }
 
 
-# --- the public view, cached --------------------------------------------------
-# A per-slug generation number lives in Redis; publishing (or any status change)
-# bumps it after commit. Each cache entry (the public entry, the page HTML) is one
-# Redis key per slug whose value starts with the generation it was filled under,
-# and counts only while that is the current generation: a reader that raced a
-# publish can only ever write an entry nobody will accept. Since every key is
-# known from the slug alone, a warm read is one MGET on the shared client.
-
-
-def _public_key(kind: str, slug: str) -> str:
-    return f"huodong:activities:{kind}:{slug}"
-
-
-def public_cache_invalidate(slug: str) -> None:
-    get_redis().incr(_public_key("gen", slug))
-
-
-def _entry_pack(generation: int, payload: bytes) -> bytes:
-    return b"%d\n%b" % (generation, payload)
-
-
-def _entry_unpack(raw: bytes | None, generation: int) -> bytes | None:
-    """The payload of an entry filled under `generation`, else None (missing or stale)."""
-    if raw is None:
-        return None
-    filled_under, _, payload = raw.partition(b"\n")
-    return payload if int(filled_under) == generation else None
-
-
-def _entry_fill(kind: str, slug: str, generation: int, payload: bytes) -> None:
-    get_redis().set(_public_key(kind, slug), _entry_pack(generation, payload), ex=settings.ACTIVITY_CACHE_SECONDS)
+# --- the public view ----------------------------------------------------------
+# Cached by activities.cache (the one module that reads and writes the cache); these
+# functions read the database and shape what the cache holds.
 
 
 @dataclass(frozen=True)
@@ -112,7 +85,9 @@ class PublicActivity:
     page_html: str | None = None  # the cached page of this generation, when asked for and filled
 
 
-def _public_load(slug: str) -> dict:
+def public_entry_load(slug: str) -> dict:
+    """What the cache keeps for `slug`: {"status", "body"} (status None: no such activity;
+    body None: not served)."""
     activity = Activity.objects.filter(slug=slug, is_template=False).select_related("published_revision").first()
     if activity is None:
         return {"status": None, "body": None}
@@ -128,35 +103,43 @@ def _public_load(slug: str) -> dict:
     return {"status": activity.status, "body": body}
 
 
-def public_activity_get(slug: str, *, with_page: bool = False) -> PublicActivity:
-    """The served view of `slug`, from the cache when warm (one Redis round trip,
-    which also brings the cached page HTML when `with_page`). Never writes a cache
-    entry for a slug that names no activity."""
-    kinds = ("gen", "public", "page") if with_page else ("gen", "public")
-    raw_generation, raw_entry, *raw_page = get_redis().mget([_public_key(kind, slug) for kind in kinds])
-    generation = int(raw_generation) if raw_generation else 0
-    payload = _entry_unpack(raw_entry, generation)
-    if payload is None:
-        entry = _public_load(slug)
-        # Only slugs of real activities get an entry: a negative entry per unknown slug
-        # would let anyone fill Redis by asking for made-up slugs (an unknown slug costs
-        # one indexed query instead).
-        if entry["status"] is not None:
-            _entry_fill("public", slug, generation, json.dumps(entry, ensure_ascii=False).encode())
-    else:
-        entry = json.loads(payload)
+def public_activity_of(entry: dict, *, generation: int, page_html: str | None = None) -> PublicActivity:
+    """The served view (or why it is not served) of a cache entry."""
     status = entry["status"]
     if entry["body"] is not None:
-        page = _entry_unpack(raw_page[0], generation) if raw_page else None
-        html = page.decode() if page is not None else None
-        return PublicActivity(True, status, entry["body"], None, generation, html)
+        return PublicActivity(True, status, entry["body"], None, generation, page_html)
     error = NOT_SERVED.get(status, ("activity_not_found", "No such activity."))
     return PublicActivity(False, status or "", None, error, generation)
 
 
-def public_page_fill(slug: str, generation: int, html: str) -> None:
-    """Cache the rendered page of a served view, under the generation it was read at."""
-    _entry_fill("page", slug, generation, html.encode())
+def public_activity_body(public: PublicActivity, user) -> dict:
+    """The API's body of a served view: the snapshot with each component's live state
+    for `user` (None when anonymous)."""
+    return {**public.body, "components": components_live_state(public.body["components"], user)}
+
+
+# --- signed previews of drafts ------------------------------------------------------
+PREVIEW_SALT = "activities.preview"
+
+
+def preview_token_make(activity: Activity) -> str:
+    """A signed link token to the draft of `activity` (valid ACTIVITY_PREVIEW_TTL_SECONDS)."""
+    return signing.dumps({"activity": activity.pk}, salt=PREVIEW_SALT, compress=True)
+
+
+def preview_activity_get(token: str) -> Activity:
+    """The activity a preview token names; DomainError preview_expired / preview_invalid
+    (Forbidden), NotFound when the activity is gone."""
+    try:
+        data = signing.loads(token, salt=PREVIEW_SALT, max_age=settings.ACTIVITY_PREVIEW_TTL_SECONDS)
+    except signing.SignatureExpired:
+        raise Forbidden("This preview link has expired; ask for a new one.", code="preview_expired") from None
+    except signing.BadSignature:
+        raise Forbidden("This preview link is not valid.", code="preview_invalid") from None
+    activity = Activity.objects.filter(pk=data.get("activity")).first()
+    if activity is None:
+        raise NotFound("No such activity.", code="activity_not_found")
+    return activity
 
 
 def components_live_state(components: list[dict], user) -> list[dict]:

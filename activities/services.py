@@ -1,5 +1,8 @@
-"""Writes on activities and their components: editing, publishing, status changes,
-rollback, templates and the audit trail. Every write records an AuditEntry."""
+"""Writes on activities: editing, publishing, status changes, rollback, templates and
+scheduling. Every write records an AuditEntry (activities.audit). Errors are domain
+errors (config.errors: Conflict, DomainError), mapped to statuses by the API layer and
+to messages by the admin. Component writes live in components.services (re-exported
+here)."""
 
 from __future__ import annotations
 
@@ -11,13 +14,19 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
-from rest_framework import status as http
 
-from activities import selectors
-from activities.models import Activity, ActivityRevision, ActivityStatus, AuditAction, AuditEntry
+from activities import cache, selectors
+from activities.audit import audit_record
+from activities.models import Activity, ActivityRevision, ActivityStatus, AuditAction
 from components import registry
 from components.models import Component
-from core.errors import ApiError
+from components.services import (  # noqa: F401 (re-exported: the component writes)
+    component_create,
+    component_delete,
+    component_update,
+    components_reorder,
+)
+from core.errors import Conflict, DomainError
 
 S = ActivityStatus
 
@@ -48,32 +57,8 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
 COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 
 
-# --- audit ------------------------------------------------------------------------
-
-
-def _jsonable(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def audit_record(
-    *, actor, action: str, object_type: str, object_id: int, activity: Activity | None, changes: dict | None = None
-) -> AuditEntry:
-    return AuditEntry.objects.create(
-        activity=activity,
-        activity_label=activity.name[:200] if activity else "",
-        object_type=object_type,
-        object_id=object_id,
-        action=action,
-        changes={k: [_jsonable(v) for v in pair] for k, pair in (changes or {}).items()},
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=(getattr(actor, "username", "") or "system")[:150],
-    )
-
-
 def _invalidate_on_commit(slug: str) -> None:
-    transaction.on_commit(lambda: selectors.public_cache_invalidate(slug))
+    transaction.on_commit(lambda: cache.public_cache_invalidate(slug))
 
 
 # --- activities -----------------------------------------------------------------
@@ -103,7 +88,7 @@ def _activity_validate(values: dict) -> None:
     errors = activity_values_errors(values)
     if errors:
         message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
-        raise ApiError("activity_invalid", message, http.HTTP_400_BAD_REQUEST, details=errors)
+        raise DomainError(message, code="activity_invalid", details=errors)
 
 
 @transaction.atomic
@@ -125,7 +110,7 @@ def activity_create(
     values.update(theme)
     _activity_validate(values)
     if Activity.objects.filter(slug=slug).exists():
-        raise ApiError("slug_taken", f"The slug {slug!r} is already used by another activity.", http.HTTP_409_CONFLICT)
+        raise Conflict(f"The slug {slug!r} is already used by another activity.", code="slug_taken")
     user = actor if getattr(actor, "pk", None) else None
     activity = Activity.objects.create(**values, is_template=is_template, created_by=user, updated_by=user)
     audit_record(
@@ -148,15 +133,15 @@ def activity_update(*, activity: Activity, actor, **values) -> Activity:
         raise TypeError(f"not editable: {sorted(unknown)}")
     activity = Activity.objects.select_for_update().get(pk=activity.pk)
     if activity.status == S.ARCHIVED:
-        raise ApiError("activity_archived", "An archived activity cannot be edited.", http.HTTP_409_CONFLICT)
+        raise Conflict("An archived activity cannot be edited.", code="activity_archived")
     merged = {f: getattr(activity, f) for f in EDITABLE_FIELDS} | values
     _activity_validate(merged)
     changes = {k: [getattr(activity, k), v] for k, v in values.items() if getattr(activity, k) != v}
     if "slug" in changes:
         if activity.published_revision_id is not None:
-            raise ApiError("slug_locked", "The slug of a published activity cannot change (its links are out).", 409)
+            raise Conflict("The slug of a published activity cannot change (its links are out).", code="slug_locked")
         if Activity.objects.filter(slug=values["slug"]).exclude(pk=activity.pk).exists():
-            raise ApiError("slug_taken", f"The slug {values['slug']!r} is already used.", http.HTTP_409_CONFLICT)
+            raise Conflict(f"The slug {values['slug']!r} is already used.", code="slug_taken")
     if not changes:
         return activity
     for key, (_, new) in changes.items():
@@ -174,25 +159,15 @@ def activity_update(*, activity: Activity, actor, **values) -> Activity:
     return activity
 
 
-def _touch(activity: Activity, actor) -> None:
-    Activity.objects.filter(pk=activity.pk).update(
-        updated_at=timezone.now(), updated_by=actor if getattr(actor, "pk", None) else None
-    )
-
-
 def _transition(activity: Activity, to: str, actor, reason: str = "", *, allow_past_end: bool = False) -> None:
     """Move a locked activity row; the caller holds the lock. Going online after the
     end is refused unless `allow_past_end` (beat, which ends it in the same transaction)."""
     if to not in TRANSITIONS.get(activity.status, ()):
-        raise ApiError(
-            "transition_not_allowed",
-            f"An activity cannot go from {activity.status} to {to}.",
-            http.HTTP_409_CONFLICT,
-        )
+        raise Conflict(f"An activity cannot go from {activity.status} to {to}.", code="transition_not_allowed")
     if to == S.ONLINE and activity.published_revision_id is None:
-        raise ApiError("not_published", "Publish the activity before putting it online.", http.HTTP_409_CONFLICT)
+        raise Conflict("Publish the activity before putting it online.", code="not_published")
     if to == S.ONLINE and not allow_past_end and activity.ends_at and activity.ends_at <= timezone.now():
-        raise ApiError("invalid_schedule", "The activity's end time has passed; move it before going online.", 400)
+        raise DomainError("The activity's end time has passed; move it before going online.", code="invalid_schedule")
     old = activity.status
     activity.status = to
     activity.save(update_fields=["status", "updated_at"])
@@ -210,12 +185,12 @@ def _transition(activity: Activity, to: str, actor, reason: str = "", *, allow_p
 @transaction.atomic
 def activity_transition(*, activity: Activity, to: str, actor, reason: str = "") -> Activity:
     """Operators' status changes: take offline, bring back online, end, archive,
-    un-schedule. Refused with 409 unless the state machine allows it."""
+    un-schedule. Refused (Conflict transition_not_allowed) unless the state machine allows it."""
     if to not in S.values:
-        raise ApiError("invalid_status", f"Unknown status {to!r}.")
+        raise DomainError(f"Unknown status {to!r}.", code="invalid_status")
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
     if locked.is_template:
-        raise ApiError("is_template", "A template is never online; create an activity from it.", 409)
+        raise Conflict("A template is never online; create an activity from it.", code="is_template")
     _transition(locked, to, actor, reason)
     return locked
 
@@ -238,16 +213,16 @@ def _revision_add(*, activity: Activity, snapshot: dict, actor, note: str, rolle
 
 def _publishable(activity: Activity) -> None:
     if activity.is_template:
-        raise ApiError("is_template", "A template cannot be published; create an activity from it.", 409)
+        raise Conflict("A template cannot be published; create an activity from it.", code="is_template")
     if activity.status in (S.ENDED, S.ARCHIVED):
-        raise ApiError("activity_closed", f"An {activity.status} activity cannot be published.", 409)
+        raise Conflict(f"An {activity.status} activity cannot be published.", code="activity_closed")
     if activity.starts_at and activity.ends_at and activity.ends_at <= activity.starts_at:
-        raise ApiError("invalid_schedule", "The activity ends before it starts.", http.HTTP_400_BAD_REQUEST)
+        raise DomainError("The activity ends before it starts.", code="invalid_schedule")
     if activity.ends_at and activity.ends_at <= timezone.now():
-        raise ApiError("invalid_schedule", "The activity's end time has already passed.", http.HTTP_400_BAD_REQUEST)
+        raise DomainError("The activity's end time has already passed.", code="invalid_schedule")
     components = selectors.activity_components(activity, enabled_only=True)
     if not components:
-        raise ApiError("no_components", "Add at least one enabled component before publishing.", 400)
+        raise DomainError("Add at least one enabled component before publishing.", code="no_components")
     errors = {}
     for component in components:
         try:
@@ -258,7 +233,7 @@ def _publishable(activity: Activity) -> None:
             errors[f"component {component.pk} ({component.type})"] = [str(exc)]
     if errors:
         message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
-        raise ApiError("config_invalid", f"Fix these components first: {message}", 400, details=errors)
+        raise DomainError(f"Fix these components first: {message}", code="config_invalid", details=errors)
 
 
 @transaction.atomic
@@ -298,11 +273,11 @@ def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor) 
     The draft (components being edited) is left as it is."""
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
     if revision.activity_id != locked.pk:
-        raise ApiError("revision_mismatch", "That revision belongs to another activity.", 400)
+        raise DomainError("That revision belongs to another activity.", code="revision_mismatch")
     if locked.status in (S.ENDED, S.ARCHIVED):
-        raise ApiError("activity_closed", f"An {locked.status} activity cannot be rolled back.", 409)
+        raise Conflict(f"An {locked.status} activity cannot be rolled back.", code="activity_closed")
     if locked.published_revision_id == revision.pk:
-        raise ApiError("already_current", f"Revision {revision.number} is already the one served.", 409)
+        raise Conflict(f"Revision {revision.number} is already the one served.", code="already_current")
     previous = locked.published_revision
     new = _revision_add(
         activity=locked,
@@ -327,7 +302,7 @@ def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor) 
 @transaction.atomic
 def activity_delete(*, activity: Activity, actor) -> None:
     if activity.status in (S.SCHEDULED, S.ONLINE):
-        raise ApiError("activity_live", "Take the activity offline (or un-schedule it) before deleting it.", 409)
+        raise Conflict("Take the activity offline (or un-schedule it) before deleting it.", code="activity_live")
     audit_record(
         actor=actor,
         action=AuditAction.DELETE,
@@ -340,137 +315,8 @@ def activity_delete(*, activity: Activity, actor) -> None:
     try:
         activity.delete()
     except (ProtectedError, RestrictedError) as exc:
-        raise ApiError("activity_in_use", f"Records still point at this activity: {exc.args[0]}", 409) from None
+        raise Conflict(f"Records still point at this activity: {exc.args[0]}", code="activity_in_use") from None
     _invalidate_on_commit(slug)
-
-
-# --- components -----------------------------------------------------------------
-
-
-def _config_checked(type_key: str, config) -> dict:
-    try:
-        return registry.config_validate(type_key, config)
-    except registry.UnknownComponentType:
-        raise ApiError("unknown_component_type", f"Unknown component type {type_key!r}.", 400) from None
-    except registry.ConfigInvalid as exc:
-        raise ApiError("config_invalid", str(exc), 400, details=exc.errors) from None
-
-
-@transaction.atomic
-def component_create(
-    *,
-    activity: Activity,
-    actor,
-    type: str,
-    config: dict | None = None,
-    title: str = "",
-    enabled: bool = True,
-    position: int | None = None,
-) -> Component:
-    """Add a component (at the end unless a position is given). Its config is
-    validated against its type's schema, defaults filled in, unknown keys refused."""
-    locked = Activity.objects.select_for_update().get(pk=activity.pk)
-    if locked.status == S.ARCHIVED:
-        raise ApiError("activity_archived", "An archived activity cannot be edited.", 409)
-    checked = _config_checked(type, config if config is not None else {})
-    if position is None:
-        position = (Component.objects.filter(activity=locked).aggregate(p=Max("position"))["p"] or 0) + 1
-    component = Component.objects.create(
-        activity=locked, type=type, config=checked, title=title, enabled=enabled, position=position
-    )
-    audit_record(
-        actor=actor,
-        action=AuditAction.CREATE,
-        object_type="component",
-        object_id=component.pk,
-        activity=locked,
-        changes={"type": [None, type], "title": [None, title], "config": [None, checked], "position": [None, position]},
-    )
-    _touch(locked, actor)
-    return component
-
-
-@transaction.atomic
-def component_update(
-    *,
-    component: Component,
-    actor,
-    config: dict | None = None,
-    title: str | None = None,
-    enabled: bool | None = None,
-    position: int | None = None,
-) -> Component:
-    component = Component.objects.select_for_update().select_related("activity").get(pk=component.pk)
-    if component.activity.status == S.ARCHIVED:
-        raise ApiError("activity_archived", "An archived activity cannot be edited.", 409)
-    values = {"title": title, "enabled": enabled, "position": position}
-    if config is not None:
-        values["config"] = _config_checked(component.type, config)
-    changes = {k: [getattr(component, k), v] for k, v in values.items() if v is not None and getattr(component, k) != v}
-    if not changes:
-        return component
-    for key, (_, new) in changes.items():
-        setattr(component, key, new)
-    component.save()
-    audit_record(
-        actor=actor,
-        action=AuditAction.UPDATE,
-        object_type="component",
-        object_id=component.pk,
-        activity=component.activity,
-        changes=changes,
-    )
-    _touch(component.activity, actor)
-    return component
-
-
-@transaction.atomic
-def component_delete(*, component: Component, actor) -> None:
-    activity = component.activity
-    if activity.status == S.ARCHIVED:
-        raise ApiError("activity_archived", "An archived activity cannot be edited.", 409)
-    audit_record(
-        actor=actor,
-        action=AuditAction.DELETE,
-        object_type="component",
-        object_id=component.pk,
-        activity=activity,
-        changes={"type": [component.type, None], "title": [component.title, None], "config": [component.config, None]},
-    )
-    try:
-        component.delete()
-    except (ProtectedError, RestrictedError) as exc:
-        raise ApiError("component_in_use", f"Records still point at this component: {exc.args[0]}", 409) from None
-    _touch(activity, actor)
-
-
-@transaction.atomic
-def components_reorder(*, activity: Activity, actor, component_ids: list[int]) -> list[Component]:
-    """Put the activity's components in this order (positions 1..n). The list must
-    name every component of the activity exactly once."""
-    locked = Activity.objects.select_for_update().get(pk=activity.pk)
-    components = {c.pk: c for c in Component.objects.filter(activity=locked)}
-    if sorted(component_ids) != sorted(components) or len(set(component_ids)) != len(component_ids):
-        raise ApiError("reorder_mismatch", "List every component of this activity exactly once.", 400)
-    before = [c.pk for c in sorted(components.values(), key=lambda c: (c.position, c.pk))]
-    ordered = []
-    for position, pk in enumerate(component_ids, start=1):
-        component = components[pk]
-        if component.position != position:
-            component.position = position
-            component.save(update_fields=["position", "updated_at"])
-        ordered.append(component)
-    if before != list(component_ids):
-        audit_record(
-            actor=actor,
-            action=AuditAction.REORDER,
-            object_type="activity",
-            object_id=locked.pk,
-            activity=locked,
-            changes={"order": [before, list(component_ids)]},
-        )
-        _touch(locked, actor)
-    return ordered
 
 
 # --- templates (clone) ----------------------------------------------------------
@@ -507,8 +353,8 @@ def activity_clone(
         try:
             ctype = registry.get(component.type)
         except registry.UnknownComponentType:
-            raise ApiError(
-                "unknown_component_type", f"Component {component.pk} has an unknown type {component.type!r}.", 400
+            raise DomainError(
+                f"Component {component.pk} has an unknown type {component.type!r}.", code="unknown_component_type"
             ) from None
         copy_row = Component.objects.create(
             activity=target,
@@ -538,7 +384,7 @@ def activity_create_from_template(
     *, template: Activity, actor, name: str | None = None, slug: str | None = None
 ) -> Activity:
     if not template.is_template:
-        raise ApiError("not_a_template", "Pick a template to create an activity from.", 400)
+        raise DomainError("Pick a template to create an activity from.", code="not_a_template")
     return activity_clone(source=template, actor=actor, is_template=False, name=name, slug=slug)
 
 

@@ -1,30 +1,28 @@
-"""Thin doors: the public H5 page, the signed preview and the frontend API (contracts §6)."""
+"""Thin doors: the public H5 page, the signed preview and the frontend API (contracts §6).
+Rules live in activities.selectors (what is served, preview tokens) and activities.cache
+(the cached public view); these views render and speak HTTP."""
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-from django.core import signing
-from django.http import HttpResponse, HttpResponseNotModified
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from activities import selectors
-from activities.models import Activity
+from activities import cache, selectors
+from activities.selectors import PREVIEW_SALT, preview_token_make  # noqa: F401 (admin, activities.preview)
 from analytics.counters import activity_view_count, visitor_of
 from components import registry
 from core.auth import EndUser
-from core.errors import ApiError
+from core.errors import DomainError, NotFound, domain_status
 
 logger = logging.getLogger(__name__)
-
-PREVIEW_SALT = "activities.preview"
 
 
 def _render_components(body: dict) -> list[dict]:
@@ -57,7 +55,7 @@ def _unavailable(code: str, message: str, status: int = 404) -> HttpResponse:
 
 def activity_page(request, slug: str) -> HttpResponse:
     """/a/{slug}/: the published snapshot, server-rendered; cached per generation."""
-    public = selectors.public_activity_get(slug, with_page=True)
+    public = cache.public_activity_get(slug, with_page=True)
     if not public.served:
         return _unavailable(*public.error)
     activity_view_count(slug=slug, visitor=visitor_of(request))
@@ -70,26 +68,21 @@ def activity_page(request, slug: str) -> HttpResponse:
         html = public.page_html
         if html is None:
             html = _page_html(public.body)
-            selectors.public_page_fill(slug, public.generation, html)
+            cache.public_page_fill(slug, public.generation, html)
         response = HttpResponse(html)
     response["ETag"] = etag
     response["Cache-Control"] = "no-cache"
     return response
 
 
-def preview_token_make(activity: Activity) -> str:
-    return signing.dumps({"activity": activity.pk}, salt=PREVIEW_SALT, compress=True)
-
-
 def activity_preview(request, token: str) -> HttpResponse:
     """A draft as it would look, for anyone holding an unexpired signed link."""
     try:
-        data = signing.loads(token, salt=PREVIEW_SALT, max_age=settings.ACTIVITY_PREVIEW_TTL_SECONDS)
-    except signing.SignatureExpired:
-        return _unavailable("preview_expired", "This preview link has expired; ask for a new one.", 403)
-    except signing.BadSignature:
-        return _unavailable("preview_invalid", "This preview link is not valid.", 403)
-    activity = get_object_or_404(Activity, pk=data.get("activity"))
+        activity = selectors.preview_activity_get(token)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    except DomainError as exc:
+        return _unavailable(exc.code, exc.message, domain_status(exc))
     response = HttpResponse(_page_html(selectors.preview_body(activity), preview=True))
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
@@ -106,13 +99,23 @@ class ActivityThemeSerializer(serializers.Serializer):
     share_image = serializers.CharField()
 
 
+class _LiveStateField(serializers.DictField):
+    """`state` is present (a dict, or null when the hook failed) only for types with a
+    live_state hook: absent from the component, absent from the output."""
+
+    def get_attribute(self, instance):
+        if "state" not in instance:
+            raise SkipField
+        return instance["state"]
+
+
 class ActivityComponentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.CharField(help_text="Registry key: banner, rich_text, countdown, listing, coupon_pack, ...")
     position = serializers.IntegerField()
     title = serializers.CharField()
     config = serializers.DictField(help_text="The type's public config, frozen at publish.")
-    state = serializers.DictField(
+    state = _LiveStateField(
         required=False,
         allow_null=True,
         help_text="Per-request live state (types with a live_state hook only; depends on the user).",
@@ -133,6 +136,8 @@ class ActivityPublicSerializer(serializers.Serializer):
 
 
 class ActivityErrorSerializer(serializers.Serializer):
+    """The error shape (contracts §6) is rendered by the API's exception handler."""
+
     error = serializers.DictField()
 
 
@@ -156,14 +161,13 @@ class ActivityDetailApi(APIView):
         tags=["activities"],
     )
     def get(self, request, slug: str):
-        public = selectors.public_activity_get(slug)
+        public = cache.public_activity_get(slug)
         if not public.served:
             code, message = public.error
-            raise ApiError(code, message, 404)
+            raise NotFound(message, code=code)
         activity_view_count(slug=slug, visitor=visitor_of(request))
         user = request.user if isinstance(request.user, EndUser) else None
-        body = {**public.body, "components": selectors.components_live_state(public.body["components"], user)}
-        response = Response(body)
+        response = Response(ActivityPublicSerializer(selectors.public_activity_body(public, user)).data)
         response["Cache-Control"] = "private, no-cache"
         response["Vary"] = "Authorization"
         return response

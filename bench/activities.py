@@ -67,7 +67,7 @@ def run() -> dict[str, dict]:
         from django.test import Client
         from django.test.utils import override_settings
 
-        from activities.selectors import public_cache_invalidate
+        from activities.cache import public_cache_invalidate
 
         slug = f"bench-{secrets.token_hex(4)}"
         _activity(slug)

@@ -43,6 +43,10 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
 class Unavailable(DomainError):
     code = "unavailable"
 

@@ -26,7 +26,7 @@ def listing_component_public_get(*, component_id: int) -> PublishedListingCompon
     """The listing component the public API may serve: one that is on the published
     page of an activity that is online. None otherwise (the API answers 404), so a
     component added, enabled or re-configured in a draft shows only once published."""
-    from activities.selectors import public_activity_get  # the cached public view
+    from activities.cache import public_activity_get  # the cached public view
 
     row = Component.objects.filter(pk=component_id, type=LISTING_TYPE).values("activity__slug").first()
     if row is None:

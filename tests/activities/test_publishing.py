@@ -94,17 +94,17 @@ def test_rollback_serves_an_earlier_revision_as_a_new_one(make_activity, publish
 
 
 def test_rollback_to_the_current_revision_or_anothers_revision_is_refused(make_activity, publish, operator):
-    from core.errors import ApiError
+    from core.errors import DomainError
 
     activity, other = make_activity(), make_activity()
     current = publish(activity)
     foreign = publish(other)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_rollback(activity=activity, revision=current, actor=operator)
-    assert exc.value.error_code == "already_current"
-    with pytest.raises(ApiError) as exc:
+    assert exc.value.code == "already_current"
+    with pytest.raises(DomainError) as exc:
         services.activity_rollback(activity=activity, revision=foreign, actor=operator)
-    assert exc.value.error_code == "revision_mismatch"
+    assert exc.value.code == "revision_mismatch"
 
 
 @pytest.mark.parametrize(
@@ -118,8 +118,8 @@ def test_rollback_to_the_current_revision_or_anothers_revision_is_refused(make_a
     ],
 )
 def test_an_activity_that_is_not_online_is_a_404(make_activity, publish, api_client, client, status, code):
+    from activities.cache import public_cache_invalidate
     from activities.models import Activity
-    from activities.selectors import public_cache_invalidate
 
     activity = make_activity()
     if status != "draft":
@@ -260,16 +260,16 @@ def test_a_warm_page_and_api_never_touch_the_database(
 
 
 def test_a_reader_that_raced_a_publish_cannot_pin_stale_content(make_activity, publish, operator, api_client, client):
-    from activities import selectors
+    from activities import cache
 
     activity = make_activity(components=[("rich_text", {"html": "<p>old</p>"})])
     publish(activity)
-    raced = selectors.public_activity_get(activity.slug, with_page=True)  # read just before the publish...
+    raced = cache.public_activity_get(activity.slug, with_page=True)  # read just before the publish...
     services.component_update(component=activity.components.get(), actor=operator, config={"html": "<p>new</p>"})
     publish(activity)
     # ...and filled the cache after it, with what it had read
-    selectors.public_page_fill(activity.slug, raced.generation, "<p>stale page</p>")
-    selectors._entry_fill(
+    cache.public_page_fill(activity.slug, raced.generation, "<p>stale page</p>")
+    cache._entry_fill(
         "public", activity.slug, raced.generation, json.dumps({"status": "online", "body": raced.body}).encode()
     )
     body = api(api_client, activity.slug).json()

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from activities import services
 from activities.models import Activity, AuditEntry
-from core.errors import ApiError
+from core.errors import DomainError, domain_status
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,9 @@ def test_every_transition_is_allowed_or_refused_as_the_state_machine_says(
         assert entry.action == "transition" and entry.changes["status"] == [source, target]
         assert entry.actor == operator
     else:
-        with pytest.raises(ApiError) as exc:
+        with pytest.raises(DomainError) as exc:
             services.activity_transition(activity=activity, to=target, actor=operator)
-        assert exc.value.error_code == "transition_not_allowed" and exc.value.status_code == 409
+        assert exc.value.code == "transition_not_allowed" and domain_status(exc.value) == 409
         activity.refresh_from_db()
         assert activity.status == source
         assert AuditEntry.objects.count() == entries
@@ -53,15 +53,15 @@ def test_every_transition_is_allowed_or_refused_as_the_state_machine_says(
 def test_going_online_without_a_published_revision_is_refused(make_activity, operator):
     activity = make_activity()
     Activity.objects.filter(pk=activity.pk).update(status="scheduled")
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_transition(activity=activity, to="online", actor=operator)
-    assert exc.value.error_code == "not_published"
+    assert exc.value.code == "not_published"
 
 
 def test_unknown_status_is_refused(make_activity, operator):
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_transition(activity=make_activity(), to="live", actor=operator)
-    assert exc.value.error_code == "invalid_status"
+    assert exc.value.code == "invalid_status"
 
 
 def test_publishing_a_draft_whose_start_has_come_puts_it_online(make_activity, publish):
@@ -81,26 +81,26 @@ def test_publishing_a_draft_with_a_future_start_schedules_it(make_activity, publ
 def test_publishing_without_an_enabled_component_is_refused(make_activity, operator):
     activity = make_activity()
     services.component_update(component=activity.components.get(), actor=operator, enabled=False)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_publish(activity=activity, actor=operator)
-    assert exc.value.error_code == "no_components"
+    assert exc.value.code == "no_components"
     activity.refresh_from_db()
     assert activity.status == "draft" and activity.revisions.count() == 0
 
 
 def test_publishing_with_no_component_at_all_is_refused(make_activity, operator):
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_publish(activity=make_activity(components=()), actor=operator)
-    assert exc.value.error_code == "no_components"
+    assert exc.value.code == "no_components"
 
 
 def test_an_end_before_the_start_is_refused(make_activity, operator):
     now = timezone.now()
     activity = make_activity(starts_at=now + timedelta(days=2))
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_update(activity=activity, actor=operator, ends_at=now + timedelta(days=1))
-    assert exc.value.error_code == "activity_invalid" and "ends_at" in exc.value.details
-    with pytest.raises(ApiError):
+    assert exc.value.code == "activity_invalid" and "ends_at" in exc.value.details
+    with pytest.raises(DomainError):
         services.activity_create(actor=operator, name="x", slug="x-bad", starts_at=now, ends_at=now)
     activity.refresh_from_db()
     assert activity.ends_at is None and not Activity.objects.filter(slug="x-bad").exists()
@@ -109,9 +109,9 @@ def test_an_end_before_the_start_is_refused(make_activity, operator):
 def test_publishing_an_activity_whose_end_has_passed_is_refused(make_activity, operator):
     now = timezone.now()
     activity = make_activity(starts_at=now - timedelta(days=2), ends_at=now - timedelta(days=1))
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_publish(activity=activity, actor=operator)
-    assert exc.value.error_code == "invalid_schedule"
+    assert exc.value.code == "invalid_schedule"
 
 
 @pytest.mark.parametrize("status", ["ended", "archived"])
@@ -119,9 +119,9 @@ def test_publishing_a_closed_activity_is_refused(make_activity, publish, operato
     activity = make_activity()
     publish(activity)
     Activity.objects.filter(pk=activity.pk).update(status=status)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_publish(activity=activity, actor=operator)
-    assert exc.value.error_code == "activity_closed"
+    assert exc.value.code == "activity_closed"
 
 
 def test_republishing_an_offline_activity_keeps_it_offline(make_activity, publish, operator):
@@ -141,6 +141,6 @@ def test_bringing_an_activity_back_online_after_its_end_is_refused(make_activity
     publish(activity)
     services.activity_transition(activity=activity, to="offline", actor=operator)
     Activity.objects.filter(pk=activity.pk).update(ends_at=now - timedelta(minutes=1))
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_transition(activity=activity, to="online", actor=operator)
-    assert exc.value.error_code == "invalid_schedule"
+    assert exc.value.code == "invalid_schedule"

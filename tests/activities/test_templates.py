@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group
 from activities import services
 from activities.models import Activity, AuditEntry
 from components.models import Component
-from core.errors import ApiError
+from core.errors import DomainError
 from tests.activities import testing_types  # noqa: F401  (registers the test types)
 
 pytestmark = pytest.mark.django_db
@@ -68,9 +68,9 @@ def test_create_from_template_starts_a_draft_sharing_no_rows(source, operator):
 
 
 def test_creating_from_a_non_template_is_refused(source, operator):
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_create_from_template(template=source, actor=operator)
-    assert exc.value.error_code == "not_a_template"
+    assert exc.value.code == "not_a_template"
 
 
 def test_a_failing_clone_hook_leaves_nothing_behind(make_activity, operator):
@@ -90,8 +90,8 @@ def test_a_failing_clone_hook_leaves_nothing_behind(make_activity, operator):
 
 def test_a_template_cannot_be_published_or_put_online(source, operator):
     template = services.activity_save_as_template(activity=source, actor=operator)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.activity_publish(activity=template, actor=operator)
-    assert exc.value.error_code == "is_template"
-    with pytest.raises(ApiError):
+    assert exc.value.code == "is_template"
+    with pytest.raises(DomainError):
         services.activity_transition(activity=template, to="scheduled", actor=operator)

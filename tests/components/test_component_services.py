@@ -3,7 +3,7 @@ import pytest
 from activities import services
 from activities.models import AuditEntry
 from components.models import Component
-from core.errors import ApiError
+from core.errors import DomainError
 from tests.factories import ActivityFactory, StaffUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,12 +28,12 @@ def test_create_validates_fills_defaults_and_appends(operator):
 
 def test_invalid_config_is_refused_and_nothing_is_written(operator):
     activity = ActivityFactory()
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(DomainError) as exc:
         services.component_create(activity=activity, actor=operator, type="banner", config={"image": 1, "x": 2})
-    assert exc.value.error_code == "config_invalid" and set(exc.value.details) == {"image", "x"}
-    with pytest.raises(ApiError) as exc:
+    assert exc.value.code == "config_invalid" and set(exc.value.details) == {"image", "x"}
+    with pytest.raises(DomainError) as exc:
         services.component_create(activity=activity, actor=operator, type="carousel", config={})
-    assert exc.value.error_code == "unknown_component_type"
+    assert exc.value.code == "unknown_component_type"
     assert not Component.objects.exists() and not AuditEntry.objects.exists()
 
 
@@ -43,7 +43,7 @@ def test_update_records_a_diff_and_refuses_bad_config(operator):
     services.component_update(component=component, actor=operator, config={"html": "b"}, title="Rules")
     entry = AuditEntry.objects.filter(action="update").get()
     assert entry.changes == {"title": ["", "Rules"], "config": [{"html": "a"}, {"html": "b"}]}
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         services.component_update(component=component, actor=operator, config={"html": 5})
     component.refresh_from_db()
     assert component.config == {"html": "b"}
@@ -57,9 +57,9 @@ def test_reorder_sets_positions_and_refuses_a_partial_list(operator):
     assert AuditEntry.objects.get(action="reorder").changes["order"] == [[a.pk, b.pk, c.pk], [c.pk, a.pk, b.pk]]
     other = services.component_create(activity=ActivityFactory(), actor=operator, type="countdown")
     for ids in ([c.pk, a.pk], [c.pk, a.pk, b.pk, b.pk], [c.pk, a.pk, other.pk]):
-        with pytest.raises(ApiError) as exc:
+        with pytest.raises(DomainError) as exc:
             services.components_reorder(activity=activity, actor=operator, component_ids=ids)
-        assert exc.value.error_code == "reorder_mismatch"
+        assert exc.value.code == "reorder_mismatch"
     assert list(activity.components.order_by("position").values_list("pk", flat=True)) == [c.pk, a.pk, b.pk]
 
 

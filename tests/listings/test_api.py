@@ -4,8 +4,8 @@ import pytest
 from django.test import TestCase
 
 from activities import services as activity_services
+from activities.cache import public_cache_invalidate
 from activities.models import Activity
-from activities.selectors import public_cache_invalidate
 from tests.factories import ComponentFactory
 from tests.listings.factories import ListingComponentFactory, ListingFactory, ListingGroupFactory
 
