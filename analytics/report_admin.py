@@ -1,15 +1,17 @@
 """Admin of the daily report: the archive (read-only, files downloadable by anyone who
-may view it, analysts included) and the report subscriptions (recipients)."""
+may view it, analysts included), the report subscriptions (recipients), and, when mail
+is not sent (no EMAIL_HOST: development), the local mail folder."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
-from analytics import report_subscriptions
+from analytics import report_subscriptions, selectors
 from analytics.models import DailyReport, ReportSubscription
 
 FILE_COLUMNS = {"xlsx": "xlsx_file", "csv": "csv_file", "html": "html_file"}
@@ -32,6 +34,11 @@ class DailyReportAdmin(admin.ModelAdmin):
         "downloads",
     )
     exclude = ("xlsx_file", "csv_file", "html_file")
+    change_list_template = "admin/analytics/dailyreport/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"local_mail_folder": selectors.local_mail_folder() is not None, **(extra_context or {})}
+        return super().changelist_view(request, extra)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -61,6 +68,12 @@ class DailyReportAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
+            path("mail/", self.admin_site.admin_view(self.mail_folder), name="analytics_dailyreport_mail"),
+            path(
+                "mail/<str:name>/",
+                self.admin_site.admin_view(self.mail_file),
+                name="analytics_dailyreport_mail_file",
+            ),
             path(
                 "<int:pk>/download/<str:kind>/",
                 self.admin_site.admin_view(self.download),
@@ -68,6 +81,32 @@ class DailyReportAdmin(admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def mail_folder(self, request: HttpRequest):
+        """Development: the mails written under EMAIL_FILE_PATH instead of being sent."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        folder = selectors.local_mail_folder()
+        if folder is None:
+            raise Http404("mail is sent by SMTP here (EMAIL_HOST is set)")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Local mail folder (not sent)",
+            "folder": folder,
+            "mails": selectors.local_mails(),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/analytics/dailyreport/mail_folder.html", context)
+
+    def mail_file(self, request: HttpRequest, name: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        text = selectors.local_mail_text(name=name)
+        if text is None:
+            raise Http404("no such mail file")
+        response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def download(self, request: HttpRequest, pk: int, kind: str):
         if not self.has_view_permission(request):

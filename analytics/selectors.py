@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from email.header import decode_header, make_header
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -93,3 +97,64 @@ def link_cost_for_days(*, start: date, end: date, by_link: bool = False) -> dict
     if by_link:
         return {r["link_id"]: r["fen"] or 0 for r in rows.values("link_id").annotate(fen=Sum("cost_fen"))}
     return rows.aggregate(fen=Sum("cost_fen"))["fen"] or 0
+
+
+# --- the development mail folder (no EMAIL_HOST: Django's file backend) ---------------
+FILE_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+_MAIL_FILE = re.compile(r"^[\w.-]{1,200}\.log$")
+
+
+@dataclass(frozen=True)
+class LocalMail:
+    name: str
+    modified: datetime
+    size: int
+    subjects: list[str]
+
+
+def local_mail_folder() -> Path | None:
+    """Where mail lands when it is not sent (the file backend), else None."""
+    if settings.EMAIL_BACKEND != FILE_BACKEND or not getattr(settings, "EMAIL_FILE_PATH", ""):
+        return None
+    return Path(settings.EMAIL_FILE_PATH)
+
+
+def _subjects(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("Subject: "):
+            try:
+                out.append(str(make_header(decode_header(line[9:]))))
+            except (ValueError, LookupError):
+                out.append(line[9:])
+    return out
+
+
+def local_mails(*, limit: int = 200) -> list[LocalMail]:
+    """The newest mail files of the development folder (each holds one or more messages)."""
+    folder = local_mail_folder()
+    if folder is None or not folder.is_dir():
+        return []
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and _MAIL_FILE.match(p.name)),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )[:limit]
+    return [
+        LocalMail(
+            name=p.name,
+            modified=datetime.fromtimestamp(p.stat().st_mtime, tz=UTC),
+            size=p.stat().st_size,
+            subjects=_subjects(p.read_text(errors="replace")[:200_000]),
+        )
+        for p in files
+    ]
+
+
+def local_mail_text(*, name: str) -> str | None:
+    """The raw text of one mail file of the folder, or None (no folder, bad or unknown name)."""
+    folder = local_mail_folder()
+    if folder is None or not _MAIL_FILE.match(name):
+        return None
+    path = folder / name
+    return path.read_text(errors="replace") if path.is_file() else None

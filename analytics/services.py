@@ -431,12 +431,25 @@ _SOURCES = (
 )
 
 
-def _late_moments() -> tuple[list[datetime], dict[str, int]]:
+def _campaign_sources() -> tuple:
+    """The campaign rollups' append-only sources: claims, and orders' timeline entries
+    (every state move of an order writes one: placed, paid, refunded; a payment the
+    reconciliation finds a day later names the hour it was paid in)."""
+    from coupons.models import Claim
+    from payments.models import OrderEvent
+
+    return (
+        ("claim", Claim, ("claimed_at",)),
+        ("order_event", OrderEvent, ("order__created_at", "order__paid_at", "order__refunded_at")),
+    )
+
+
+def _late_moments(sources=_SOURCES) -> tuple[list[datetime], dict[str, int]]:
     """Event times of the source rows added since the cursors; the cursors' new positions."""
-    cursors = {c.name: c.position for c in RollupCursor.objects.all()}
+    cursors = {c.name: c.position for c in RollupCursor.objects.filter(name__in=[name for name, *_ in sources])}
     moments: list[datetime] = []
     positions: dict[str, int] = {}
-    for name, model, fields in _SOURCES:
+    for name, model, fields in sources:
         if name not in cursors:  # first tick: nothing is late yet
             positions[name] = model.objects.aggregate(m=Max("id"))["m"] or 0
             continue
@@ -448,8 +461,9 @@ def _late_moments() -> tuple[list[datetime], dict[str, int]]:
 
 def rollup_tick(*, now: datetime | None = None) -> dict[str, int]:
     """Beat: roll every closed bucket not rolled yet (hours and 5 minutes, catching up at
-    most ANALYTICS_CATCH_UP_HOURS), re-roll rolled buckets that received late data,
-    drop rows past retention."""
+    most ANALYTICS_CATCH_UP_HOURS; campaign hours), re-roll rolled buckets that received
+    late data (links: conversions, traces, deep events, postbacks, attempts; campaigns:
+    claims and order timeline entries), drop rows past retention."""
     now = now or timezone.now()
     ticked = timezone.now()
     moments, positions = _late_moments()
@@ -476,6 +490,7 @@ def rollup_tick(*, now: datetime | None = None) -> dict[str, int]:
             late += 1
     from analytics.campaigns import CAMPAIGNS, campaign_rollup_hour
 
+    campaign_moments, campaign_positions = _late_moments(_campaign_sources())
     last_hour = bucket_floor(now - timedelta(seconds=GRACE_SECONDS), 60) - timedelta(hours=1)
     last = RollupRun.objects.filter(kind=CAMPAIGNS, bucket_minutes=60).aggregate(m=Max("bucket_start"))["m"]
     bucket = max(last + timedelta(hours=1) if last else last_hour, bucket_floor(horizon, 60))
@@ -483,7 +498,15 @@ def rollup_tick(*, now: datetime | None = None) -> dict[str, int]:
         campaign_rollup_hour(start=bucket)
         rolled += 1
         bucket += timedelta(hours=1)
-    for name, position in positions.items():
+    keep = timedelta(days=settings.ANALYTICS_RETENTION_DAYS)
+    wanted = {bucket_floor(m, 60) for m in campaign_moments if m >= now - keep}
+    stale = RollupRun.objects.filter(
+        kind=CAMPAIGNS, bucket_minutes=60, bucket_start__in=wanted, rolled_at__lt=ticked
+    ).values_list("bucket_start", flat=True)
+    for bucket in sorted(stale):
+        campaign_rollup_hour(start=bucket)
+        late += 1
+    for name, position in {**positions, **campaign_positions}.items():
         RollupCursor.objects.update_or_create(name=name, defaults={"position": position})
     purged = rollups_purge(now=now)
     return {"rolled": rolled, "re_rolled": late, "purged": purged}

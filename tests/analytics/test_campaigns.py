@@ -138,3 +138,29 @@ def test_tick_rolls_campaign_hours(hour):
     from analytics.models import RollupRun
 
     assert RollupRun.objects.filter(kind="campaigns", bucket_start=hour).exists()
+
+
+def test_the_tick_re_rolls_campaign_hours_that_receive_late_claims_and_payments(hour):
+    pack = coupon_pack_make(total_stock=10, per_user_limit=2)
+    product = ProductFactory()
+    now = hour + timedelta(hours=1, minutes=2)
+    services.rollup_tick(now=now)  # first tick: cursors set, the hour rolled
+    row = CampaignRollup.objects.filter(bucket_start=hour, component_id=pack.component.id).first()
+    assert row is None or row.claims == 0
+    # late: a claim stamped inside the rolled hour, and an order of that hour paid now
+    # (the reconciliation found the payment; it records the service's payment time)
+    coupon_pack_claim(component_id=pack.component.id, user_id="u1", now=hour + timedelta(minutes=30))
+    order = _order(product, "u2", placed=hour + timedelta(minutes=10))
+    from payments.models import OrderEvent
+
+    Order.objects.filter(pk=order.pk).update(state="paid", paid_at=hour + timedelta(minutes=12), paid_amount_fen=990)
+    OrderEvent.objects.create(order=order, from_state="pending", to_state="paid", cause="reconciled")
+
+    result = services.rollup_tick(now=now + timedelta(minutes=1))
+
+    assert result["re_rolled"] >= 1
+    rows = {r.component_id: r for r in CampaignRollup.objects.filter(bucket_start=hour)}
+    assert rows[pack.component.id].claims == 1
+    paid = rows[product.component_id]
+    assert (paid.orders_placed, paid.orders_paid, paid.revenue_fen) == (1, 1, 990)
+    assert services.rollup_tick(now=now + timedelta(minutes=2))["re_rolled"] == 0

@@ -200,6 +200,30 @@ def test_without_email_host_development_writes_mail_files_under_var(day_traffic,
     assert f"日报 {day_traffic['day']:%Y-%m-%d}".encode() in written.read_bytes() or b"Subject:" in written.read_bytes()
 
 
+def test_the_admin_shows_the_development_mail_folder_to_those_who_may_view_reports(day_traffic, settings, tmp_path):
+    from config.services import ANALYST_GROUP
+    from tests.analytics.test_admin import _staff
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    settings.REPORT_RECIPIENTS = ["marketing@example.com"]
+    reports.daily_report_send(day=day_traffic["day"])
+    [written] = list(tmp_path.iterdir())
+    analyst = _staff("ana", ANALYST_GROUP)
+    assert "/admin/analytics/dailyreport/mail/" in analyst.get("/admin/analytics/dailyreport/").text
+    folder = analyst.get("/admin/analytics/dailyreport/mail/")
+    assert folder.status_code == 200 and written.name in folder.text
+    assert f"[Huodong] 日报 {day_traffic['day']:%Y-%m-%d}" in folder.text  # the decoded subject
+    mail = analyst.get(f"/admin/analytics/dailyreport/mail/{written.name}/")
+    assert mail.status_code == 200 and mail["Content-Type"].startswith("text/plain")
+    assert b"Content-ID: <hourly@huodong>" in mail.content
+    assert analyst.get("/admin/analytics/dailyreport/mail/settings.py/").status_code == 404  # .log files only
+    assert analyst.get("/admin/analytics/dailyreport/mail/other.log/").status_code == 404
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"  # mail is sent: no folder
+    assert analyst.get("/admin/analytics/dailyreport/mail/").status_code == 404
+    assert "/admin/analytics/dailyreport/mail/" not in analyst.get("/admin/analytics/dailyreport/").text
+
+
 def test_archive_in_the_admin_lists_and_downloads_files_for_analysts_who_cannot_write(
     smtp, day_traffic, settings, tmp_path
 ):
