@@ -201,7 +201,7 @@ def test_without_email_host_development_writes_mail_files_under_var(day_traffic,
 
 
 def test_the_admin_shows_the_development_mail_folder_to_those_who_may_view_reports(day_traffic, settings, tmp_path):
-    from config.services import ANALYST_GROUP
+    from core.services import ANALYST_GROUP
     from tests.analytics.test_admin import _staff
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
