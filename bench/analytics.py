@@ -343,6 +343,7 @@ def _dashboard_figure(figure) -> dict[str, dict]:
             hourly_rows_ms=round(statistics.median(hourly) * 1000, 1),
             raw_conversions=DASHBOARD_CONVERSIONS,
             limit_ms=500,
+            load_1m=round(os.getloadavg()[0], 2),
             backend=settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
         )
     }
@@ -419,6 +420,7 @@ def _report_day(figure) -> dict[str, dict]:
             links=REPORT_LINKS,
             xlsx_bytes=len(report.xlsx),
             limit_seconds=60,
+            load_1m=round(os.getloadavg()[0], 2),
         )
     }
 
@@ -490,6 +492,7 @@ def run() -> dict[str, dict]:
                     clicks=CLICKS,
                     conversions=CONVERSIONS,
                     rows=run_.rows,
+                    load_1m=round(os.getloadavg()[0], 2),
                     backend=settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
                 ),
             }

@@ -167,3 +167,22 @@ def test_a_rebuild_gives_the_same_day_rows_never_duplicates_and_the_hour_view_ma
         timezone.localtime(midnight).strftime("%Y-%m-%d %H:00"): 1,
     }
     assert by_day["links"] == by_hour["links"] and by_day["os"] == by_hour["os"]
+
+
+def test_the_migration_builds_the_day_rows_of_hours_rolled_before_day_rows_existed(night, midnight):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("analytics.migrations.0004_day_rollups_fraud")
+    call_command(
+        "analytics_rollup", "--from", night["before"].isoformat(), "--to", (midnight + timedelta(hours=1)).isoformat()
+    )
+    expected = _snapshot()
+    LinkRollup.objects.filter(bucket_minutes=1440).delete()
+    RollupRun.objects.filter(bucket_minutes=1440).delete()
+
+    migration.day_rows_from_hours(apps, None)
+
+    assert _snapshot() == expected
+    assert RollupRun.objects.filter(bucket_minutes=1440).count() == 2
