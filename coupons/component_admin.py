@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
-from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -17,57 +16,6 @@ from components.forms import YuanField, fen_to_yuan, yuan_to_fen
 from coupons import services
 from coupons.models import Claim, Coupon, CouponKind, CouponPack, CouponPackItem, CouponTemplate, ValidityKind
 from coupons.selectors import coupon_pack_remaining
-
-# --- writes: the coupons services (hc adds pack/template updates; until then, the
-# same-named calls below) ------------------------------------------------------------
-
-
-def _coupon_template_create(**fields) -> CouponTemplate:
-    return CouponTemplate.objects.create(**fields)
-
-
-def _coupon_template_update(*, template: CouponTemplate, **fields) -> CouponTemplate:
-    for key, value in fields.items():
-        setattr(template, key, value)
-    template.save()
-    return template
-
-
-@transaction.atomic
-def _coupon_pack_update(*, pack: CouponPack, items: list[tuple[CouponTemplate, int]] | None = None, **fields):
-    total_stock = fields.pop("total_stock", None)
-    enabled = fields.pop("enabled", None)
-    if fields:
-        CouponPack.objects.filter(pk=pack.pk).update(**fields)
-    if total_stock is not None and total_stock != pack.total_stock:
-        services.coupon_pack_stock_change(pack=pack, total_stock=total_stock)
-    if items is not None:
-        keep = {template.pk: quantity for template, quantity in items}
-        CouponPackItem.objects.filter(pack=pack).exclude(template_id__in=keep).delete()
-        for template_id, quantity in keep.items():
-            CouponPackItem.objects.update_or_create(pack=pack, template_id=template_id, defaults={"quantity": quantity})
-    if "stock_shards" in fields:
-        pack.refresh_from_db()
-        services.coupon_stock_shards_ensure(pack=pack)
-    if enabled is not None and enabled != pack.enabled:
-        services.coupon_packs_enable(pack_ids=[pack.pk], enabled=enabled)
-    elif "redis_gate" in fields:
-        transaction.on_commit(lambda: services.coupon_gate_reconcile(pack_id=pack.pk))
-    pack.refresh_from_db()
-    return pack
-
-
-def coupon_template_create(**fields) -> CouponTemplate:
-    return getattr(services, "coupon_template_create", _coupon_template_create)(**fields)
-
-
-def coupon_template_update(*, template: CouponTemplate, **fields) -> CouponTemplate:
-    return getattr(services, "coupon_template_update", _coupon_template_update)(template=template, **fields)
-
-
-def coupon_pack_update(*, pack: CouponPack, **fields) -> CouponPack:
-    return getattr(services, "coupon_pack_update", _coupon_pack_update)(pack=pack, **fields)
-
 
 # --- the coupon rows ------------------------------------------------------------------
 
@@ -272,7 +220,7 @@ class CouponPackComponentAdmin(ComponentAdminExtension):
             values = row.template_values()
             template = CouponTemplate.objects.filter(pk=row.cleaned_data.get("template_id") or 0).first()
             if template is None:
-                template = coupon_template_create(**values)
+                template = services.coupon_template_create(**values)
             elif any(getattr(template, k) != v for k, v in values.items()):
                 shared = (
                     CouponPackItem.objects.filter(template=template).exclude(pack__component_id=row.component_id)
@@ -280,7 +228,9 @@ class CouponPackComponentAdmin(ComponentAdminExtension):
                 # Coupons already issued keep what they were issued as: a changed
                 # coupon that users hold (or another pack shows) becomes a new one.
                 template = (
-                    coupon_template_create(**values) if shared else coupon_template_update(template=template, **values)
+                    services.coupon_template_create(**values)
+                    if shared
+                    else services.coupon_template_update(template=template, **values)
                 )
             quantity = row.cleaned_data["quantity"]
             previous = items.get(template.pk)
@@ -305,7 +255,7 @@ class CouponPackComponentAdmin(ComponentAdminExtension):
         if pack is None:
             services.coupon_pack_create(component=component, items=items, **fields)
         else:
-            coupon_pack_update(pack=pack, items=items, **fields)
+            services.coupon_pack_update(pack=pack, items=items, **fields)
 
     def readonly_summary(self, component) -> list[tuple[str, str]]:
         pack = _pack_of(component)

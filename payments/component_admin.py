@@ -7,7 +7,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -15,29 +14,6 @@ from components.admin_extensions import CheckItem, ComponentAdminExtension, regi
 from components.forms import YuanField, fen_to_yuan, yuan_to_fen
 from payments import services
 from payments.models import EntitlementKind, Order, OrderState, Product
-
-# --- writes: the payments services (ha adds product_update/product_delete; until
-# then, the same-named calls below) ----------------------------------------------------
-
-
-def _product_update(*, product: Product, **fields) -> Product:
-    # Only the edited columns: `held` moves with every order; the CheckConstraint
-    # still refuses a stock below it.
-    Product.objects.filter(pk=product.pk).update(**fields, updated_at=timezone.now())
-    product.refresh_from_db()
-    return product
-
-
-def _product_delete(*, product: Product) -> None:
-    product.delete()
-
-
-def product_update(*, product: Product, **fields) -> Product:
-    return getattr(services, "product_update", _product_update)(product=product, **fields)
-
-
-def product_delete(*, product: Product) -> None:
-    getattr(services, "product_delete", _product_delete)(product=product)
 
 
 def _product_of(component) -> Product | None:
@@ -135,7 +111,7 @@ class PaidSaleComponentAdmin(ComponentAdminExtension):
         if product is None:
             services.product_create(component=component, **fields)
         else:
-            product_update(product=product, **fields)
+            services.product_update(product=product, **fields)
 
     def readonly_summary(self, component) -> list[tuple[str, str]]:
         product = _product_of(component)
@@ -177,7 +153,7 @@ class PaidSaleComponentAdmin(ComponentAdminExtension):
     def before_delete(self, *, component, actor) -> None:
         product = _product_of(component)
         if product is not None:
-            product_delete(product=product)
+            services.product_delete(product=product)
 
     def checklist(self, component) -> list[CheckItem]:
         name = component.title or gettext("Paid sale")
