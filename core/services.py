@@ -39,6 +39,7 @@ TECHNICAL_MODELS = (
     ("payments", "sandboxpaycode"),
     ("attribution", "sandboxpostback"),
     ("alerts", "beatjobrun"),
+    ("alerts", "clickoutage"),
     ("analytics", "rolluprun"),
     ("exports", "partition"),
 )
