@@ -17,6 +17,11 @@ def traffic_check(
     *, at: datetime | None = None, only: list[str] | None = None, fire: bool = True
 ) -> list[detectors.Finding]:
     at = at or timezone.now()
+    with detectors.one_read_per_window():
+        return _check(at=at, only=only, fire=fire)
+
+
+def _check(*, at: datetime, only: list[str] | None, fire: bool) -> list[detectors.Finding]:
     findings: list[detectors.Finding] = []
     for name, detector in detectors.DETECTORS.items():
         if only and name not in only:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -188,21 +190,51 @@ def _window_starts(end: datetime, minutes: int, days: int) -> dict[datetime, int
     return starts
 
 
-def _series(*, end: datetime, minutes: int, days: int, group: tuple[str, ...], fields: tuple[str, ...]):
-    """{group values: {field: [value on day 0, day 1, …]}} summed over the window."""
+_GROUPS = ("app_id", "link_id", "os")
+_FIELDS = ("clicks", "activations", "rejected_clicks")
+_run_rows: ContextVar[dict | None] = ContextVar("alerts_run_rows", default=None)
+
+
+@contextmanager
+def one_read_per_window():
+    """Within a traffic_check run, detectors with the same window and baseline days
+    share one read of the 5-minute rows (the drop and both spike rules read the same
+    15-minute windows on 15 days)."""
+    token = _run_rows.set({})
+    try:
+        yield
+    finally:
+        _run_rows.reset(token)
+
+
+def _window_rows(end: datetime, minutes: int, days: int) -> list[tuple]:
+    """(day offset, app_id, link_id, os, clicks, activations, rejected_clicks) of the
+    window on day 0 and the same window on each previous day."""
+    memo, key = _run_rows.get(), (end, minutes, days)
+    if memo is not None and key in memo:
+        return memo[key]
     starts = _window_starts(end, minutes, days)
     rows = LinkRollup.objects.filter(bucket_minutes=5, bucket_start__in=list(starts)).values_list(
-        "bucket_start", *group, *fields
+        "bucket_start", *_GROUPS, *_FIELDS
     )
+    out = [(starts[row[0]], *row[1:]) for row in rows.iterator(chunk_size=5000)]
+    if memo is not None:
+        memo[key] = out
+    return out
+
+
+def _series(*, end: datetime, minutes: int, days: int, group: tuple[str, ...], fields: tuple[str, ...]):
+    """{group values: {field: [value on day 0, day 1, …]}} summed over the window."""
+    gi = [1 + _GROUPS.index(g) for g in group]
+    fi = [(f, 1 + len(_GROUPS) + _FIELDS.index(f)) for f in fields]
     out: dict[tuple, dict[str, list[int]]] = defaultdict(lambda: {f: [0] * (days + 1) for f in fields})
     present: dict[tuple, set[int]] = defaultdict(set)
-    n = len(group)
-    for row in rows.iterator(chunk_size=5000):
-        day = starts[row[0]]
-        key = row[1 : 1 + n]
+    for row in _window_rows(end, minutes, days):
+        day = row[0]
+        key = tuple(row[i] for i in gi)
         values = out[key]
-        for i, f in enumerate(fields):
-            values[f][day] += row[1 + n + i] or 0
+        for f, i in fi:
+            values[f][day] += row[i] or 0
         present[key].add(day)
     return out, present
 
