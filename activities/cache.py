@@ -52,7 +52,8 @@ def public_activity_get(slug: str, *, with_page: bool = False) -> PublicActivity
     `selectors.public_entry_load` and the entry filled under the generation read.
     Never fills an entry for a slug that names no activity."""
     kinds = ("gen", "public", "page") if with_page else ("gen", "public")
-    raw_generation, raw_entry, *raw_page = get_redis().mget([_public_key(kind, slug) for kind in kinds])
+    values: list[bytes | None] = get_redis().mget([_public_key(kind, slug) for kind in kinds])  # type: ignore[assignment]  # bytes client
+    raw_generation, raw_entry, *raw_page = values
     generation = int(raw_generation) if raw_generation else 0
     payload = _entry_unpack(raw_entry, generation)
     if payload is None:

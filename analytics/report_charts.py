@@ -45,7 +45,8 @@ def cjk_font() -> str | None:
 
 def font_family() -> list[str]:
     """The font family the charts draw with: the CJK font first when there is one."""
-    return [cjk_font(), "DejaVu Sans"] if cjk_font() else ["DejaVu Sans"]
+    cjk = cjk_font()
+    return [cjk, "DejaVu Sans"] if cjk else ["DejaVu Sans"]
 
 
 @contextmanager

@@ -8,6 +8,8 @@ Re-exported by activities.services (its callers keep working)."""
 
 from __future__ import annotations
 
+from typing import Any  # actor: the operator (a User) or None for the system
+
 from django.db import transaction
 from django.db.models import Max, ProtectedError, RestrictedError
 
@@ -20,7 +22,7 @@ from core.errors import Conflict, DomainError
 S = ActivityStatus
 
 
-def _config_checked(type_key: str, config) -> dict:
+def _config_checked(type_key: str, config: Any) -> dict:
     try:
         return registry.config_validate(type_key, config)
     except registry.UnknownComponentType:
@@ -33,7 +35,7 @@ def _config_checked(type_key: str, config) -> dict:
 def component_create(
     *,
     activity: Activity,
-    actor,
+    actor: Any,
     type: str,
     config: dict | None = None,
     title: str = "",
@@ -67,7 +69,7 @@ def component_create(
 def component_update(
     *,
     component: Component,
-    actor,
+    actor: Any,
     config: dict | None = None,
     title: str | None = None,
     enabled: bool | None = None,
@@ -76,7 +78,7 @@ def component_update(
     component = Component.objects.select_for_update().select_related("activity").get(pk=component.pk)
     if component.activity.status == S.ARCHIVED:
         raise Conflict("An archived activity cannot be edited.", code="activity_archived")
-    values = {"title": title, "enabled": enabled, "position": position}
+    values: dict[str, Any] = {"title": title, "enabled": enabled, "position": position}
     if config is not None:
         values["config"] = _config_checked(component.type, config)
     changes = {k: [getattr(component, k), v] for k, v in values.items() if v is not None and getattr(component, k) != v}
@@ -98,7 +100,7 @@ def component_update(
 
 
 @transaction.atomic
-def component_delete(*, component: Component, actor) -> None:
+def component_delete(*, component: Component, actor: Any) -> None:
     activity = component.activity
     if activity.status == S.ARCHIVED:
         raise Conflict("An archived activity cannot be edited.", code="activity_archived")
@@ -118,7 +120,7 @@ def component_delete(*, component: Component, actor) -> None:
 
 
 @transaction.atomic
-def components_reorder(*, activity: Activity, actor, component_ids: list[int]) -> list[Component]:
+def components_reorder(*, activity: Activity, actor: Any, component_ids: list[int]) -> list[Component]:
     """Put the activity's components in this order (positions 1..n). The list must
     name every component of the activity exactly once."""
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
