@@ -94,7 +94,9 @@ def _values_check(values: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def listing_save(*, component: Component, city: str, external_id: str, title: str, price_fen: int, **fields) -> Listing:
+def listing_save(
+    *, component: Component, city: str, external_id: str, title: str, price_fen: int, **fields: Any
+) -> Listing:
     """Create or update one listing by external id (its group created when new)."""
     listing_component_check(component)
     unknown = set(fields) - set(CONTENT_FIELDS)

@@ -126,7 +126,7 @@ def area_problem(area: Decimal, *, shown: str) -> str | None:
 
 
 def sort_order_problem(order: Decimal | int, *, shown: str) -> str | None:
-    if order != int(order) or abs(order) > MAX_SORT_ORDER:
+    if order != int(order) or abs(int(order)) > MAX_SORT_ORDER:
         return f"must be a whole number (got {shown[:40]!r})"
     return None
 

@@ -208,7 +208,7 @@ def _blank(cells) -> bool:
 
 
 def _rows_csv(stream: io.BufferedIOBase) -> Iterator[tuple[int, list[Any]]]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
     reader = csv.reader(text)
     try:
         yield from enumerate(reader, start=1)

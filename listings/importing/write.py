@@ -199,7 +199,7 @@ class Importer:
         self.processed += 1
         values, errors = row_parse(line, raw)
         flushed = False
-        if errors:
+        if errors or values is None:
             self.reject(errors)
         else:
             self.batch.append((line, values))
@@ -397,7 +397,7 @@ def listings_upsert(*, component_id: int, job_id: int, rows: list[tuple[int, dic
 def open_source(job: ImportJob) -> RowSource:
     """The job's stored file as a RowSource (a context manager; closes the file too)."""
     return RowSource(
-        job.file.storage.open(job.file.name, "rb"),
+        job.file.storage.open(str(job.file.name), "rb"),  # type: ignore[arg-type]
         job.original_name,
         max_unpacked_bytes=settings.LISTINGS_XLSX_MAX_UNPACKED_BYTES,
         close_stream=True,
