@@ -13,6 +13,7 @@ Figures (value against a baseline measured in the same process):
 from __future__ import annotations
 
 import csv
+import os
 import resource
 import tempfile
 import time
@@ -82,6 +83,7 @@ def run() -> dict[str, dict]:
     from bench import support
 
     with support.bench_database(), tempfile.TemporaryDirectory() as tmp:
+        from django.db import connection
         from django.test import override_settings
 
         from activities.models import Activity
@@ -89,6 +91,7 @@ def run() -> dict[str, dict]:
         from listings.models import Listing
 
         tmp_path = Path(tmp)
+        load_before = os.getloadavg()[0]
         # DEBUG off, as in production (and as the test runner runs): with DEBUG on, every
         # statement's SQL and parameters are kept and formatted, which is not the import's cost.
         with override_settings(MEDIA_ROOT=str(tmp_path / "media"), DEBUG=False):
@@ -129,12 +132,23 @@ def run() -> dict[str, dict]:
             big_peak = tracemalloc.get_traced_memory()[1] / 1048576
             tracemalloc.stop()
 
+        context = {
+            "backend": connection.vendor,
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
+        }
         return {
             "listings.import_100k_seconds": support.figure(
-                import_seconds, "s", read_seconds, reimport_unchanged_seconds=round(reimport_seconds, 2)
+                import_seconds, "s", read_seconds, reimport_unchanged_seconds=round(reimport_seconds, 2), **context
             ),
-            "listings.import_rows_per_s": support.figure(ROWS / import_seconds, "rows/s", ROWS / read_seconds),
+            "listings.import_rows_per_s": support.figure(
+                ROWS / import_seconds, "rows/s", ROWS / read_seconds, **context
+            ),
             "listings.import_peak_mb": support.figure(
-                big_peak, "MB", read_peak, peak_mb_10k_rows=round(small_peak, 2), rss_growth_mb=round(rss_growth, 1)
+                big_peak,
+                "MB",
+                read_peak,
+                peak_mb_10k_rows=round(small_peak, 2),
+                rss_growth_mb=round(rss_growth, 1),
+                **context,
             ),
         }

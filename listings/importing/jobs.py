@@ -74,6 +74,11 @@ def import_apply_refusal(job: ImportJob, *, all_or_nothing: bool | None = None) 
     if not job.file:
         return "The file of this dry run has been deleted (kept for a limited time); upload it again."
     strict = job.all_or_nothing if all_or_nothing is None else all_or_nothing
+    if job.rejected_count and not (job.created_count or job.updated_count or job.unchanged_count):
+        return (
+            "Every row of this dry run has errors: there is nothing to import. Download the rows with their "
+            "errors, fix them and upload the file again."
+        )
     if strict and job.rejected_count:
         return (
             f"This dry run found {job.rejected_count} row(s) with errors, so applying it all or nothing would "

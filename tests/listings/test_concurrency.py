@@ -71,6 +71,7 @@ def test_a_city_saved_during_an_import_proceeds_and_the_import_uses_its_group(tm
     does not wait for the whole import, and the next batch sees the group it created
     (under the component's row lock) instead of creating a second one."""
     monkeypatch.setattr("listings.importing.write.BATCH_SIZE", 5)
+    monkeypatch.setattr("listings.importing.write.WRITE_BATCH_SIZE", 5)
     component = ListingComponentFactory()
     path = write_csv(tmp_path / "a.csv", [row(n, city="上海" if n < 5 else "杭州") for n in range(10)])
     with open(path, "rb") as handle:

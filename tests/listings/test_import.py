@@ -502,3 +502,17 @@ def test_ids_and_cities_differing_only_in_case_are_distinct_on_every_backend(com
     assert dict(Listing.objects.values_list("external_id", "group__city")) == {"ab": "Beijing", "AB": "beijing"}
     again = run_import(component, write_csv(tmp_path / "case2.csv", rows[:2], header=header))
     assert again.unchanged_count == 2
+
+
+def test_a_dry_run_with_row_errors_applies_only_skipping_them_and_never_when_every_row_is_bad(
+    component, run_import, tmp_path
+):
+    some_bad = run_import(component, write_csv(tmp_path / "a.csv", [row(1), row(2, price="-1")]), dry_run=True)
+    with pytest.raises(services.ImportRefused, match="applying it all or nothing would import nothing"):
+        importing.listing_import_apply(job=some_bad)
+    assert importing.listing_import_apply(job=some_bad, all_or_nothing=False).all_or_nothing is False
+
+    all_bad = run_import(component, write_csv(tmp_path / "b.csv", [row(3, price="-1")]), dry_run=True)
+    for strict in (True, False):
+        with pytest.raises(services.ImportRefused, match="Every row of this dry run has errors"):
+            importing.listing_import_apply(job=all_bad, all_or_nothing=strict)
