@@ -1,85 +1,43 @@
 """Coupon claims under 200 concurrent clients.
 
-`coupons.claims_per_s`: successful claims per second when CLIENTS threads, each
-with its own database connection, released together, claim one pack through the
-same path as the API (Idempotency-Key record, conditional stock decrement, claim
-slot, coupon rows), with more attempts than stock so the pack sells out. The
-pack is a hot pack with its stock over SHARDS counter rows (`stock_shards`).
-Baseline: the rate at which the same threads, in the same run, insert the same
-rows (idempotency record, claim, coupons) with plain INSERTs and no checks.
+`coupons.claims_per_s`: successful claims per second when CLIENTS clients (threads,
+each with its own database connection, released together: tests/concurrency.py)
+claim one pack through the API's own path (`coupon_pack_claim` inside
+`core.idempotency.idempotent_call_once` and `core.db.db_retry`, as the claim view
+runs them), ATTEMPTS attempts on a stock of STOCK so the pack sells out. The pack
+is a hot pack with its stock over SHARDS counter rows (`stock_shards`).
+
+Baseline (`baseline` on the same entry): the same clients, in the same run and
+process, with the same connection handling, write the same rows with plain
+INSERTs and no checks, through the same insert code: for each of the STOCK
+successful claims one transaction with the claim row, its coupon rows
+(`coupons.services._coupons_issue`, one multi-row INSERT) and the idempotency
+record holding the same answer (`claim_payload`); for each of the attempts
+beyond the stock, the record of the refusal alone. Its rate is STOCK over its
+time, like the claims'. Baseline and claims alternate ROUNDS times (fresh pack
+each); the medians are reported.
 
 `coupons.overissued`: packs issued beyond the stock, plus any disagreement between
-the stock counter, the claim rows and the coupon rows (must be 0).
+the stock counter, the claim rows and the coupon rows, over every round (must be 0).
 
 Run on MariaDB: TEST_DATABASE_NAME=bench_cpn DATABASE_URL=mysql://root@127.0.0.1:3306/test
     .venv/bin/python -m bench coupons
-(MariaDB's default max_connections, 151, is below CLIENTS + 1; the benchmark
-raises it for the server's lifetime when it is lower.)
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from bench import support
 
 CLIENTS = int(os.environ.get("BENCH_COUPONS_CLIENTS", "200"))
 STOCK = int(os.environ.get("BENCH_COUPONS_STOCK", "2000"))
 SHARDS = int(os.environ.get("BENCH_COUPONS_SHARDS", "16"))  # the hot pack's stock counters
+ROUNDS = int(os.environ.get("BENCH_COUPONS_ROUNDS", "2"))
 ATTEMPTS = STOCK + STOCK // 5  # 20% arrive after the pack sold out
-
-
-def _ensure_connections(connection) -> None:
-    if connection.vendor != "mysql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT @@max_connections")
-        (current,) = cursor.fetchone()
-        if current < CLIENTS + 20:
-            cursor.execute(f"SET GLOBAL max_connections = {CLIENTS + 100}")
-            print(f"    max_connections raised from {current} to {CLIENTS + 100}")
-
-
-def _concurrently(jobs: list, work: Callable) -> tuple[float, list]:
-    """Run `work(job)` for every job on CLIENTS threads that start together;
-    returns (seconds, results)."""
-    from django.db import connection
-
-    barrier = threading.Barrier(CLIENTS + 1)
-    chunks = [jobs[i::CLIENTS] for i in range(CLIENTS)]
-
-    def client(chunk: list) -> list:
-        out = []
-        try:
-            try:
-                connection.ensure_connection()
-            except Exception:
-                barrier.abort()  # never leave the others waiting for a client that cannot come
-                raise
-            barrier.wait(timeout=120)
-            for job in chunk:
-                out.append(work(job))
-        finally:
-            connection.close()
-        return out
-
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        futures = [pool.submit(client, chunk) for chunk in chunks]
-        try:
-            barrier.wait(timeout=120)
-        except threading.BrokenBarrierError:
-            for future in futures:
-                future.result()  # raises the client's own error (e.g. too many connections)
-            raise
-        started = time.perf_counter()
-        results = [r for f in futures for r in f.result()]
-        elapsed = time.perf_counter() - started
-    return elapsed, results
 
 
 def _make_pack(stock: int, shards: int = 1):
@@ -105,85 +63,78 @@ def _make_pack(stock: int, shards: int = 1):
     )
 
 
-def _plain_insert_rate() -> float:
-    """The same rows, plain INSERTs in one transaction per claim, no checks."""
+def _plain_insert_rate(round_no: int) -> float:
+    """The same rows, plain INSERTs through the same insert code, no checks."""
     from django.db import transaction
     from django.utils import timezone
 
+    from core.errors import error_body
     from core.models import IdempotencyRecord
-    from coupons.codes import code_new
-    from coupons.models import Claim, Coupon
-    from coupons.services import coupon_validity_compute
+    from coupons.models import Claim, ClaimSource
+    from coupons.selectors import claim_payload
+    from coupons.services import _coupons_issue, _pack_items
+    from tests.concurrency import clients_run
 
-    pack = _make_pack(STOCK)
-    items = list(pack.items.select_related("template"))
+    pack = _make_pack(STOCK, SHARDS)
+    items = _pack_items(pack)
+    refusal = error_body("sold_out", "All packs have been claimed.")
+
+    def record(n: int, status: int, body: dict) -> None:
+        IdempotencyRecord.objects.create(
+            scope="bench.plain",
+            user_id=f"p{round_no}-{n}",
+            key=f"k{n}",
+            fingerprint="f" * 64,
+            response_status=status,
+            response_body=body,
+        )
 
     def insert(n: int) -> bool:
+        if n >= STOCK:
+            record(n, 409, refusal)
+            return False
         now = timezone.now()
         with transaction.atomic():
-            IdempotencyRecord.objects.create(
-                scope="bench.plain",
-                user_id=f"p{n}",
-                key=f"k{n}",
-                fingerprint="f",
-                response_status=201,
-                response_body={},
+            claim = Claim.objects.create(
+                pack=pack, user_id=f"p{n}", sequence=1, source=ClaimSource.PAGE, claimed_at=now
             )
-            claim = Claim.objects.create(pack=pack, user_id=f"p{n}", sequence=1, claimed_at=now)
-            coupons = []
-            for item in items:
-                valid_from, valid_until = coupon_validity_compute(template=item.template, claimed_at=now)
-                coupons += [
-                    Coupon(
-                        code=code_new(),
-                        template=item.template,
-                        claim=claim,
-                        user_id=claim.user_id,
-                        valid_from=valid_from,
-                        valid_until=valid_until,
-                        created_at=now,
-                    )
-                    for _ in range(item.quantity)
-                ]
-            Coupon.objects.bulk_create(coupons)
+            claim.issued = _coupons_issue(claim=claim, items=items, now=now)
+            record(n, 201, claim_payload(claim))
         return True
 
-    elapsed, results = _concurrently(list(range(STOCK)), insert)
-    assert len(results) == STOCK
-    return STOCK / elapsed
+    run = clients_run(list(range(ATTEMPTS)), insert, clients=CLIENTS)
+    assert sum(run.results) == STOCK
+    return STOCK / run.elapsed
 
 
-def _claim_rate() -> tuple[float, int, Counter]:
+def _claim_rate(round_no: int) -> tuple[float, int, Counter]:
     from core.db import db_retry
-    from core.errors import ApiError
-    from core.idempotency import idempotent_call
+    from core.idempotency import idempotent_call_once
     from coupons.models import Claim
     from coupons.selectors import claim_payload, coupon_pack_audit
     from coupons.services import coupon_pack_claim
+    from tests.concurrency import clients_run
 
     pack = _make_pack(STOCK, SHARDS)
 
     def claim(n: int) -> str:
-        user_id = f"u{n}"
-        try:
-            status, body, _ = db_retry(
-                lambda: idempotent_call(
-                    scope="coupons.claim",
-                    user_id=user_id,
-                    key=f"k{n}",
-                    fingerprint=f"component:{pack.component_id}",
-                    compute=lambda: (
-                        201,
-                        claim_payload(coupon_pack_claim(component_id=pack.component_id, user_id=user_id)),
-                    ),
-                )
+        user_id = f"u{round_no}-{n}"
+        status, body, _ = db_retry(
+            lambda: idempotent_call_once(
+                scope="coupons.claim",
+                user_id=user_id,
+                key=f"k{n}",
+                fingerprint=f"component:{pack.component_id}",
+                compute=lambda: (
+                    201,
+                    claim_payload(coupon_pack_claim(component_id=pack.component_id, user_id=user_id)),
+                ),
             )
-        except ApiError as exc:
-            return exc.error_code
+        )
         return "ok" if status == 201 else body["error"]["code"]
 
-    elapsed, results = _concurrently(list(range(ATTEMPTS)), claim)
-    outcome = Counter(results)
+    run = clients_run(list(range(ATTEMPTS)), claim, clients=CLIENTS)
+    outcome = Counter(run.results)
     audit = coupon_pack_audit(pack_id=pack.pk)
     per_user = Claim.objects.filter(pack=pack).values("user_id").distinct().count()
     overissued = (
@@ -193,20 +144,40 @@ def _claim_rate() -> tuple[float, int, Counter]:
         + (audit["page_claims"] - per_user)
         + abs(outcome["ok"] - audit["page_claims"])
     )
-    return outcome["ok"] / elapsed, overissued, outcome
+    return outcome["ok"] / run.elapsed, overissued, outcome
 
 
 def run() -> dict[str, dict]:
     os.environ.setdefault("TEST_DATABASE_NAME", "bench_cpn")
     with support.bench_database() as connection:
-        _ensure_connections(connection)
-        baseline = _plain_insert_rate()
-        rate, overissued, outcome = _claim_rate()
-        print(f"    {connection.vendor}: {CLIENTS} clients, stock {STOCK}, {ATTEMPTS} attempts: {dict(outcome)}")
-        print(f"    claims {rate:.1f}/s, plain inserts of the same rows {baseline:.1f}/s")
+        from tests.concurrency import mysql_connections_ensure
+
+        mysql_connections_ensure(connection, CLIENTS)
+        baselines, rates, overissued = [], [], 0
+        for round_no in range(ROUNDS):
+            baselines.append(_plain_insert_rate(round_no))
+            rate, over, outcome = _claim_rate(round_no)
+            rates.append(rate)
+            overissued += over
+            print(
+                f"    round {round_no + 1}: {dict(outcome)}; claims {rate:.1f}/s, "
+                f"plain inserts of the same rows {baselines[-1]:.1f}/s ({rate / baselines[-1]:.3f})"
+            )
+        rate, baseline = statistics.median(rates), statistics.median(baselines)
+        load = os.getloadavg()
+        print(f"    {connection.vendor}: {CLIENTS} clients, stock {STOCK}, {ATTEMPTS} attempts, load {load[0]:.2f}")
+        extra = dict(
+            clients=CLIENTS,
+            stock=STOCK,
+            attempts=ATTEMPTS,
+            shards=SHARDS,
+            rounds=ROUNDS,
+            backend=connection.vendor,
+            load_average=round(load[0], 2),
+            rounds_claims_per_s=[round(r, 1) for r in rates],
+            rounds_baseline=[round(b, 1) for b in baselines],
+        )
         return {
-            "coupons.claims_per_s": support.figure(
-                rate, "claims/s", baseline, clients=CLIENTS, stock=STOCK, shards=SHARDS, backend=connection.vendor
-            ),
+            "coupons.claims_per_s": support.figure(rate, "claims/s", baseline, **extra),
             "coupons.overissued": support.figure(float(overissued), "packs", None, backend=connection.vendor),
         }

@@ -15,6 +15,7 @@ too: its business writes are rolled back, the error is stored and replayed.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
@@ -112,6 +113,7 @@ def idempotent_call_once(
     # queue again for the database's single write lock; so there a refusal is
     # stored in the same transaction, as `idempotent_call` does.
     savepoint = connection.vendor == "sqlite"
+    outer, _last.writes = getattr(_last, "writes", None), []
     try:
         with transaction.atomic():
             if savepoint:
@@ -123,18 +125,42 @@ def idempotent_call_once(
             else:
                 status_code, body = compute()
             _record_insert(scope, user_id, key, digest, status_code, body)
+            writes, _last.writes = _last.writes, outer
+            for write in writes:  # a refusal here rolls everything back and is stored below
+                write()
         return status_code, body, False
     except _KeyTaken:
         pass
     except (ApiError, DomainError) as exc:
         status_code, body = _refusal(exc)
         try:
-            with transaction.atomic():
+            if connection.in_atomic_block:  # e.g. a test's transaction: a savepoint keeps it usable
+                with transaction.atomic():
+                    _record_insert(scope, user_id, key, digest, status_code, body)
+            else:  # one statement, atomic alone: no transaction round trips
                 _record_insert(scope, user_id, key, digest, status_code, body)
             return status_code, body, False
         except _KeyTaken:
             pass
+    finally:
+        _last.writes = outer
     return _replay(scope=scope, user_id=user_id, key=key, digest=digest)
+
+
+_last = threading.local()
+
+
+def write_last(write: Callable[[], None]) -> None:
+    """Run `write` as the last statement of this transaction when inside
+    `idempotent_call_once` (after the answer's record, right before the commit:
+    a row lock it takes is then held for the commit alone), else at once. It may
+    raise a refusal: the whole transaction is then rolled back, as if `compute`
+    had raised it."""
+    writes = getattr(_last, "writes", None)
+    if writes is None or not transaction.get_connection().in_atomic_block:
+        write()
+    else:
+        writes.append(write)
 
 
 def _record_insert(scope: str, user_id: str, key: str, digest: str, status_code: int, body: dict) -> None:

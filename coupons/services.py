@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from redis.exceptions import RedisError
 
 from components.models import Component
+from core.idempotency import write_last
 from core.redis import get_redis
 from coupons import gate
 from coupons.codes import code_new, code_normalize
@@ -111,48 +112,83 @@ def _pack_items(pack: CouponPack) -> list[CouponPackItem]:
     return items
 
 
+_PACK_COLUMNS = (
+    "id",
+    "name",
+    "total_stock",
+    "remaining",
+    "per_user_limit",
+    "claim_starts_at",
+    "claim_ends_at",
+    "enabled",
+    "redis_gate",
+    "stock_shards",
+    "updated_at",
+)
+
+
+def _claim_read_sql() -> str:
+    """One query with all a claim decides on: the pack, its component's
+    `enabled`, its activity's status, the user's page claims so far and the
+    stock held in shards. Plain SQL: built once, no ORM compilation per claim
+    (the claim's Python time is most of its cost under many clients)."""
+    from activities.models import Activity
+
+    pack, component = CouponPack._meta.db_table, Component._meta.db_table
+    claim, shard, activity = Claim._meta.db_table, CouponStockShard._meta.db_table, Activity._meta.db_table
+    columns = ", ".join(f"p.{c}" for c in _PACK_COLUMNS)
+    return (
+        f"SELECT {columns}, c.enabled, a.status,"
+        f" (SELECT COUNT(*) FROM {claim} cl WHERE cl.pack_id = p.id AND cl.user_id = %s AND cl.source = %s),"
+        f" (SELECT COALESCE(SUM(s.remaining), 0) FROM {shard} s WHERE s.pack_id = p.id)"
+        f" FROM {pack} p JOIN {component} c ON c.id = p.component_id JOIN {activity} a ON a.id = c.activity_id"
+        f" WHERE p.component_id = %s AND c.type = %s"
+    )
+
+
+_CLAIM_READ: list[str] = []
+
+
+def _db_datetime(value):
+    """A datetime column read with plain SQL (naive UTC on MySQL, maybe text on SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
+
+
 def _pack_for_claim(component_id: int, user_id: str) -> CouponPack:
-    """The component's pack with what a claim decides on, in one query: the
-    component and activity, the user's page claims so far (`user_claims`) and
-    the stock held in shards (`shards_left`)."""
+    """The component's pack with what a claim decides on, in one query (see
+    _claim_read_sql): `component_enabled`, `activity_status`, `user_claims`,
+    `shards_left` ride on the pack."""
     not_found = CouponError("component_not_found", "No such component.")
     if not 0 < component_id <= _MAX_ID:
         raise not_found
-    user_claims = (
-        Claim.objects.filter(pack=OuterRef("pk"), user_id=user_id, source=ClaimSource.PAGE)
-        .order_by()
-        .values("pack")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    shards_left = (
-        CouponStockShard.objects.filter(pack=OuterRef("pk"))
-        .order_by()
-        .values("pack")
-        .annotate(n=Sum("remaining"))
-        .values("n")
-    )
-    pack = (
-        CouponPack.objects.select_related("component__activity")
-        .annotate(
-            user_claims=Coalesce(Subquery(user_claims, output_field=IntegerField()), 0),
-            shards_left=Coalesce(Subquery(shards_left, output_field=IntegerField()), 0),
-        )
-        .filter(component_id=component_id, component__type=COMPONENT_TYPE)
-        .first()
-    )
-    if pack is None:
+    if not _CLAIM_READ:
+        _CLAIM_READ.append(_claim_read_sql())
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_READ[0], [user_id, ClaimSource.PAGE, component_id, COMPONENT_TYPE])
+        row = cursor.fetchone()
+    if row is None:
         if Component.objects.filter(pk=component_id).exists():
             raise CouponError("not_a_coupon_pack", "This component has no coupon pack to claim.")
         raise not_found
+    values = dict(zip(_PACK_COLUMNS, row, strict=False))
+    for field in ("claim_starts_at", "claim_ends_at", "updated_at"):
+        values[field] = _db_datetime(values[field])
+    values["enabled"], values["redis_gate"] = bool(values["enabled"]), bool(values["redis_gate"])
+    pack = CouponPack(component_id=component_id, **values)
+    pack._state.adding = False
+    pack.component_enabled, pack.activity_status = bool(row[-4]), row[-3]
+    pack.user_claims, pack.shards_left = int(row[-2]), int(row[-1])
     return pack
 
 
 def _claim_window_check(pack: CouponPack, now: datetime) -> None:
-    if not pack.enabled or (pack.component is not None and not pack.component.enabled):
+    if not pack.enabled or not pack.component_enabled:
         raise pack_disabled()
-    activity = pack.component.activity if pack.component is not None else None
-    if activity is not None and activity.status != "online":
+    if pack.activity_status != "online":
         raise CouponError("activity_not_online", "This activity is not running.")
     if pack.claim_starts_at and now < pack.claim_starts_at:
         raise CouponError("not_started", "Claiming has not started yet.")
@@ -299,7 +335,12 @@ def _claim_take_sharded(
     else:
         claim = _claim_slot_insert(pack=pack, user_id=user_id, first=claimed + 1, now=now)
     claim.issued = _coupons_issue(claim=claim, items=items, now=now)
-    _shard_take(pack)
+    if pack.redis_gate:
+        _shard_take(pack)  # here, so a refusal passes the gate's give-back (coupon_pack_claim)
+    else:
+        # Last, after the API door's idempotency record: the shard's row lock is
+        # then held for the commit alone.
+        write_last(lambda: _shard_take(pack))
     return claim
 
 
@@ -317,14 +358,21 @@ def _claim_slot_insert(*, pack: CouponPack, user_id: str, first: int, now: datet
     raise limit_reached(pack.per_user_limit)
 
 
+_SHARD_TAKE: list[str] = []
+
+
 def _shard_update(pack_id: int, slot: int) -> int:
     """Take one unit of shard `slot`, only while the pack is enabled (claims
-    stop at once when it is disabled)."""
-    return (
-        CouponStockShard.objects.filter(pack_id=pack_id, slot=slot, remaining__gt=0)
-        .filter(Exists(CouponPack.objects.filter(pk=pack_id, enabled=True)))
-        .update(remaining=F("remaining") - 1)
-    )
+    stop at once when it is disabled). Plain SQL, built once."""
+    if not _SHARD_TAKE:
+        shard, pack = CouponStockShard._meta.db_table, CouponPack._meta.db_table
+        _SHARD_TAKE.append(
+            f"UPDATE {shard} SET remaining = remaining - 1 WHERE pack_id = %s AND slot = %s AND remaining > 0"
+            f" AND EXISTS (SELECT 1 FROM {pack} p WHERE p.id = %s AND p.enabled)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_SHARD_TAKE[0], [pack_id, slot, pack_id])
+        return cursor.rowcount
 
 
 def _shard_take(pack: CouponPack) -> None:
