@@ -69,7 +69,7 @@ def idempotent_call(
 
 def _refusal(exc: ApiError | DomainError) -> tuple[int, dict]:
     if isinstance(exc, DomainError):
-        return domain_status(exc.code), error_body(exc.code, exc.message, exc.details)
+        return domain_status(exc), error_body(exc.code, exc.message, exc.details)
     return exc.status_code, error_body(exc.error_code, str(exc.detail), exc.details)
 
 

@@ -6,6 +6,6 @@ class CouponsConfig(AppConfig):
 
     def ready(self) -> None:
         from core import errors
-        from coupons.errors import COUPON_STATUS
+        from coupons.errors import EXTRA_STATUS
 
-        errors.DOMAIN_STATUS.update(COUPON_STATUS)  # the one code -> status mapping of the API
+        errors.DOMAIN_STATUS.update(EXTRA_STATUS)  # the others follow their kind (coupons/errors.py)

@@ -7,7 +7,7 @@ is added when the app is ready; the admin shows the message to the operator.
 
 from __future__ import annotations
 
-from core.errors import DomainError
+from core.errors import Conflict, DomainError, Forbidden, NotFound
 
 # code -> HTTP status at the API door (unlisted codes are 400)
 COUPON_STATUS: dict[str, int] = {
@@ -41,10 +41,34 @@ COUPON_STATUS: dict[str, int] = {
 
 
 class CouponError(DomainError):
-    """A coupon rule said no; `code` is one of COUPON_STATUS (or `invalid`)."""
+    """A coupon rule said no; `code` is one of COUPON_STATUS (or `invalid`).
+    `CouponError(code, message)` is made of the kind that gives its status."""
 
-    def __init__(self, code: str, message: str, details=None):
+    def __new__(cls, code: str = "invalid", message: str = "", details=None):
+        if cls is CouponError:
+            cls = _KINDS.get(COUPON_STATUS.get(code, 400), CouponError)
+        return super().__new__(cls)
+
+    def __init__(self, code: str = "invalid", message: str = "", details=None):
         super().__init__(message, code=code, details=details)
+
+
+class CouponNotFound(CouponError, NotFound):
+    pass
+
+
+class CouponForbidden(CouponError, Forbidden):
+    pass
+
+
+class CouponConflict(CouponError, Conflict):
+    pass
+
+
+_KINDS: dict[int, type[CouponError]] = {404: CouponNotFound, 403: CouponForbidden, 409: CouponConflict}
+
+# The one status without a family in core.errors; added to DOMAIN_STATUS by CouponsConfig.ready.
+EXTRA_STATUS = {"too_many_attempts": 429}
 
 
 def sold_out() -> CouponError:
