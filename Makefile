@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 ONLY ?=
 
-.PHONY: run test bench install install-dev lint format migrate seed stop-redis clean
+.PHONY: run test bench messages install install-dev lint format migrate seed stop-redis clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -21,10 +21,20 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+# Translations: locale/<lang>/LC_MESSAGES/django.po (edited by people) compiled to .mo.
+MO := locale/zh_Hans/LC_MESSAGES/django.mo
+$(MO): locale/zh_Hans/LC_MESSAGES/django.po $(VENV)/.installed
+	$(BIN)/python manage.py compilemessages --ignore .venv --ignore var --ignore node_modules -v 0
+
+## make messages: collect new strings into the .po files (then translate them), compile them
+messages: $(VENV)/.installed
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore .venv --ignore var --ignore bench --ignore tests --no-obsolete
+	$(BIN)/python manage.py compilemessages --ignore .venv --ignore var --ignore node_modules -v 0
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-migrate: install
+migrate: install $(MO)
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
@@ -35,7 +45,7 @@ run: seed
 	@PORT=$(PORT) bash scripts/run.sh
 
 ## make test: install what is missing, lint (ruff, mypy), run the whole suite
-test: install-dev
+test: install-dev $(MO)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AdreportsConfig(AppConfig):
     name = "adreports"
-    verbose_name = "Ad reports"
+    verbose_name = _("Ad reports")

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AlertsConfig(AppConfig):
     name = "alerts"
-    verbose_name = "Alerts and fraud rules"
+    verbose_name = _("Alerts and fraud rules")
 
     def ready(self) -> None:
         from celery.signals import task_prerun

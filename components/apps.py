@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ComponentsConfig(AppConfig):
     name = "components"
+    verbose_name = _("Components")
 
     def ready(self) -> None:
         # Every app declares its component types in `<app>/component_types.py`.

@@ -4,14 +4,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from core import health, observability, views
 
-admin.site.site_header = "Huodong 活动平台"
-admin.site.site_title = "Huodong"
-admin.site.index_title = "Operations"
-
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", observability.metrics_view, name="metrics"),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the admin's language switch
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -18,6 +18,7 @@ from functools import wraps
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
 
 
 def read_only_view(view):
@@ -43,9 +44,9 @@ def _refuse_actions_not_offered(model_admin: admin.ModelAdmin, view):
 
 
 class HuodongAdminSite(admin.AdminSite):
-    site_header = "Huodong 活动平台"
-    site_title = "Huodong"
-    index_title = "Operations"
+    site_header = _("Huodong campaign platform")
+    site_title = _("Huodong")
+    index_title = _("Operations")
 
     def admin_view(self, view, cacheable=False):
         model_admin = getattr(view, "__self__", None)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
@@ -6,7 +7,7 @@ class CoreConfig(AppConfig):
     # The label of the app before it moved out of config/: tables, migrations,
     # content types and permissions (config.add_profile, ...) keep their names.
     label = "config"
-    verbose_name = "Platform"
+    verbose_name = _("Platform")
 
     def ready(self) -> None:
         # Each app registers its event handlers in `<app>/handlers.py`.

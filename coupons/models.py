@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class CouponKind(models.TextChoices):
-    FIXED = "fixed", "Fixed amount off (立减)"
-    PERCENT = "percent", "Percentage off (折扣)"
-    THRESHOLD = "threshold", "Amount off above a threshold (满减)"
+    FIXED = "fixed", _("Fixed amount off (立减)")
+    PERCENT = "percent", _("Percentage off (折扣)")
+    THRESHOLD = "threshold", _("Amount off above a threshold (满减)")
 
 
 class ValidityKind(models.TextChoices):
-    ABSOLUTE = "absolute", "Absolute dates (from, to)"
-    RELATIVE = "relative", "N days from the claim"
+    ABSOLUTE = "absolute", _("Absolute dates (from, to)")
+    RELATIVE = "relative", _("N days from the claim")
 
 
 class CouponTemplate(models.Model):
@@ -29,22 +30,35 @@ class CouponTemplate(models.Model):
     fixed and threshold coupons and the percentage off (1-99) for percent coupons;
     `min_spend_fen` is the order amount the coupon needs (the threshold of 满减)."""
 
-    name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=16, choices=CouponKind.choices)
-    value = models.PositiveIntegerField(help_text="Fen off (fixed, threshold) or percent off 1-99 (percent).")
-    min_spend_fen = models.PositiveIntegerField(default=0, help_text="Minimum order amount in fen (0: none).")
-    max_discount_fen = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Percent coupons: cap on the amount off, in fen (empty: no cap)."
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    kind = models.CharField(max_length=16, choices=CouponKind.choices, verbose_name=_("kind"))
+    value = models.PositiveIntegerField(
+        help_text=_("Fen off (fixed, threshold) or percent off 1-99 (percent)."), verbose_name=_("value")
     )
-    validity_kind = models.CharField(max_length=16, choices=ValidityKind.choices, default=ValidityKind.RELATIVE)
-    valid_from = models.DateTimeField(null=True, blank=True)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    valid_days = models.PositiveIntegerField(null=True, blank=True, help_text="Relative validity: days after claim.")
-    usage_notes = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    min_spend_fen = models.PositiveIntegerField(
+        default=0, help_text=_("Minimum order amount in fen (0: none)."), verbose_name=_("min spend fen")
+    )
+    max_discount_fen = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Percent coupons: cap on the amount off, in fen (empty: no cap)."),
+        verbose_name=_("max discount fen"),
+    )
+    validity_kind = models.CharField(
+        max_length=16, choices=ValidityKind.choices, default=ValidityKind.RELATIVE, verbose_name=_("validity kind")
+    )
+    valid_from = models.DateTimeField(null=True, blank=True, verbose_name=_("valid from"))
+    valid_until = models.DateTimeField(null=True, blank=True, verbose_name=_("valid until"))
+    valid_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Relative validity: days after claim."), verbose_name=_("valid days")
+    )
+    usage_notes = models.TextField(blank=True, verbose_name=_("usage notes"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("coupon template")
+        verbose_name_plural = _("coupon templates")
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(value__gt=0), name="coupon_template_value_positive"),
@@ -86,29 +100,44 @@ class CouponPack(models.Model):
         on_delete=models.SET_NULL,
         related_name="coupon_pack",
         limit_choices_to={"type": "coupon_pack"},
-        help_text="The coupon_pack component of an activity page that shows this pack.",
+        help_text=_("The coupon_pack component of an activity page that shows this pack."),
+        verbose_name=_("component"),
     )
-    name = models.CharField(max_length=100)
-    description = models.CharField(max_length=300, blank=True)
-    total_stock = models.PositiveIntegerField(help_text="How many packs can be claimed in total.")
-    remaining = models.PositiveIntegerField(help_text="Packs left to claim (maintained by the platform).")
-    per_user_limit = models.PositiveSmallIntegerField(default=1, help_text="Claims per user.")
-    claim_starts_at = models.DateTimeField(null=True, blank=True)
-    claim_ends_at = models.DateTimeField(null=True, blank=True)
-    enabled = models.BooleanField(default=True, help_text="Untick to stop claims at once.")
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    description = models.CharField(max_length=300, blank=True, verbose_name=_("description"))
+    total_stock = models.PositiveIntegerField(
+        help_text=_("How many packs can be claimed in total."), verbose_name=_("total stock")
+    )
+    remaining = models.PositiveIntegerField(
+        help_text=_("Packs left to claim (maintained by the platform)."), verbose_name=_("remaining")
+    )
+    per_user_limit = models.PositiveSmallIntegerField(
+        default=1, help_text=_("Claims per user."), verbose_name=_("per user limit")
+    )
+    claim_starts_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claim starts at"))
+    claim_ends_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claim ends at"))
+    enabled = models.BooleanField(
+        default=True, help_text=_("Untick to stop claims at once."), verbose_name=_("enabled")
+    )
     redis_gate = models.BooleanField(
         default=False,
-        help_text="Hot pack: a Redis counter refuses claims once sold out before they reach the database.",
+        help_text=_("Hot pack: a Redis counter refuses claims once sold out before they reach the database."),
+        verbose_name=_("redis gate"),
     )
     stock_shards = models.PositiveSmallIntegerField(
         default=1,
-        help_text="Hot pack: spread the stock over this many counter rows so concurrent claims do not all "
-        "wait for one row lock (1: one counter, the pack's own).",
+        help_text=_(
+            "Hot pack: spread the stock over this many counter rows so concurrent claims do not all "
+            "wait for one row lock (1: one counter, the pack's own)."
+        ),
+        verbose_name=_("stock shards"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("coupon pack")
+        verbose_name_plural = _("coupon packs")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(remaining__gte=0), name="coupon_pack_remaining_not_negative"),
@@ -137,11 +166,15 @@ class CouponStockShard(models.Model):
     take from a shard, and a shard found empty is refilled from the reservoir in
     chunks. Stock left = pack.remaining + the shards' remaining."""
 
-    pack = models.ForeignKey(CouponPack, on_delete=models.CASCADE, related_name="stock_shards_rows")
-    slot = models.PositiveSmallIntegerField()
-    remaining = models.PositiveIntegerField(default=0)
+    pack = models.ForeignKey(
+        CouponPack, on_delete=models.CASCADE, related_name="stock_shards_rows", verbose_name=_("pack")
+    )
+    slot = models.PositiveSmallIntegerField(verbose_name=_("slot"))
+    remaining = models.PositiveIntegerField(default=0, verbose_name=_("remaining"))
 
     class Meta:
+        verbose_name = _("coupon stock shard")
+        verbose_name_plural = _("coupon stock shards")
         constraints = [
             models.UniqueConstraint(fields=["pack", "slot"], name="coupon_stock_shard_unique_slot"),
             models.CheckConstraint(condition=Q(remaining__gte=0), name="coupon_stock_shard_remaining_not_negative"),
@@ -152,11 +185,15 @@ class CouponStockShard(models.Model):
 
 
 class CouponPackItem(models.Model):
-    pack = models.ForeignKey(CouponPack, on_delete=models.CASCADE, related_name="items")
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="pack_items")
-    quantity = models.PositiveSmallIntegerField(default=1)
+    pack = models.ForeignKey(CouponPack, on_delete=models.CASCADE, related_name="items", verbose_name=_("pack"))
+    template = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, related_name="pack_items", verbose_name=_("template")
+    )
+    quantity = models.PositiveSmallIntegerField(default=1, verbose_name=_("quantity"))
 
     class Meta:
+        verbose_name = _("coupon pack item")
+        verbose_name_plural = _("coupon pack items")
         ordering = ["pack_id", "id"]
         constraints = [
             models.UniqueConstraint(fields=["pack", "template"], name="uniq_coupon_pack_item"),
@@ -168,8 +205,8 @@ class CouponPackItem(models.Model):
 
 
 class ClaimSource(models.TextChoices):
-    PAGE = "page", "Activity page"
-    CODE = "code", "Offline code"
+    PAGE = "page", _("Activity page")
+    CODE = "code", _("Offline code")
 
 
 class Claim(models.Model):
@@ -178,16 +215,25 @@ class Claim(models.Model):
     concurrency. Code claims carry no sequence (they do not count against the
     limit) and point at the offline code they consumed."""
 
-    pack = models.ForeignKey(CouponPack, on_delete=models.PROTECT, related_name="claims")
-    user_id = models.CharField(max_length=64)
-    sequence = models.PositiveSmallIntegerField(null=True, blank=True)
-    source = models.CharField(max_length=8, choices=ClaimSource.choices, default=ClaimSource.PAGE)
-    redeem_code = models.OneToOneField(
-        "RedeemCode", null=True, blank=True, on_delete=models.PROTECT, related_name="claim"
+    pack = models.ForeignKey(CouponPack, on_delete=models.PROTECT, related_name="claims", verbose_name=_("pack"))
+    user_id = models.CharField(max_length=64, verbose_name=_("user id"))
+    sequence = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("sequence"))
+    source = models.CharField(
+        max_length=8, choices=ClaimSource.choices, default=ClaimSource.PAGE, verbose_name=_("source")
     )
-    claimed_at = models.DateTimeField()
+    redeem_code = models.OneToOneField(
+        "RedeemCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claim",
+        verbose_name=_("redeem code"),
+    )
+    claimed_at = models.DateTimeField(verbose_name=_("claimed at"))
 
     class Meta:
+        verbose_name = _("claim")
+        verbose_name_plural = _("claims")
         ordering = ["-claimed_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["pack", "user_id", "sequence"], name="uniq_claim_pack_user_sequence"),
@@ -204,27 +250,33 @@ class Claim(models.Model):
 
 
 class CouponStatus(models.TextChoices):
-    UNUSED = "unused", "Unused"
-    USED = "used", "Used"
-    EXPIRED = "expired", "Expired"
+    UNUSED = "unused", _("Unused")
+    USED = "used", _("Used")
+    EXPIRED = "expired", _("Expired")
 
 
 class Coupon(models.Model):
     """One coupon in a user's wallet. Validity is computed at claim time; the
     code is random (secrets) and unique."""
 
-    code = models.CharField(max_length=32, unique=True)
-    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
-    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="coupons")
-    user_id = models.CharField(max_length=64)
-    status = models.CharField(max_length=8, choices=CouponStatus.choices, default=CouponStatus.UNUSED)
-    valid_from = models.DateTimeField()
-    valid_until = models.DateTimeField()
-    order_id = models.CharField(max_length=64, blank=True)
-    used_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField()
+    code = models.CharField(max_length=32, unique=True, verbose_name=_("code"))
+    template = models.ForeignKey(
+        CouponTemplate, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("template")
+    )
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="coupons", verbose_name=_("claim"))
+    user_id = models.CharField(max_length=64, verbose_name=_("user id"))
+    status = models.CharField(
+        max_length=8, choices=CouponStatus.choices, default=CouponStatus.UNUSED, verbose_name=_("status")
+    )
+    valid_from = models.DateTimeField(verbose_name=_("valid from"))
+    valid_until = models.DateTimeField(verbose_name=_("valid until"))
+    order_id = models.CharField(max_length=64, blank=True, verbose_name=_("order id"))
+    used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("used at"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(valid_until__gt=F("valid_from")), name="coupon_validity_ordered"),
@@ -247,15 +299,17 @@ class RedeemCode(models.Model):
     """An offline code for one pack (printed, sent by SMS...). Generating codes
     takes their packs from the pack's stock; a user redeems a code once."""
 
-    code = models.CharField(max_length=32, unique=True)
-    pack = models.ForeignKey(CouponPack, on_delete=models.PROTECT, related_name="redeem_codes")
-    batch = models.CharField(max_length=64, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    redeemed_by = models.CharField(max_length=64, blank=True)
-    redeemed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    code = models.CharField(max_length=32, unique=True, verbose_name=_("code"))
+    pack = models.ForeignKey(CouponPack, on_delete=models.PROTECT, related_name="redeem_codes", verbose_name=_("pack"))
+    batch = models.CharField(max_length=64, blank=True, verbose_name=_("batch"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
+    redeemed_by = models.CharField(max_length=64, blank=True, verbose_name=_("redeemed by"))
+    redeemed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("redeemed at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("redeem code")
+        verbose_name_plural = _("redeem codes")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(

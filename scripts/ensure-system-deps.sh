@@ -19,6 +19,7 @@ need=()
 command -v pkg-config >/dev/null 2>&1 || installed pkg-config || need+=(pkg-config)
 pkg-config --exists mysqlclient 2>/dev/null || pkg-config --exists libmariadb 2>/dev/null \
   || installed default-libmysqlclient-dev || need+=(default-libmysqlclient-dev)
+command -v msgfmt >/dev/null 2>&1 || installed gettext || need+=(gettext)  # compilemessages
 if [ "${WITH_BROWSER:-0}" = "1" ]; then [ -x /usr/bin/chromium ] || installed chromium || need+=(chromium); fi
 if [ "${WITH_CJK_FONTS:-1}" = "1" ]; then installed fonts-noto-cjk || need+=(fonts-noto-cjk); fi
 if [ "${WITH_SERVICES:-0}" = "1" ]; then command -v redis-server >/dev/null 2>&1 || need+=(redis-server); fi
