@@ -77,7 +77,9 @@ def test_every_model_and_field_name_has_a_chinese_translation():
         meta = model._meta
         texts = [meta.verbose_name, meta.verbose_name_plural]
         texts += [
-            f.verbose_name for f in meta.get_fields(include_hidden=False) if getattr(f, "concrete", False) and not f.auto_created
+            f.verbose_name
+            for f in meta.get_fields(include_hidden=False)
+            if getattr(f, "concrete", False) and not f.auto_created
         ]
         with translation.override(None):  # no language: a lazy name reads as its msgid
             for text in texts:
