@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.utils import translation
 from kombu import Connection
 from rest_framework.test import APIClient
 
@@ -67,6 +68,19 @@ def pytest_sessionfinish(session, exitstatus):
     if settings.EMBEDDED_REDIS and embedded_redis.started_here(settings.VAR_DIR):
         get_redis.cache_clear()
         embedded_redis.stop(settings.VAR_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_chinese(request):
+    """The product speaks Simplified Chinese by default (LANGUAGE_CODE); tests read and
+    assert English words, so each test runs in English unless it is marked `chinese`
+    (tests/config/test_i18n.py proves the Chinese default). A browser test can still ask
+    for Chinese with its Accept-Language (Playwright's `locale="zh-CN"`)."""
+    if request.node.get_closest_marker("chinese"):
+        yield
+        return
+    with override_settings(LANGUAGE_CODE="en"), translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

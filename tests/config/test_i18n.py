@@ -30,6 +30,8 @@ OUR_APPS = {
     "alerts",
     "config",
 }
+pytestmark = pytest.mark.chinese
+
 PO_FILE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
 
