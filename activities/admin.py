@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from activities import services
 from activities.checklist import checklist_blocks, publish_checklist
@@ -94,8 +95,8 @@ class ComponentInline(admin.TabularInline):
     readonly_fields = ("move", "type_label", "settings")
     extra = 0
     ordering = ("position", "id")
-    verbose_name = "component"
-    verbose_name_plural = "Components (drag ☰ or use ↑ ↓ to reorder; disabled ones stay off the page)"
+    verbose_name = _("component")
+    verbose_name_plural = _("Components (drag ☰ or use ↑ ↓ to reorder; disabled ones stay off the page)")
     classes = ("hd-components",)
 
     def has_add_permission(self, request, obj=None):
@@ -133,14 +134,14 @@ class ComponentInline(admin.TabularInline):
             '<button type="button" class="hd-down" title="Move down">↓</button>'
         )
 
-    @admin.display(description="Type")
+    @admin.display(description=_("Type"))
     def type_label(self, obj):
         try:
             return registry.get(obj.type).label
         except registry.UnknownComponentType:
             return f"{obj.type} (unknown type)"
 
-    @admin.display(description="Settings")
+    @admin.display(description=_("Settings"))
     def settings(self, obj):
         if not obj.pk:
             return "-"
@@ -183,33 +184,33 @@ class ActivityAdmin(admin.ModelAdmin):
     actions = ["action_publish", "action_take_offline", "action_save_as_template", "action_create_from_template"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "status_badge", "published"]}),
-        ("Schedule", {"fields": ["starts_at", "ends_at"]}),
+        (_("Schedule"), {"fields": ["starts_at", "ends_at"]}),
         (
-            "Theme",
+            _("Theme"),
             {"fields": ["theme_background_color", "theme_header_image", "theme_share_title", "theme_share_image"]},
         ),
-        ("Preview", {"fields": ["preview_link"]}),
-        ("Revisions", {"fields": ["revisions_table"]}),
-        ("Recent changes", {"fields": ["audit_table"], "classes": ["collapse"]}),
+        (_("Preview"), {"fields": ["preview_link"]}),
+        (_("Revisions"), {"fields": ["revisions_table"]}),
+        (_("Recent changes"), {"fields": ["audit_table"], "classes": ["collapse"]}),
     ]
 
     class Media:
         js = ("activities/admin-reorder.js",)
 
     # -- list ----------------------------------------------------------------------
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def badge(self, obj):
         return status_badge(obj.status)
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status_badge(self, obj):
         return status_badge(obj.status) if obj.pk else "-"
 
-    @admin.display(description="Serving", ordering="published_at")
+    @admin.display(description=_("Serving"), ordering="published_at")
     def serving(self, obj):
         return f"r{obj.published_revision.number}" if obj.published_revision_id else "-"
 
-    @admin.display(description="Page")
+    @admin.display(description=_("Page"))
     def public_link(self, obj):
         if obj.is_template or obj.status != ActivityStatus.ONLINE:
             return "-"
@@ -227,7 +228,7 @@ class ActivityAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["status_badge", "published", "preview_link", "revisions_table", "audit_table"]
 
-    @admin.display(description="Published")
+    @admin.display(description=_("Published"))
     def published(self, obj):
         if not obj.published_revision_id:
             return "never"
@@ -238,7 +239,7 @@ class ActivityAdmin(admin.ModelAdmin):
             obj.slug,
         )
 
-    @admin.display(description="Preview link")
+    @admin.display(description=_("Preview link"))
     def preview_link(self, obj):
         url = reverse("activity-preview", args=[preview_token_make(obj)])
         hours = settings.ACTIVITY_PREVIEW_TTL_SECONDS // 3600
@@ -250,7 +251,7 @@ class ActivityAdmin(admin.ModelAdmin):
             hours,
         )
 
-    @admin.display(description="Revisions")
+    @admin.display(description=_("Revisions"))
     def revisions_table(self, obj):
         revisions = ActivityRevision.objects.filter(activity=obj).select_related("created_by")[:30]
         if not revisions:
@@ -288,7 +289,7 @@ class ActivityAdmin(admin.ModelAdmin):
             body,
         )
 
-    @admin.display(description="Recent changes")
+    @admin.display(description=_("Recent changes"))
     def audit_table(self, obj):
         entries = AuditEntry.objects.filter(activity=obj)[:20]
         rows = [
@@ -501,7 +502,7 @@ class ActivityAdmin(admin.ModelAdmin):
         if ok:
             self.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
 
-    @admin.action(description="Publish selected activities", permissions=["change"])
+    @admin.action(description=_("Publish selected activities"), permissions=["change"])
     def action_publish(self, request, queryset):
         def do(activity):
             problems = [item.message for item in publish_checklist(activity) if item.level == "error"]
@@ -511,7 +512,7 @@ class ActivityAdmin(admin.ModelAdmin):
 
         self._each(request, queryset, do, "Published")
 
-    @admin.action(description="Take selected activities offline", permissions=["change"])
+    @admin.action(description=_("Take selected activities offline"), permissions=["change"])
     def action_take_offline(self, request, queryset):
         self._each(
             request,
@@ -520,7 +521,7 @@ class ActivityAdmin(admin.ModelAdmin):
             "Taken offline",
         )
 
-    @admin.action(description="Save selected activities as templates", permissions=["add"])
+    @admin.action(description=_("Save selected activities as templates"), permissions=["add"])
     def action_save_as_template(self, request, queryset):
         self._each(
             request,
@@ -529,7 +530,7 @@ class ActivityAdmin(admin.ModelAdmin):
             "Templates saved",
         )
 
-    @admin.action(description="Create activities from selected templates", permissions=["add"])
+    @admin.action(description=_("Create activities from selected templates"), permissions=["add"])
     def action_create_from_template(self, request, queryset):
         self._each(
             request,
@@ -550,11 +551,11 @@ class ActivityRevisionAdmin(admin.ModelAdmin):
     fields = ("activity", "number", "note", "rolled_back_from", "created_by", "created_at", "snapshot_pretty")
     readonly_fields = fields
 
-    @admin.display(boolean=True, description="Serving")
+    @admin.display(boolean=True, description=_("Serving"))
     def serving(self, obj):
         return obj.activity.published_revision_id == obj.pk
 
-    @admin.display(description="Snapshot")
+    @admin.display(description=_("Snapshot"))
     def snapshot_pretty(self, obj):
         import json
 
@@ -587,7 +588,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ("activity_label", "actor_label", "object_id")
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
 
-    @admin.display(description="Changes")
+    @admin.display(description=_("Changes"))
     def changes_short(self, obj):
         return config_summary(obj.changes, 160)
 

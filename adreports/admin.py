@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from adreports import crypto, selectors, services
 from adreports.alerting import ad_alert_resolve
@@ -87,19 +88,19 @@ class AdAccountAdmin(WarningBanner, admin.ModelAdmin):
     )
     actions = ["pull_now"]
 
-    @admin.display(description="app secret (stored)")
+    @admin.display(description=_("app secret (stored)"))
     def app_secret_stored(self, obj):
         return crypto.mask(obj.app_secret_enc)
 
-    @admin.display(description="access token (stored)")
+    @admin.display(description=_("access token (stored)"))
     def access_token_stored(self, obj):
         return crypto.mask(obj.access_token_enc)
 
-    @admin.display(description="refresh token (stored)")
+    @admin.display(description=_("refresh token (stored)"))
     def refresh_token_stored(self, obj):
         return crypto.mask(obj.refresh_token_enc)
 
-    @admin.display(description="authorise on the platform")
+    @admin.display(description=_("authorise on the platform"))
     def authorise(self, obj):
         if not obj or not obj.pk:
             return "Save the account (app id and secret) first."
@@ -126,7 +127,7 @@ class AdAccountAdmin(WarningBanner, admin.ModelAdmin):
             raise PermissionDenied(exc.message) from None
         obj.pk = saved.pk
 
-    @admin.action(description="Pull the last days' reports now", permissions=["change"])
+    @admin.action(description=_("Pull the last days' reports now"), permissions=["change"])
     def pull_now(self, request, queryset):
         try:
             pulls = services.ad_reports_pull(account_ids=list(queryset.values_list("pk", flat=True)))
@@ -224,7 +225,7 @@ class AdReportRowAdmin(ReadOnlyAdmin):
     search_fields = ("campaign_id", "ad_id")
     date_hierarchy = "day"
 
-    @admin.display(description="cost (¥)", ordering="cost_fen")
+    @admin.display(description=_("cost (¥)"), ordering="cost_fen")
     def cost_yuan(self, obj):
         return f"{obj.cost_fen / 100:,.2f}"
 
@@ -270,7 +271,7 @@ class AdWarningAdmin(ReadOnlyAdmin):
     def save_model(self, request, obj, form, change):
         pass  # every field is read-only
 
-    @admin.action(description="Mark resolved", permissions=["change"])
+    @admin.action(description=_("Mark resolved"), permissions=["change"])
     def resolve(self, request, queryset):
         done = sum(ad_alert_resolve(key=key) for key in queryset.values_list("key", flat=True))
         self.message_user(request, f"{done} warnings resolved.")

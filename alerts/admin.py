@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from alerts import fraud, services
 from alerts.models import (
@@ -33,7 +34,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         services.alert_channel_delete(channel=obj)
 
-    @admin.action(description="Send a test alert to the selected channels", permissions=["change"])
+    @admin.action(description=_("Send a test alert to the selected channels"), permissions=["change"])
     def send_test(self, request, queryset):
         alert = services.alert_test_send(channels=list(queryset))
         self.message_user(request, f"Test alert {alert.pk} queued to {queryset.count()} channels (see deliveries).")
@@ -79,7 +80,7 @@ class AlertAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         pass  # read-only
 
-    @admin.action(description="Acknowledge (stop re-sending while it fires)", permissions=["change"])
+    @admin.action(description=_("Acknowledge (stop re-sending while it fires)"), permissions=["change"])
     def acknowledge(self, request, queryset):
         done = 0
         for alert in queryset.filter(state=AlertState.FIRING):

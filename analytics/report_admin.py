@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from analytics import report_subscriptions, selectors
 from analytics.models import DailyReport, ReportSubscription
@@ -49,15 +50,15 @@ class DailyReportAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="recipients")
+    @admin.display(description=_("recipients"))
     def recipient_list(self, obj: DailyReport) -> str:
         return ", ".join(obj.recipients)
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_short(self, obj: DailyReport) -> str:
         return obj.error[:120]
 
-    @admin.display(description="files")
+    @admin.display(description=_("files"))
     def downloads(self, obj: DailyReport):
         links = [
             (reverse("admin:analytics_dailyreport_download", args=[obj.pk, kind]), kind)

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from attribution import devices, platforms, selectors, services
 from attribution.models import (
@@ -50,24 +51,24 @@ class TrackingLinkAdmin(DomainErrorMixin, admin.ModelAdmin):
     actions = ("enable_links", "disable_links", "resync_links")
     fieldsets = (
         (None, {"fields": ("platform", "app_id", "os", "campaign_name", "enabled")}),
-        ("Matching", {"fields": ("device_window_days", "ipua_window_hours")}),
-        ("Postbacks", {"fields": ("postback_activate", "postback_register", "postback_pay", "callback_hosts")}),
-        ("Protection", {"fields": ("rate_limit_per_second",)}),
-        ("Click URL", {"fields": ("token", "click_url_template", "click_stats", "created_at", "updated_at")}),
+        (_("Matching"), {"fields": ("device_window_days", "ipua_window_hours")}),
+        (_("Postbacks"), {"fields": ("postback_activate", "postback_register", "postback_pay", "callback_hosts")}),
+        (_("Protection"), {"fields": ("rate_limit_per_second",)}),
+        (_("Click URL"), {"fields": ("token", "click_url_template", "click_stats", "created_at", "updated_at")}),
     )
 
-    @admin.display(description="posts back")
+    @admin.display(description=_("posts back"))
     def postbacks(self, obj: TrackingLink) -> str:
         return ", ".join(e for e in platforms.EVENT_TYPES if obj.postback_enabled(e)) or "—"
 
-    @admin.display(description="clicks (24 h)")
+    @admin.display(description=_("clicks (24 h)"))
     def clicks_24h(self, obj: TrackingLink) -> int | str:
         try:
             return sum(row.get("clicks", 0) for row in selectors.link_click_stats(link_id=obj.pk, hours=24))
         except Exception:
             return "redis unavailable"
 
-    @admin.display(description="click-URL template")
+    @admin.display(description=_("click-URL template"))
     def click_url_template(self, obj: TrackingLink) -> str:
         if not obj.pk:
             return "Save the link to get its click URL."
@@ -87,7 +88,7 @@ class TrackingLinkAdmin(DomainErrorMixin, admin.ModelAdmin):
             rows,
         )
 
-    @admin.display(description="clicks by hour (UTC, from Redis)")
+    @admin.display(description=_("clicks by hour (UTC, from Redis)"))
     def click_stats(self, obj: TrackingLink) -> str:
         if not obj.pk:
             return "—"
@@ -121,17 +122,17 @@ class TrackingLinkAdmin(DomainErrorMixin, admin.ModelAdmin):
         for link in queryset:
             services.tracking_link_delete(link=link)
 
-    @admin.action(description="Enable selected links", permissions=["change"])
+    @admin.action(description=_("Enable selected links"), permissions=["change"])
     def enable_links(self, request, queryset: QuerySet[TrackingLink]) -> None:
         for link in queryset:
             services.tracking_link_update(link=link, enabled=True)
 
-    @admin.action(description="Disable selected links", permissions=["change"])
+    @admin.action(description=_("Disable selected links"), permissions=["change"])
     def disable_links(self, request, queryset: QuerySet[TrackingLink]) -> None:
         for link in queryset:
             services.tracking_link_update(link=link, enabled=False)
 
-    @admin.action(description="Re-replicate all links to Redis", permissions=["change"])
+    @admin.action(description=_("Re-replicate all links to Redis"), permissions=["change"])
     def resync_links(self, request, queryset) -> None:
         result = services.tracking_links_resync()
         self.message_user(request, f"Synced {result['synced']} link(s), removed {result['removed']} stale replica(s).")
@@ -170,7 +171,7 @@ class ConversionAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     inlines = [ConversionEventInline, PostbackInline]
     actions = ["release"]
 
-    @admin.action(description="Release rejected installs (post them back once)", permissions=["change"])
+    @admin.action(description=_("Release rejected installs (post them back once)"), permissions=["change"])
     def release(self, request, queryset):
         released = services.conversions_release(
             conversion_ids=list(queryset.values_list("pk", flat=True)), released_by=request.user.get_username()
@@ -256,7 +257,7 @@ class MatchTraceAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="clicks considered")
+    @admin.display(description=_("clicks considered"))
     def considered_clicks(self, obj: MatchTrace) -> str:
         return _candidates_table(obj.candidates)
 
@@ -308,7 +309,7 @@ class TestDeviceAdmin(DomainErrorMixin, admin.ModelAdmin):
     readonly_fields = ("keys", "created_at")
     actions = ("forget_devices",)
 
-    @admin.display(description="ids")
+    @admin.display(description=_("ids"))
     def ids(self, obj: TestDevice) -> str:
         return ", ".join(
             f"{n}={getattr(obj, n)}" for n in ("idfa", "caid", "imei", "oaid", "android_id") if getattr(obj, n)
@@ -328,7 +329,7 @@ class TestDeviceAdmin(DomainErrorMixin, admin.ModelAdmin):
         """Forgetting deletes the device's conversions, traces and stored clicks."""
         return request.user.has_perm("attribution.delete_conversion")
 
-    @admin.action(description="Forget this device (conversions, traces, stored clicks)", permissions=["forget"])
+    @admin.action(description=_("Forget this device (conversions, traces, stored clicks)"), permissions=["forget"])
     def forget_devices(self, request, queryset: QuerySet[TestDevice]) -> None:
         for device in queryset:
             result = services.test_device_forget(device=device)
@@ -397,11 +398,11 @@ class PostbackAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
-    @admin.display(description="platform")
+    @admin.display(description=_("platform"))
     def platform(self, obj: Postback) -> str:
         return obj.conversion.platform
 
-    @admin.display(description="conversion")
+    @admin.display(description=_("conversion"))
     def conversion_link(self, obj: Postback) -> str:
         url = reverse("admin:attribution_conversion_change", args=[obj.conversion_id])
         return format_html('<a href="{}">{}</a>', url, obj.conversion_id)
@@ -410,7 +411,7 @@ class PostbackAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
         """A retry sends the postback to the ad platform again."""
         return request.user.has_perm("attribution.change_postback")
 
-    @admin.action(description="Retry the selected failed postbacks now", permissions=["retry"])
+    @admin.action(description=_("Retry the selected failed postbacks now"), permissions=["retry"])
     def retry_postbacks(self, request, queryset: QuerySet[Postback]) -> None:
         retried = services.postbacks_retry(postback_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Queued {retried} postback(s) for another attempt.", messages.SUCCESS)

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from core.models import DeadLetter, ProcessedEvent, Profile
 
@@ -52,7 +53,7 @@ class ProfileAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="report")
+    @admin.display(description=_("report"))
     def report(self, obj):
         return format_html(
             '<a href="{}" target="_blank">HTML report</a>', reverse("admin:config_profile_html", args=[obj.pk])

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 from import_export import fields
 from import_export.admin import ExportMixin
 
@@ -29,7 +30,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     fieldsets = (
         (None, {"fields": ("name", "kind", "value", "min_spend_fen", "max_discount_fen", "usage_notes")}),
-        ("Validity", {"fields": ("validity_kind", "valid_from", "valid_until", "valid_days")}),
+        (_("Validity"), {"fields": ("validity_kind", "valid_from", "valid_until", "valid_days")}),
     )
 
     def save_model(self, request, obj: CouponTemplate, form, change):
@@ -39,7 +40,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         else:
             _adopt(obj, services.coupon_template_create(**_form_data(form, services.TEMPLATE_FIELDS)))
 
-    @admin.display(description="validity")
+    @admin.display(description=_("validity"))
     def validity(self, obj: CouponTemplate) -> str:
         if obj.validity_kind == "absolute":
             return f"{obj.valid_from:%Y-%m-%d %H:%M} → {obj.valid_until:%Y-%m-%d %H:%M}"
@@ -81,30 +82,33 @@ class CouponPackAdmin(admin.ModelAdmin):
     actions = ["disable_packs", "enable_packs", "generate_codes"]
     fieldsets = (
         (None, {"fields": ("name", "description", "component", "enabled")}),
-        ("Stock and limits", {"fields": ("total_stock", "stock_left", "per_user_limit", "redis_gate", "stock_shards")}),
-        ("Claim window", {"fields": ("claim_starts_at", "claim_ends_at")}),
-        ("Record", {"fields": ("records", "created_at", "updated_at")}),
+        (
+            _("Stock and limits"),
+            {"fields": ("total_stock", "stock_left", "per_user_limit", "redis_gate", "stock_shards")},
+        ),
+        (_("Claim window"), {"fields": ("claim_starts_at", "claim_ends_at")}),
+        (_("Record"), {"fields": ("records", "created_at", "updated_at")}),
     )
 
     def get_queryset(self, request):
         return coupon_packs_with_counts().select_related("component__activity")
 
-    @admin.display(description="activity")
+    @admin.display(description=_("activity"))
     def activity_link(self, obj: CouponPack):
         if obj.component is None:
             return "-"
         return f"{obj.component.activity} (component #{obj.component_id})"
 
-    @admin.display(description="claimed", ordering="claims_count")
+    @admin.display(description=_("claimed"), ordering="claims_count")
     def claimed(self, obj: CouponPack) -> int:
         return obj.claims_count
 
-    @admin.display(description="redeemed coupons", ordering="redeemed_count")
+    @admin.display(description=_("redeemed coupons"), ordering="redeemed_count")
     def redeemed(self, obj: CouponPack):
         url = reverse("admin:coupons_coupon_changelist") + f"?claim__pack__id__exact={obj.pk}&status__exact=used"
         return format_html('<a href="{}">{}</a>', url, obj.redeemed_count)
 
-    @admin.display(description="claims, coupons, codes")
+    @admin.display(description=_("claims, coupons, codes"))
     def records(self, obj: CouponPack):
         if obj.pk is None:
             return "-"
@@ -123,7 +127,7 @@ class CouponPackAdmin(admin.ModelAdmin):
             parts.append(format_html('<a href="{}">{}</a>', url, label))
         return format_html_join(" · ", "{}", ((p,) for p in parts))
 
-    @admin.display(description="remaining")
+    @admin.display(description=_("remaining"))
     def stock_left(self, obj: CouponPack) -> int:
         return coupon_pack_remaining(pack=obj)
 
@@ -153,17 +157,17 @@ class CouponPackAdmin(admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
-    @admin.action(description="Disable selected packs (claims stop at once)", permissions=["change"])
+    @admin.action(description=_("Disable selected packs (claims stop at once)"), permissions=["change"])
     def disable_packs(self, request, queryset):
         count = services.coupon_packs_enable(pack_ids=list(queryset.values_list("pk", flat=True)), enabled=False)
         self.message_user(request, f"{count} pack(s) disabled.", messages.SUCCESS)
 
-    @admin.action(description="Enable selected packs", permissions=["change"])
+    @admin.action(description=_("Enable selected packs"), permissions=["change"])
     def enable_packs(self, request, queryset):
         count = services.coupon_packs_enable(pack_ids=list(queryset.values_list("pk", flat=True)), enabled=True)
         self.message_user(request, f"{count} pack(s) enabled.", messages.SUCCESS)
 
-    @admin.action(description="Generate redeem codes for the selected pack…", permissions=["change"])
+    @admin.action(description=_("Generate redeem codes for the selected pack…"), permissions=["change"])
     def generate_codes(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one pack to generate codes for.", messages.WARNING)

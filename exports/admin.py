@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from exports.models import Partition
 
@@ -14,7 +15,7 @@ class PartitionAdmin(admin.ModelAdmin):
     search_fields = ("dataset", "error")
     readonly_fields = [field.name for field in Partition._meta.fields]
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, obj: Partition) -> str:
         return obj.error[:120]
 

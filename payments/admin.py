@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_kit import DomainErrorMixin, NoWriteBackMixin, ReadOnlyInline, form_domain_errors
 from payments import selectors, services
@@ -82,19 +83,19 @@ class ProductAdmin(DomainErrorMixin, admin.ModelAdmin):
         for product in queryset:
             services.product_delete(product=product)
 
-    @admin.display(description="price (¥)")
+    @admin.display(description=_("price (¥)"))
     def price_yuan(self, obj):
         return f"{obj.price_fen / 100:.2f}"
 
-    @admin.display(description="sold (paid)", ordering="sold_count")
+    @admin.display(description=_("sold (paid)"), ordering="sold_count")
     def sold(self, obj):
         return obj.sold_count
 
-    @admin.display(description="reserved (pending)", ordering="reserved_count")
+    @admin.display(description=_("reserved (pending)"), ordering="reserved_count")
     def reserved(self, obj):
         return obj.reserved_count
 
-    @admin.display(description="remaining")
+    @admin.display(description=_("remaining"))
     def remaining_display(self, obj):
         return obj.remaining
 
@@ -103,7 +104,7 @@ class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     fields = ("created_at", "from_state", "to_state", "cause", "detail")
     readonly_fields = fields
-    verbose_name_plural = "timeline (state moves with their causes)"
+    verbose_name_plural = _("timeline (state moves with their causes)")
 
 
 class PaymentResultInline(ReadOnlyInline):
@@ -120,7 +121,7 @@ class PaymentResultInline(ReadOnlyInline):
         "reason",
     )
     readonly_fields = fields
-    verbose_name_plural = "payment events"
+    verbose_name_plural = _("payment events")
 
 
 @admin.register(Order)
@@ -137,7 +138,7 @@ class OrderAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
         return False
 
     @admin.action(
-        description="Mark refunded (money returned in the payment console): revoke entitlement",
+        description=_("Mark refunded (money returned in the payment console): revoke entitlement"),
         permissions=["change"],
     )
     def refund_orders(self, request, queryset):
@@ -146,7 +147,7 @@ class OrderAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
         )
         self.message_user(request, f"{done} order(s) refunded.", messages.SUCCESS)
 
-    @admin.display(description="amount", ordering="amount_fen")
+    @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):
         return _yuan(obj.amount_fen)
 
@@ -167,7 +168,7 @@ class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
     search_fields = ("merchant_order_no", "paycode", "event_id", "transaction_id")
     readonly_fields = [f.name for f in PaymentResult._meta.fields]
 
-    @admin.display(description="amount", ordering="amount_fen")
+    @admin.display(description=_("amount"), ordering="amount_fen")
     def amount(self, obj):
         return _yuan(obj.amount_fen)
 
@@ -196,7 +197,7 @@ class ReconciliationReportAdmin(NoWriteBackMixin, admin.ModelAdmin):
     inlines = [ReconciliationItemInline]
     readonly_fields = [f.name for f in ReconciliationReport._meta.fields]
 
-    @admin.display(description="differences")
+    @admin.display(description=_("differences"))
     def differences_display(self, obj):
         if obj.differences > obj.repaired:
             return format_html('<strong style="color:#c00">{}</strong>', obj.differences)
