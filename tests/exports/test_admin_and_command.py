@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from core.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
+from core.services import ANALYST_GROUP, OPERATOR_GROUP, TECHNICAL_GROUP, groups_sync
 from exports import services
 from exports.models import Partition, PartitionStatus
 
@@ -37,14 +37,18 @@ def test_a_failed_export_is_recorded_shown_in_the_admin_and_retried_to_done(sett
     failed = Partition.objects.get(dataset="orders", hour=hour)
     assert failed.status == PartitionStatus.FAILED and failed.error and failed.attempts == 1
 
-    analyst = _login(ANALYST_GROUP)
-    page = analyst.get("/admin/exports/partition/?status=failed")
+    # Partitions are technical records: the technical group (on-call, data engineers)
+    # sees the failure; it cannot add, change or delete one.
+    technical = _login(TECHNICAL_GROUP)
+    page = technical.get("/admin/exports/partition/?status=failed")
     assert page.status_code == 200 and b"orders" in page.content and failed.error[:30].encode() in page.content
-    assert analyst.get("/admin/exports/partition/add/").status_code == 403
-    assert analyst.post(f"/admin/exports/partition/{failed.pk}/delete/", {"post": "yes"}).status_code == 403
-    operator = _login(OPERATOR_GROUP)
-    assert operator.get(f"/admin/exports/partition/{failed.pk}/change/").status_code == 200  # a read-only view
-    assert operator.post(f"/admin/exports/partition/{failed.pk}/change/", {"rows": 5}).status_code == 403
+    assert technical.get(f"/admin/exports/partition/{failed.pk}/change/").status_code == 200  # a read-only view
+    assert technical.post(f"/admin/exports/partition/{failed.pk}/change/", {"rows": 5}).status_code == 403
+    assert technical.get("/admin/exports/partition/add/").status_code == 403
+    assert technical.post(f"/admin/exports/partition/{failed.pk}/delete/", {"post": "yes"}).status_code == 403
+    # Campaign staff do not see them.
+    assert _login(ANALYST_GROUP).get("/admin/exports/partition/").status_code == 403
+    assert _login(OPERATOR_GROUP).get("/admin/exports/partition/").status_code == 403
 
     settings.EXPORT_URL = str(tmp_path / "export")  # fixed: the retry completes it
     from exports.tasks import partition_export_task
