@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 
+from django.utils.translation import gettext_lazy as _
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -101,7 +102,7 @@ class ListingGroupAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ("component",) if obj is not None else ()
 
-    @admin.display(description="listings", ordering="_count")
+    @admin.display(description=_("listings"), ordering="_count")
     def listing_count(self, obj) -> int:
         return obj._count
 
@@ -160,11 +161,11 @@ class ListingAdmin(ExportMixin, admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         services.listings_delete(listing_ids=list(queryset.values_list("pk", flat=True)))
 
-    @admin.display(description="city", ordering="group__city")
+    @admin.display(description=_("city"), ordering="group__city")
     def city(self, obj) -> str:
         return obj.group.city
 
-    @admin.display(description="price (元)", ordering="price_fen")
+    @admin.display(description=_("price (元)"), ordering="price_fen")
     def price_yuan(self, obj) -> str:
         return f"{obj.price_fen / 100:,.2f}"
 
@@ -236,11 +237,11 @@ class ImportJobAdmin(admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
-    @admin.display(description="mode")
+    @admin.display(description=_("mode"))
     def mode(self, obj) -> str:
         return ("dry run, " if obj.dry_run else "") + ("all or nothing" if obj.all_or_nothing else "skip bad rows")
 
-    @admin.display(description="result")
+    @admin.display(description=_("result"))
     def summary(self, obj) -> str:
         if not obj.finished:
             return "…"
