@@ -51,9 +51,12 @@ def idempotent_call(
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()
     try:
         with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                scope=scope, user_id=user_id, key=key, fingerprint=digest, response_status=0, response_body={}
-            )
+            try:
+                record = IdempotencyRecord.objects.create(
+                    scope=scope, user_id=user_id, key=key, fingerprint=digest, response_status=0, response_body={}
+                )
+            except IntegrityError as exc:  # only the key's own row means "asked before"
+                raise _KeyTaken from exc
             try:
                 with transaction.atomic():
                     status_code, body = compute()
@@ -62,7 +65,7 @@ def idempotent_call(
             record.response_status, record.response_body = status_code, body
             record.save(update_fields=["response_status", "response_body"])
             return status_code, body, False
-    except IntegrityError:
+    except _KeyTaken:
         pass
     return _replay(scope=scope, user_id=user_id, key=key, digest=digest)
 

@@ -69,3 +69,24 @@ def test_an_unauthenticated_request_is_refused_before_the_door(api_client):
     response = _post(api_client, 7)
     assert response.status_code in (401, 403)
     assert not IdempotencyRecord.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("door", ["idempotent_call", "idempotent_call_once"])
+def test_a_unique_violation_inside_the_work_is_its_own_error_not_a_repeat(door):
+    # Only the key's own row means "asked before": a constraint the work itself
+    # breaks surfaces as that error (the service's to handle), never as a replay of
+    # an answer that was never stored.
+    from django.db import IntegrityError
+
+    from core import idempotency
+
+    def work():
+        Group.objects.create(name="probe-dup")
+        Group.objects.create(name="probe-dup")
+        return 201, {}
+
+    with pytest.raises(IntegrityError):
+        getattr(idempotency, door)(scope="probe", user_id="u1", key="k-1", fingerprint="f", compute=work)
+    assert not IdempotencyRecord.objects.filter(scope="probe").exists()
+    assert not Group.objects.filter(name="probe-dup").exists()
