@@ -76,7 +76,7 @@ class PreviewCitiesApi(APIView):
 
     def get(self, request, token: str, component_id: int):
         component = _draft_listing_component(token, component_id)
-        cities = listing_selectors._cities_query(component)  # live: a preview is never cached
+        cities = listing_selectors.listing_cities(component=component)  # live: a preview is never cached
         return _no_store(
             Response(
                 {

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from components.models import Component
@@ -32,7 +30,7 @@ def listing_component_public_get(*, component_id: int) -> PublishedListingCompon
     if row is None:
         return None
     public = public_activity_get(row["activity__slug"])
-    if not public.served:
+    if not public.served or public.body is None:
         return None
     for item in public.body.get("components", []):
         if item.get("id") == component_id and item.get("type") == LISTING_TYPE:
@@ -44,30 +42,11 @@ def listings_per_city(component: PublishedListingComponent) -> int:
     return int(component.config.get("listings_per_city") or 20)
 
 
-CITIES_CACHE_SECONDS = 30
-
-
-def _cities_key(component: PublishedListingComponent) -> str:
-    generation = cache.get(f"listings:gen:{component.pk}", 0)
-    order = "|".join(component.config.get("city_order") or [])
-    signature = hashlib.sha1(f"{listings_per_city(component)}:{order}".encode()).hexdigest()[:12]
-    return f"listings:cities:{component.pk}:{generation}:{signature}"
-
-
 def listing_cities(*, component: PublishedListingComponent) -> list[dict]:
     """Cities with active listings, in the configured order (cities named in
     `city_order` first, then the rest in creation order). `count` is what the
     listings endpoint serves for the city (capped at `listings_per_city`).
-    Cached for CITIES_CACHE_SECONDS; imports and saves invalidate at once."""
-    key = _cities_key(component)
-    cities = cache.get(key)
-    if cities is None:
-        cities = _cities_query(component)
-        cache.set(key, cities, CITIES_CACHE_SECONDS)
-    return cities
-
-
-def _cities_query(component: PublishedListingComponent) -> list[dict]:
+    Reads the database only; the public API reads it through listings.cache."""
     per_city = listings_per_city(component)
     groups = list(
         ListingGroup.objects.filter(component_id=component.pk)

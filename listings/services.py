@@ -7,31 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
 
 from components.models import Component
+from listings.cache import listing_cities_invalidate
 from listings.errors import ImportRefused, ListingInvalid, NotListingComponent
 from listings.importing.check import listing_values_check
 from listings.importing.write import BATCH_SIZE, CONTENT_FIELDS
 from listings.models import ImportJob, Listing, ListingGroup
 
-__all__ = ["ImportRefused"]  # re-exported: callers catch it from here too
+__all__ = ["ImportRefused", "listing_cities_invalidate"]  # re-exported: callers use them from here too
 
 LISTING_TYPE = "listing"
-
-
-def listing_cities_invalidate(*, component_id: int) -> None:
-    """After a change to a component's listings commits, the public cities (cached
-    by listings.selectors) are recomputed on the next request."""
-
-    def bump() -> None:
-        key = f"listings:gen:{component_id}"
-        cache.add(key, 0, None)
-        cache.incr(key)
-
-    transaction.on_commit(bump)
 
 
 def listing_component_check(component: Component) -> None:

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from core.errors import ApiError
 from core.pagination import PageNumberPagination
+from listings import cache as listing_cache
 from listings import selectors
 from listings.models import Listing
 from listings.serializers import CitiesResponseSerializer, ListingPublicSerializer
@@ -40,7 +41,7 @@ class CitiesView(APIView):
     )
     def get(self, request, component_id: int):
         component = _component_or_404(component_id)
-        cities = selectors.listing_cities(component=component)
+        cities = listing_cache.listing_cities_cached(component=component)
         return Response(
             {
                 "component_id": component.pk,
@@ -63,7 +64,7 @@ class ListingsView(ListAPIView):
         city = (self.request.query_params.get("city") or "").strip()
         if not city:
             city = selectors.listing_default_city(
-                component=component, cities=selectors.listing_cities(component=component)
+                component=component, cities=listing_cache.listing_cities_cached(component=component)
             )
             if city is None:
                 return Listing.objects.none()
