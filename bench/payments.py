@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 from bench import support
 
@@ -41,22 +39,6 @@ STOCK = int(os.environ.get("BENCH_PAYMENTS_STOCK", "1500"))
 ATTEMPTS = STOCK + STOCK // 5
 BASELINE_ORDERS = int(os.environ.get("BENCH_PAYMENTS_BASELINE_ORDERS", "150"))
 RESULTS = int(os.environ.get("BENCH_PAYMENTS_RESULTS", "1000"))
-
-
-def _ensure_connections(connection) -> None:
-    """MariaDB's default max_connections (151) is shared with everything else on
-    the server: make room for CLIENTS more for the server's lifetime."""
-    if connection.vendor != "mysql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT @@max_connections")
-        (current,) = cursor.fetchone()
-        cursor.execute("SHOW STATUS LIKE 'Threads_connected'")
-        connected = int(cursor.fetchone()[1])
-        needed = connected + CLIENTS + 20
-        if current < needed:
-            cursor.execute(f"SET GLOBAL max_connections = {needed + 50}")
-            print(f"    max_connections raised from {current} to {needed + 50} ({connected} already connected)")
 
 
 def _product(stock: int):
@@ -93,31 +75,13 @@ def _order_client():
 
 
 def _orders_concurrently(component_id: int) -> tuple[float, Counter]:
-    from django.db import connection
+    # The one harness of tests and bench (tests/concurrency.py): a connection per
+    # client before one barrier; a client that cannot connect aborts it.
+    from tests.concurrency import clients_run
 
     place = _order_client()
-    jobs = [f"u{i}" for i in range(ATTEMPTS)]
-    chunks = [jobs[i::CLIENTS] for i in range(CLIENTS)]
-    barrier = threading.Barrier(CLIENTS + 1)
-
-    def client(chunk: list[str]) -> list[int]:
-        out = []
-        try:
-            connection.ensure_connection()
-            barrier.wait(timeout=120)
-            for user_id in chunk:
-                out.append(place(component_id, user_id))
-        finally:
-            connection.close()
-        return out
-
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        futures = [pool.submit(client, chunk) for chunk in chunks]
-        barrier.wait(timeout=120)
-        started = time.perf_counter()
-        statuses = Counter(s for f in futures for s in f.result())
-        elapsed = time.perf_counter() - started
-    return elapsed, statuses
+    run = clients_run([f"u{i}" for i in range(ATTEMPTS)], lambda user_id: place(component_id, user_id), clients=CLIENTS)
+    return run.elapsed, Counter(run.results)
 
 
 def _oversold(product_id: int) -> int:
@@ -239,9 +203,10 @@ def run() -> dict[str, dict]:
         from django.conf import settings
         from django.test.utils import override_settings
 
+        from tests.concurrency import mysql_connections_ensure
         from tests.payments.fakes import FakePaymentService
 
-        _ensure_connections(connection)
+        mysql_connections_ensure(connection, CLIENTS)
         fake = FakePaymentService(settings.PAYMENT_SECRET)
         try:
             with override_settings(PAYMENT_SERVICE_URL=fake.url):
