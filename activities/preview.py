@@ -21,7 +21,7 @@ from core.pagination import PageNumberPagination
 from listings import selectors as listing_selectors
 from listings.models import Listing
 from listings.selectors import PublishedListingComponent
-from listings.serializers import ListingPublicSerializer
+from listings.serializers import CitiesResponseSerializer, ListingPublicSerializer
 from listings.services import LISTING_TYPE
 
 
@@ -79,13 +79,15 @@ class PreviewCitiesApi(APIView):
         cities = listing_selectors.listing_cities(component=component)  # live: a preview is never cached
         return _no_store(
             Response(
-                {
-                    "component_id": component.pk,
-                    "layout": component.config.get("layout", "list"),
-                    "default_city": listing_selectors.listing_default_city(component=component, cities=cities),
-                    "listings_per_city": listing_selectors.listings_per_city(component),
-                    "cities": cities,
-                }
+                CitiesResponseSerializer(
+                    {
+                        "component_id": component.pk,
+                        "layout": component.config.get("layout", "list"),
+                        "default_city": listing_selectors.listing_default_city(component=component, cities=cities),
+                        "listings_per_city": listing_selectors.listings_per_city(component),
+                        "cities": cities,
+                    }
+                ).data
             )
         )
 

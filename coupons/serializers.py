@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from coupons.models import CouponKind, CouponStatus
-from coupons.selectors import coupon_payload
+from coupons.selectors import claim_payload, coupon_payload
 
 
 class CouponSerializer(serializers.Serializer):
@@ -38,6 +38,9 @@ class ClaimSerializer(serializers.Serializer):
     sequence = serializers.IntegerField(allow_null=True, help_text="Nth claim of this pack by the user (page claims).")
     claimed_at = serializers.DateTimeField()
     coupons = CouponSerializer(many=True)
+
+    def to_representation(self, instance) -> dict:
+        return claim_payload(instance)  # a claim just made carries its coupons: nothing read back
 
 
 class RedeemCodeInputSerializer(serializers.Serializer):

@@ -16,7 +16,7 @@ from core.errors import ApiError
 from core.idempotency import idempotent_call_once
 from core.permissions import HasServiceToken, IsEndUser
 from coupons import services
-from coupons.selectors import WALLET_STATUSES, claim_payload, coupon_payload, wallet_coupons
+from coupons.selectors import WALLET_STATUSES, wallet_coupons
 from coupons.serializers import (
     ClaimSerializer,
     CouponSerializer,
@@ -66,7 +66,7 @@ class ClaimView(APIView):
     )
     def post(self, request: Request, component_id: int) -> Response:
         claim = _claim_counted(component_id=component_id, user_id=request.user.id)
-        return Response(claim_payload(claim), status=status.HTTP_201_CREATED)
+        return Response(ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
 
 
 def _claim_counted(*, component_id: int, user_id: str):
@@ -123,7 +123,8 @@ class RedeemCodeView(APIView):
             scope="coupons.redeem_code",
             fingerprint=f"code:{code}",
             compute=lambda: Response(
-                claim_payload(services.redeem_code_redeem(code=code, user_id=user_id)), status=status.HTTP_201_CREATED
+                ClaimSerializer(services.redeem_code_redeem(code=code, user_id=user_id)).data,
+                status=status.HTTP_201_CREATED,
             ),
         )
 
@@ -161,7 +162,9 @@ class ServiceRedeemView(APIView):
             else services.coupon_discount_compute(template=coupon.template, order_amount_fen=amount)
         )
         return Response(
-            {"coupon": coupon_payload(coupon), "user_id": coupon.user_id, "changed": changed, "discount_fen": discount}
+            ServiceRedeemOutputSerializer(
+                {"coupon": coupon, "user_id": coupon.user_id, "changed": changed, "discount_fen": discount}
+            ).data
         )
 
 
@@ -185,6 +188,8 @@ class ServiceReleaseView(APIView):
             lambda: services.coupon_release(code=v["code"], order_id=v["order_id"], user_id=v["user_id"])
         )
         return Response(
-            {"coupon": coupon_payload(coupon), "user_id": coupon.user_id, "changed": changed, "discount_fen": None},
+            ServiceRedeemOutputSerializer(
+                {"coupon": coupon, "user_id": coupon.user_id, "changed": changed, "discount_fen": None}
+            ).data,
             status=status.HTTP_200_OK,
         )

@@ -43,13 +43,15 @@ class CitiesView(APIView):
         component = _component_or_404(component_id)
         cities = listing_cache.listing_cities_cached(component=component)
         return Response(
-            {
-                "component_id": component.pk,
-                "layout": component.config.get("layout", "list"),
-                "default_city": selectors.listing_default_city(component=component, cities=cities),
-                "listings_per_city": selectors.listings_per_city(component),
-                "cities": cities,
-            }
+            CitiesResponseSerializer(
+                {
+                    "component_id": component.pk,
+                    "layout": component.config.get("layout", "list"),
+                    "default_city": selectors.listing_default_city(component=component, cities=cities),
+                    "listings_per_city": selectors.listings_per_city(component),
+                    "cities": cities,
+                }
+            ).data
         )
 
 
