@@ -155,8 +155,8 @@ class OrderEvent(models.Model):
     """The timeline of an order: every state move (or flag) with its cause."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", verbose_name=_("order"))
-    from_state = models.CharField(max_length=16, blank=True, verbose_name=_("from state"))
-    to_state = models.CharField(max_length=16, verbose_name=_("to state"))
+    from_state = models.CharField(max_length=16, blank=True, choices=OrderState.choices, verbose_name=_("from state"))
+    to_state = models.CharField(max_length=16, choices=OrderState.choices, verbose_name=_("to state"))
     cause = models.CharField(max_length=40, verbose_name=_("cause"))
     detail = models.JSONField(default=dict, blank=True, verbose_name=_("detail"))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
@@ -168,6 +168,16 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_state or '-'} -> {self.to_state} ({self.cause})"
+
+
+class ServiceStatus(models.TextChoices):
+    """A paycode's status in the payment service's words (contracts §4)."""
+
+    PENDING = "PENDING", _("Pending payment")
+    PAID = "PAID", _("Paid")
+    FAILED = "FAILED", _("Failed")
+    CLOSED = "CLOSED", _("Closed")
+    REFUNDED = "REFUNDED", _("Refunded")
 
 
 class ResultOutcome(models.TextChoices):
@@ -188,7 +198,7 @@ class PaymentResult(models.Model):
     )
     merchant_order_no = models.CharField(max_length=64, db_index=True, verbose_name=_("merchant order no"))
     paycode = models.CharField(max_length=64, blank=True, verbose_name=_("paycode"))
-    status = models.CharField(max_length=16, verbose_name=_("status"))
+    status = models.CharField(max_length=16, choices=ServiceStatus.choices, verbose_name=_("status"))
     amount_fen = models.BigIntegerField(null=True, verbose_name=_("amount fen"))
     channel = models.CharField(max_length=16, blank=True, verbose_name=_("channel"))
     transaction_id = models.CharField(max_length=128, blank=True, verbose_name=_("transaction id"))
@@ -267,8 +277,10 @@ class ReconciliationItem(models.Model):
     )
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+", verbose_name=_("order"))
     kind = models.CharField(max_length=24, choices=DifferenceKind.choices, verbose_name=_("kind"))
-    our_state = models.CharField(max_length=16, verbose_name=_("our state"))
-    service_status = models.CharField(max_length=16, blank=True, verbose_name=_("service status"))
+    our_state = models.CharField(max_length=16, choices=OrderState.choices, verbose_name=_("our state"))
+    service_status = models.CharField(
+        max_length=16, blank=True, choices=ServiceStatus.choices, verbose_name=_("service status")
+    )
     repaired = models.BooleanField(default=False, verbose_name=_("repaired"))
     detail = models.CharField(max_length=255, blank=True, verbose_name=_("detail"))
 

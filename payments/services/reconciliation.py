@@ -17,6 +17,7 @@ from payments.models import (
     ReconciliationItem,
     ReconciliationReport,
     ResultOutcome,
+    ServiceStatus,
 )
 from payments.services.orders import order_void
 from payments.services.results import payment_result_apply
@@ -36,23 +37,23 @@ def _reconcile_order(order: Order, answer: dict) -> tuple[str, bool, str] | None
     ours = order.state
     if answer.get("amount_fen") != order.amount_fen:
         return DifferenceKind.AMOUNT_MISMATCH, False, f"service {answer.get('amount_fen')}, ours {order.amount_fen}"
-    if status == "PAID":
+    if status == ServiceStatus.PAID:
         if ours == OrderState.PENDING or (ours == OrderState.CLOSED and order.paid_at is None):
             result = payment_result_apply(payload=answer, source="query")
             repaired = result.outcome in (ResultOutcome.APPLIED, ResultOutcome.REFUND_FLAGGED)
             return DifferenceKind.PAID_UNKNOWN, repaired, result.reason or "applied the payment"
         return None
-    if status in ("CLOSED", "FAILED") and ours == OrderState.PAID:
+    if status in (ServiceStatus.CLOSED, ServiceStatus.FAILED) and ours == OrderState.PAID:
         repaired = order_void(
             order_id=order.pk, cause="reconciled_not_paid", detail={"service_status": status, "by": "reconciliation"}
         )
         return DifferenceKind.PAID_NOT_PAID, repaired, "voided the order and revoked the entitlement"
-    if status == "PENDING" and ours == OrderState.PAID:
+    if status == ServiceStatus.PENDING and ours == OrderState.PAID:
         return DifferenceKind.PAID_NOT_PAID, False, "service still PENDING: check with the payment team"
-    if status == "REFUNDED" and ours == OrderState.PAID:
+    if status == ServiceStatus.REFUNDED and ours == OrderState.PAID:
         result = payment_result_apply(payload=answer, source="query")
         return DifferenceKind.REFUNDED_UNKNOWN, result.outcome == ResultOutcome.APPLIED, "applied the refund"
-    if status == "PENDING" and ours == OrderState.CLOSED:
+    if status == ServiceStatus.PENDING and ours == OrderState.CLOSED:
         try:
             client.paycode_close(paycode=order.paycode)
         except client.PaycodeAlreadyPaid:

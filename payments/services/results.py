@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core import metrics
-from payments.models import Order, OrderState, PaymentResult, ResultOutcome
+from payments.models import Order, OrderState, PaymentResult, ResultOutcome, ServiceStatus
 from payments.services.orders import _entitlement_grant, _move, _note, _stock_take, order_close, order_refund
 from payments.signing import result_signature_valid
 
@@ -106,14 +106,14 @@ def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResu
         Order.objects.filter(pk=order.pk, paycode="").update(paycode=f.paycode)
     detail = {"source": source, "event_id": record.event_id, "transaction_id": f.transaction_id}
 
-    if f.status == "PAID":
+    if f.status == ServiceStatus.PAID:
         return _apply_paid(order, payload, f, detail, finish)
-    if f.status in ("FAILED", "CLOSED"):
-        cause = "payment_failed" if f.status == "FAILED" else "payment_closed"
+    if f.status in (ServiceStatus.FAILED, ServiceStatus.CLOSED):
+        cause = "payment_failed" if f.status == ServiceStatus.FAILED else "payment_closed"
         if order_close(order_id=order.pk, cause=cause, detail=detail):
             return finish(ResultOutcome.APPLIED)
         return finish(ResultOutcome.NO_CHANGE, f"order is {order.state}")
-    if f.status == "REFUNDED":
+    if f.status == ServiceStatus.REFUNDED:
         if order_refund(order_id=order.pk, cause="refunded_by_payment_service", detail=detail):
             return finish(ResultOutcome.APPLIED)
         return finish(ResultOutcome.NO_CHANGE, f"order is {order.state}")
