@@ -29,7 +29,7 @@ $(MO): locale/zh_Hans/LC_MESSAGES/django.po $(VENV)/.installed
 ## make messages: collect new strings into the .po files (then translate them), compile them
 messages: $(VENV)/.installed
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore .venv --ignore var --ignore bench --ignore tests --no-obsolete
-	$(BIN)/python manage.py compilemessages --ignore .venv --ignore var --ignore node_modules -v 0
+	$(MAKE) $(MO)
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

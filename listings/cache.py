@@ -23,21 +23,18 @@ def _generation_key(component_id: int) -> str:
     return f"listings:gen:{component_id}"
 
 
-def _cities_key(component: PublishedListingComponent) -> str:
-    from listings import selectors  # here: listings.services imports this module
-
+def _cities_key(component: PublishedListingComponent, *, per_city: int) -> str:
     generation = cache.get(_generation_key(component.pk), 0)
     order = "|".join(component.config.get("city_order") or [])
-    per_city = selectors.listings_per_city(component)
     signature = hashlib.sha1(f"{per_city}:{order}".encode()).hexdigest()[:12]
     return f"listings:cities:{component.pk}:{generation}:{signature}"
 
 
 def listing_cities_cached(*, component: PublishedListingComponent) -> list[dict]:
     """`selectors.listing_cities`, cached for CITIES_CACHE_SECONDS."""
-    from listings import selectors
+    from listings import selectors  # here: listings.services imports this module
 
-    key = _cities_key(component)
+    key = _cities_key(component, per_city=selectors.listings_per_city(component))
     cities = cache.get(key)
     if cities is None:
         cities = selectors.listing_cities(component=component)
