@@ -93,7 +93,12 @@ def fraud_rule_set(*, kind: str, app_id: str = "", mode: str, params: dict | Non
     return rule
 
 
-def _rules() -> dict[tuple[str, str], tuple[str, dict]]:
+FraudRules = dict[tuple[str, str], tuple[str, dict]]
+
+
+def fraud_rules() -> FraudRules:
+    """Every fraud rule by (kind, app id): one cache read (the rows, on a miss). A batch of
+    activations reads it once and passes it to each `fraud_judge`."""
     rules = cache.get(_CACHE_KEY)
     if rules is None:
         rules = {(r.kind, r.app_id): (r.mode, r.params) for r in FraudRule.objects.all()}
@@ -101,8 +106,8 @@ def _rules() -> dict[tuple[str, str], tuple[str, dict]]:
     return rules
 
 
-def fraud_rule_effective(*, kind: str, app_id: str) -> tuple[str, dict]:
-    rules = _rules()
+def fraud_rule_effective(*, kind: str, app_id: str, rules: FraudRules | None = None) -> tuple[str, dict]:
+    rules = fraud_rules() if rules is None else rules
     mode, params = rules.get((kind, app_id)) or rules.get((kind, "")) or (FRAUD_DEFAULT_MODES[kind], {})
     return mode, {**DEFAULT_PARAMS[kind], **params}
 
@@ -153,26 +158,29 @@ def fraud_judge(
     clicks_on_key: int,
     link_install_rate: float | None = None,
     link_id: int | None = None,
+    rules: FraudRules | None = None,
 ) -> FraudVerdict | None:
     """The strongest verdict of the rules that hit (reject beats flag), or None.
     With `link_id`, an install past the long tail looks up its link's click-to-install
-    rate (`link_install_rate_of`) for the flooding rule."""
+    rate (`link_install_rate_of`) for the flooding rule. `rules` (`fraud_rules()`) is
+    read once here when not given."""
+    rules = fraud_rules() if rules is None else rules
     verdicts: list[FraudVerdict] = []
-    mode, p = fraud_rule_effective(kind=FraudRuleKind.DENYLIST, app_id=app_id)
+    mode, p = fraud_rule_effective(kind=FraudRuleKind.DENYLIST, app_id=app_id, rules=rules)
     if mode != FraudMode.OFF and p["cidrs"]:
         for label, ip in (("click", click_ip), ("activation", activation_ip)):
             hit = _in_ranges(ip, p["cidrs"])
             if hit:
                 verdicts.append(FraudVerdict("denylist", mode, f"{label} address {ip} in deny-listed range {hit}"))
                 break
-    mode, p = fraud_rule_effective(kind=FraudRuleKind.INJECTION, app_id=app_id)
+    mode, p = fraud_rule_effective(kind=FraudRuleKind.INJECTION, app_id=app_id, rules=rules)
     if mode != FraudMode.OFF and ctit_seconds < p["min_ctit_seconds"]:
         verdicts.append(
             FraudVerdict(
                 "injection", mode, f"click-to-install {ctit_seconds} s < {p['min_ctit_seconds']} s (click injection)"
             )
         )
-    mode, p = fraud_rule_effective(kind=FraudRuleKind.FLOODING, app_id=app_id)
+    mode, p = fraud_rule_effective(kind=FraudRuleKind.FLOODING, app_id=app_id, rules=rules)
     if mode != FraudMode.OFF:
         if clicks_on_key > p["max_clicks_per_device"]:
             verdicts.append(
