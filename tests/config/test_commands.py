@@ -27,6 +27,22 @@ def test_seed_demo_is_idempotent_and_prints_the_logins():
     analyst = get_user_model().objects.get(username="analyst")
     assert operator.check_password("operator-demo-2026") and operator.is_staff and not operator.is_superuser
     assert analyst.groups.filter(name="analyst").exists()
+    assert "technical technical / technical-demo-2026" in second.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_technical_login_sees_the_technical_lists_and_no_campaign_model(client):
+    call_command("seed_demo", stdout=StringIO())
+    technical = get_user_model().objects.get(username="technical")
+    assert technical.is_staff and not technical.is_superuser
+    assert list(technical.groups.values_list("name", flat=True)) == ["technical"]
+    assert client.login(username="technical", password="technical-demo-2026")
+    for path in ("/admin/config/processedevent/", "/admin/payments/sandboxpaycode/", "/admin/config/deadletter/"):
+        assert client.get(path).status_code == 200, path
+    for path in ("/admin/activities/activity/", "/admin/coupons/couponpack/"):
+        assert client.get(path).status_code == 403, path
+    index = client.get("/admin/").content.decode()
+    assert "/admin/config/processedevent/" in index and "/admin/activities/activity/" not in index
 
 
 @pytest.mark.django_db

@@ -10,11 +10,12 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from core.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync, staff_user_ensure
+from core.services import ANALYST_GROUP, OPERATOR_GROUP, TECHNICAL_GROUP, groups_sync, staff_user_ensure
 
 DEMO_LOGINS = (
     ("operator", "operator-demo-2026", OPERATOR_GROUP),
     ("analyst", "analyst-demo-2026", ANALYST_GROUP),
+    ("technical", "technical-demo-2026", TECHNICAL_GROUP),
 )
 
 
