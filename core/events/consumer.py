@@ -16,7 +16,10 @@ twice that) or until EVENTS_BATCH_WAIT_MS passed without more, and then
    savepoint holding its `ProcessedEvent` marker (unique on source + event_id) and
    its handler's writes: a duplicate marker (applied before, or earlier in this
    batch) means the event is only acked; a failing handler rolls back only its own
-   savepoint. An event that breaks the transaction itself (past its time limit, or
+   savepoint. The events of a type with a batch handler (core/events/registry.py)
+   go in one savepoint instead: markers in one INSERT, one call of the batch
+   handler, and on failure that savepoint rolls back and they go event by event
+   (`_apply_batched`). An event that breaks the transaction itself (past its time limit, or
    the database ended the transaction) gets its failure and the others are applied
    again in a new transaction; a failed commit applies each event again in a
    transaction of its own (the one-by-one path, `process`);
@@ -42,14 +45,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from celery import bootsteps
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
 from core import telemetry
+
+if TYPE_CHECKING:
+    from core.events.registry import EventType
 
 logger = logging.getLogger("huodong.events")
 
@@ -173,12 +180,16 @@ class Delivery:
     headers: dict | None = None
 
 
+SpanFactory = Callable[[Delivery], AbstractContextManager[object]]
+"""The context (tracing span, liveness) each event is applied in."""
+
+
 @dataclass
 class _Ready:
     """An event that passed its checks and is to be applied."""
 
     index: int
-    event_type: object
+    event_type: EventType
     payload: dict
     event_id: str
     delivery: Delivery
@@ -198,6 +209,16 @@ class _Duplicate(Exception):
     pass
 
 
+class _BatchBroken(Exception):
+    """A batch handler left the transaction unusable (past its time limit, or the
+    database ended the transaction): the batch's transaction is rolled back and its
+    events applied again with that type's events each in its own savepoint."""
+
+    def __init__(self, routing_key: str):
+        super().__init__(routing_key)
+        self.routing_key = routing_key
+
+
 class TransactionSpoiled(Exception):
     """The handler returned after swallowing an error that marked its transaction for
     rollback: Django would roll its writes back silently, so it counts as failed."""
@@ -208,7 +229,7 @@ def _raise_if_spoiled(connection) -> None:
         raise TransactionSpoiled("the handler swallowed a database error; its writes were rolled back")
 
 
-def _check(*, source: str, routing_key: str, body: bytes) -> tuple[Outcome | None, object, dict, str]:
+def _check(*, source: str, routing_key: str, body: bytes) -> tuple[Outcome | None, EventType | None, dict, str]:
     """Bound, parse, find the handler and validate: (dead outcome or None, event type,
     payload, event_id). Never raises."""
     from django.conf import settings
@@ -267,8 +288,8 @@ def process(
     """Decide and apply one message in its own transaction. Never raises, whatever the
     body or handler does."""
     dead, event_type, payload, event_id = _check(source=source, routing_key=routing_key, body=body)
-    if dead is not None:
-        return dead
+    if dead is not None or event_type is None:
+        return dead or Outcome("dead", "consumer error: no event type")
     return _apply_one(
         source=source,
         routing_key=routing_key,
@@ -281,7 +302,17 @@ def process(
     )
 
 
-def _apply_one(*, source, routing_key, event_type, payload, event_id, attempts, max_attempts, clock) -> Outcome:
+def _apply_one(
+    *,
+    source: str,
+    routing_key: str,
+    event_type: EventType,
+    payload: dict,
+    event_id: str,
+    attempts: int,
+    max_attempts: int,
+    clock: HandlerClock | None,
+) -> Outcome:
     from django.db import IntegrityError, connection, transaction
 
     from core.models import ProcessedEvent
@@ -308,7 +339,7 @@ def process_batch(
     *,
     max_attempts: int,
     clock: HandlerClock | None = None,
-    span: Callable[[Delivery], object] | None = None,
+    span: SpanFactory | None = None,
 ) -> list[Outcome]:
     """Decide and apply a batch of messages: one outcome per delivery, in order. Never
     raises.
@@ -321,20 +352,29 @@ def process_batch(
     transaction unusable (past its time limit, or the database ended the transaction)
     gets its failure and the rest are applied again in a new transaction; if the
     commit itself fails, each event is applied again in its own transaction (the
-    one-by-one path). The caller acks only after this returns, i.e. after commit."""
+    one-by-one path). A type with a batch handler has its events applied by one call
+    in one savepoint, falling back to the savepoint per event when it fails
+    (`_apply_batched`). The caller acks only after this returns, i.e. after commit."""
     outcomes: list[Outcome | None] = [None] * len(deliveries)
     pending: list[_Ready] = []
     for index, delivery in enumerate(deliveries):
         dead, event_type, payload, event_id = _check(
             source=delivery.source, routing_key=delivery.routing_key, body=delivery.body
         )
-        if dead is not None:
-            outcomes[index] = dead
+        if dead is not None or event_type is None:
+            outcomes[index] = dead or Outcome("dead", "consumer error: no event type")
         else:
             pending.append(_Ready(index, event_type, payload, event_id, delivery))
+    unbatched: frozenset[str] = frozenset()
     while pending:
         try:
-            applied = _apply_in_one_transaction(pending, max_attempts=max_attempts, clock=clock, span=span)
+            applied = _apply_in_one_transaction(
+                pending, max_attempts=max_attempts, clock=clock, span=span, unbatched=unbatched
+            )
+        except _BatchBroken as broken:
+            _close_quietly()  # the transaction is gone: again, that type's events one by one
+            unbatched |= {broken.routing_key}
+            continue
         except _BatchAborted as aborted:
             _close_quietly()  # the transaction is gone: go on with a fresh connection
             outcomes[aborted.index] = aborted.outcome
@@ -361,7 +401,9 @@ def _close_quietly() -> None:
         logger.exception("could not close the database connection")
 
 
-def _apply_ready_alone(ready: _Ready, *, max_attempts: int, clock, span) -> Outcome:
+def _apply_ready_alone(
+    ready: _Ready, *, max_attempts: int, clock: HandlerClock | None, span: SpanFactory | None
+) -> Outcome:
     delivery = ready.delivery
     with span(delivery) if span is not None else _no_clock():
         return _apply_one(
@@ -376,44 +418,152 @@ def _apply_ready_alone(ready: _Ready, *, max_attempts: int, clock, span) -> Outc
         )
 
 
-def _apply_in_one_transaction(pending: list[_Ready], *, max_attempts: int, clock, span) -> dict[int, Outcome]:
+def _apply_in_one_transaction(
+    pending: list[_Ready],
+    *,
+    max_attempts: int,
+    clock: HandlerClock | None,
+    span: SpanFactory | None,
+    unbatched: frozenset[str] = frozenset(),
+) -> dict[int, Outcome]:
+    """Apply `pending` in one transaction: the events of a type with a batch handler
+    (two or more of them, its routing key not in `unbatched`) together in one
+    savepoint (`_apply_batched`), the others each in its own savepoint, in delivery
+    order (a type's batch is applied where its first event stands)."""
+    from django.db import transaction
+
+    groups: dict[str, list[_Ready]] = {}
+    for ready in pending:
+        if ready.event_type.batch_handler is not None and ready.delivery.routing_key not in unbatched:
+            groups.setdefault(ready.delivery.routing_key, []).append(ready)
+    outcomes: dict[int, Outcome] = {}
+    with transaction.atomic():
+        for ready in pending:
+            if ready.index in outcomes:
+                continue  # applied with its type's batch
+            group = groups.get(ready.delivery.routing_key, [])
+            if len(group) > 1:
+                outcomes.update(_apply_batched(group, max_attempts=max_attempts, clock=clock, span=span))
+            else:
+                outcomes[ready.index] = _apply_in_savepoint(ready, max_attempts=max_attempts, clock=clock, span=span)
+    return outcomes
+
+
+def _apply_in_savepoint(
+    ready: _Ready,
+    *,
+    max_attempts: int,
+    clock: HandlerClock | None,
+    span: SpanFactory | None,
+) -> Outcome:
+    """One event in its own savepoint: its marker and its single handler's writes."""
     from django.db import IntegrityError, connection, transaction
 
     from core.models import ProcessedEvent
 
-    outcomes: dict[int, Outcome] = {}
-    with transaction.atomic():
-        for ready in pending:
-            delivery = ready.delivery
-            with span(delivery) if span is not None else _no_clock():
-                callbacks_before = len(connection.run_on_commit)
+    delivery = ready.delivery
+    with span(delivery) if span is not None else _no_clock():
+        callbacks_before = len(connection.run_on_commit)
+        try:
+            with transaction.atomic():  # this event's savepoint: marker and handler's writes
                 try:
-                    with transaction.atomic():  # this event's savepoint: marker and handler's writes
-                        try:
-                            ProcessedEvent.objects.create(
-                                source=delivery.source, event_id=ready.event_id, event_type=delivery.routing_key
-                            )
-                        except IntegrityError as exc:
-                            raise _Duplicate from exc
-                        with clock.running() if clock is not None else _no_clock():
-                            ready.event_type.handler(ready.payload)
-                        _raise_if_spoiled(connection)
-                except _Duplicate:
-                    outcomes[ready.index] = Outcome("duplicate", "event_id already applied", ready.event_id)
-                except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
-                    outcome = _failed(
-                        exc,
-                        attempts=delivery.attempts,
-                        max_attempts=max_attempts,
-                        event_id=ready.event_id,
-                        routing_key=delivery.routing_key,
+                    ProcessedEvent.objects.create(
+                        source=delivery.source, event_id=ready.event_id, event_type=delivery.routing_key
                     )
-                    if isinstance(exc, HandlerTimeout) or connection.needs_rollback:
-                        raise _BatchAborted(ready.index, outcome) from exc
-                    outcomes[ready.index] = outcome
-                else:
-                    _bind_to_current_context(connection, callbacks_before)
-                    outcomes[ready.index] = Outcome("applied", "", ready.event_id)
+                except IntegrityError as exc:
+                    raise _Duplicate from exc
+                with clock.running() if clock is not None else _no_clock():
+                    ready.event_type.handler(ready.payload)
+                _raise_if_spoiled(connection)
+        except _Duplicate:
+            return Outcome("duplicate", "event_id already applied", ready.event_id)
+        except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
+            outcome = _failed(
+                exc,
+                attempts=delivery.attempts,
+                max_attempts=max_attempts,
+                event_id=ready.event_id,
+                routing_key=delivery.routing_key,
+            )
+            if isinstance(exc, HandlerTimeout) or connection.needs_rollback:
+                raise _BatchAborted(ready.index, outcome) from exc
+            return outcome
+        _bind_to_current_context(connection, callbacks_before)
+        return Outcome("applied", "", ready.event_id)
+
+
+def _apply_batched(
+    group: list[_Ready],
+    *,
+    max_attempts: int,
+    clock: HandlerClock | None,
+    span: SpanFactory | None,
+) -> dict[int, Outcome]:
+    """The events of one type with a batch handler, in ONE savepoint: the markers
+    already present (one SELECT) and an event_id's later copies in this batch are
+    duplicates; the others' markers go in with one multi-row INSERT, then
+    `batch_handler(payloads)` is called once, payloads in delivery order. If that
+    raises (or a marker clashes: another consumer applied one meanwhile), the
+    savepoint rolls back and the group is applied event by event
+    (`_apply_in_savepoint`), so only the event that fails is retried.
+
+    Tracing: the batch handler runs in the first event's span (its on_commit
+    callbacks run in that context); every other applied event gets its own span,
+    opened just after, so each event's trace shows it was consumed."""
+    from django.db import connection, transaction
+
+    from core.models import ProcessedEvent
+
+    first = group[0]
+    source, routing_key = first.delivery.source, first.delivery.routing_key
+    batch_handler = first.event_type.batch_handler
+    assert batch_handler is not None
+    outcomes: dict[int, Outcome] = {}
+    fresh: list[_Ready] = []
+    with span(first.delivery) if span is not None else _no_clock():
+        callbacks_before = len(connection.run_on_commit)
+        try:
+            with transaction.atomic():  # the batch's savepoint: markers and batch handler's writes
+                ids = list(dict.fromkeys(ready.event_id for ready in group))
+                seen = set(
+                    ProcessedEvent.objects.filter(source=source, event_id__in=ids).values_list("event_id", flat=True)
+                )
+                for ready in group:
+                    if ready.event_id in seen:
+                        outcomes[ready.index] = Outcome("duplicate", "event_id already applied", ready.event_id)
+                    else:
+                        seen.add(ready.event_id)
+                        fresh.append(ready)
+                if fresh:
+                    ProcessedEvent.objects.bulk_create(
+                        ProcessedEvent(source=source, event_id=ready.event_id, event_type=routing_key)
+                        for ready in fresh
+                    )
+                    with clock.running() if clock is not None else _no_clock():
+                        batch_handler([ready.payload for ready in fresh])
+                    _raise_if_spoiled(connection)
+        except BaseException as exc:  # whatever it raises: this group goes event by event
+            logger.warning(
+                "batch handler failed: applying its events one by one",
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra={"event_type": routing_key, "batch": len(group)},
+            )
+            if isinstance(exc, HandlerTimeout) or connection.needs_rollback:
+                raise _BatchBroken(routing_key) from exc  # the transaction is unusable
+            fallback = True
+        else:
+            fallback = False
+            if fresh:
+                _bind_to_current_context(connection, callbacks_before)
+    if fallback:
+        return {
+            ready.index: _apply_in_savepoint(ready, max_attempts=max_attempts, clock=clock, span=span)
+            for ready in group
+        }
+    for ready in fresh[1:]:
+        with span(ready.delivery) if span is not None else _no_clock():
+            pass
+    outcomes.update((ready.index, Outcome("applied", "", ready.event_id)) for ready in fresh)
     return outcomes
 
 
@@ -688,9 +838,10 @@ class EventConsumer(ConsumerMixin):
         is in arrival order; the first one not yet due is put back and ends the pass."""
         moved = 0
         try:
-            if self._retry_channel is None:
-                self._retry_channel = self.connection.channel()
-            queue = retry_queue(self.prefix)(self._retry_channel)
+            channel = self._retry_channel
+            if channel is None:
+                channel = self._retry_channel = self.connection.channel()
+            queue = retry_queue(self.prefix)(channel)
             for _ in range(limit):
                 message = queue.get(no_ack=False)
                 if message is None:

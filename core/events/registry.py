@@ -1,9 +1,25 @@
-"""The one handler per event type."""
+"""The one handler per event type, and optionally its batch handler.
+
+A batch handler (`BatchHandler`) applies many events of one type at once: the
+consumer (core/events/consumer.py) calls it with the payloads of a batch's valid,
+not-yet-applied events of that type, in delivery order, inside ONE savepoint that
+also holds their `ProcessedEvent` markers. If it raises, that savepoint rolls back
+and the consumer applies the same events through the single handler, each in its
+own savepoint (so a failure stays with the event that causes it, and retries and
+dead letters stay per event).
+
+The contract of a batch handler: the end state of the database (and of whatever
+it writes elsewhere) after `batch_handler(payloads)` must equal the end state of
+calling `handler(payload)` for each payload in order, including when several
+payloads concern the same entity (two results for one order, say). It must either
+apply all payloads or raise; it must not swallow a database error (that counts as a
+failure of the whole batch, which then falls back to the single handler).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -11,6 +27,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from core.events.contracts import CONTRACTS
 
 Handler = Callable[[dict], None]
+BatchHandler = Callable[[list[dict]], None]
 
 
 @dataclass(frozen=True)
@@ -19,6 +36,7 @@ class EventType:
     exchange: str
     validator: Draft202012Validator
     handler: Handler
+    batch_handler: BatchHandler | None = None
 
 
 _REGISTRY: dict[str, EventType] = {}
@@ -42,10 +60,12 @@ def register(
     routing_key: str,
     handler: Handler,
     *,
+    batch_handler: BatchHandler | None = None,
     exchange: str | None = None,
     schema: dict | None = None,
 ) -> EventType:
-    """Register the handler of one event type.
+    """Register the handler (and optionally the batch handler, see the module's
+    docstring for its contract) of one event type.
 
     The exchange and schema default to the contract of that routing key; a type
     outside the contracts (a test's) must give both.
@@ -63,7 +83,21 @@ def register(
         exchange=exchange,
         validator=Draft202012Validator(schema, format_checker=FORMAT_CHECKER),
         handler=handler,
+        batch_handler=batch_handler,
     )
+    _REGISTRY[routing_key] = event_type
+    return event_type
+
+
+def register_batch(routing_key: str, batch_handler: BatchHandler) -> EventType:
+    """Attach a batch handler to an event type registered already (its single
+    handler stays the fallback)."""
+    event_type = _REGISTRY.get(routing_key)
+    if event_type is None:
+        raise ValueError(f"{routing_key!r} has no handler: register it before its batch handler")
+    if event_type.batch_handler is not None:
+        raise DuplicateHandler(f"{routing_key!r} already has a batch handler: {event_type.batch_handler!r}")
+    event_type = replace(event_type, batch_handler=batch_handler)
     _REGISTRY[routing_key] = event_type
     return event_type
 
@@ -75,6 +109,16 @@ def unregister(routing_key: str) -> None:
 def event_handler(routing_key: str, **kwargs) -> Callable[[Handler], Handler]:
     def decorate(func: Handler) -> Handler:
         register(routing_key, func, **kwargs)
+        return func
+
+    return decorate
+
+
+def event_batch_handler(routing_key: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Decorator: the batch handler of a type registered already (`register_batch`)."""
+
+    def decorate(func: BatchHandler) -> BatchHandler:
+        register_batch(routing_key, func)
         return func
 
     return decorate

@@ -66,12 +66,50 @@ def handle_echo(payload: dict) -> None:
         time.sleep(payload["sleep"])
 
 
-def register_echo() -> None:
+BATCH_CALLS: list[list[str]] = []
+"""The event_ids of each call of `handle_echo_batch`, in this process."""
+
+
+def handle_echo_batch(payloads: list[dict]) -> None:
+    """The echo's batch handler: one multi-row insert of the journal rows (named
+    `echo:<event_id>:batch-<hex>`, so tests see which path applied an event). Like the
+    single handler it fails if any event asks to, and stalls (first delivery only)
+    when one asks to sleep."""
+    from django.contrib.auth.models import Group
+
+    BATCH_CALLS.append([payload["event_id"] for payload in payloads])
+    for payload in payloads:
+        if payload.get("fail"):
+            raise RuntimeError("asked to fail (in a batch)")
+        if payload.get("raise"):
+            _raise_unexpected(payload["raise"])
+    Group.objects.bulk_create(Group(name=f"echo:{p['event_id']}:batch-{uuid.uuid4().hex[:7]}") for p in payloads)
+    marker = os.environ.get("ECHO_STARTED_MARKER")
+    sleeping = [p for p in payloads if p.get("sleep")]
+    if sleeping and marker and not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write(sleeping[0]["event_id"])
+        time.sleep(sleeping[0]["sleep"])
+
+
+def register_echo(*, batch: bool = False) -> None:
     from core.events import registry
     from core.events.contracts import USER_CENTER_EXCHANGE
 
     registry.unregister(TEST_EVENT)
-    registry.register(TEST_EVENT, handle_echo, exchange=USER_CENTER_EXCHANGE, schema=TEST_SCHEMA)
+    registry.register(
+        TEST_EVENT,
+        handle_echo,
+        batch_handler=handle_echo_batch if batch else None,
+        exchange=USER_CENTER_EXCHANGE,
+        schema=TEST_SCHEMA,
+    )
+
+
+def applied_in_batch(event_id: str) -> int:
+    from django.contrib.auth.models import Group
+
+    return Group.objects.filter(name__startswith=f"echo:{event_id}:batch-").count()
 
 
 def applied(event_id: str) -> int:

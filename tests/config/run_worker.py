@@ -13,7 +13,7 @@ django.setup()
 
 from tests.config.handlers import register_echo  # noqa: E402
 
-register_echo()
+register_echo(batch=os.environ.get("ECHO_BATCH") == "1")
 
 from config.celery import app  # noqa: E402
 

@@ -143,3 +143,40 @@ def test_worker_killed_mid_batch_applies_every_event_of_the_batch_once_after_res
     finally:
         _kill(second)
     _delete_queues()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_inside_a_batch_handler_applies_each_event_once_after_restart(tmp_path):
+    """Killed while the batch handler runs (its markers inserted, its writes made, not
+    committed): nothing is applied; the restarted worker applies each event once."""
+    from tests.config.handlers import applied_in_batch
+
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        declare_topology(conn, settings.EVENTS_QUEUE_PREFIX)
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    marker = tmp_path / "handler-started"
+    for n, event_id in enumerate(ids):
+        extra = {"sleep": 60} if n == 2 else {}
+        publish_event("user_center", TEST_EVENT, {"event_id": event_id, "type": TEST_EVENT, "value": "v", **extra})
+
+    batch_env = {"EVENTS_BATCH_SIZE": "20", "EVENTS_BATCH_WAIT_MS": "1000", "ECHO_BATCH": "1"}
+    first = _start_worker(marker, **batch_env)
+    try:
+        _wait(marker.exists, 60, "the batch handler to start in the first worker")
+        assert marker.read_text() == ids[2]
+        assert [applied(event_id) for event_id in ids] == [0] * 5
+    finally:
+        _kill(first)
+    assert [applied(event_id) for event_id in ids] == [0] * 5
+    assert not ProcessedEvent.objects.filter(event_id__in=ids).exists()
+
+    second = _start_worker(marker, **batch_env)
+    try:
+        _wait(lambda: all(applied(event_id) == 1 for event_id in ids), 90, "the restarted worker to apply the batch")
+        time.sleep(1)
+        assert [applied(event_id) for event_id in ids] == [1] * 5
+        assert sum(applied_in_batch(event_id) for event_id in ids) >= 2  # through the batch handler
+        assert ProcessedEvent.objects.filter(event_id__in=ids).count() == 5
+    finally:
+        _kill(second)
+    _delete_queues()
