@@ -20,7 +20,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -28,7 +30,7 @@ from django.utils import timezone
 from alerts.models import FRAUD_DEFAULT_MODES, FraudMode, FraudRule, FraudRuleChange, FraudRuleKind
 from core.errors import DomainError
 
-DEFAULT_PARAMS = {
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     FraudRuleKind.INJECTION: {"min_ctit_seconds": 10},
     FraudRuleKind.FLOODING: {"max_clicks_per_device": 20, "long_tail_seconds": 86400, "min_install_rate": 0.001},
     FraudRuleKind.DENYLIST: {"cidrs": []},
@@ -43,7 +45,7 @@ class FraudVerdict:
     reason: str
 
 
-def _params_clean(kind: str, params: dict) -> dict:
+def _params_clean(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     merged = {**DEFAULT_PARAMS[kind], **(params or {})}
     unknown = set(merged) - set(DEFAULT_PARAMS[kind])
     if unknown:
@@ -64,7 +66,14 @@ def _params_clean(kind: str, params: dict) -> dict:
 
 
 @transaction.atomic
-def fraud_rule_set(*, kind: str, app_id: str = "", mode: str, params: dict | None = None, user=None) -> FraudRule:
+def fraud_rule_set(
+    *,
+    kind: str,
+    app_id: str = "",
+    mode: str,
+    params: dict[str, Any] | None = None,
+    user: User | AnonymousUser | None = None,
+) -> FraudRule:
     """Create or change a fraud rule; audited (who, when, before, after)."""
     if kind not in FraudRuleKind.values:
         raise DomainError(f"unknown fraud rule {kind!r}", code="invalid")
@@ -83,7 +92,7 @@ def fraud_rule_set(*, kind: str, app_id: str = "", mode: str, params: dict | Non
         rule=rule,
         kind=kind,
         app_id=app_id,
-        changed_by=user if getattr(user, "pk", None) else None,
+        changed_by=user if isinstance(user, User) and user.pk else None,
         changed_at=now,
         before=before,
         after={"mode": mode, "params": clean},
@@ -93,7 +102,7 @@ def fraud_rule_set(*, kind: str, app_id: str = "", mode: str, params: dict | Non
     return rule
 
 
-FraudRules = dict[tuple[str, str], tuple[str, dict]]
+FraudRules = dict[tuple[str, str], tuple[str, dict[str, Any]]]
 
 
 def fraud_rules() -> FraudRules:
@@ -106,7 +115,7 @@ def fraud_rules() -> FraudRules:
     return rules
 
 
-def fraud_rule_effective(*, kind: str, app_id: str, rules: FraudRules | None = None) -> tuple[str, dict]:
+def fraud_rule_effective(*, kind: str, app_id: str, rules: FraudRules | None = None) -> tuple[str, dict[str, Any]]:
     rules = fraud_rules() if rules is None else rules
     mode, params = rules.get((kind, app_id)) or rules.get((kind, "")) or (FRAUD_DEFAULT_MODES[kind], {})
     return mode, {**DEFAULT_PARAMS[kind], **params}

@@ -90,10 +90,12 @@ def _jobs_by_task() -> dict[str, list[str]]:
     return jobs
 
 
-def beat_task_started(sender=None, task=None, **_: object) -> None:
+def beat_task_started(sender: object = None, task: object = None, **_: object) -> None:
     """task_prerun: a beat job's task started; record it (never fails the task)."""
     name = getattr(task or sender, "name", None)
-    jobs = _jobs_by_task().get(name or "")
+    if not isinstance(name, str):
+        return
+    jobs = _jobs_by_task().get(name)
     if not jobs:
         return
     from alerts.services import beat_run_record

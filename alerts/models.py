@@ -24,7 +24,7 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", _("critical")
 
 
-SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+SEVERITY_RANK: dict[str, int] = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class ChannelKind(models.TextChoices):
@@ -196,7 +196,7 @@ class FraudMode(models.TextChoices):
     REJECT = "reject", _("reject (kept as rejected, not posted back)")
 
 
-FRAUD_DEFAULT_MODES = {
+FRAUD_DEFAULT_MODES: dict[str, str] = {
     FraudRuleKind.INJECTION: FraudMode.FLAG,
     FraudRuleKind.FLOODING: FraudMode.FLAG,
     FraudRuleKind.DENYLIST: FraudMode.REJECT,
@@ -206,7 +206,8 @@ FRAUD_DEFAULT_MODES = {
 class FraudRule(models.Model):
     """A fraud rule for one app ("" = every app without its own row). params:
     injection `min_ctit_seconds` (10); flooding `max_clicks_per_device` (20),
-    `min_ctit_seconds_long_tail` (86400); deny list `cidrs` (list of CIDR ranges)."""
+    `long_tail_seconds` (86400), `min_install_rate` (0.001); deny list `cidrs` (list
+    of CIDR ranges)."""
 
     kind = models.CharField(max_length=16, choices=FraudRuleKind.choices, verbose_name=_("kind"))
     app_id = models.CharField(

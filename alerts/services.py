@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -24,6 +25,7 @@ from alerts.models import (
     Alert,
     AlertChannel,
     AlertDelivery,
+    AlertRule,
     AlertState,
     BeatJobRun,
     ClickOutage,
@@ -166,7 +168,7 @@ def alerts_reconcile(*, rule: str, firing: set[str], now: datetime | None = None
 
 
 @transaction.atomic
-def alert_acknowledge(*, alert: Alert, user, now: datetime | None = None) -> Alert:
+def alert_acknowledge(*, alert: Alert, user: User, now: datetime | None = None) -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.state != AlertState.FIRING:
         raise Conflict(f"the alert is {alert.state}, not firing", code="alert_not_firing")
@@ -261,13 +263,13 @@ def alert_channel_delete(*, channel: AlertChannel) -> None:
     channel.delete()
 
 
-def alert_rule_save(*, rule):
+def alert_rule_save(*, rule: AlertRule) -> AlertRule:
     rule.full_clean()
     rule.save()
     return rule
 
 
-def alert_rule_delete(*, rule) -> None:
+def alert_rule_delete(*, rule: AlertRule) -> None:
     rule.delete()
 
 
