@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
@@ -13,11 +14,13 @@ from django.utils import timezone
 from activities.models import Activity, ActivityRevision, ActivityStatus
 from components import registry
 from components.models import Component
+from core.auth import EndUser
 from core.errors import Forbidden, NotFound
 
 logger = logging.getLogger(__name__)
 
 # Why an activity is not served, by status (the 404's machine code).
+NOT_FOUND = ("activity_not_found", "No such activity.")
 NOT_SERVED = {
     ActivityStatus.DRAFT: ("activity_not_found", "No such activity."),
     ActivityStatus.SCHEDULED: ("activity_not_started", "This activity has not started yet."),
@@ -84,6 +87,10 @@ class PublicActivity:
     generation: int
     page_html: str | None = None  # the cached page of this generation, when asked for and filled
 
+    def why_not_served(self) -> tuple[str, str]:
+        """(code, message) of a view that is not served."""
+        return self.error or NOT_FOUND
+
 
 def public_entry_load(slug: str) -> dict:
     """What the cache keeps for `slug`: {"status", "body"} (status None: no such activity;
@@ -108,13 +115,15 @@ def public_activity_of(entry: dict, *, generation: int, page_html: str | None = 
     status = entry["status"]
     if entry["body"] is not None:
         return PublicActivity(True, status, entry["body"], None, generation, page_html)
-    error = NOT_SERVED.get(status, ("activity_not_found", "No such activity."))
+    error = NOT_SERVED.get(status, NOT_FOUND)
     return PublicActivity(False, status or "", None, error, generation)
 
 
-def public_activity_body(public: PublicActivity, user) -> dict:
+def public_activity_body(public: PublicActivity, user: EndUser | None) -> dict:
     """The API's body of a served view: the snapshot with each component's live state
     for `user` (None when anonymous)."""
+    if public.body is None:
+        raise ValueError("the activity is not served: public_activity_of() says why")
     return {**public.body, "components": components_live_state(public.body["components"], user)}
 
 
@@ -142,10 +151,10 @@ def preview_activity_get(token: str) -> Activity:
     return activity
 
 
-def components_live_state(components: list[dict], user) -> list[dict]:
+def components_live_state(components: list[dict], user: EndUser | None) -> list[dict]:
     """Adds each component's per-request `state` (types with a live_state hook only).
     A failing hook is logged and yields `"state": null`, never a broken page."""
-    wanted = {}
+    wanted: dict[int, registry.ComponentType] = {}
     for item in components:
         try:
             ctype = registry.get(item["type"])
@@ -158,15 +167,15 @@ def components_live_state(components: list[dict], user) -> list[dict]:
     rows = Component.objects.select_related("activity").in_bulk(list(wanted))
     out = []
     for item in components:
-        ctype = wanted.get(item["id"])
-        if ctype is None:
+        wanted_type = wanted.get(item["id"])
+        if wanted_type is None or wanted_type.live_state is None:
             out.append(item)
             continue
         component = rows.get(item["id"])
         state = None
         if component is not None:
             try:
-                state = ctype.live_state(component=component, user=user)
+                state = wanted_type.live_state(component=component, user=user)
             except Exception:
                 logger.exception("live_state failed", extra={"component_id": item["id"], "type": item["type"]})
         out.append({**item, "state": state})
@@ -182,7 +191,7 @@ def preview_body(activity: Activity) -> dict:
     return {**snapshot_build(activity), "status": activity.status, "revision": None, "published_at": None}
 
 
-def activities_due(now=None) -> tuple[list[int], list[int]]:
+def activities_due(now: datetime | None = None) -> tuple[list[int], list[int]]:
     """Ids of scheduled activities whose start has come, and of live ones whose end has."""
     from django.db.models import Q
 

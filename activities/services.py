@@ -16,7 +16,7 @@ from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
 
 from activities import cache, selectors
-from activities.audit import audit_record
+from activities.audit import Actor, actor_user, audit_record
 from activities.models import Activity, ActivityRevision, ActivityStatus, AuditAction
 from components import registry
 from components.models import Component
@@ -94,7 +94,7 @@ def _activity_validate(values: dict) -> None:
 @transaction.atomic
 def activity_create(
     *,
-    actor,
+    actor: Actor,
     name: str,
     slug: str,
     description: str = "",
@@ -111,7 +111,7 @@ def activity_create(
     _activity_validate(values)
     if Activity.objects.filter(slug=slug).exists():
         raise Conflict(f"The slug {slug!r} is already used by another activity.", code="slug_taken")
-    user = actor if getattr(actor, "pk", None) else None
+    user = actor_user(actor)
     activity = Activity.objects.create(**values, is_template=is_template, created_by=user, updated_by=user)
     audit_record(
         actor=actor,
@@ -125,7 +125,7 @@ def activity_create(
 
 
 @transaction.atomic
-def activity_update(*, activity: Activity, actor, **values) -> Activity:
+def activity_update(*, activity: Activity, actor: Actor, **values: object) -> Activity:
     """Edit the draft. Users keep seeing the published revision until the next publish
     (the schedule, starts_at and ends_at, drives beat at once)."""
     unknown = set(values) - set(EDITABLE_FIELDS)
@@ -146,7 +146,7 @@ def activity_update(*, activity: Activity, actor, **values) -> Activity:
         return activity
     for key, (_, new) in changes.items():
         setattr(activity, key, new)
-    activity.updated_by = actor if getattr(actor, "pk", None) else None
+    activity.updated_by = actor_user(actor)
     activity.save()
     audit_record(
         actor=actor,
@@ -159,7 +159,7 @@ def activity_update(*, activity: Activity, actor, **values) -> Activity:
     return activity
 
 
-def _transition(activity: Activity, to: str, actor, reason: str = "", *, allow_past_end: bool = False) -> None:
+def _transition(activity: Activity, to: str, actor: Actor, reason: str = "", *, allow_past_end: bool = False) -> None:
     """Move a locked activity row; the caller holds the lock. Going online after the
     end is refused unless `allow_past_end` (beat, which ends it in the same transaction)."""
     if to not in TRANSITIONS.get(activity.status, ()):
@@ -183,7 +183,7 @@ def _transition(activity: Activity, to: str, actor, reason: str = "", *, allow_p
 
 
 @transaction.atomic
-def activity_transition(*, activity: Activity, to: str, actor, reason: str = "") -> Activity:
+def activity_transition(*, activity: Activity, to: str, actor: Actor, reason: str = "") -> Activity:
     """Operators' status changes: take offline, bring back online, end, archive,
     un-schedule. Refused (Conflict transition_not_allowed) unless the state machine allows it."""
     if to not in S.values:
@@ -195,7 +195,9 @@ def activity_transition(*, activity: Activity, to: str, actor, reason: str = "")
     return locked
 
 
-def _revision_add(*, activity: Activity, snapshot: dict, actor, note: str, rolled_back_from=None) -> ActivityRevision:
+def _revision_add(
+    *, activity: Activity, snapshot: dict, actor: Actor, note: str, rolled_back_from: ActivityRevision | None = None
+) -> ActivityRevision:
     number = (ActivityRevision.objects.filter(activity=activity).aggregate(n=Max("number"))["n"] or 0) + 1
     revision = ActivityRevision.objects.create(
         activity=activity,
@@ -203,7 +205,7 @@ def _revision_add(*, activity: Activity, snapshot: dict, actor, note: str, rolle
         snapshot=snapshot,
         note=note[:200],
         rolled_back_from=rolled_back_from,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=actor_user(actor),
     )
     activity.published_revision = revision
     activity.published_at = revision.created_at
@@ -237,7 +239,7 @@ def _publishable(activity: Activity) -> None:
 
 
 @transaction.atomic
-def activity_publish(*, activity: Activity, actor, note: str = "") -> ActivityRevision:
+def activity_publish(*, activity: Activity, actor: Actor, note: str = "") -> ActivityRevision:
     """Freeze the current activity, theme and enabled components as a new revision,
     which the page and the API serve from now on. A draft becomes scheduled, and
     online at once if its start has come. Publishing unchanged content again
@@ -268,7 +270,7 @@ def activity_publish(*, activity: Activity, actor, note: str = "") -> ActivityRe
 
 
 @transaction.atomic
-def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor) -> ActivityRevision:
+def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor: Actor) -> ActivityRevision:
     """Serve an earlier revision again, as a new revision (history stays linear).
     The draft (components being edited) is left as it is."""
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
@@ -300,7 +302,7 @@ def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor) 
 
 
 @transaction.atomic
-def activity_delete(*, activity: Activity, actor) -> None:
+def activity_delete(*, activity: Activity, actor: Actor) -> None:
     if activity.status in (S.SCHEDULED, S.ONLINE):
         raise Conflict("Take the activity offline (or un-schedule it) before deleting it.", code="activity_live")
     audit_record(
@@ -332,7 +334,7 @@ def _free_slug(base: str) -> str:
 
 @transaction.atomic
 def activity_clone(
-    *, source: Activity, actor, is_template: bool, name: str | None = None, slug: str | None = None
+    *, source: Activity, actor: Actor, is_template: bool, name: str | None = None, slug: str | None = None
 ) -> Activity:
     """A deep copy as a new draft: the activity, its theme, every component with its
     config, and each component's data (through its type's clone hook), all in one
@@ -376,12 +378,12 @@ def activity_clone(
     return target
 
 
-def activity_save_as_template(*, activity: Activity, actor, name: str | None = None) -> Activity:
+def activity_save_as_template(*, activity: Activity, actor: Actor, name: str | None = None) -> Activity:
     return activity_clone(source=activity, actor=actor, is_template=True, name=name)
 
 
 def activity_create_from_template(
-    *, template: Activity, actor, name: str | None = None, slug: str | None = None
+    *, template: Activity, actor: Actor, name: str | None = None, slug: str | None = None
 ) -> Activity:
     if not template.is_template:
         raise DomainError("Pick a template to create an activity from.", code="not_a_template")

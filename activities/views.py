@@ -56,18 +56,20 @@ def _unavailable(code: str, message: str, status: int = 404) -> HttpResponse:
 def activity_page(request, slug: str) -> HttpResponse:
     """/a/{slug}/: the published snapshot, server-rendered; cached per generation."""
     public = cache.public_activity_get(slug, with_page=True)
-    if not public.served:
-        return _unavailable(*public.error)
+    body = public.body
+    if not public.served or body is None:
+        return _unavailable(*public.why_not_served())
     activity_view_count(slug=slug, visitor=visitor_of(request))
     # Browsers and CDNs revalidate every time; the ETag names the published
     # generation, so an unchanged page costs a 304.
-    etag = f'"{public.body["revision"]}-{public.generation}"'
+    etag = f'"{body["revision"]}-{public.generation}"'
+    response: HttpResponse
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponseNotModified()
     else:
         html = public.page_html
         if html is None:
-            html = _page_html(public.body)
+            html = _page_html(body)
             cache.public_page_fill(slug, public.generation, html)
         response = HttpResponse(html)
     response["ETag"] = etag
@@ -149,7 +151,7 @@ class ActivityDetailApi(APIView):
 
     @extend_schema(
         operation_id="activity_retrieve",
-        auth=[{"userToken": []}, {}],
+        auth=[{"userToken": []}, {}],  # type: ignore[list-item]  # drf-spectacular's stub says list[str]; its docs allow security requirement objects
         responses={
             200: ActivityPublicSerializer,
             401: OpenApiResponse(ActivityErrorSerializer, description="A token was sent and is invalid or expired."),
@@ -163,7 +165,7 @@ class ActivityDetailApi(APIView):
     def get(self, request, slug: str):
         public = cache.public_activity_get(slug)
         if not public.served:
-            code, message = public.error
+            code, message = public.why_not_served()
             raise NotFound(message, code=code)
         activity_view_count(slug=slug, visitor=visitor_of(request))
         user = request.user if isinstance(request.user, EndUser) else None

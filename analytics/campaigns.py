@@ -25,7 +25,7 @@ from attribution.models import Conversion, TrackingLink
 from core.errors import DomainError
 from core.redis import get_redis
 from coupons.models import Claim, Coupon
-from payments.models import Order
+from payments.models import Order, OrderState
 
 CAMPAIGNS = "campaigns"
 
@@ -40,7 +40,9 @@ def _hour(start: datetime) -> tuple[datetime, datetime]:
 def _views(rows: dict, start: datetime) -> None:
     hour = hour_bucket(start.timestamp())
     client = get_redis()
-    views = {k.decode(): int(v) for k, v in client.hgetall(counters.views_key(hour)).items()}
+    views = {
+        k.decode() if isinstance(k, bytes) else k: int(v) for k, v in client.hgetall(counters.views_key(hour)).items()
+    }
     if not views:
         return
     ids = dict(Activity.objects.filter(slug__in=list(views)).values_list("slug", "id"))
@@ -119,13 +121,14 @@ def link_outcome_rows(*, start: datetime) -> list[LinkOutcomeRollup]:
     paid = Order.objects.filter(
         paid_at__gte=start,
         paid_at__lt=end,
-        state__in=("paid", "refunded"),
+        state__in=(OrderState.PAID, OrderState.REFUNDED),
         product__component__activity_id__in=list(by_activity),
     )
-    for user_id, activity_id, when, fen in paid.values_list(
+    for user_id, activity_id, paid_at, fen in paid.values_list(
         "user_id", "product__component__activity_id", "paid_at", "paid_amount_fen"
     ):
-        facts.append((user_id, activity_id, when, "orders_paid", fen or 0))
+        if paid_at is not None:  # always set on paid and refunded orders (filtered on above)
+            facts.append((user_id, activity_id, paid_at, "orders_paid", fen or 0))
     if not facts:
         return []
     longest = max(item.window_days for item in mapped)

@@ -5,6 +5,7 @@ sums (never averaged). Reads only."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -114,11 +115,11 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _sums(columns) -> dict[str, Sum]:
+def _sums(columns: Iterable[str]) -> dict[str, Sum]:
     return {name: Sum(name) for name in columns}
 
 
-def _clean(row: dict, columns) -> dict:
+def _clean(row: Mapping[str, Any], columns: Iterable[str]) -> dict[str, int]:
     return {name: int(row.get(name) or 0) for name in columns}
 
 

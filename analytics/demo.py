@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -27,17 +26,6 @@ _LINKS = (
     ("oceanengine", "ios", "Demo · 巨量引擎 iOS 双十二 (history)", 220_00),
     ("tencent", "android", "Demo · 广点通 Android 双十二 (history)", 150_00),
 )
-
-
-class _Clock:
-    def __init__(self):
-        self.ns = 0
-
-    def time_ns(self) -> int:
-        return self.ns
-
-    def __getattr__(self, name):
-        return getattr(time, name)
 
 
 def _link(platform: str, os: str, name: str) -> TrackingLink:
@@ -78,87 +66,91 @@ def finalize(stdout) -> None:
     rng = random.Random(2026)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(days=days)
-    clock = _Clock()
-    real_time = clicks.time
-    clicks.time = clock
     made = {"clicks": 0, "activations": 0, "claims": 0}
-    try:
-        hour = start
-        while hour < now:
-            for link, _ in links:
-                for _ in range(_hourly_volume(hour)):
-                    at = hour + timedelta(seconds=rng.randrange(3600))
-                    device = str(uuid.UUID(int=rng.getrandbits(128))).upper()
-                    key = "idfa" if link.os == "ios" else "oaid"
-                    clock.ns = int(at.timestamp()) * 1_000_000_000
-                    os_param = "1" if link.os == "ios" else "android"
-                    query = f"{key}={device}&os={os_param}&ip=198.51.100.{rng.randrange(1, 250)}"
-                    clicks.click_handle(platform=link.platform, token=link.token, query=query, source_ip="127.0.0.1")
-                    made["clicks"] += 1
-                    counters.activity_view_count(
-                        slug=activity.slug, visitor=f"a:{device[:8]}", at=at.timestamp() + rng.randrange(60, 600)
+    hour = start
+    while hour < now:
+        for link, _ in links:
+            for _ in range(_hourly_volume(hour)):
+                at = hour + timedelta(seconds=rng.randrange(3600))
+                device = str(uuid.UUID(int=rng.getrandbits(128))).upper()
+                key = "idfa" if link.os == "ios" else "oaid"
+                os_param = "1" if link.os == "ios" else "android"
+                query = f"{key}={device}&os={os_param}&ip=198.51.100.{rng.randrange(1, 250)}"
+                clicks.click_handle(
+                    platform=link.platform,
+                    token=link.token,
+                    query=query,
+                    source_ip="127.0.0.1",
+                    received_at_us=int(at.timestamp()) * 1_000_000,
+                )
+                made["clicks"] += 1
+                counters.activity_view_count(
+                    slug=activity.slug, visitor=f"a:{device[:8]}", at=at.timestamp() + rng.randrange(60, 600)
+                )
+                if rng.random() < 0.15:  # installs: 15 % of clicks, minutes to hours later
+                    installed = at + timedelta(seconds=rng.choice([5, 40, 300, 1500, 5400, 30000]))
+                    if installed >= now:
+                        continue
+                    user = f"demo-{device[:12].lower()}"
+                    attribution_services.activation_record(
+                        event_id=str(uuid.uuid4()),
+                        app_id=APP_ID,
+                        os=link.os,
+                        user_id=user,
+                        device={key: device},
+                        ip=None,
+                        ua=None,
+                        occurred_at=installed,
                     )
-                    if rng.random() < 0.15:  # installs: 15 % of clicks, minutes to hours later
-                        installed = at + timedelta(seconds=rng.choice([5, 40, 300, 1500, 5400, 30000]))
-                        if installed >= now:
-                            continue
-                        user = f"demo-{device[:12].lower()}"
-                        attribution_services.activation_record(
+                    made["activations"] += 1
+                    if rng.random() < 0.5:
+                        attribution_services.deep_event_record(
                             event_id=str(uuid.uuid4()),
+                            event_type="register",
                             app_id=APP_ID,
-                            os=link.os,
                             user_id=user,
                             device={key: device},
-                            ip=None,
-                            ua=None,
-                            occurred_at=installed,
+                            occurred_at=installed + timedelta(minutes=2),
+                            amount_fen=None,
                         )
-                        made["activations"] += 1
-                        if rng.random() < 0.5:
+                        if rng.random() < 0.3:
                             attribution_services.deep_event_record(
                                 event_id=str(uuid.uuid4()),
-                                event_type="register",
+                                event_type="pay",
                                 app_id=APP_ID,
                                 user_id=user,
                                 device={key: device},
-                                occurred_at=installed + timedelta(minutes=2),
-                                amount_fen=None,
+                                occurred_at=installed + timedelta(minutes=9),
+                                amount_fen=rng.choice([990, 1990, 4990]),
                             )
-                            if rng.random() < 0.3:
-                                attribution_services.deep_event_record(
-                                    event_id=str(uuid.uuid4()),
-                                    event_type="pay",
-                                    app_id=APP_ID,
-                                    user_id=user,
-                                    device={key: device},
-                                    occurred_at=installed + timedelta(minutes=9),
-                                    amount_fen=rng.choice([990, 1990, 4990]),
-                                )
-                        if pack is not None and rng.random() < 0.4 and installed + timedelta(minutes=5) < now:
-                            from coupons.services import coupon_pack_claim
+                    if (
+                        pack is not None
+                        and pack.component_id is not None
+                        and rng.random() < 0.4
+                        and installed + timedelta(minutes=5) < now
+                    ):
+                        from coupons.services import coupon_pack_claim
 
-                            try:
-                                coupon_pack_claim(
-                                    component_id=pack.component_id, user_id=user, now=installed + timedelta(minutes=5)
-                                )
-                                made["claims"] += 1
-                            except Exception:  # sold out, outside the claim window: the demo goes on
-                                pass
-            # organic installs of the app
-            for _ in range(rng.randrange(0, 3)):
-                attribution_services.activation_record(
-                    event_id=str(uuid.uuid4()),
-                    app_id=APP_ID,
-                    os=rng.choice(["ios", "android"]),
-                    user_id=None,
-                    device={"idfa": str(uuid.UUID(int=rng.getrandbits(128))).upper()},
-                    ip=None,
-                    ua=None,
-                    occurred_at=hour + timedelta(seconds=rng.randrange(3600)),
-                )
-            hour += timedelta(hours=1)
-    finally:
-        clicks.time = real_time
+                        try:
+                            coupon_pack_claim(
+                                component_id=pack.component_id, user_id=user, now=installed + timedelta(minutes=5)
+                            )
+                            made["claims"] += 1
+                        except Exception:  # sold out, outside the claim window: the demo goes on
+                            pass
+        # organic installs of the app
+        for _ in range(rng.randrange(0, 3)):
+            attribution_services.activation_record(
+                event_id=str(uuid.uuid4()),
+                app_id=APP_ID,
+                os=rng.choice(["ios", "android"]),
+                user_id=None,
+                device={"idfa": str(uuid.UUID(int=rng.getrandbits(128))).upper()},
+                ip=None,
+                ua=None,
+                occurred_at=hour + timedelta(seconds=rng.randrange(3600)),
+            )
+        hour += timedelta(hours=1)
     for day in range(days):
         for link, cost in links:
             campaigns.link_cost_set(

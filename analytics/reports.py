@@ -88,7 +88,7 @@ def _rate(part: int, whole: int) -> float | None:
     return None if not whole else part / whole
 
 
-def _figures(totals: dict, cost_fen: int) -> dict:
+def _figures(totals: dict, cost_fen: float) -> dict:
     figures = {
         "clicks": totals["clicks"],
         "activations": totals["activations"],
@@ -211,7 +211,7 @@ def report_build(*, day: date) -> Report:
     """Every figure, chart and file of one local day's report, from the rollups."""
     end = day + timedelta(days=1)
     totals = selectors.link_rollup_sums_for_days(start=day, end=end)[0]
-    costs = selectors.link_cost_for_days(start=day, end=end, by_link=True)
+    costs = selectors.link_cost_per_link_for_days(start=day, end=end)
     link_rows = selectors.link_rollup_sums_for_days(start=day, end=end, group=("link_id", "platform"))
     names = dict(
         TrackingLink.objects.filter(id__in=[r["link_id"] for r in link_rows]).values_list("id", "campaign_name")

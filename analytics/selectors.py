@@ -10,7 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
 from analytics.models import BucketMinutes, CampaignRollup, LinkCost, LinkRollup
 
@@ -49,7 +49,7 @@ def local_day_of(moment: datetime) -> date:
     return moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
 
 
-def _sums(queryset, counters: tuple[str, ...], group: tuple[str, ...]) -> list[dict]:
+def _sums(queryset: QuerySet, counters: tuple[str, ...], group: tuple[str, ...]) -> list[dict]:
     rows = queryset.values(*group).annotate(**{c: Sum(c) for c in counters}).order_by(*group)
     return [{k: (v or 0) if k in counters else v for k, v in row.items()} for row in rows]
 
@@ -91,12 +91,15 @@ def campaign_rollup_sums_for_days(*, start: date, end: date) -> list[dict]:
     return _sums(rows, CAMPAIGN_COUNTERS, ("activity_id",))
 
 
-def link_cost_for_days(*, start: date, end: date, by_link: bool = False) -> dict[int, int] | int:
-    """Cost (fen) entered for the days [start, end): a total, or per link id."""
-    rows = LinkCost.objects.filter(day__gte=start, day__lt=end)
-    if by_link:
-        return {r["link_id"]: r["fen"] or 0 for r in rows.values("link_id").annotate(fen=Sum("cost_fen"))}
-    return rows.aggregate(fen=Sum("cost_fen"))["fen"] or 0
+def link_cost_for_days(*, start: date, end: date) -> int:
+    """Cost (fen) entered for the days [start, end), all links together."""
+    return LinkCost.objects.filter(day__gte=start, day__lt=end).aggregate(fen=Sum("cost_fen"))["fen"] or 0
+
+
+def link_cost_per_link_for_days(*, start: date, end: date) -> dict[int, int]:
+    """Cost (fen) entered for the days [start, end), per link id."""
+    rows = LinkCost.objects.filter(day__gte=start, day__lt=end).values("link_id").annotate(fen=Sum("cost_fen"))
+    return {r["link_id"]: r["fen"] or 0 for r in rows}
 
 
 # --- the development mail folder (no EMAIL_HOST: Django's file backend) ---------------

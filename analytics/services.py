@@ -19,9 +19,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
@@ -275,8 +276,10 @@ def _postback_counts(rows: dict[Group, dict], start: datetime, end: datetime) ->
         rows[tuple(item[k] for k in akeys)]["postback_attempts_failed"] += item["n"]
 
 
-def _empty_row() -> dict:
-    row = {f.name: 0 for f in LinkRollup._meta.concrete_fields if f.get_internal_type().endswith("IntegerField")}
+def _empty_row() -> dict[str, Any]:
+    row: dict[str, Any] = {
+        f.name: 0 for f in LinkRollup._meta.concrete_fields if f.get_internal_type().endswith("IntegerField")
+    }
     row.pop("link_id", None)
     row.pop("bucket_minutes", None)
     row["rejects"] = {}
@@ -421,7 +424,10 @@ def rollup_range(*, start: datetime, end: datetime, minutes: int = 60) -> list[R
 
 # --- the beat tick: closed buckets, late data, retention ---------------------------
 # append-only tables: (cursor name, model, the event times that name a row's buckets)
-_SOURCES = (
+# (cursor name, model, the model's event-time fields)
+RollupSource = tuple[str, type[models.Model], tuple[str, ...]]
+
+_SOURCES: tuple[RollupSource, ...] = (
     ("conversion", Conversion, ("activated_at",)),
     ("trace", MatchTrace, ("activated_at",)),
     ("event", ConversionEvent, ("occurred_at",)),
@@ -431,7 +437,7 @@ _SOURCES = (
 )
 
 
-def _campaign_sources() -> tuple:
+def _campaign_sources() -> tuple[RollupSource, ...]:
     """The campaign rollups' append-only sources: claims, and orders' timeline entries
     (every state move of an order writes one: placed, paid, refunded; a payment the
     reconciliation finds a day later names the hour it was paid in)."""
@@ -444,16 +450,18 @@ def _campaign_sources() -> tuple:
     )
 
 
-def _late_moments(sources=_SOURCES) -> tuple[list[datetime], dict[str, int]]:
+def _late_moments(sources: tuple[RollupSource, ...] = _SOURCES) -> tuple[list[datetime], dict[str, int]]:
     """Event times of the source rows added since the cursors; the cursors' new positions."""
     cursors = {c.name: c.position for c in RollupCursor.objects.filter(name__in=[name for name, *_ in sources])}
     moments: list[datetime] = []
     positions: dict[str, int] = {}
     for name, model, fields in sources:
         if name not in cursors:  # first tick: nothing is late yet
-            positions[name] = model.objects.aggregate(m=Max("id"))["m"] or 0
+            positions[name] = model._default_manager.aggregate(m=Max("id"))["m"] or 0
             continue
-        new = list(model.objects.filter(id__gt=cursors[name]).values_list("id", *fields).order_by("id")[:200_000])
+        new = list(
+            model._default_manager.filter(id__gt=cursors[name]).values_list("id", *fields).order_by("id")[:200_000]
+        )
         positions[name] = new[-1][0] if new else cursors[name]
         moments += [moment for row in new for moment in row[1:] if moment is not None]
     return moments, positions

@@ -340,10 +340,15 @@ def _error(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
 
 
-def click_handle(*, platform: str, token: str, query: str, source_ip: str) -> tuple[int, bytes]:
-    """Record one click; return (HTTP status, JSON body). Never raises on client input."""
+def click_handle(
+    *, platform: str, token: str, query: str, source_ip: str, received_at_us: int | None = None
+) -> tuple[int, bytes]:
+    """Record one click; return (HTTP status, JSON body). Never raises on client input.
+
+    `received_at_us` (Unix µs) backdates the click's receipt; only history generators
+    (the demo, benchmarks) give it, the click URL never does."""
     started = time.perf_counter()
-    now_us = time.time_ns() // 1000
+    now_us = time.time_ns() // 1000 if received_at_us is None else received_at_us
     now = now_us / 1_000_000
     bad = ""  # a bad query is refused by the script once the link is known, so it is counted
     os, record, keys, ad_ids, src = "", "", [], "", ""

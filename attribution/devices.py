@@ -144,7 +144,11 @@ def caid_keys(raw: object, *, hashed: bool = False, strict: bool = False) -> lis
                 value = clean(item.get("caid"))
                 digest = None if value is None else _md5(value)
         else:
-            digest = clean_digest(item) if hashed else (None if clean(item) is None else _md5(clean(item)))
+            if hashed:
+                digest = clean_digest(item)
+            else:
+                value = clean(item)
+                digest = None if value is None else _md5(value)
         if digest and digest not in PLACEHOLDER_DIGESTS and digest not in keys:
             keys.append(digest)
     return keys

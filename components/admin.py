@@ -77,8 +77,9 @@ def _setting_text(obj: Component, name: str) -> str:
         return "-"
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-    if field is not None and getattr(field, "choices", None):
-        return str(dict(field.choices).get(value, value))
+    choices = getattr(field, "choices", None)
+    if choices:
+        return str(dict(choices).get(value, value))
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)

@@ -4,8 +4,10 @@ per config key (not a raw JSON box)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -61,11 +63,12 @@ def _field_for(name: str, spec: dict, required: bool) -> forms.Field:
         choices = [(v, str(v)) for v in spec["enum"] if v is not None]
         if not common["required"]:
             choices = [("", "---------"), *choices]
-        return forms.TypedChoiceField(choices=choices, coerce=type(choices[-1][0]) if choices else str, **common)
+        coerce: Callable[[Any], Any] = type(choices[-1][0]) if choices else str
+        return forms.TypedChoiceField(choices=choices, coerce=coerce, **common)
     if kind == "string":
         if spec.get("format") == "date-time":
             return forms.DateTimeField(**common)
-        widget = None
+        widget: forms.Widget | None = None
         if spec.get("x-widget") == "url" or spec.get("format") == "uri" or "url" in name or name in ("image", "link"):
             widget = forms.URLInput(attrs={"size": 70})
         elif spec.get("x-widget") == "textarea" or spec.get("maxLength", 0) > 1000:
@@ -79,8 +82,9 @@ def _field_for(name: str, spec: dict, required: bool) -> forms.Field:
         return forms.FloatField(min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common)
     if kind == "boolean":
         return forms.BooleanField(**{**common, "required": False})
-    if kind == "array" and _types(spec.get("items", {}))[0] in ("string", "integer"):
-        return LinesField(item_type=_types(spec["items"])[0], **common)
+    item_kind = _types(spec.get("items", {}))[0] if kind == "array" else None
+    if item_kind in ("string", "integer"):
+        return LinesField(item_type=item_kind, **common)
     return forms.JSONField(**common, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}))
 
 
@@ -103,7 +107,7 @@ def config_from_cleaned(type_key: str, cleaned: dict) -> dict:
     """Turn cleaned form values back into a config (empty optional values fall back
     to the schema default; nullable ones become null)."""
     schema = registry.get(type_key).schema
-    config = {}
+    config: dict[str, Any] = {}
     for name, spec in schema.get("properties", {}).items():
         value = cleaned.get(PREFIX + name)
         kind, nullable = _types(spec)

@@ -8,7 +8,7 @@ import json
 from attribution import platforms
 from attribution.sandbox.models import SandboxPostback
 
-_ANSWERS = {
+_ANSWERS: dict[str, dict[str, object]] = {
     platforms.OCEANENGINE: {"code": 0, "msg": "success"},
     platforms.TENCENT: {"code": 0, "message": ""},
     platforms.KUAISHOU: {"result": 1},
@@ -17,7 +17,9 @@ _ANSWERS = {
 BODY_LIMIT = 10_000
 
 
-def sandbox_postback_record(*, platform: str, method: str, path: str, query: dict[str, str], body: bytes) -> dict:
+def sandbox_postback_record(
+    *, platform: str, method: str, path: str, query: dict[str, str], body: bytes
+) -> dict[str, object]:
     """Record one received postback; returns the platform's success answer."""
     text = body[:BODY_LIMIT].decode("utf-8", "replace")
     event = query.get("event_type") or query.get("event") or ""

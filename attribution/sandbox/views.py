@@ -21,7 +21,7 @@ def postback(request: HttpRequest, platform: str, rest: str = "") -> JsonRespons
         return json_error("not_found", f"No sandbox platform {platform!r}.", 404)
     answer = services.sandbox_postback_record(
         platform=platform,
-        method=request.method,
+        method=request.method or "",
         path=request.path,
         query={k: request.GET.get(k, "") for k in request.GET},
         body=request.body,
