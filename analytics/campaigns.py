@@ -24,7 +24,7 @@ from attribution.clicks import hour_bucket
 from attribution.models import Conversion, TrackingLink
 from core.errors import DomainError
 from core.redis import get_redis
-from coupons.models import Claim, Coupon
+from coupons.models import Claim, Coupon, CouponStatus
 from payments.models import Order, OrderState
 
 CAMPAIGNS = "campaigns"
@@ -76,7 +76,7 @@ def campaign_rollup_rows(*, start: datetime) -> list[CampaignRollup]:
     for item in claims.values("pack__component_id", "pack__component__activity_id").annotate(n=Count("id")):
         rows[(item["pack__component__activity_id"], item["pack__component_id"])]["claims"] += item["n"]
     used = Coupon.objects.filter(
-        status="used", used_at__gte=start, used_at__lt=end, claim__pack__component__isnull=False
+        status=CouponStatus.USED, used_at__gte=start, used_at__lt=end, claim__pack__component__isnull=False
     )
     keys = ("claim__pack__component__activity_id", "claim__pack__component_id")
     for item in used.values(*keys).annotate(n=Count("id")):

@@ -33,6 +33,7 @@ from attribution.models import (
     Conversion,
     ConversionEvent,
     FraudStatus,
+    MatchOutcome,
     MatchTrace,
     Postback,
     PostbackAttempt,
@@ -229,15 +230,16 @@ def _activation_counts(rows: dict[Group, dict], start: datetime, end: datetime) 
     for group, values in ctit.items():
         rows[group]["ctit_median_seconds"] = int(statistics.median_low(values))
     traces = MatchTrace.objects.filter(activated_at__gte=start, activated_at__lt=end).filter(
-        Q(is_test=True) | ~Q(outcome="attributed")
+        Q(is_test=True) | ~Q(outcome=MatchOutcome.ATTRIBUTED)
     )
     for outcome, app_id, os, is_test, link_id, platform, candidates in traces.values_list(
         "outcome", "app_id", "os", "is_test", "conversion__link_id", "conversion__platform", "candidates"
     ).iterator(chunk_size=2000):
         if is_test:
-            group = (app_id, platform or "", link_id or 0, os) if outcome == "attributed" else (app_id, "", 0, os)
+            attributed = outcome == MatchOutcome.ATTRIBUTED
+            group = (app_id, platform or "", link_id or 0, os) if attributed else (app_id, "", 0, os)
             rows[group]["test_activations"] += 1
-        elif outcome == "organic":
+        elif outcome == MatchOutcome.ORGANIC:
             rows[(app_id, "", 0, os)]["organic"] += 1
             rows[(app_id, "", 0, os)]["activations"] += 1
         else:  # reinstall: on the link whose click the reinstall rule refused, if any
