@@ -39,11 +39,11 @@ BADGE_COLOURS = {
 }
 # Operator status buttons on the activity page: (target status, label).
 STATUS_ACTIONS = (
-    (ActivityStatus.OFFLINE, "Take offline"),
-    (ActivityStatus.ONLINE, "Bring back online"),
-    (ActivityStatus.DRAFT, "Un-schedule"),
-    (ActivityStatus.ENDED, "End now"),
-    (ActivityStatus.ARCHIVED, "Archive"),
+    (ActivityStatus.OFFLINE, _("Take offline")),
+    (ActivityStatus.ONLINE, _("Bring back online")),
+    (ActivityStatus.DRAFT, _("Un-schedule")),
+    (ActivityStatus.ENDED, _("End now")),
+    (ActivityStatus.ARCHIVED, _("Archive")),
 )
 
 
@@ -102,6 +102,12 @@ class ComponentInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False  # added through "Add component", which asks for the type's settings
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return fields
+        return [f for f in fields if f != "move"]  # readers reorder nothing
+
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
 
@@ -147,8 +153,10 @@ class ComponentInline(admin.TabularInline):
             return "-"
         url = reverse("admin:components_component_change", args=[obj.pk])
         return format_html(
-            '<a class="hd-edit-settings" href="{}">Edit settings</a> <small style="color:#8a8f99">{}</small>',
+            '<a class="hd-edit-settings" data-type="{}" href="{}">{}</a> <small style="color:#8a8f99">{}</small>',
+            obj.type,
             url,
+            gettext("Edit settings"),
             config_summary(obj.config, 80),
         )
 
@@ -223,10 +231,16 @@ class ActivityAdmin(admin.ModelAdmin):
                 (name, {"fields": [f for f in opts["fields"] if f in self.form.Meta.fields]})
                 for name, opts in self.fieldsets[:3]
             ]
-        return self.fieldsets
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        # Readers: the revisions without their roll-back buttons.
+        return [
+            (name, {**opts, "fields": ["revisions_read" if f == "revisions_table" else f for f in opts["fields"]]})
+            for name, opts in self.fieldsets
+        ]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["status_badge", "published", "preview_link", "revisions_table", "audit_table"]
+        return ["status_badge", "published", "preview_link", "revisions_table", "revisions_read", "audit_table"]
 
     @admin.display(description=_("Published"))
     def published(self, obj):
@@ -253,6 +267,13 @@ class ActivityAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Revisions"))
     def revisions_table(self, obj):
+        return self._revisions(obj, rollback=True)
+
+    @admin.display(description=_("Revisions"))
+    def revisions_read(self, obj):
+        return self._revisions(obj, rollback=False)
+
+    def _revisions(self, obj, *, rollback: bool):
         revisions = ActivityRevision.objects.filter(activity=obj).select_related("created_by")[:30]
         if not revisions:
             return "No revision yet: publish to create one."
@@ -263,6 +284,8 @@ class ActivityAdmin(admin.ModelAdmin):
             button = (
                 mark_safe("<strong>serving</strong>")
                 if serving
+                else ""
+                if not rollback
                 else format_html(
                     '<button type="submit" class="button hd-rollback" formaction="{}" formmethod="post" '
                     "formnovalidate>Roll back to r{}</button>",

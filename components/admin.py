@@ -85,6 +85,18 @@ def _setting_text(obj: Component, name: str) -> str:
     return str(value)
 
 
+def component_links(request, component: Component) -> list[tuple[str, str]]:
+    """The related screens of the component's type the user may use: a link that
+    writes (an upload, generating codes) names its permission and shows only to
+    users holding it."""
+    out = []
+    for label, url, *permission in admin_extension(component.type).links(component):
+        if permission and not request.user.has_perm(permission[0]):
+            continue
+        out.append((str(label), url))
+    return out
+
+
 class ComponentSettingsForm(forms.ModelForm):
     """title, enabled, one field per config key of the component's type, and the
     fields and row editors of the type's admin extension."""
@@ -160,25 +172,12 @@ class ComponentAdmin(admin.ModelAdmin):
     def live_figures(self, obj):
         if obj is None or obj.pk is None:
             return "-"
-        extension = admin_extension(obj.type)
-        rows = extension.readonly_summary(obj)
-        links = extension.links(obj)
-        parts = []
-        if rows:
-            parts.append(
-                format_html(
-                    '<table class="hd-figures">{}</table>',
-                    format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
-                )
-            )
-        if links:
-            parts.append(
-                format_html(
-                    '<p class="hd-component-links">{}</p>',
-                    format_html_join(" · ", '<a class="hd-link" href="{}">{}</a>', ((u, label) for label, u in links)),
-                )
-            )
-        return format_html_join("", "{}", ((p,) for p in parts)) if parts else "-"
+        rows = admin_extension(obj.type).readonly_summary(obj)
+        if not rows:
+            return "-"
+        return format_html(
+            '<table class="hd-figures">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        )
 
     # -- read-only screens (analysts): every setting shown as text -----------------
     def __getattr__(self, name):
@@ -252,7 +251,7 @@ class ComponentAdmin(admin.ModelAdmin):
                     )
                 )
         if obj is not None:
-            fieldsets.append((gettext("Figures and related screens"), {"fields": ["live_figures"]}))
+            fieldsets.append((gettext("Figures"), {"fields": ["live_figures"]}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
@@ -267,6 +266,7 @@ class ComponentAdmin(admin.ModelAdmin):
         form = context["adminform"].form
         context["row_editors"] = form.editors
         context["read_only"] = obj is not None and not self.has_change_permission(request, obj)
+        context["component_links"] = component_links(request, obj) if obj is not None else []
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # -- writes go through the services -------------------------------------------

@@ -23,6 +23,7 @@ names a type: everything type-specific is here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django import forms
@@ -85,8 +86,10 @@ class ComponentAdminExtension:
         """(label, value) pairs shown read-only at the top (live figures: stock left, sold)."""
         return []
 
-    def links(self, component) -> list[tuple[str, str]]:
-        """(label, url) pairs: related screens reached from the component."""
+    def links(self, component) -> Sequence[tuple[str, ...]]:
+        """(label, url) pairs: related screens reached from the component. A screen
+        that writes adds the permission it needs, `(label, url, "app.codename")`:
+        users without it (analysts) do not see the link."""
         return []
 
     def delete_refusal(self, component) -> str | None:

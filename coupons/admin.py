@@ -77,7 +77,7 @@ class CouponPackAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "redis_gate")
     search_fields = ("name", "component__activity__name", "component__activity__slug")
     # Packs are attached on their component's screen (components/admin_extensions.py).
-    readonly_fields = ("component", "stock_left", "records", "created_at", "updated_at")
+    readonly_fields = ("component", "stock_left", "records", "records_read", "created_at", "updated_at")
     inlines = [CouponPackItemInline]
     actions = ["disable_packs", "enable_packs", "generate_codes"]
     fieldsets = (
@@ -110,14 +110,22 @@ class CouponPackAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("claims, coupons, codes"))
     def records(self, obj: CouponPack):
+        return self._records(obj, generate=True)
+
+    @admin.display(description=_("claims, coupons, codes"))
+    def records_read(self, obj: CouponPack):
+        return self._records(obj, generate=False)
+
+    def _records(self, obj: CouponPack, *, generate: bool):
         if obj.pk is None:
             return "-"
-        links = (
+        links = [
             ("coupons_claim", f"pack__id__exact={obj.pk}", "claims (search, export)"),
             ("coupons_coupon", f"claim__pack__id__exact={obj.pk}", "coupons"),
             ("coupons_redeemcode", f"pack__id__exact={obj.pk}", "redeem codes"),
-            ("coupons_couponpack_generate_codes", None, "generate redeem codes…"),
-        )
+        ]
+        if generate:
+            links.append(("coupons_couponpack_generate_codes", None, "generate redeem codes…"))
         parts = []
         for name, query, label in links:
             if query is None:
@@ -126,6 +134,16 @@ class CouponPackAdmin(admin.ModelAdmin):
                 url = reverse(f"admin:{name}_changelist") + "?" + query
             parts.append(format_html('<a href="{}">{}</a>', url, label))
         return format_html_join(" · ", "{}", ((p,) for p in parts))
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # Readers: no link to the generating screen (it writes; it answers them 403).
+        return [
+            (name, {**opts, "fields": tuple("records_read" if f == "records" else f for f in opts["fields"])})
+            for name, opts in fieldsets
+        ]
 
     @admin.display(description=_("remaining"))
     def stock_left(self, obj: CouponPack) -> int:

@@ -268,7 +268,7 @@ class CouponPackComponentAdmin(ComponentAdminExtension):
             (gettext("Coupons used"), str(Coupon.objects.filter(claim__pack=pack, status="used").count())),
         ]
 
-    def links(self, component) -> list[tuple[str, str]]:
+    def links(self, component) -> list[tuple[str, ...]]:
         pack = _pack_of(component)
         if pack is None:
             return []
@@ -279,7 +279,11 @@ class CouponPackComponentAdmin(ComponentAdminExtension):
             ),
             (gettext("Coupons"), reverse("admin:coupons_coupon_changelist") + f"?claim__pack__id__exact={pack.pk}"),
             (gettext("Redeem codes"), reverse("admin:coupons_redeemcode_changelist") + f"?pack__id__exact={pack.pk}"),
-            (gettext("Generate redeem codes…"), reverse("admin:coupons_couponpack_generate_codes", args=[pack.pk])),
+            (
+                gettext("Generate redeem codes…"),
+                reverse("admin:coupons_couponpack_generate_codes", args=[pack.pk]),
+                "coupons.change_couponpack",
+            ),
         ]
 
     def delete_refusal(self, component) -> str | None:

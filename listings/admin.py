@@ -232,6 +232,7 @@ class ImportJobAdmin(admin.ModelAdmin):
                 if job.rejected_count and job.file and job.status != ImportStatus.FAILED
                 else ""
             ),
+            "can_upload": self.has_add_permission(request),
             "live": import_progress.progress_get(job_id=job.pk),
             "errors_display": [{**error, "label": column_label(error["column"] or "")} for error in job.errors],
         }

@@ -17,12 +17,13 @@ class ListingComponentAdmin(ComponentAdminExtension):
         active = Listing.objects.filter(component=component, is_active=True).count()
         return [(gettext("Cities"), str(cities)), (gettext("Listings shown"), str(active))]
 
-    def links(self, component) -> list[tuple[str, str]]:
+    def links(self, component) -> list[tuple[str, ...]]:
         query = f"?component__id__exact={component.pk}"
         return [
             (
                 gettext("Upload listings (CSV/XLSX)"),
                 reverse("admin:listings_importjob_upload") + f"?component={component.pk}",
+                "listings.add_importjob",
             ),
             (gettext("Listings"), reverse("admin:listings_listing_changelist") + query),
             (gettext("Cities"), reverse("admin:listings_listinggroup_changelist") + query),

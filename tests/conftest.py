@@ -181,10 +181,19 @@ def events(transactional_db):
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(request):
     """A headless Chromium page (Debian's chromium, driven by Playwright; no
-    browser is ever downloaded). Use with pytest-django's `live_server`."""
+    browser is ever downloaded). Use with pytest-django's `live_server`. A test
+    marked `chinese` browses as a Chinese operator does (locale zh-CN, Accept-Language
+    zh-Hans): Django serves it the Chinese admin."""
     from playwright.sync_api import sync_playwright
+
+    chinese = request.node.get_closest_marker("chinese") is not None
+    language = (
+        {"locale": "zh-CN", "extra_http_headers": {"Accept-Language": "zh-Hans,zh-CN;q=0.9,zh;q=0.8"}}
+        if chinese
+        else {}
+    )
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -192,7 +201,7 @@ def browser_page():
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
         )
-        context = browser.new_context(viewport={"width": 414, "height": 896})
+        context = browser.new_context(viewport={"width": 414, "height": 896}, accept_downloads=True, **language)
         page = context.new_page()
         page.set_default_timeout(15000)
         yield page
