@@ -14,9 +14,8 @@ def _os(raw: str | None) -> str | None:
     return value if value in ("ios", "android") else None
 
 
-@event_handler("app.activated")
-def handle_app_activated(payload: dict) -> None:
-    services.activation_record(
+def _activation(payload: dict) -> services.Activation:
+    return services.Activation(
         event_id=payload["event_id"],
         app_id=payload["app_id"],
         os=_os(payload.get("os")),
@@ -26,6 +25,17 @@ def handle_app_activated(payload: dict) -> None:
         ua=payload.get("ua"),
         occurred_at=datetime.fromisoformat(payload["occurred_at"]),
     )
+
+
+@event_handler("app.activated")
+def handle_app_activated(payload: dict) -> None:
+    services.activation_record(**vars(_activation(payload)))
+
+
+def handle_app_activated_batch(payloads: list[dict]) -> None:
+    """A consumer batch of activations: one set-based service call (the same end state as
+    `handle_app_activated` on each, in order)."""
+    services.activations_record_many(events=[_activation(payload) for payload in payloads])
 
 
 def _deep(payload: dict, event_type: str) -> None:

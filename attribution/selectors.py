@@ -59,21 +59,49 @@ class MatchResult:
 
 
 def links_for(*, app_id: str, os: str | None) -> list[TrackingLink]:
-    links = TrackingLink.objects.filter(app_id=app_id)
-    if os in ("ios", "android"):
-        links = links.filter(os=os)
-    return list(links)
+    return links_among(list(TrackingLink.objects.filter(app_id=app_id)), app_id=app_id, os=os)
+
+
+def links_among(links: list[TrackingLink], *, app_id: str, os: str | None) -> list[TrackingLink]:
+    """The links an activation of `app_id` on `os` can match, in the given order (newest
+    first, the model's): the app's links of that OS, every app link when the OS is unknown."""
+    return [link for link in links if link.app_id == app_id and (os not in ("ios", "android") or link.os == os)]
 
 
 def _window_text(seconds: int) -> str:
     return f"{seconds // 86400} d" if seconds % 86400 == 0 else f"{seconds // 3600} h"
 
 
+ClickLookup = tuple[TrackingLink, str, str, int]  # link, kind, value, window (s)
+
+
 def click_candidates(*, links: list[TrackingLink], keys: dict[str, list[str]], activated_ms: int) -> MatchResult:
     """Every click stored under the activation's keys on the app's links, each with a
     verdict; the winner is the last eligible click before the activation, device-id
-    matches taking precedence over IP+UA."""
-    lookups: list[tuple[TrackingLink, str, str, int]] = []
+    matches taking precedence over IP+UA. One Redis pipeline (`click_lookups`, then
+    `click_candidates_judge`; a batch of activations pipelines all its lookups at once)."""
+    lookups, notes = click_lookups(links=links, keys=keys)
+    return click_candidates_judge(
+        lookups=lookups, results=click_sets_read(lookups), notes=notes, activated_ms=activated_ms
+    )
+
+
+def click_sets_read(lookups: list[ClickLookup]) -> list[list]:
+    """The stored clicks (member, score) of each lookup, in one pipeline."""
+    if not lookups:
+        return []
+    pipe = get_redis().pipeline(transaction=False)
+    for link, kind, value, _ in lookups:
+        pipe.zrange(index_key(link.id, kind, value), 0, -1, withscores=True)
+    return pipe.execute()
+
+
+def click_lookups(
+    *, links: list[TrackingLink], keys: dict[str, list[str]]
+) -> tuple[list[ClickLookup], list[Candidate]]:
+    """The click sets to read for these keys on these links (each with its window), and a
+    note for each key whose window is off on a link."""
+    lookups: list[ClickLookup] = []
     notes: list[Candidate] = []
     for link in links:
         for kind in (*devices.DEVICE_KINDS, devices.IPUA):
@@ -85,10 +113,13 @@ def click_candidates(*, links: list[TrackingLink], keys: dict[str, list[str]], a
                     )
                     continue
                 lookups.append((link, kind, value, window))
-    pipe = get_redis().pipeline(transaction=False)
-    for link, kind, value, _ in lookups:
-        pipe.zrange(index_key(link.id, kind, value), 0, -1, withscores=True)
-    results = pipe.execute() if lookups else []
+    return lookups, notes
+
+
+def click_candidates_judge(
+    *, lookups: list[ClickLookup], results: list[list], notes: list[Candidate], activated_ms: int
+) -> MatchResult:
+    """The verdict on each stored click and the winner (the rules of `click_candidates`)."""
     candidates: list[Candidate] = []
     for (link, kind, value, window), members in zip(lookups, results, strict=True):
         before = sum(1 for _, score in members if score <= activated_ms)
@@ -163,7 +194,20 @@ def activation_explain(
     test_device = test_device_matching(app_id=app_id, keys=keys)
     links = links_for(app_id=app_id, os=os)
     match = click_candidates(links=links, keys=keys, activated_ms=int(activated_at.timestamp() * 1000))
-    previous = attributed_conversion(app_id=app_id, keys=keys, since=activated_at - timedelta(days=REINSTALL_DAYS))
+    previous = attributed_conversion(app_id=app_id, keys=keys, since=reinstall_since(activated_at))
+    return activation_decide(match=match, links=links, previous=previous, test_device=test_device)
+
+
+def reinstall_since(activated_at: datetime) -> datetime:
+    """A device attributed since this moment is a reinstall, not a new install."""
+    return activated_at - timedelta(days=REINSTALL_DAYS)
+
+
+def activation_decide(
+    *, match: MatchResult, links: list[TrackingLink], previous: Conversion | None, test_device: TestDevice | None
+) -> MatchExplanation:
+    """The outcome from what was read: a device attributed within REINSTALL_DAYS is a
+    reinstall (the click that would have won is rejected), else the match's winner, else organic."""
     if previous is not None:
         reason = f"device already attributed to conversion {previous.pk} within {REINSTALL_DAYS} days"
         if match.winner is not None:
@@ -197,8 +241,23 @@ def attributed_conversion(*, app_id: str, keys: dict[str, list[str]], since: dat
     rows = DeviceKey.objects.filter(app_id=app_id, key__in=flat)
     if since is not None:
         rows = rows.filter(activated_at__gte=since)
-    row = rows.select_related("conversion").order_by("-activated_at").first()
-    return row.conversion if row else None
+    return latest_conversion_among(list(rows.select_related("conversion")), app_id=app_id, keys=flat, since=since)
+
+
+def latest_conversion_among(
+    rows: list[DeviceKey], *, app_id: str, keys: list[str], since: datetime | None
+) -> Conversion | None:
+    """The conversion of the latest device-key row of `app_id` under `keys` activated at or
+    after `since` (ties: the newer conversion). `rows` may hold other devices' rows (a batch's)."""
+    wanted = set(keys)
+    found = [
+        row
+        for row in rows
+        if row.app_id == app_id and row.key in wanted and (since is None or row.activated_at >= since)
+    ]
+    if not found:
+        return None
+    return max(found, key=lambda row: (row.activated_at, row.conversion_id)).conversion
 
 
 def conversion_for_event(*, app_id: str, keys: dict[str, list[str]], user_id: str | None) -> Conversion | None:
@@ -222,11 +281,19 @@ def pending_event_ids_with_conversion() -> list[int]:
 
 
 def test_device_matching(*, app_id: str, keys: dict[str, list[str]]) -> TestDevice | None:
+    if not devices.flat_keys(keys):
+        return None
+    return test_device_among(list(TestDevice.objects.filter(Q(app_id="") | Q(app_id=app_id))), app_id=app_id, keys=keys)
+
+
+def test_device_among(test_devices: list[TestDevice], *, app_id: str, keys: dict[str, list[str]]) -> TestDevice | None:
+    """The first test device (the model's order, by label) of the app or of every app that
+    shares a device key with the activation."""
     flat = set(devices.flat_keys(keys))
     if not flat:
         return None
-    for device in TestDevice.objects.filter(Q(app_id="") | Q(app_id=app_id)):
-        if flat.intersection(device.keys):
+    for device in test_devices:
+        if device.app_id in ("", app_id) and flat.intersection(device.keys):
             return device
     return None
 

@@ -2,7 +2,8 @@
 
 - `links`: tracking links and their Redis replica
 - `activations`: matching an activation to its click (the decision is explained by
-  `selectors.activation_explain`), recording the conversion
+  `selectors.activation_explain`), recording the conversion; `activations_record_many`
+  does the same for a consumer batch, set-based (same rules, same end state)
 - `deep_events`: registrations and payments, attached or kept until the activation
 - `postbacks`: planning, delivering (through `attribution.client`), retrying, releasing
 - `test_devices`: the team's devices, and forgetting a device
@@ -13,7 +14,13 @@ insert's foreign-key check would take a shared lock, and two upgrades deadlock).
 Services raise the `core.errors.DomainError` family, never HTTP errors.
 """
 
-from attribution.services.activations import TRACE_MAX_CANDIDATES, ActivationOutcome, activation_record
+from attribution.services.activations import (
+    TRACE_MAX_CANDIDATES,
+    Activation,
+    ActivationOutcome,
+    activation_record,
+    activations_record_many,
+)
 from attribution.services.deep_events import deep_event_record, pending_events_retry
 from attribution.services.links import (
     LINK_FIELDS,
@@ -35,6 +42,8 @@ from attribution.services.postbacks import (
     postback_deliver,
     postback_plan,
     postback_retry,
+    postback_wanted,
+    postbacks_plan_new,
     postbacks_retry,
     postbacks_sweep,
 )
@@ -46,10 +55,12 @@ __all__ = [
     "LINK_FIELDS",
     "MAX_ATTEMPTS",
     "TRACE_MAX_CANDIDATES",
+    "Activation",
     "ActivationOutcome",
     "DeliveryOutcome",
     "DeliveryResult",
     "activation_record",
+    "activations_record_many",
     "conversion_release",
     "conversions_release",
     "deep_event_record",
@@ -59,6 +70,8 @@ __all__ = [
     "postback_deliver",
     "postback_plan",
     "postback_retry",
+    "postback_wanted",
+    "postbacks_plan_new",
     "postbacks_retry",
     "postbacks_sweep",
     "test_device_delete",

@@ -1,5 +1,13 @@
 """Activations: the device's rows locked, the match explained (selectors.activation_explain),
-the conversion recorded, its postback planned and the events that waited for it applied."""
+the conversion recorded, its postback planned and the events that waited for it applied.
+
+Two doors, one set of rules: `activation_record` (one event) and `activations_record_many`
+(a consumer batch, set-based). Both read through the same selectors' pure halves
+(`links_among`, `test_device_among`, `click_lookups` / `click_candidates_judge`,
+`latest_conversion_among`, `activation_decide`) and build their rows with the same
+functions here (`_conversion_build`, `_device_keys_build`, `_trace_build`), the same
+`postback_wanted` and the same pending-event resolution; only how often they read and
+write differs."""
 
 from __future__ import annotations
 
@@ -8,13 +16,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts import fraud
 from attribution import devices, platforms, selectors
-from attribution.models import Conversion, DeviceKey, DeviceLock, FraudStatus, MatchOutcome, MatchTrace, TrackingLink
-from attribution.services.deep_events import _pending_resolve
-from attribution.services.postbacks import postback_plan
+from attribution.models import (
+    Conversion,
+    DeviceKey,
+    DeviceLock,
+    FraudStatus,
+    MatchOutcome,
+    MatchTrace,
+    TestDevice,
+    TrackingLink,
+)
+from attribution.services.deep_events import _pending_resolve_many
+from attribution.services.postbacks import postback_plan, postbacks_plan_new
 
 logger = logging.getLogger("huodong.attribution")
 
@@ -26,6 +44,20 @@ class ActivationOutcome:
     outcome: MatchOutcome
     conversion: Conversion | None
     trace: MatchTrace
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One `app.activated` event (contracts §2), as `activation_record` takes it."""
+
+    event_id: str
+    app_id: str
+    os: str | None
+    user_id: str | None
+    device: dict | None
+    ip: str | None
+    ua: str | None
+    occurred_at: datetime
 
 
 @transaction.atomic
@@ -41,47 +73,19 @@ def activation_record(
     occurred_at: datetime,
 ) -> ActivationOutcome:
     """Match an activation to the last eligible click and record the conversion."""
+    event = Activation(event_id, app_id, os, user_id, device, ip, ua, occurred_at)
     keys = devices.activation_keys(device, ip=ip, ua=ua)
-    _device_lock(app_id=app_id, keys=devices.flat_keys(keys))
+    _device_lock(keys=[(app_id, key) for key in devices.flat_keys(keys)])
     explained = selectors.activation_explain(app_id=app_id, os=os, keys=keys, activated_at=occurred_at)
-    outcome, reason, test_device, previous = (
-        explained.outcome,
-        explained.reason,
-        explained.test_device,
-        explained.previous,
-    )
     conversion = None
     if explained.winner is not None:
-        conversion = _conversion_create(
-            event_id=event_id,
-            app_id=app_id,
-            os=os or "",
-            user_id=user_id or "",
-            keys=keys,
-            oaid=devices.clean((device or {}).get("oaid")) or "",
-            winner=explained.winner,
-            links=explained.links,
-            occurred_at=occurred_at,
-            is_test=test_device is not None,
-            activation_ip=ip or "",
+        conversion = _conversion_build(
+            event=event, keys=keys, explained=explained, is_test=explained.test_device is not None
         )
-        if conversion.fraud_status:
-            reason += f" · fraud rule {conversion.fraud_rule} ({conversion.fraud_status}): {conversion.fraud_reason}"
-    if test_device is not None:
-        reason += selectors.test_device_note(test_device)
-    trace = MatchTrace.objects.create(
-        event_id=event_id,
-        app_id=app_id,
-        os=os or "",
-        user_id=user_id or "",
-        activated_at=occurred_at,
-        device_keys=keys,
-        outcome=outcome,
-        reason=reason[:300],
-        is_test=test_device is not None,
-        conversion=conversion or previous,
-        candidates=[c.as_dict() for c in explained.candidates[:TRACE_MAX_CANDIDATES]],
-    )
+        conversion.save(force_insert=True)
+        DeviceKey.objects.bulk_create(_device_keys_build(conversion))
+    trace = _trace_build(event=event, keys=keys, explained=explained, conversion=conversion)
+    trace.save(force_insert=True)
     if conversion is not None:
         postback_plan(
             conversion=conversion,
@@ -90,29 +94,148 @@ def activation_record(
             event_time=occurred_at,
             amount_fen=None,
         )
-    _pending_resolve(app_id=app_id, keys=keys, user_id=user_id or "", conversion=conversion or previous)
-    logger.info(
-        "activation " + outcome,
-        extra={
-            "event_id": event_id,
-            "app_id": app_id,
-            "os": os,
-            "outcome": outcome,
-            "conversion_id": conversion.pk if conversion else None,
-            "link_id": conversion.link_id if conversion else None,
-            "platform": conversion.platform if conversion else None,
-            "match_method": conversion.match_method if conversion else None,
-            "seconds_to_install": conversion.seconds_to_install if conversion else None,
-            "clicks_before_conversion": conversion.clicks_before_conversion if conversion else None,
-            "candidates": len(explained.candidates),
-            "test_device": bool(test_device),
-        },
+    _pending_resolve_many(
+        waiting_for=[(app_id, devices.flat_keys(keys), user_id or "", conversion or explained.previous)]
     )
-    return ActivationOutcome(outcome, conversion, trace)
+    _log(event=event, explained=explained, conversion=conversion)
+    return ActivationOutcome(explained.outcome, conversion, trace)
 
 
-def _device_lock(*, app_id: str, keys: list[str]) -> None:
-    """Lock the device's rows, in key order, until commit. One upsert creates a
+@transaction.atomic
+def activations_record_many(*, events: list[Activation]) -> list[ActivationOutcome]:
+    """`activation_record` for a batch, in order, with the end state of recording them one
+    by one (same winners, windows, reinstall rule, fraud verdicts, postbacks planned once
+    and sent after commit, pending events applied or discarded), but set-based: one
+    DeviceLock upsert for every device of the batch, one read each of the links, test
+    devices and fraud rules, one Redis pipeline for every click set, and per *wave* one
+    read of the devices' earlier conversions and one multi-row insert each of conversions,
+    device keys, traces and postbacks; the waiting events of the whole batch in two reads.
+
+    Waves: an event that shares a device key with an earlier event of the batch must see
+    that event's conversion (the reinstall rule), so it goes into a later wave than it;
+    the events of one wave share no device key, so none reads what another writes. An
+    event whose winning click another conversion already holds (or an event id recorded
+    before) breaks the insert's unique key: the batch raises and the consumer applies its
+    events one by one (the one-by-one outcome: that event alone fails)."""
+    if not events:
+        return []
+    keys_of = [devices.activation_keys(e.device, ip=e.ip, ua=e.ua) for e in events]
+    flat_of = [devices.flat_keys(keys) for keys in keys_of]
+    _device_lock(keys=[(e.app_id, key) for e, flat in zip(events, flat_of, strict=True) for key in flat])
+    apps = {e.app_id for e in events}
+    all_links = list(TrackingLink.objects.filter(app_id__in=apps))
+    links_of = [selectors.links_among(all_links, app_id=e.app_id, os=e.os) for e in events]
+    test_devices = (
+        list(TestDevice.objects.filter(Q(app_id="") | Q(app_id__in=apps))) if any(flat_of) else []
+    )  # no device key: no test device (test_device_matching reads nothing either)
+    test_of = [
+        selectors.test_device_among(test_devices, app_id=e.app_id, keys=keys)
+        for e, keys in zip(events, keys_of, strict=True)
+    ]
+    # Every click set of the batch in one pipeline (activations never write clicks).
+    lookups_of, notes_of = zip(
+        *(selectors.click_lookups(links=links, keys=keys) for links, keys in zip(links_of, keys_of, strict=True)),
+        strict=True,
+    )
+    results = selectors.click_sets_read([lookup for lookups in lookups_of for lookup in lookups])
+    matches = []
+    start = 0
+    for e, lookups, notes in zip(events, lookups_of, notes_of, strict=True):
+        matches.append(
+            selectors.click_candidates_judge(
+                lookups=lookups,
+                results=results[start : start + len(lookups)],
+                notes=notes,
+                activated_ms=int(e.occurred_at.timestamp() * 1000),
+            )
+        )
+        start += len(lookups)
+    rules = fraud.fraud_rules()
+    outcomes: list[ActivationOutcome | None] = [None] * len(events)
+    explained_of: list[selectors.MatchExplanation | None] = [None] * len(events)
+    for wave in _waves(events, flat_of):
+        wanted = [(events[i].app_id, flat_of[i]) for i in wave if flat_of[i]]
+        earlier = _device_key_rows(
+            wanted=wanted, since=min(selectors.reinstall_since(events[i].occurred_at) for i in wave)
+        )
+        conversions: dict[int, Conversion] = {}
+        decided_in_wave: dict[int, selectors.MatchExplanation] = {}
+        for i in wave:
+            e = events[i]
+            previous = selectors.latest_conversion_among(
+                earlier, app_id=e.app_id, keys=flat_of[i], since=selectors.reinstall_since(e.occurred_at)
+            )
+            explained = selectors.activation_decide(
+                match=matches[i], links=links_of[i], previous=previous, test_device=test_of[i]
+            )
+            explained_of[i] = decided_in_wave[i] = explained
+            if explained.winner is not None:
+                conversions[i] = _conversion_build(
+                    event=e, keys=keys_of[i], explained=explained, is_test=test_of[i] is not None, rules=rules
+                )
+        if conversions:
+            Conversion.objects.bulk_create(list(conversions.values()))
+            for conversion in conversions.values():
+                assert conversion.pk is not None  # the backends' RETURNING (MariaDB >= 10.5, SQLite >= 3.35)
+            DeviceKey.objects.bulk_create([row for c in conversions.values() for row in _device_keys_build(c)])
+        traces = {
+            i: _trace_build(event=events[i], keys=keys_of[i], explained=explained, conversion=conversions.get(i))
+            for i, explained in decided_in_wave.items()
+        }
+        MatchTrace.objects.bulk_create(list(traces.values()))
+        postbacks_plan_new(
+            planned=[
+                (conversion, platforms.EVENT_ACTIVATE, events[i].event_id, events[i].occurred_at, None)
+                for i, conversion in conversions.items()
+            ]
+        )
+        for i in wave:
+            outcomes[i] = ActivationOutcome(decided_in_wave[i].outcome, conversions.get(i), traces[i])
+    done = [outcome for outcome in outcomes if outcome is not None]
+    decided = [explained for explained in explained_of if explained is not None]
+    assert len(done) == len(decided) == len(events)  # every event is in exactly one wave
+    # The waiting events read nothing the matching writes and the matching reads nothing
+    # they write: resolved once for the batch, in event order.
+    _pending_resolve_many(
+        waiting_for=[
+            (e.app_id, flat, e.user_id or "", outcome.conversion or explained.previous)
+            for e, flat, outcome, explained in zip(events, flat_of, done, decided, strict=True)
+        ]
+    )
+    for e, outcome, explained in zip(events, done, decided, strict=True):
+        _log(event=e, explained=explained, conversion=outcome.conversion)
+    return done
+
+
+def _waves(events: list[Activation], flat_of: list[list[str]]) -> list[list[int]]:
+    """Indexes of the events by wave: each event one wave after the last earlier event
+    that shares one of its device keys (of its app), else in the first; in order within a wave."""
+    last: dict[tuple[str, str], int] = {}
+    waves: list[list[int]] = []
+    for i, (e, flat) in enumerate(zip(events, flat_of, strict=True)):
+        wave = max((last[(e.app_id, key)] + 1 for key in flat if (e.app_id, key) in last), default=0)
+        for key in flat:
+            last[(e.app_id, key)] = wave
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(i)
+    return waves
+
+
+def _device_key_rows(*, wanted: list[tuple[str, list[str]]], since: datetime) -> list[DeviceKey]:
+    """The device-key rows (with their conversions) of these devices activated since
+    `since`: one read for a wave (`latest_conversion_among` picks each device's)."""
+    if not wanted:
+        return []
+    apps = {app_id for app_id, _ in wanted}
+    keys = {key for _, flat in wanted for key in flat}
+    return list(
+        DeviceKey.objects.filter(app_id__in=apps, key__in=keys, activated_at__gte=since).select_related("conversion")
+    )
+
+
+def _device_lock(*, keys: list[tuple[str, str]]) -> None:
+    """Lock the devices' rows, (app, key) in order, until commit. One upsert creates a
     row on first sight and write-locks it either way: an insert-then-SELECT FOR
     UPDATE would take a shared lock on a duplicate first, and two transactions
     upgrading it deadlock on InnoDB."""
@@ -123,47 +246,45 @@ def _device_lock(*, app_id: str, keys: list[str]) -> None:
     # MySQL's ON DUPLICATE KEY takes no conflict target; SQLite's ON CONFLICT needs one.
     target = ["app_id", "key"] if connection.features.supports_update_conflicts_with_target else None
     DeviceLock.objects.bulk_create(
-        [DeviceLock(app_id=app_id, key=key, last_activation_at=now) for key in ordered],
+        [DeviceLock(app_id=app_id, key=key, last_activation_at=now) for app_id, key in ordered],
         update_conflicts=True,
         unique_fields=target,
         update_fields=["last_activation_at"],
     )
 
 
-def _conversion_create(
+def _conversion_build(
     *,
-    event_id: str,
-    app_id: str,
-    os: str,
-    user_id: str,
+    event: Activation,
     keys: dict[str, list[str]],
-    oaid: str,
-    winner: selectors.Candidate,
-    links: list[TrackingLink],
-    occurred_at: datetime,
+    explained: selectors.MatchExplanation,
     is_test: bool,
-    activation_ip: str = "",
+    rules: fraud.FraudRules | None = None,
 ) -> Conversion:
-    assert winner.click_at_ms is not None  # a winner is a stored click: it has its time
+    """The (unsaved) conversion of an attributed activation, judged by the fraud rules."""
+    winner = explained.winner
+    assert winner is not None and winner.click_at_ms is not None  # a winner is a stored click: it has its time
+    occurred_at = event.occurred_at
     click_at = datetime.fromtimestamp(
         winner.click_at_ms / 1000, tz=occurred_at.tzinfo or timezone.get_current_timezone()
     )
-    link = next(link for link in links if link.id == winner.link_id)
+    link = next(link for link in explained.links if link.id == winner.link_id)
     seconds_to_install = max(0, int((occurred_at - click_at).total_seconds()))
     verdict = fraud.fraud_judge(
-        app_id=app_id,
+        app_id=event.app_id,
         ctit_seconds=seconds_to_install,
         click_ip=winner.click.get("ip") or "",
-        activation_ip=activation_ip,
+        activation_ip=event.ip or "",
         clicks_on_key=max(1, winner.clicks_on_key),
         link_id=link.id,  # the flooding rule's long tail judges the link's install rate
+        rules=rules,
     )
-    conversion = Conversion.objects.create(
+    return Conversion(
         link=link,
         platform=winner.platform,
-        app_id=app_id,
-        os=os or winner.click.get("os") or link.os,  # kuaishou clicks carry no OS: the link's
-        activation_event_id=event_id,
+        app_id=event.app_id,
+        os=event.os or winner.click.get("os") or link.os,  # kuaishou clicks carry no OS: the link's
+        activation_event_id=event.event_id,
         click_id=winner.click_id,
         click_at=click_at,
         activated_at=occurred_at,
@@ -171,20 +292,68 @@ def _conversion_create(
         match_method=winner.kind,
         match_key=f"{winner.kind}:{winner.key}",
         clicks_before_conversion=max(1, winner.clicks_on_key),
-        user_id=user_id,
+        user_id=event.user_id or "",
         callback=winner.click.get("cb", ""),
         click=winner.click,
         device_keys=keys,
-        oaid=oaid,
+        oaid=devices.clean((event.device or {}).get("oaid")) or "",
         is_test=is_test,
         fraud_status=(FraudStatus.REJECTED if verdict.mode == "reject" else FraudStatus.FLAGGED) if verdict else "",
         fraud_rule=verdict.rule if verdict else "",
         fraud_reason=verdict.reason[:300] if verdict else "",
     )
-    DeviceKey.objects.bulk_create(
-        [
-            DeviceKey(app_id=app_id, key=key, conversion=conversion, activated_at=occurred_at)
-            for key in devices.flat_keys(keys)
-        ]
+
+
+def _device_keys_build(conversion: Conversion) -> list[DeviceKey]:
+    return [
+        DeviceKey(app_id=conversion.app_id, key=key, conversion=conversion, activated_at=conversion.activated_at)
+        for key in devices.flat_keys(conversion.device_keys)
+    ]
+
+
+def _trace_build(
+    *,
+    event: Activation,
+    keys: dict[str, list[str]],
+    explained: selectors.MatchExplanation,
+    conversion: Conversion | None,
+) -> MatchTrace:
+    """The (unsaved) trace of an activation: the outcome, why, and the clicks considered."""
+    reason = explained.reason
+    if conversion is not None and conversion.fraud_status:
+        reason += f" · fraud rule {conversion.fraud_rule} ({conversion.fraud_status}): {conversion.fraud_reason}"
+    if explained.test_device is not None:
+        reason += selectors.test_device_note(explained.test_device)
+    return MatchTrace(
+        event_id=event.event_id,
+        app_id=event.app_id,
+        os=event.os or "",
+        user_id=event.user_id or "",
+        activated_at=event.occurred_at,
+        device_keys=keys,
+        outcome=explained.outcome,
+        reason=reason[:300],
+        is_test=explained.test_device is not None,
+        conversion=conversion or explained.previous,
+        candidates=[c.as_dict() for c in explained.candidates[:TRACE_MAX_CANDIDATES]],
     )
-    return conversion
+
+
+def _log(*, event: Activation, explained: selectors.MatchExplanation, conversion: Conversion | None) -> None:
+    logger.info(
+        "activation " + explained.outcome,
+        extra={
+            "event_id": event.event_id,
+            "app_id": event.app_id,
+            "os": event.os,
+            "outcome": explained.outcome,
+            "conversion_id": conversion.pk if conversion else None,
+            "link_id": conversion.link_id if conversion else None,
+            "platform": conversion.platform if conversion else None,
+            "match_method": conversion.match_method if conversion else None,
+            "seconds_to_install": conversion.seconds_to_install if conversion else None,
+            "clicks_before_conversion": conversion.clicks_before_conversion if conversion else None,
+            "candidates": len(explained.candidates),
+            "test_device": bool(explained.test_device),
+        },
+    )

@@ -120,33 +120,53 @@ def _pending_event_apply(event: PendingEvent, conversion: Conversion, *, when: s
 
 def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, conversion: Conversion | None) -> int:
     """Apply (or discard, for an organic device) the events that waited for this activation."""
-    # two index lookups (by key, by user); rows are locked only when there is something to resolve
-    flat = devices.flat_keys(keys)
-    ids: set[int] = set()
-    if flat:
-        ids.update(PendingEventKey.objects.filter(app_id=app_id, key__in=flat).values_list("event_id", flat=True))
-    if user_id:
-        ids.update(
-            PendingEvent.objects.filter(app_id=app_id, user_id=user_id, status=PendingEventStatus.PENDING).values_list(
-                "pk", flat=True
-            )
-        )
+    return _pending_resolve_many(waiting_for=[(app_id, devices.flat_keys(keys), user_id, conversion)])
+
+
+def _pending_resolve_many(*, waiting_for: list[tuple[str, list[str], str, Conversion | None]]) -> int:
+    """`_pending_resolve` for several activations, in their order: (app id, device keys
+    `kind:value`, user id, the conversion or None when organic) each. Two index lookups
+    (by key, by user) for all of them; rows are locked only when there is something to
+    resolve. An event that waited for two of them goes to the first (as one by one)."""
+    apps = {app_id for app_id, _, _, _ in waiting_for}
+    all_keys = {key for _, flat, _, _ in waiting_for for key in flat}
+    users = {user_id for _, _, user_id, _ in waiting_for if user_id}
+    by_key: dict[tuple[str, str], set[int]] = {}
+    by_user: dict[tuple[str, str], set[int]] = {}
+    if all_keys:
+        for event_id, app_id, key in PendingEventKey.objects.filter(app_id__in=apps, key__in=all_keys).values_list(
+            "event_id", "app_id", "key"
+        ):
+            by_key.setdefault((app_id, key), set()).add(event_id)
+    if users:
+        for pk, app_id, user_id in PendingEvent.objects.filter(
+            app_id__in=apps, user_id__in=users, status=PendingEventStatus.PENDING
+        ).values_list("pk", "app_id", "user_id"):
+            by_user.setdefault((app_id, user_id), set()).add(pk)
+    wanted = [
+        set().union(*(by_key.get((app_id, key), set()) for key in flat), by_user.get((app_id, user_id), set()))
+        for app_id, flat, user_id, _ in waiting_for
+    ]
+    ids = set().union(*wanted)
     if not ids:
         return 0
-    resolved = 0
-    pending = (
+    pending = list(
         PendingEvent.objects.select_for_update()
         .filter(pk__in=ids, status=PendingEventStatus.PENDING)
         .order_by("occurred_at", "pk")
     )
-    for event in pending:
-        if conversion is None:
-            event.status, event.resolution = PendingEventStatus.DISCARDED, "the activation was organic"
-            event.save(update_fields=["status", "resolution"])
-        else:
-            _pending_event_apply(event, conversion, when="when the activation arrived")
-        resolved += 1
-    return resolved
+    resolved: set[int] = set()
+    for (_, _, _, conversion), event_ids in zip(waiting_for, wanted, strict=True):
+        for event in pending:
+            if event.pk not in event_ids or event.pk in resolved:
+                continue
+            if conversion is None:
+                event.status, event.resolution = PendingEventStatus.DISCARDED, "the activation was organic"
+                event.save(update_fields=["status", "resolution"])
+            else:
+                _pending_event_apply(event, conversion, when="when the activation arrived")
+            resolved.add(event.pk)
+    return len(resolved)
 
 
 def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:

@@ -51,10 +51,8 @@ def postback_plan(
     *, conversion: Conversion, event_type: str, source_event_id: str, event_time: datetime, amount_fen: int | None
 ) -> Postback | None:
     """Create the postback of one conversion event (once) and send it after commit."""
-    if conversion.is_test or not conversion.link.postback_enabled(event_type):
+    if not postback_wanted(conversion=conversion, event_type=event_type):
         return None
-    if conversion.fraud_status == FraudStatus.REJECTED:
-        return None  # rejected by a fraud rule: posted back only once an operator releases it
     if Postback.objects.filter(conversion=conversion, event_type=event_type).exists():
         return None  # e.g. a second payment: reported once per event type
     try:
@@ -71,6 +69,41 @@ def postback_plan(
         return None
     _enqueue_after_commit(postback.pk)
     return postback
+
+
+def postback_wanted(*, conversion: Conversion, event_type: str) -> bool:
+    """Whether this event of this conversion is reported: never for a test device's, nor
+    for an event type its link does not post back, nor while a fraud rule rejects the
+    install (posted back only once an operator releases it)."""
+    if conversion.is_test or not conversion.link.postback_enabled(event_type):
+        return False
+    return conversion.fraud_status != FraudStatus.REJECTED
+
+
+def postbacks_plan_new(*, planned: list[tuple[Conversion, str, str, datetime, int | None]]) -> list[Postback]:
+    """`postback_plan` for conversions created in this transaction (so none has a postback
+    yet): (conversion, event_type, source_event_id, event_time, amount_fen) each, the wanted
+    ones created in one multi-row insert and each sent after commit."""
+    now = timezone.now()
+    rows = [
+        Postback(
+            conversion=conversion,
+            event_type=event_type,
+            source_event_id=source_event_id,
+            event_time=event_time,
+            amount_fen=amount_fen,
+            next_attempt_at=now,
+        )
+        for conversion, event_type, source_event_id, event_time, amount_fen in planned
+        if postback_wanted(conversion=conversion, event_type=event_type)
+    ]
+    if not rows:
+        return []
+    created = Postback.objects.bulk_create(rows)
+    for postback in created:
+        assert postback.pk is not None  # the backends' RETURNING (MariaDB >= 10.5, SQLite >= 3.35)
+        _enqueue_after_commit(postback.pk)
+    return created
 
 
 @transaction.atomic
