@@ -78,7 +78,7 @@ def _state() -> dict:
                 named(t.reason),
                 t.is_test,
                 event_of.get(t.conversion_id) if t.conversion_id else None,
-                str(t.candidates),
+                named(str(t.candidates)),
             )
             for t in MatchTrace.objects.all()
         ),
@@ -123,7 +123,13 @@ def _same_end_state(events: list[services.Activation]) -> tuple[dict, list]:
     batch_state, batch_outcomes, batch_callbacks = _run("batch", events)
     assert batch_outcomes == one_outcomes
     for table in one_state:
-        assert batch_state[table] == one_state[table], table
+        differing = [
+            (n, [(a, b) for a, b in zip(one, batch, strict=True) if a != b])
+            for n, (one, batch) in enumerate(zip(one_state[table], batch_state[table], strict=True))
+            if one != batch
+        ]
+        assert not differing, f"{table}: (row, [(one by one, batch)]) {differing}"
+        assert len(batch_state[table]) == len(one_state[table]), table
     # each new postback is sent after commit, once
     assert batch_callbacks == one_callbacks == len(one_state["postbacks"]) - Postback.objects.count()
     return one_state, one_outcomes
