@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from attribution import platforms, services
-from core.events.registry import event_handler
+from core.events.registry import event_batch_handler, event_handler
 
 
 def _os(raw: str | None) -> str | None:
@@ -32,6 +32,7 @@ def handle_app_activated(payload: dict) -> None:
     services.activation_record(**vars(_activation(payload)))
 
 
+@event_batch_handler("app.activated")
 def handle_app_activated_batch(payloads: list[dict]) -> None:
     """A consumer batch of activations: one set-based service call (the same end state as
     `handle_app_activated` on each, in order)."""

@@ -10,6 +10,7 @@ replaced by the activation event id they stand for)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from alerts import fraud
 from attribution import services
 from attribution.clicks import click_handle
+from attribution.handlers import handle_app_activated_batch
 from attribution.models import (
     Conversion,
     ConversionEvent,
@@ -30,7 +32,8 @@ from attribution.models import (
     Postback,
 )
 from attribution.models import TestDevice as TeamDevice  # not a pytest class
-from tests.attribution.conftest import click_params, later
+from core.models import ProcessedEvent
+from tests.attribution.conftest import click_params, event_payload, later
 
 pytestmark = pytest.mark.django_db
 APP = "com.kuaipao.app"
@@ -259,3 +262,63 @@ def test_a_batch_reads_once_what_one_by_one_reads_per_event(make_link, django_as
         outcomes = services.activations_record_many(events=events)
     assert [o.outcome for o in outcomes] == ["attributed"] * 20
     assert Postback.objects.count() == 20
+
+
+# -- through the consumer (core.events.consumer.process_batch, the batch handler) -------
+
+
+def _deliveries(*payloads: dict, attempts: int = 0) -> list:
+    from core.events.consumer import Delivery
+    from core.events.contracts import USER_CENTER_EXCHANGE
+
+    return [Delivery(USER_CENTER_EXCHANGE, "app.activated", json.dumps(p).encode(), attempts) for p in payloads]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_consumer_applies_a_batch_of_activations_in_one_call_with_multi_row_inserts(make_link):
+    from django.test.utils import CaptureQueriesContext
+
+    from core.events.consumer import process_batch
+    from core.events.registry import lookup
+
+    assert lookup("app.activated").batch_handler is handle_app_activated_batch
+    link = make_link("oceanengine")
+    idfas = [f"{n:08X}-0000-4000-8000-00000000000{n}" for n in range(4)]
+    for idfa in idfas:
+        _click(link, idfa=idfa)
+    at = later(minutes=5)
+    payloads = [
+        event_payload("app.activated", device={"idfa": idfa}, at=at, user_id=f"u{n}") for n, idfa in enumerate(idfas)
+    ]
+    again = event_payload("app.activated", device={"idfa": idfas[0]}, at=later(minutes=6))  # same device, same batch
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = process_batch(_deliveries(*payloads, again, payloads[1]), max_attempts=5)
+    assert [o.action for o in outcomes] == ["applied"] * 5 + ["duplicate"]
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT INTO")]
+    conversion_inserts = [sql for sql in inserts if sql.split()[2].strip('`"') == "attribution_conversion"]
+    assert len(conversion_inserts) == 1  # the batch handler's multi-row insert, not one per event
+    assert sorted(Conversion.objects.values_list("activation_event_id", flat=True)) == sorted(
+        p["event_id"] for p in payloads
+    )
+    assert MatchTrace.objects.get(event_id=again["event_id"]).outcome == "reinstall"
+    assert Postback.objects.count() == 4
+    assert ProcessedEvent.objects.filter(event_id__in=[p["event_id"] for p in [*payloads, again]]).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_click_two_events_win_falls_back_and_only_the_second_event_retries(make_link):
+    from core.events.consumer import process_batch
+
+    link = make_link("oceanengine")
+    _click(link, idfa="6D92078A-8246-4BA4-AE5B-76104861E7DC", ip="203.0.113.5", ua="same-ua")
+    _click(link, idfa="7D92078A-8246-4BA4-AE5B-76104861E7DC")
+    at = later(minutes=5)
+    first = event_payload("app.activated", device={"idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC"}, at=at)
+    same_click = event_payload("app.activated", device={}, ip="203.0.113.5", ua="same-ua", at=at)
+    other = event_payload("app.activated", device={"idfa": "7D92078A-8246-4BA4-AE5B-76104861E7DC"}, at=at)
+    outcomes = process_batch(_deliveries(first, same_click, other), max_attempts=5)
+    assert [o.action for o in outcomes] == ["applied", "retry", "applied"]
+    assert sorted(Conversion.objects.values_list("activation_event_id", flat=True)) == sorted(
+        [first["event_id"], other["event_id"]]
+    )
+    assert not ProcessedEvent.objects.filter(event_id=same_click["event_id"]).exists()
