@@ -7,10 +7,11 @@
   the city limit, no listing read at all; the clean rows are spooled to a temporary
   file (pickled batches) so the writing pass does not read and check the file again.
 - `APPLY`: each batch in its own short transaction under the component's row lock:
-  one SELECT of the batch's existing rows, then one multi-row upsert
-  (`INSERT … ON DUPLICATE KEY UPDATE` on MySQL/MariaDB, `INSERT … ON CONFLICT DO
-  UPDATE` on SQLite) of the new and changed rows; other writes (claims, orders,
-  another import) proceed between batches.
+  one SELECT of the batch's existing rows, then one multi-row upsert of the new and
+  changed rows (`INSERT … SELECT … FROM JSON_TABLE(…) ON DUPLICATE KEY UPDATE` on
+  MariaDB, `INSERT … VALUES … ON DUPLICATE KEY UPDATE` on MySQL, `INSERT … ON
+  CONFLICT DO UPDATE` on SQLite); other writes (claims, orders, another import)
+  proceed between batches.
 Memory holds one batch and the external ids seen so far (to name a repeated id's
 first row).
 """
