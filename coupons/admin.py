@@ -3,6 +3,8 @@ counter is never written from a form (a form holds a stale value)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -21,6 +23,11 @@ from core.spreadsheets import SafeExportResource
 from coupons import services
 from coupons.models import Claim, Coupon, CouponPack, CouponPackItem, CouponTemplate, RedeemCode
 from coupons.selectors import coupon_pack_remaining, coupon_packs_with_counts
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from coupons.selectors import PackCounts
 
 
 @admin.register(CouponTemplate)
@@ -100,11 +107,11 @@ class CouponPackAdmin(admin.ModelAdmin):
         return f"{obj.component.activity} (component #{obj.component_id})"
 
     @admin.display(description=_("claimed"), ordering="claims_count")
-    def claimed(self, obj: CouponPack) -> int:
+    def claimed(self, obj: WithAnnotations[CouponPack, PackCounts]) -> int:
         return obj.claims_count
 
     @admin.display(description=_("redeemed coupons"), ordering="redeemed_count")
-    def redeemed(self, obj: CouponPack):
+    def redeemed(self, obj: WithAnnotations[CouponPack, PackCounts]) -> str:
         url = reverse("admin:coupons_coupon_changelist") + f"?claim__pack__id__exact={obj.pk}&status__exact=used"
         return format_html('<a href="{}">{}</a>', url, obj.redeemed_count)
 

@@ -231,6 +231,11 @@ class Claim(models.Model):
     )
     claimed_at = models.DateTimeField(verbose_name=_("claimed at"))
 
+    # Not a column: the coupons a claim was just issued with, in insertion order,
+    # set by the service that made it (claim_payload answers from them without
+    # reading the rows back). None on a claim read from the database.
+    issued: list[Coupon] | None = None
+
     class Meta:
         verbose_name = _("claim")
         verbose_name_plural = _("claims")

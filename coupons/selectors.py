@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -17,9 +17,13 @@ from coupons.models import (
     CouponPack,
     CouponStatus,
     CouponStockShard,
+    CouponTemplate,
     RedeemCode,
     ValidityKind,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 WALLET_STATUSES = (CouponStatus.UNUSED, CouponStatus.USED, CouponStatus.EXPIRED)
 
@@ -77,9 +81,8 @@ def coupon_payload(coupon: Coupon, *, now: datetime | None = None) -> dict[str, 
 def claim_payload(claim: Claim) -> dict[str, Any]:
     """The answer of a claim. A claim just made carries its coupons (`issued`,
     in insertion order, as the rows are), so nothing is read back."""
-    issued = getattr(claim, "issued", None)
-    if issued is not None:
-        coupons = list(issued)
+    if claim.issued is not None:
+        coupons = list(claim.issued)
     else:
         coupons = list(claim.coupons.select_related("template", "claim").order_by("id"))
     pack = claim.pack
@@ -98,7 +101,7 @@ def _yuan(fen: int) -> str:
     return f"{fen // 100}" if fen % 100 == 0 else f"{fen / 100:.2f}".rstrip("0")
 
 
-def coupon_label(template) -> str:
+def coupon_label(template: CouponTemplate) -> str:
     """How the page names a coupon: 满100减10, 无门槛减5元, 8.5折."""
     if template.kind == "percent":
         rate = (100 - template.value) / 10
@@ -113,7 +116,7 @@ def coupon_label(template) -> str:
     return f"无门槛减{_yuan(template.value)}元"
 
 
-def validity_describe(template) -> dict[str, Any]:
+def validity_describe(template: CouponTemplate) -> dict[str, Any]:
     if template.validity_kind == ValidityKind.ABSOLUTE:
         return {
             "kind": "absolute",
@@ -224,7 +227,12 @@ def coupon_pack_audit(*, pack_id: int) -> dict[str, int]:
     }
 
 
-def coupon_packs_with_counts() -> QuerySet[CouponPack]:
+class PackCounts(TypedDict):
+    claims_count: int
+    redeemed_count: int
+
+
+def coupon_packs_with_counts() -> QuerySet[WithAnnotations[CouponPack, PackCounts]]:
     """Packs annotated with their claim count and redeemed (used) coupon count,
     as subqueries (no join fan-out), for the admin list."""
     claims = Claim.objects.filter(pack=OuterRef("pk")).order_by().values("pack").annotate(n=Count("pk")).values("n")

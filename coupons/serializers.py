@@ -34,7 +34,8 @@ class ClaimSerializer(serializers.Serializer):
     claim_id = serializers.IntegerField()
     pack_id = serializers.IntegerField()
     pack_name = serializers.CharField()
-    source = serializers.ChoiceField(choices=["page", "code"])
+    # Named like DRF's Field.source attribute; the serializer metaclass moves it into _declared_fields.
+    source = serializers.ChoiceField(choices=["page", "code"])  # type: ignore[assignment]
     sequence = serializers.IntegerField(allow_null=True, help_text="Nth claim of this pack by the user (page claims).")
     claimed_at = serializers.DateTimeField()
     coupons = CouponSerializer(many=True)

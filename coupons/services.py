@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -59,7 +61,10 @@ def coupon_validity_compute(*, template: CouponTemplate, claimed_at: datetime) -
     the template's dates when absolute; `valid_days` x 24 h from the claim when
     relative."""
     if template.validity_kind == ValidityKind.ABSOLUTE:
+        # The template's check constraint makes absolute validity complete.
+        assert template.valid_from is not None and template.valid_until is not None
         return template.valid_from, template.valid_until
+    assert template.valid_days is not None  # likewise for relative validity
     return claimed_at, claimed_at + timedelta(days=template.valid_days)
 
 
@@ -149,19 +154,38 @@ def _claim_read_sql() -> str:
 _CLAIM_READ: list[str] = []
 
 
-def _db_datetime(value):
+def _db_datetime(value: datetime | str | None) -> datetime | None:
     """A datetime column read with plain SQL (naive UTC on MySQL, maybe text on SQLite)."""
     if value is None:
         return None
     if isinstance(value, str):
         value = parse_datetime(value)
+        if value is None:
+            raise ValueError("not a datetime column")
     return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
 
 
-def _pack_for_claim(component_id: int, user_id: str) -> CouponPack:
-    """The component's pack with what a claim decides on, in one query (see
-    _claim_read_sql): `component_enabled`, `activity_status`, `user_claims`,
-    `shards_left` ride on the pack."""
+@dataclass(frozen=True)
+class ClaimRead:
+    """What a claim decides on, from one query (_claim_read_sql): the pack (a
+    model instance built from the row, never saved), its component's `enabled`,
+    its activity's status, the user's page claims of it so far and the stock
+    held in its shards."""
+
+    pack: CouponPack
+    component_enabled: bool
+    activity_status: str
+    user_claims: int
+    shards_left: int
+
+    @property
+    def stock_left(self) -> int:
+        """The pack's counter plus its shards, as read (no lock)."""
+        return self.pack.remaining + self.shards_left
+
+
+def _pack_for_claim(component_id: int, user_id: str) -> ClaimRead:
+    """The component's pack with what a claim decides on, in one query."""
     not_found = CouponError("component_not_found", "No such component.")
     if not 0 < component_id <= _MAX_ID:
         raise not_found
@@ -180,15 +204,20 @@ def _pack_for_claim(component_id: int, user_id: str) -> CouponPack:
     values["enabled"], values["redis_gate"] = bool(values["enabled"]), bool(values["redis_gate"])
     pack = CouponPack(component_id=component_id, **values)
     pack._state.adding = False
-    pack.component_enabled, pack.activity_status = bool(row[-4]), row[-3]
-    pack.user_claims, pack.shards_left = int(row[-2]), int(row[-1])
-    return pack
+    return ClaimRead(
+        pack=pack,
+        component_enabled=bool(row[-4]),
+        activity_status=str(row[-3]),
+        user_claims=int(row[-2]),
+        shards_left=int(row[-1]),
+    )
 
 
-def _claim_window_check(pack: CouponPack, now: datetime) -> None:
-    if not pack.enabled or not pack.component_enabled:
+def _claim_window_check(read: ClaimRead, now: datetime) -> None:
+    pack = read.pack
+    if not pack.enabled or not read.component_enabled:
         raise pack_disabled()
-    if pack.activity_status != "online":
+    if read.activity_status != "online":
         raise CouponError("activity_not_online", "This activity is not running.")
     if pack.claim_starts_at and now < pack.claim_starts_at:
         raise CouponError("not_started", "Claiming has not started yet.")
@@ -210,21 +239,22 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
     a refusal rolls back the caller's transaction, as the API door does anyway.
     """
     now = now or timezone.now()
-    pack = _pack_for_claim(component_id, user_id)
-    _claim_window_check(pack, now)
+    read = _pack_for_claim(component_id, user_id)
+    pack = read.pack
+    _claim_window_check(read, now)
     items = _pack_items(pack)
     if not items:
         raise pack_empty()
     # Cheap refusals that take no lock; the guarantees come below.
-    claimed = pack.user_claims
+    claimed = read.user_claims
     if claimed >= pack.per_user_limit:
         raise limit_reached(pack.per_user_limit)
-    if pack.remaining + pack.shards_left <= 0:
+    if read.stock_left <= 0:
         raise sold_out()
 
     gated = False
     if pack.redis_gate:
-        left = _gate_take(pack)
+        left = _gate_take(pack, stock_left=read.stock_left)
         if left == gate.EMPTY:
             raise sold_out()
         gated = left != gate.MISSING
@@ -244,13 +274,13 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
     return claim
 
 
-def _gate_take(pack: CouponPack) -> int:
+def _gate_take(pack: CouponPack, *, stock_left: int) -> int:
     """A token from the pack's Redis gate; MISSING (no gate: the database alone
     decides) when Redis cannot be reached, since the gate only sheds load."""
     try:
         left = gate.gate_take(pack_id=pack.pk)
         if left == gate.MISSING:
-            gate.gate_set(pack_id=pack.pk, remaining=pack.remaining + pack.shards_left, only_if_missing=True)
+            gate.gate_set(pack_id=pack.pk, remaining=stock_left, only_if_missing=True)
             left = gate.gate_take(pack_id=pack.pk)
         return left
     except RedisError:
@@ -258,7 +288,7 @@ def _gate_take(pack: CouponPack) -> int:
         return gate.MISSING
 
 
-def _gate_quietly(operation, pack: CouponPack) -> None:
+def _gate_quietly(operation: Callable[..., object], pack: CouponPack) -> None:
     """Give a token back or close the gate; drift from a failure here is repaired
     by the gate reconciliation job."""
     try:
@@ -372,7 +402,7 @@ def _shard_update(pack_id: int, slot: int) -> int:
         )
     with connection.cursor() as cursor:
         cursor.execute(_SHARD_TAKE[0], [pack_id, slot, pack_id])
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def _shard_take(pack: CouponPack) -> None:
@@ -732,7 +762,7 @@ PACK_FIELDS = (
 )
 
 
-def _checked(instance, *, exclude: list[str] | None = None) -> None:
+def _checked(instance: models.Model, *, exclude: list[str] | None = None) -> None:
     """The model's own rules (field bounds, check constraints) as a domain error."""
     try:
         instance.full_clean(exclude=exclude, validate_unique=False)
@@ -740,6 +770,13 @@ def _checked(instance, *, exclude: list[str] | None = None) -> None:
         details = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         message = "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in details.items())
         raise CouponError("invalid", message, details=details) from None
+
+
+def _attname(name: str) -> str:
+    """The column attribute of a pack field (`component` -> `component_id`)."""
+    field = CouponPack._meta.get_field(name)
+    assert isinstance(field, models.Field)  # PACK_FIELDS are concrete fields
+    return field.attname
 
 
 def _unknown_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -818,7 +855,7 @@ def coupon_pack_update(*, pack: CouponPack, **fields: Any) -> CouponPack:
         setattr(fresh, field, value)
     _checked(fresh, exclude=["remaining"])
     if data:
-        columns = [CouponPack._meta.get_field(f).attname for f in data]
+        columns = [_attname(f) for f in data]
         values = {c: getattr(fresh, c) for c in columns}
         CouponPack.objects.filter(pk=pack.pk).update(**values, updated_at=timezone.now())
     if "stock_shards" in data:

@@ -65,7 +65,7 @@ class ClaimView(APIView):
         call=idempotent_call_once,
     )
     def post(self, request: Request, component_id: int) -> Response:
-        claim = _claim_counted(component_id=component_id, user_id=request.user.id)
+        claim = _claim_counted(component_id=component_id, user_id=str(request.user.id))
         return Response(ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
 
 
@@ -116,7 +116,7 @@ class RedeemCodeView(APIView):
     def post(self, request: Request) -> Response:
         data = RedeemCodeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        code, user_id = data.validated_data["code"], request.user.id
+        code, user_id = data.validated_data["code"], str(request.user.id)
         services.redeem_code_attempts_check(user_id=user_id)
         return idempotent_response(
             request,
