@@ -126,7 +126,7 @@ class CouponPackAdmin(admin.ModelAdmin):
     def _records(self, obj: CouponPack, *, generate: bool):
         if obj.pk is None:
             return "-"
-        links = [
+        links: list[tuple[str, str | None, str]] = [
             ("coupons_claim", f"pack__id__exact={obj.pk}", "claims (search, export)"),
             ("coupons_coupon", f"claim__pack__id__exact={obj.pk}", "coupons"),
             ("coupons_redeemcode", f"pack__id__exact={obj.pk}", "redeem codes"),
