@@ -5,8 +5,10 @@ Fair baseline: the same broker (EVENTS_BROKER_URL), the same consumer (`run_cons
 the worker's own, with its batch settings), the same connection handling (a fresh
 consumer per drain, timed from its consume-ready to its last ack), and the same
 bodies: the no-op events are made by the same function as the measured ones (same
-fields, same sizes) and checked against the same contract; only the handler differs
-(it does nothing). So the ratio is what the handler costs beside the mechanism.
+fields, same sizes) and checked against the same contract, and go through the same
+consumer path (a batch handler that does nothing when the measured type has a batch
+handler, `noop_like`); only the handler differs (it does nothing). So the ratio is
+what the handler costs beside the mechanism.
 """
 
 from __future__ import annotations
@@ -31,12 +33,18 @@ def use_own_queues() -> None:
 @contextlib.contextmanager
 def noop_like(routing_key: str) -> Iterator[str]:
     """Register `bench.noop`: a handler that does nothing, on the exchange and with the
-    contract schema of `routing_key`."""
+    contract schema of `routing_key`, through the same consumer path: if `routing_key`
+    has a batch handler (one savepoint per batch, markers in one insert), the no-op
+    type gets a batch handler that does nothing too; if not, neither does it."""
     from core.events import registry
     from core.events.contracts import CONTRACTS
 
+    measured = registry.lookup(routing_key)
+    if measured is None:
+        raise RuntimeError(f"{routing_key!r} has no handler registered")  # (apps register them at setup)
     exchange, schema = CONTRACTS[routing_key]
-    registry.register(NOOP, lambda payload: None, exchange=exchange, schema=schema)
+    batch = (lambda payloads: None) if measured.batch_handler is not None else None
+    registry.register(NOOP, lambda payload: None, batch_handler=batch, exchange=exchange, schema=schema)
     try:
         yield NOOP
     finally:

@@ -10,9 +10,10 @@ Baseline: one client placing orders one after another, in the same run.
 `payments.results_per_s`: signed PAID `payment.result` events applied per second by
 one event consumer (the worker's own, on EVENTS_BROKER_URL, with its batch settings:
 validate, de-duplicate, verify signature and amount, move the order, grant the
-entitlement, ack) draining a queued backlog of RESULTS. Baseline: the same consumer
-draining the same number of no-op events of the same bodies and contract
-(bench/_events.py), in interleaved rounds (the median of each). The entry also
+entitlement, ack) draining a queued backlog of RESULTS (through its batch handler,
+`payment_results_apply_many`). Baseline: the same consumer draining the same number
+of no-op events of the same bodies and contract, through the same batch path (a
+no-op batch handler, bench/_events.py), in interleaved rounds (the median of each). The entry also
 records both rates one event per transaction (`one_by_one`).
 
 `payments.oversold`: orders holding stock beyond the stock, plus any disagreement
@@ -184,6 +185,7 @@ def _results_bench() -> tuple[dict, int]:
         base,
         events=RESULTS,
         batch_size=settings.EVENTS_BATCH_SIZE,
+        batch_handler=True,  # payment.result and the no-op baseline both through the batch path
         load_average=f"{load_before} -> {load_after}",
         one_by_one={"value": round(one_value, 2), "baseline": round(one_base, 2)},
     )

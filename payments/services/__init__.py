@@ -19,7 +19,7 @@ path that starts without an order (placing one) locks product, then buyer.
 Modules, by sub-domain (import from `payments.services`, which re-exports them):
 
 - `orders`: stock, state moves, placing, closing, voiding and refunding an order
-- `results`: applying a payment result (event or query answer)
+- `results`: applying a payment result (event or query answer), or many at once
 - `expiry`: closing pending orders past their expiry
 - `reconciliation`: the daily 对账 against the payment service
 - `products`: creating and editing products (the admin's and the demo's only write path)
@@ -42,7 +42,7 @@ from payments.services.orders import (
 )
 from payments.services.products import PRODUCT_FIELDS, product_check, product_create, product_delete, product_update
 from payments.services.reconciliation import reconciliation_run
-from payments.services.results import payment_result_apply
+from payments.services.results import payment_result_apply, payment_results_apply_many
 
 __all__ = [
     "PAID_TYPE",
@@ -57,6 +57,7 @@ __all__ = [
     "orders_expire",
     "orders_refund",
     "payment_result_apply",
+    "payment_results_apply_many",
     "product_check",
     "product_create",
     "product_delete",

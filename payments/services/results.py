@@ -1,19 +1,32 @@
 """Payment results: the signed `payment.result` event, or a query answer of the payment service.
 
-Lock order: order, then product (one FOR UPDATE with the join), then buyer."""
+Lock order: order, then product (one FOR UPDATE with the join), then buyer. Many
+results at once (`payment_results_apply_many`): every order by id, then every
+product by id, then buyers."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from core import metrics
-from payments.models import Order, OrderState, PaymentResult, ResultOutcome, ServiceStatus
+from payments.models import (
+    Entitlement,
+    EntitlementKind,
+    Order,
+    OrderEvent,
+    OrderState,
+    PaymentResult,
+    Product,
+    ResultOutcome,
+    ServiceStatus,
+)
 from payments.services.orders import _entitlement_grant, _move, _note, _stock_take, order_close, order_refund
 from payments.signing import result_signature_valid
 
@@ -158,3 +171,217 @@ def _apply_paid(
     return finish(
         ResultOutcome.REFUND_FLAGGED, f"paid after close, {refused.replace('_', ' ')}: refund it", flagged=True
     )
+
+
+# --- many results at once (the event consumer's batch handler) -----------------------
+
+# What the batch applies in memory and writes set-based: a refusal, PENDING, PAID of a
+# pending order, and PAID of an order already paid, refunded, or closed after a late
+# payment was recorded. The rest (FAILED, CLOSED, REFUNDED, PAID of a closed order)
+# moves stock and entitlements: those go through `payment_result_apply` itself.
+
+
+def _paid_fast(order: Order, f: ResultFields) -> bool:
+    if f.status != ServiceStatus.PAID:
+        return f.status not in (ServiceStatus.FAILED, ServiceStatus.CLOSED, ServiceStatus.REFUNDED)
+    return order.state != OrderState.CLOSED or order.paid_at is not None
+
+
+class _ResultsBatch:
+    """The writes of many results, held in memory and written with one statement per
+    table (`flush`). The caller holds the row locks of every order and product."""
+
+    def __init__(self, source: str, orders: dict[str, Order], products: dict[int, Product]):
+        self.source = source
+        self.orders = orders
+        self.products = products
+        self.now = timezone.now()
+        self.changed: dict[int, Order] = {}
+        self.events: list[OrderEvent] = []
+        self.entitlements: list[Entitlement] = []
+        self.results: list[PaymentResult] = []
+        self._latest: dict[tuple[str, int], datetime] | None = None
+
+    def record(self, payload: dict, f: ResultFields, order: Order | None) -> PaymentResult:
+        return PaymentResult(
+            source=self.source,
+            event_id=str(payload.get("event_id") or "")[:64],
+            order=order,
+            merchant_order_no=f.merchant_order_no,
+            paycode=f.paycode,
+            status=f.status,
+            amount_fen=f.amount_fen,
+            channel=f.channel,
+            transaction_id=f.transaction_id,
+            occurred_at=str(payload.get("occurred_at") or payload.get("paid_at") or "")[:40],
+            payload=payload,
+        )
+
+    def finish(self, record: PaymentResult, outcome: str, reason: str = "", *, flagged: bool = False) -> PaymentResult:
+        record.outcome, record.reason, record.flagged = outcome, reason[:255], flagged
+        self.results.append(record)
+        metrics.PAYMENT_RESULTS.labels(self.source, outcome).inc()
+        if flagged:
+            logger.warning(
+                "payment result flagged",
+                extra={
+                    "order_no": record.merchant_order_no,
+                    "status": record.status,
+                    "outcome": outcome,
+                    "reason": reason,
+                },
+            )
+        return record
+
+    def note(self, order: Order, *, cause: str, detail: dict) -> None:
+        self.events.append(
+            OrderEvent(order=order, from_state=order.state, to_state=order.state, cause=cause, detail=detail)
+        )
+
+    def latest_membership(self, user_id: str, product_id: int) -> datetime | None:
+        """What `_entitlement_grant` reads per grant (the latest end of the user's
+        live memberships of the product), read once for the whole batch and then
+        kept up to date in memory as grants are added."""
+        if self._latest is None:
+            keys = {
+                (o.user_id, o.product_id)
+                for o in self.orders.values()
+                if self.products[o.product_id].entitlement_kind == EntitlementKind.MEMBERSHIP
+            }
+            rows = (
+                Entitlement.objects.filter(
+                    user_id__in={user for user, _ in keys},
+                    product_id__in={product for _, product in keys},
+                    revoked_at__isnull=True,
+                    valid_until__gt=self.now,
+                )
+                .values("user_id", "product_id")
+                .annotate(latest=Max("valid_until"))
+            )
+            self._latest = {(row["user_id"], row["product_id"]): row["latest"] for row in rows}
+        return self._latest.get((user_id, product_id))
+
+    def grant(self, order: Order) -> None:
+        """`_entitlement_grant`, in memory."""
+        product = self.products[order.product_id]
+        valid_from, valid_until, quantity = self.now, None, product.entitlement_quantity
+        if product.entitlement_kind == EntitlementKind.MEMBERSHIP:
+            latest = self.latest_membership(order.user_id, product.pk)
+            valid_from = max(self.now, latest) if latest else self.now
+            valid_until = valid_from + timedelta(days=product.entitlement_days or 0)
+            quantity = 1
+            assert self._latest is not None
+            self._latest[(order.user_id, product.pk)] = valid_until
+        self.entitlements.append(
+            Entitlement(
+                order=order,
+                product=product,
+                user_id=order.user_id,
+                kind=product.entitlement_kind,
+                quantity=quantity,
+                granted_at=self.now,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            )
+        )
+
+    def apply(self, payload: dict, f: ResultFields, order: Order) -> PaymentResult:
+        """`payment_result_apply` from the order lookup on, for a result `_paid_fast` accepts."""
+        record = self.record(payload, f, order)
+        if order.paycode and f.paycode and f.paycode != order.paycode:
+            self.note(order, cause="result_refused", detail={"reason": "paycode mismatch", "paycode": f.paycode})
+            return self.finish(
+                record, ResultOutcome.REFUSED, f"paycode {f.paycode} is not the order's {order.paycode}", flagged=True
+            )
+        if f.amount_fen != order.amount_fen:
+            self.note(order, cause="result_refused", detail={"reason": "amount mismatch", "amount_fen": f.amount_fen})
+            return self.finish(
+                record, ResultOutcome.REFUSED, f"amount {f.amount_fen} differs from {order.amount_fen}", flagged=True
+            )
+        if f.paycode and not order.paycode:
+            order.paycode = f.paycode
+            self.changed[order.pk] = order
+        if f.status != ServiceStatus.PAID:
+            return self.finish(record, ResultOutcome.NO_CHANGE, "PENDING changes nothing")
+        if order.state in (OrderState.PAID, OrderState.REFUNDED):
+            return self.finish(record, ResultOutcome.NO_CHANGE, f"order already {order.state}")
+        if order.state == OrderState.CLOSED:  # `_paid_fast`: a late payment already recorded
+            return self.finish(record, ResultOutcome.NO_CHANGE, "payment after close already recorded")
+        detail = {"source": self.source, "event_id": record.event_id, "transaction_id": f.transaction_id}
+        self.events.append(
+            OrderEvent(order=order, from_state=order.state, to_state=OrderState.PAID, cause="paid", detail=detail)
+        )
+        order.state, order.updated_at = OrderState.PAID, self.now
+        order.paid_at, order.paid_amount_fen = _paid_at(payload), f.amount_fen
+        order.channel, order.transaction_id = f.channel, f.transaction_id
+        self.changed[order.pk] = order
+        self.grant(order)
+        return self.finish(record, ResultOutcome.APPLIED)
+
+    def flush(self) -> None:
+        """One statement per table for what is held (the orders' UPDATE with a CASE
+        per column), in the order the single path writes them."""
+        if self.changed:
+            Order.objects.bulk_update(
+                list(self.changed.values()),
+                ["state", "updated_at", "paid_at", "paid_amount_fen", "channel", "transaction_id", "paycode"],
+            )
+        OrderEvent.objects.bulk_create(self.events)
+        Entitlement.objects.bulk_create(self.entitlements)
+        PaymentResult.objects.bulk_create(self.results)
+        self.changed, self.events, self.entitlements, self.results = {}, [], [], []
+
+    def reload(self, order: Order) -> None:
+        """After the single path changed `order` (and maybe entitlements): read again."""
+        self.orders[order.order_no] = Order.objects.get(pk=order.pk)
+        self._latest = None
+
+
+@transaction.atomic
+def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -> list[PaymentResult]:
+    """Apply many payment results at once, in order: the same end state as calling
+    `payment_result_apply` on each (the event consumer's batch handler relies on it;
+    tests/payments/test_results_batch.py compares the two), with set-based
+    statements: one SELECT … FOR UPDATE of all the orders and one of their products,
+    one read of the users' live memberships, then one multi-row write per table.
+    Results that move stock or revoke (FAILED, CLOSED, REFUNDED, PAID of a closed
+    order) go through `payment_result_apply` in their turn, after what came before
+    them is written. Returns the recorded results, in order.
+
+    Lock order: every order (by id), then every product (by id), then buyers (only on
+    the single path's turns). Two batches lock their orders in id order and their
+    products after all their orders, so they cannot deadlock; against the single
+    paths (one order, then its product) a batch waits on a product only while it
+    holds no lock that path still needs."""
+    if source == "event":
+        fields = [(payload, _fields(payload), result_signature_valid(payload)) for payload in payloads]
+    else:
+        fields = [(payload, _fields(payload), True) for payload in payloads]
+    numbers = {f.merchant_order_no for _, f, signed in fields if signed}
+    ids = sorted(Order.objects.filter(order_no__in=numbers).values_list("pk", flat=True))
+    orders = {o.order_no: o for o in Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    product_ids = sorted({o.product_id for o in orders.values()})
+    products = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=product_ids).order_by("pk")}
+    for order in orders.values():
+        order.product = products[order.product_id]
+    batch = _ResultsBatch(source, orders, products)
+    done: list[PaymentResult] = []
+    for payload, f, signed in fields:
+        if not signed:
+            done.append(
+                batch.finish(batch.record(payload, f, None), ResultOutcome.REFUSED, "bad signature", flagged=True)
+            )
+            continue
+        found = batch.orders.get(f.merchant_order_no)
+        if found is None:
+            done.append(
+                batch.finish(batch.record(payload, f, None), ResultOutcome.REFUSED, "unknown order", flagged=True)
+            )
+        elif _paid_fast(found, f):
+            done.append(batch.apply(payload, f, found))
+        else:
+            batch.flush()
+            done.append(payment_result_apply(payload=payload, source=source))
+            batch.reload(found)
+    batch.flush()
+    return done
