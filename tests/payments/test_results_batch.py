@@ -154,9 +154,7 @@ def _snapshot(orders: list[Order], tag: str) -> dict:
         )
     for product in Product.objects.filter(pk__in={o.product_id for o in orders}).order_by("id"):
         state["products"].append((product.stock, product.held))
-        state["buyers"].append(
-            sorted((plain(b.user_id), b.held) for b in ProductBuyer.objects.filter(product=product))
-        )
+        state["buyers"].append(sorted((plain(b.user_id), b.held) for b in ProductBuyer.objects.filter(product=product)))
     return state
 
 
@@ -229,8 +227,7 @@ def test_query_answers_are_applied_many_at_once_without_a_signature(fake_payment
 def test_many_paid_results_take_a_fixed_number_of_statements(fake_payments):
     product = ProductFactory(stock=50, per_user_limit=1)
     orders = [
-        services.order_place(component_id=product.component_id, user_id=f"s{i}", idempotency_key="k")
-        for i in range(12)
+        services.order_place(component_id=product.component_id, user_id=f"s{i}", idempotency_key="k") for i in range(12)
     ]
     with CaptureQueriesContext(connection) as queries:
         results = services.payment_results_apply_many(payloads=[result_event(o) for o in orders], source="event")
