@@ -333,6 +333,8 @@ def test_operator_builds_previews_and_publishes_in_chinese_then_the_analyst_read
         if url == settings_urls["coupon_pack"]:
             content = page.inner_text("#content")
             assert "新人购房券包" in content and "满100减20" in content  # read, as text
+            kind = _zh("Amount off above a threshold (满减)")
+            assert kind in page.inner_text('[data-rows="coupons"]')  # a choice reads as its label
             related = page.eval_on_selector_all(".hd-component-links a", "els => els.map(e => e.getAttribute('href'))")
             assert related and not any("/generate-codes/" in href for href in related)
             _shot(page, "11-analyst-coupon-pack")

@@ -143,6 +143,9 @@ def test_the_analyst_still_reads_what_the_screens_show(client, built):
     client.force_login(built["analyst"])
     pack_page = client.get(_screens(built)["pack settings"]).content.decode()
     assert "Spring pack" in pack_page
+    coupons = pack_page.split('data-rows="coupons"', 1)[1].split("</fieldset>", 1)[0]
+    assert "<td>Fixed amount off (立减)</td>" in coupons  # a choice as its label, not its key
+    assert "<td>N days from the claim</td>" in coupons and "<td>fixed</td>" not in coupons
     assert f"/admin/coupons/claim/?pack__id__exact={built['pack'].pk}" in pack_page  # read-only screens stay linked
     activity_page = client.get(_screens(built)["activity"]).content.decode()
     assert activity_page.count("hd-revisions") == 1 and ">r1<" in activity_page and ">r2<" in activity_page
