@@ -245,12 +245,16 @@ class ActivityAdmin(admin.ModelAdmin):
     @admin.display(description=_("Published"))
     def published(self, obj):
         if not obj.published_revision_id:
-            return "never"
+            return gettext("never")
         return format_html(
-            'revision r{} at {} · <a href="/a/{}/" target="_blank">public page</a>',
-            obj.published_revision.number,
-            timezone.localtime(obj.published_at).strftime("%Y-%m-%d %H:%M"),
+            '{} · <a href="/a/{}/" target="_blank">{}</a>',
+            gettext("revision r%(number)s at %(time)s")
+            % {
+                "number": obj.published_revision.number,
+                "time": timezone.localtime(obj.published_at).strftime("%Y-%m-%d %H:%M"),
+            },
             obj.slug,
+            gettext("public page"),
         )
 
     @admin.display(description=_("Preview link"))
@@ -258,11 +262,11 @@ class ActivityAdmin(admin.ModelAdmin):
         url = reverse("activity-preview", args=[preview_token_make(obj)])
         hours = settings.ACTIVITY_PREVIEW_TTL_SECONDS // 3600
         return format_html(
-            '<a class="hd-preview-link" href="{}" target="_blank">{}</a><br><small>Shows the current draft to anyone '
-            "with the link, no login needed; expires after {} hours.</small>",
+            '<a class="hd-preview-link" href="{}" target="_blank">{}</a><br><small>{}</small>',
             url,
             url,
-            hours,
+            gettext("Shows the current draft to anyone with the link, no login needed; expires after %(hours)s hours.")
+            % {"hours": hours},
         )
 
     @admin.display(description=_("Revisions"))
@@ -276,28 +280,28 @@ class ActivityAdmin(admin.ModelAdmin):
     def _revisions(self, obj, *, rollback: bool):
         revisions = ActivityRevision.objects.filter(activity=obj).select_related("created_by")[:30]
         if not revisions:
-            return "No revision yet: publish to create one."
+            return gettext("No revision yet: publish to create one.")
         rows = []
         for rev in revisions:
             serving = rev.pk == obj.published_revision_id
             url = reverse("admin:activities_activity_rollback", args=[obj.pk, rev.pk])
             button = (
-                mark_safe("<strong>serving</strong>")
+                format_html("<strong>{}</strong>", gettext("serving"))
                 if serving
                 else ""
                 if not rollback
                 else format_html(
                     '<button type="submit" class="button hd-rollback" formaction="{}" formmethod="post" '
-                    "formnovalidate>Roll back to r{}</button>",
+                    "formnovalidate>{}</button>",
                     url,
-                    rev.number,
+                    gettext("Roll back to r%(number)s") % {"number": rev.number},
                 )
             )
             rows.append(
                 (
                     rev.number,
                     timezone.localtime(rev.created_at).strftime("%Y-%m-%d %H:%M:%S"),
-                    rev.created_by or "system",
+                    rev.created_by or gettext("system"),
                     rev.note,
                     len(rev.snapshot.get("components", [])),
                     button,
@@ -307,8 +311,21 @@ class ActivityAdmin(admin.ModelAdmin):
             "", "<tr><td>r{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
         )
         return format_html(
-            '<table class="hd-revisions"><thead><tr><th>Revision</th><th>Published</th><th>By</th><th>Note</th>'
-            "<th>Components</th><th></th></tr></thead><tbody>{}</tbody></table>",
+            '<table class="hd-revisions"><thead><tr>{}<th></th></tr></thead><tbody>{}</tbody></table>',
+            format_html_join(
+                "",
+                "<th>{}</th>",
+                (
+                    (h,)
+                    for h in (
+                        gettext("Revision"),
+                        gettext("Published at"),
+                        gettext("By"),
+                        gettext("Note"),
+                        gettext("Components"),
+                    )
+                ),
+            ),
             body,
         )
 
@@ -328,7 +345,10 @@ class ActivityAdmin(admin.ModelAdmin):
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
         full = reverse("admin:activities_auditentry_changelist") + f"?activity__id__exact={obj.pk}"
         return format_html(
-            '<table class="hd-audit"><tbody>{}</tbody></table><a href="{}">Full audit log</a>', body, full
+            '<table class="hd-audit"><tbody>{}</tbody></table><a href="{}">{}</a>',
+            body,
+            full,
+            gettext("Full audit log"),
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
