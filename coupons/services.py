@@ -418,10 +418,18 @@ def _shard_take(pack: CouponPack) -> None:
                 return
         if not others:
             break
-    if not CouponPack.objects.filter(pk=pack.pk, enabled=True).exists():
-        raise pack_disabled()
     # Every shard is empty: the reservoir (pack row; see the lock order above).
-    if CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(remaining=F("remaining") - 1):
+    # Read first, without a lock: at sell-out every claim in flight gets here,
+    # and each asking for the pack row's exclusive lock while the others hold
+    # their shared one (the claim rows' foreign key) would deadlock in waves.
+    # The committed reservoir is 0 except in the rare case the docstring of
+    # _claim_take_sharded names; only then is the row locked and decremented.
+    state = CouponPack.objects.filter(pk=pack.pk).values_list("enabled", "remaining").first()
+    if state is None or not state[0]:
+        raise pack_disabled()
+    if state[1] > 0 and CouponPack.objects.filter(pk=pack.pk, enabled=True, remaining__gt=0).update(
+        remaining=F("remaining") - 1
+    ):
         return
     raise sold_out()
 
