@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q
@@ -42,7 +42,10 @@ class Candidate:
     clicks_on_key: int = 0
 
     def as_dict(self) -> dict:
-        data = asdict(self)
+        # dataclasses.asdict's field order, without its deep copy (a stored click is flat
+        # JSON): a batch of activations builds one per candidate of each trace.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["click"] = dict(self.click)
         data["click_at"] = (
             datetime.fromtimestamp(self.click_at_ms / 1000, tz=timezone.get_current_timezone()).isoformat()
             if self.click_at_ms
