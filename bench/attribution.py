@@ -16,8 +16,8 @@
   draining a queued backlog of ACTIVATIONS, each matching a click stored in Redis;
   baseline: the same consumer draining the same number of no-op events of the same
   bodies and contract (bench/_events.py), in interleaved rounds (the median of each);
-  app.activated has a batch handler (`activations_record_many`), so the no-op type gets
-  a no-op batch handler: both go the consumer's batch-handler path.
+  app.activated has a batch handler (`activations_record_many`), so `noop_like` gives
+  the no-op type a no-op batch handler: both go the consumer's batch-handler path.
   The entry also records both rates one event per transaction (`one_by_one`).
   `BENCH_ATTRIBUTION_ONLY=activations` runs this figure alone (no wrk rounds).
 
@@ -393,15 +393,7 @@ def _activations(link) -> dict:
 
     load_before = _events.load_average()
     print(f"    load average before: {load_before}", flush=True)
-    from core.events import registry
-
-    with _events.noop_like("app.activated"):
-        # The same consumer path for both: when app.activated goes through its batch
-        # handler, the no-op events go through a no-op batch handler (one call, one
-        # multi-row marker insert per batch), unless bench/_events.py gave it one already.
-        activated, noop_type = registry.lookup("app.activated"), registry.lookup(_events.NOOP)
-        if activated and activated.batch_handler and noop_type and noop_type.batch_handler is None:
-            registry.register_batch(_events.NOOP, lambda payloads: None)
+    with _events.noop_like("app.activated"):  # a no-op batch handler too: the same consumer path
         value, base, _ = _events.interleaved(activations, noop, label="activations")
         one_value, one_base, _ = _events.interleaved(
             lambda: activations(1), lambda: noop(1), rounds=1, label="activations one by one"
