@@ -7,18 +7,16 @@
   the city limit, no listing read at all; the clean rows are spooled to a temporary
   file (pickled batches) so the writing pass does not read and check the file again.
 - `APPLY`: each batch in its own short transaction under the component's row lock:
-  one SELECT of the batch's existing rows, then one multi-row upsert of the new and
-  changed rows (`INSERT … SELECT … FROM JSON_TABLE(…) ON DUPLICATE KEY UPDATE` on
-  MariaDB, `INSERT … VALUES … ON DUPLICATE KEY UPDATE` on MySQL, `INSERT … ON
-  CONFLICT DO UPDATE` on SQLite); other writes (claims, orders, another import)
-  proceed between batches.
+  one SELECT of the batch's existing rows, then one multi-row upsert
+  (`INSERT … ON DUPLICATE KEY UPDATE` on MySQL/MariaDB, `INSERT … ON CONFLICT DO
+  UPDATE` on SQLite) of the new and changed rows; other writes (claims, orders,
+  another import) proceed between batches.
 Memory holds one batch and the external ids seen so far (to name a repeated id's
 first row).
 """
 
 from __future__ import annotations
 
-import json
 import pickle
 import sqlite3
 import tempfile
@@ -28,7 +26,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, reset_queries, transaction
-from django.db.models import Field
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -362,15 +359,7 @@ def listings_upsert(*, component_id: int, job_id: int, rows: list[tuple[int, dic
     backend (`on_conflict_suffix_sql`, as `bulk_create(update_conflicts=True)` does).
     The statement is built here rather than through bulk_create: its per-value
     compilation (model instances, pre_save, get_db_prep_save per field) cost more
-    than the database's work. Values are adapted by the backend's own adapters.
-
-    On MariaDB the rows travel as one JSON document per statement, read by
-    `JSON_TABLE` (`_upsert_mariadb`): the client escapes one string instead of 18
-    values a row, and the server parses no SQL literals (half the time of the
-    multi-row VALUES statement, measured in docs/listings.md)."""
-    if connection.vendor == "mysql" and getattr(connection, "mysql_is_mariadb", False):
-        _upsert_mariadb(component_id=component_id, job_id=job_id, rows=rows)
-        return
+    than the database's work. Values are adapted by the backend's own adapters."""
     ops = connection.ops
     meta = Listing._meta
     now = ops.adapt_datetimefield_value(timezone.now())
@@ -417,97 +406,6 @@ def listings_upsert(*, component_id: int, job_id: int, rows: list[tuple[int, dic
             count = min(per_statement, len(rows) - start)
             sql = head + ", ".join([row_marks] * count) + " " + suffix
             cursor.execute(sql, params[start * width : (start + count) * width])
-
-
-# The JSON document of one MariaDB statement stays far below max_allowed_packet
-# (16 MB by default; 5,000 typical rows are ~2 MB, the longest possible ~17 MB):
-# a bigger one is split.
-MARIADB_STATEMENT_BYTES = 4 * 1048576
-# What each element of a row's JSON array holds: (column, its JSON_TABLE type;
-# VARCHAR takes the model field's max_length).
-# Numbers that a JSON parser could round (a 19-digit price, decimals) travel as text.
-_JSON_ROW = (
-    ("import_line", "INT UNSIGNED"),
-    ("group_id", "BIGINT"),
-    ("external_id", "VARCHAR"),
-    ("title", "VARCHAR"),
-    ("district", "VARCHAR"),
-    ("address", "VARCHAR"),
-    ("price_fen", "BIGINT"),
-    ("area_m2", "DECIMAL(9,2)"),
-    ("layout", "VARCHAR"),
-    ("cover_image_url", "VARCHAR"),
-    ("detail_url", "VARCHAR"),
-    ("tags", "LONGTEXT"),
-    ("sort_order", "INT"),
-    ("is_active", "TINYINT"),
-)
-
-
-def _mariadb_upsert_sql() -> str:
-    meta = Listing._meta
-    quote = connection.ops.quote_name
-
-    def sql_type(column: str, kind: str) -> str:  # text lengths follow the model
-        field = meta.get_field(column)
-        return f"VARCHAR({field.max_length})" if kind == "VARCHAR" and isinstance(field, Field) else kind
-
-    json_columns = ", ".join(
-        f"{quote(column)} {sql_type(column, kind)} PATH '$[{n}]' ERROR ON ERROR"
-        for n, (column, kind) in enumerate(_JSON_ROW)
-    )
-    from_row = {column: f"j.{quote(column)}" for column, _ in _JSON_ROW}
-    from_row.update(component_id="%s", import_job_id="%s", created_at="%s", updated_at="%s")
-    suffix = connection.ops.on_conflict_suffix_sql(
-        [meta.get_field(c) for c in INSERT_COLUMNS],
-        OnConflict.UPDATE,
-        UPDATE_COLUMNS,
-        ("component_id", "external_id"),
-    )
-    return (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in INSERT_COLUMNS)}) "
-        f"SELECT {', '.join(from_row[c] for c in INSERT_COLUMNS)} "
-        f"FROM JSON_TABLE(%s, '$[*]' COLUMNS ({json_columns})) AS j {suffix}"
-    )
-
-
-def _upsert_mariadb(*, component_id: int, job_id: int, rows: list[tuple[int, dict[str, Any], int]]) -> None:
-    """`listings_upsert` on MariaDB: `INSERT … SELECT … FROM JSON_TABLE(%s) … ON
-    DUPLICATE KEY UPDATE`, the rows as one JSON array of arrays (`_JSON_ROW`), in
-    file order (so ids grow with the line, as with VALUES). Text goes as it is: the
-    rows were checked (lengths, no control characters), JSON escapes the rest."""
-    ops = connection.ops
-    now = ops.adapt_datetimefield_value(timezone.now())
-    items = [
-        [
-            line,
-            group_id,
-            values["external_id"],
-            values["title"],
-            values["district"],
-            values["address"],
-            str(values["price_fen"]),
-            None if values["area_m2"] is None else str(values["area_m2"]),  # checked: 2 decimals
-            values["layout"],
-            values["cover_image_url"],
-            values["detail_url"],
-            ops.adapt_json_value(values["tags"], None),
-            values["sort_order"],
-            1 if values["is_active"] else 0,
-        ]
-        for line, values, group_id in rows
-    ]
-    sql = _mariadb_upsert_sql()
-    with connection.cursor() as cursor:
-        pending = [items]
-        while pending:
-            chunk = pending.pop(0)
-            document = json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
-            if len(chunk) > 1 and len(document.encode()) > MARIADB_STATEMENT_BYTES:
-                half = len(chunk) // 2
-                pending[:0] = [chunk[:half], chunk[half:]]  # in order
-                continue
-            cursor.execute(sql, [component_id, job_id, now, now, document])
 
 
 def open_source(job: ImportJob) -> RowSource:

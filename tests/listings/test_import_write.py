@@ -1,20 +1,16 @@
 """The writing pass stores exactly what the checks produced, on both backends.
 
-MariaDB writes through `INSERT … SELECT … FROM JSON_TABLE(…) ON DUPLICATE KEY UPDATE`
-(the rows as one JSON document per statement), SQLite through a multi-row
-`INSERT … ON CONFLICT DO UPDATE`: these tests read every written column back and
-compare it with `row_parse`'s own values, with text that JSON, SQL or the drivers
+The upsert is assembled by hand (`write.listings_upsert`: multi-row `INSERT … ON
+DUPLICATE KEY UPDATE` on MariaDB, `INSERT … ON CONFLICT DO UPDATE` on SQLite, values
+through the backend's adapters): these tests read every written column back and
+compare it with `row_parse`'s own values, with text that SQL, JSON or the drivers
 escape, and numbers at the limits of the checks."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-from django.db import connection
-
 from listings.importing import row_parse
-from listings.importing import write as import_write
 from listings.importing.check import MAX_PRICE_FEN, MAX_SORT_ORDER
 from listings.models import ImportStatus, Listing
 from tests.listings.files import HEADER, row, write_csv
@@ -120,26 +116,3 @@ def test_an_update_writes_the_new_values_and_keeps_the_row(component, run_import
     assert got["SH0001"].group.city == "北京" and got["SH0005"].is_active is True
     assert got["SH0001"].import_job_id == job.pk and got["SH0002"].import_job_id != job.pk  # unchanged: untouched
     assert {e["external_id"] for e in job.preview["updated"]} == {"SH0001", "SH0005"}
-
-
-@pytest.mark.skipif(connection.vendor != "mysql", reason="the JSON document is MariaDB's statement")
-def test_a_batch_bigger_than_one_statement_is_split_in_file_order(component, run_import, tmp_path, monkeypatch):
-    monkeypatch.setattr(import_write, "MARIADB_STATEMENT_BYTES", 2000)  # a few rows a statement
-    rows = [row(n, city=["上海", "杭州"][n % 2], title="标" * 150) for n in range(1, 41)]
-    statements: list[str] = []
-
-    def count(execute, sql, params, many, context):
-        if "JSON_TABLE" in sql:
-            statements.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        job = run_import(component, write_csv(tmp_path / "split.csv", rows))
-
-    assert job.status == ImportStatus.APPLIED and job.created_count == 40
-    assert len(statements) > 5
-    got = stored(component)
-    assert list(got) == [f"SH{n:04d}" for n in range(1, 41)]  # ids in the file's order
-    want = expected(rows)
-    for ext, listing in got.items():
-        assert {f: getattr(listing, f) for f in CONTENT} == {f: want[ext][f] for f in CONTENT}
