@@ -10,23 +10,25 @@ from datetime import datetime
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from activities.models import Activity, ActivityRevision, ActivityStatus
 from components import registry
 from components.models import Component
 from core.auth import EndUser
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, Message, NotFound
 
 logger = logging.getLogger(__name__)
 
-# Why an activity is not served, by status (the 404's machine code).
-NOT_FOUND = ("activity_not_found", "No such activity.")
-NOT_SERVED = {
-    ActivityStatus.DRAFT: ("activity_not_found", "No such activity."),
-    ActivityStatus.SCHEDULED: ("activity_not_started", "This activity has not started yet."),
-    ActivityStatus.OFFLINE: ("activity_offline", "This activity is offline for now."),
-    ActivityStatus.ENDED: ("activity_ended", "This activity has ended."),
-    ActivityStatus.ARCHIVED: ("activity_ended", "This activity has ended."),
+# Why an activity is not served, by status (the 404's machine code, then the message in
+# the request's language).
+NOT_FOUND: tuple[str, Message] = ("activity_not_found", _("No such activity."))
+NOT_SERVED: dict[str, tuple[str, Message]] = {
+    ActivityStatus.DRAFT: ("activity_not_found", _("No such activity.")),
+    ActivityStatus.SCHEDULED: ("activity_not_started", _("This activity has not started yet.")),
+    ActivityStatus.OFFLINE: ("activity_offline", _("This activity is offline for now.")),
+    ActivityStatus.ENDED: ("activity_ended", _("This activity has ended.")),
+    ActivityStatus.ARCHIVED: ("activity_ended", _("This activity has ended.")),
 }
 
 
@@ -83,7 +85,7 @@ class PublicActivity:
     served: bool
     status: str
     body: dict | None  # the snapshot with status/revision/published_at, when served
-    error: tuple[str, str] | None  # (code, message) when not served
+    error: tuple[str, Message] | None  # (code, message) when not served
     generation: int
     page_html: str | None = None  # the cached page of this generation, when asked for and filled
 
@@ -142,12 +144,12 @@ def preview_activity_get(token: str) -> Activity:
     try:
         data = signing.loads(token, salt=PREVIEW_SALT, max_age=settings.ACTIVITY_PREVIEW_TTL_SECONDS)
     except signing.SignatureExpired:
-        raise Forbidden("This preview link has expired; ask for a new one.", code="preview_expired") from None
+        raise Forbidden(_("This preview link has expired; ask for a new one."), code="preview_expired") from None
     except signing.BadSignature:
-        raise Forbidden("This preview link is not valid.", code="preview_invalid") from None
+        raise Forbidden(_("This preview link is not valid."), code="preview_invalid") from None
     activity = Activity.objects.filter(pk=data.get("activity")).first()
     if activity is None:
-        raise NotFound("No such activity.", code="activity_not_found")
+        raise NotFound(_("No such activity."), code="activity_not_found")
     return activity
 
 

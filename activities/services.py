@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from activities import cache, selectors
 from activities.audit import Actor, actor_user, audit_record
@@ -26,7 +27,7 @@ from components.services import (  # noqa: F401 (re-exported: the component writ
     component_update,
     components_reorder,
 )
-from core.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError, Message
 
 S = ActivityStatus
 
@@ -64,30 +65,38 @@ def _invalidate_on_commit(slug: str) -> None:
 # --- activities -----------------------------------------------------------------
 
 
-def activity_values_errors(values: dict) -> dict[str, list[str]]:
+def _status_words(status: str) -> str:
+    """A status as a sentence reads it, in the active language ("offline", "下线")."""
+    try:
+        return str(S(status).label).lower()
+    except ValueError:
+        return status
+
+
+def activity_values_errors(values: dict) -> dict[str, list[Message]]:
     """Field errors of activity values (used by the services and the admin form)."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[Message]] = {}
     if "name" in values and not (values["name"] or "").strip():
-        errors["name"] = ["is required"]
+        errors["name"] = [_("is required")]
     if "slug" in values and not SLUG_RE.match(values["slug"] or ""):
-        errors["slug"] = ["use lower-case letters, digits and hyphens (at most 80)"]
+        errors["slug"] = [_("use lower-case letters, digits and hyphens (at most 80)")]
     color = values.get("theme_background_color")
     if color is not None and not COLOR_RE.match(color):
-        errors["theme_background_color"] = ["must be a colour like #FFF5E6"]
+        errors["theme_background_color"] = [_("must be a colour like #FFF5E6")]
     for key in ("theme_header_image", "theme_share_image"):
         url = values.get(key)
         if url and not re.match(r"^https?://\S+$", url):
-            errors[key] = ["must be an http(s) URL"]
+            errors[key] = [_("must be an http(s) URL")]
     starts_at, ends_at = values.get("starts_at"), values.get("ends_at")
     if starts_at and ends_at and ends_at <= starts_at:
-        errors["ends_at"] = ["must be after the start"]
+        errors["ends_at"] = [_("must be after the start")]
     return errors
 
 
 def _activity_validate(values: dict) -> None:
     errors = activity_values_errors(values)
     if errors:
-        message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
+        message = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in errors.items())
         raise DomainError(message, code="activity_invalid", details=errors)
 
 
@@ -110,7 +119,9 @@ def activity_create(
     values.update(theme)
     _activity_validate(values)
     if Activity.objects.filter(slug=slug).exists():
-        raise Conflict(f"The slug {slug!r} is already used by another activity.", code="slug_taken")
+        raise Conflict(
+            _("The slug %(slug)s is already used by another activity.") % {"slug": repr(slug)}, code="slug_taken"
+        )
     user = actor_user(actor)
     activity = Activity.objects.create(**values, is_template=is_template, created_by=user, updated_by=user)
     audit_record(
@@ -133,18 +144,18 @@ def activity_update(*, activity: Activity, actor: Actor, **values: object) -> Ac
         raise TypeError(f"not editable: {sorted(unknown)}")
     activity = Activity.objects.select_for_update().get(pk=activity.pk)
     if activity.status == S.ARCHIVED:
-        raise Conflict("An archived activity cannot be edited.", code="activity_archived")
+        raise Conflict(_("An archived activity cannot be edited."), code="activity_archived")
     merged = {f: getattr(activity, f) for f in EDITABLE_FIELDS} | values
     _activity_validate(merged)
     changes = {k: [getattr(activity, k), v] for k, v in values.items() if getattr(activity, k) != v}
     if "slug" in changes:
         if activity.published_revision_id is not None:
-            raise Conflict("The slug of a published activity cannot change (its links are out).", code="slug_locked")
+            raise Conflict(_("The slug of a published activity cannot change (its links are out)."), code="slug_locked")
         if Activity.objects.filter(slug=values["slug"]).exclude(pk=activity.pk).exists():
-            raise Conflict(f"The slug {values['slug']!r} is already used.", code="slug_taken")
+            raise Conflict(_("The slug %(slug)s is already used.") % {"slug": repr(values["slug"])}, code="slug_taken")
     if not changes:
         return activity
-    for key, (_, new) in changes.items():
+    for key, (_old, new) in changes.items():
         setattr(activity, key, new)
     activity.updated_by = actor_user(actor)
     activity.save()
@@ -163,11 +174,17 @@ def _transition(activity: Activity, to: str, actor: Actor, reason: str = "", *, 
     """Move a locked activity row; the caller holds the lock. Going online after the
     end is refused unless `allow_past_end` (beat, which ends it in the same transaction)."""
     if to not in TRANSITIONS.get(activity.status, ()):
-        raise Conflict(f"An activity cannot go from {activity.status} to {to}.", code="transition_not_allowed")
+        raise Conflict(
+            _("An activity cannot go from %(from)s to %(to)s.")
+            % {"from": _status_words(activity.status), "to": _status_words(to)},
+            code="transition_not_allowed",
+        )
     if to == S.ONLINE and activity.published_revision_id is None:
-        raise Conflict("Publish the activity before putting it online.", code="not_published")
+        raise Conflict(_("Publish the activity before putting it online."), code="not_published")
     if to == S.ONLINE and not allow_past_end and activity.ends_at and activity.ends_at <= timezone.now():
-        raise DomainError("The activity's end time has passed; move it before going online.", code="invalid_schedule")
+        raise DomainError(
+            _("The activity's end time has passed; move it before going online."), code="invalid_schedule"
+        )
     old = activity.status
     activity.status = to
     activity.save(update_fields=["status", "updated_at"])
@@ -187,10 +204,10 @@ def activity_transition(*, activity: Activity, to: str, actor: Actor, reason: st
     """Operators' status changes: take offline, bring back online, end, archive,
     un-schedule. Refused (Conflict transition_not_allowed) unless the state machine allows it."""
     if to not in S.values:
-        raise DomainError(f"Unknown status {to!r}.", code="invalid_status")
+        raise DomainError(_("Unknown status %(status)s.") % {"status": repr(to)}, code="invalid_status")
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
     if locked.is_template:
-        raise Conflict("A template is never online; create an activity from it.", code="is_template")
+        raise Conflict(_("A template is never online; create an activity from it."), code="is_template")
     _transition(locked, to, actor, reason)
     return locked
 
@@ -215,27 +232,34 @@ def _revision_add(
 
 def _publishable(activity: Activity) -> None:
     if activity.is_template:
-        raise Conflict("A template cannot be published; create an activity from it.", code="is_template")
+        raise Conflict(_("A template cannot be published; create an activity from it."), code="is_template")
     if activity.status in (S.ENDED, S.ARCHIVED):
-        raise Conflict(f"An {activity.status} activity cannot be published.", code="activity_closed")
+        raise Conflict(
+            _("An %(status)s activity cannot be published.") % {"status": _status_words(activity.status)},
+            code="activity_closed",
+        )
     if activity.starts_at and activity.ends_at and activity.ends_at <= activity.starts_at:
-        raise DomainError("The activity ends before it starts.", code="invalid_schedule")
+        raise DomainError(_("The activity ends before it starts."), code="invalid_schedule")
     if activity.ends_at and activity.ends_at <= timezone.now():
-        raise DomainError("The activity's end time has already passed.", code="invalid_schedule")
+        raise DomainError(_("The activity's end time has already passed."), code="invalid_schedule")
     components = selectors.activity_components(activity, enabled_only=True)
     if not components:
-        raise DomainError("Add at least one enabled component before publishing.", code="no_components")
+        raise DomainError(_("Add at least one enabled component before publishing."), code="no_components")
     errors = {}
     for component in components:
         try:
             registry.config_validate(component.type, component.config)
         except registry.UnknownComponentType:
-            errors[f"component {component.pk}"] = [f"unknown component type {component.type!r}"]
+            errors[f"component {component.pk}"] = [
+                _("unknown component type %(type)s") % {"type": repr(component.type)}
+            ]
         except registry.ConfigInvalid as exc:
             errors[f"component {component.pk} ({component.type})"] = [str(exc)]
     if errors:
         message = "; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items())
-        raise DomainError(f"Fix these components first: {message}", code="config_invalid", details=errors)
+        raise DomainError(
+            _("Fix these components first: %(problems)s") % {"problems": message}, code="config_invalid", details=errors
+        )
 
 
 @transaction.atomic
@@ -275,11 +299,16 @@ def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor: 
     The draft (components being edited) is left as it is."""
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
     if revision.activity_id != locked.pk:
-        raise DomainError("That revision belongs to another activity.", code="revision_mismatch")
+        raise DomainError(_("That revision belongs to another activity."), code="revision_mismatch")
     if locked.status in (S.ENDED, S.ARCHIVED):
-        raise Conflict(f"An {locked.status} activity cannot be rolled back.", code="activity_closed")
+        raise Conflict(
+            _("An %(status)s activity cannot be rolled back.") % {"status": _status_words(locked.status)},
+            code="activity_closed",
+        )
     if locked.published_revision_id == revision.pk:
-        raise Conflict(f"Revision {revision.number} is already the one served.", code="already_current")
+        raise Conflict(
+            _("Revision %(number)s is already the one served.") % {"number": revision.number}, code="already_current"
+        )
     previous = locked.published_revision
     new = _revision_add(
         activity=locked,
@@ -304,7 +333,7 @@ def activity_rollback(*, activity: Activity, revision: ActivityRevision, actor: 
 @transaction.atomic
 def activity_delete(*, activity: Activity, actor: Actor) -> None:
     if activity.status in (S.SCHEDULED, S.ONLINE):
-        raise Conflict("Take the activity offline (or un-schedule it) before deleting it.", code="activity_live")
+        raise Conflict(_("Take the activity offline (or un-schedule it) before deleting it."), code="activity_live")
     audit_record(
         actor=actor,
         action=AuditAction.DELETE,
@@ -317,7 +346,9 @@ def activity_delete(*, activity: Activity, actor: Actor) -> None:
     try:
         activity.delete()
     except (ProtectedError, RestrictedError) as exc:
-        raise Conflict(f"Records still point at this activity: {exc.args[0]}", code="activity_in_use") from None
+        raise Conflict(
+            _("Records still point at this activity: %(records)s") % {"records": exc.args[0]}, code="activity_in_use"
+        ) from None
     _invalidate_on_commit(slug)
 
 
@@ -356,7 +387,9 @@ def activity_clone(
             ctype = registry.get(component.type)
         except registry.UnknownComponentType:
             raise DomainError(
-                f"Component {component.pk} has an unknown type {component.type!r}.", code="unknown_component_type"
+                _("Component %(id)s has an unknown type %(type)s.")
+                % {"id": component.pk, "type": repr(component.type)},
+                code="unknown_component_type",
             ) from None
         copy_row = Component.objects.create(
             activity=target,
@@ -386,7 +419,7 @@ def activity_create_from_template(
     *, template: Activity, actor: Actor, name: str | None = None, slug: str | None = None
 ) -> Activity:
     if not template.is_template:
-        raise DomainError("Pick a template to create an activity from.", code="not_a_template")
+        raise DomainError(_("Pick a template to create an activity from."), code="not_a_template")
     return activity_clone(source=template, actor=actor, is_template=False, name=name, slug=slug)
 
 

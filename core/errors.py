@@ -3,11 +3,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils.functional import Promise
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+# A message for people: a plain string or a lazy translation (gettext_lazy), rendered in
+# the active language when it is shown.
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
+    Message: TypeAlias = str | _StrPromise
+else:
+    Message = str | Promise
 
 
 class DomainError(Exception):
@@ -23,11 +35,22 @@ class DomainError(Exception):
     and add the code's status to DOMAIN_STATUS below when it is not a 400. A code
     that is not listed takes the status of its kind: `NotFound("…", code="order_not_found")`
     is a 404 like every NotFound, `Conflict("…", code="sold_out")` a 409.
+
+    `message` is for people, in their language: mark it with `gettext_lazy` (imported
+    as `_`), with named placeholders filled after translation, never an f-string inside
+    `_()`::
+
+        raise Conflict(_("Sold out."), code="sold_out")
+        raise DomainError(_("Only %(left)s left.") % {"left": left}, code="too_many")
+
+    The admin shows it in the operator's language; the API answers it in the request's
+    (LocaleMiddleware: Accept-Language, else LANGUAGE_CODE). `code` never changes with
+    the language: clients branch on the code, people read the message.
     """
 
     code = "invalid"
 
-    def __init__(self, message: str = "", *, code: str | None = None, details=None):
+    def __init__(self, message: Message = "", *, code: str | None = None, details=None):
         super().__init__(message or self.code)
         if code is not None:
             self.code = code
@@ -74,17 +97,29 @@ def domain_status(error: DomainError | str) -> int:
 class ApiError(exceptions.APIException):
     """Raise from a view or service with an explicit code and status."""
 
-    def __init__(self, code: str, message: str, status_code: int = status.HTTP_400_BAD_REQUEST, details=None):
+    def __init__(self, code: str, message: Message, status_code: int = status.HTTP_400_BAD_REQUEST, details=None):
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
         self.details = details
 
 
-def error_body(code: str, message: str, details=None) -> dict:
-    body: dict = {"error": {"code": code, "message": message}}
+def _plain(value):
+    """`value` with every lazy (translatable) string rendered in the active language, so
+    the body can be stored as JSON (idempotency records) as well as answered."""
+    if isinstance(value, Promise):
+        return str(value)
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def error_body(code: str, message: Message, details=None) -> dict:
+    body: dict = {"error": {"code": code, "message": str(message)}}
     if details is not None:
-        body["error"]["details"] = details
+        body["error"]["details"] = _plain(details)
     return body
 
 
