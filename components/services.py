@@ -12,6 +12,7 @@ from typing import Any  # actor: the operator (a User) or None for the system
 
 from django.db import transaction
 from django.db.models import Max, ProtectedError, RestrictedError
+from django.utils.translation import gettext_lazy as _
 
 from activities.audit import activity_touch, audit_record
 from activities.models import Activity, ActivityStatus, AuditAction
@@ -26,7 +27,9 @@ def _config_checked(type_key: str, config: Any) -> dict:
     try:
         return registry.config_validate(type_key, config)
     except registry.UnknownComponentType:
-        raise DomainError(f"Unknown component type {type_key!r}.", code="unknown_component_type") from None
+        raise DomainError(
+            _("Unknown component type %(type)s.") % {"type": repr(type_key)}, code="unknown_component_type"
+        ) from None
     except registry.ConfigInvalid as exc:
         raise DomainError(str(exc), code="config_invalid", details=exc.errors) from None
 
@@ -46,7 +49,7 @@ def component_create(
     validated against its type's schema, defaults filled in, unknown keys refused."""
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
     if locked.status == S.ARCHIVED:
-        raise Conflict("An archived activity cannot be edited.", code="activity_archived")
+        raise Conflict(_("An archived activity cannot be edited."), code="activity_archived")
     checked = _config_checked(type, config if config is not None else {})
     if position is None:
         position = (Component.objects.filter(activity=locked).aggregate(p=Max("position"))["p"] or 0) + 1
@@ -77,14 +80,14 @@ def component_update(
 ) -> Component:
     component = Component.objects.select_for_update().select_related("activity").get(pk=component.pk)
     if component.activity.status == S.ARCHIVED:
-        raise Conflict("An archived activity cannot be edited.", code="activity_archived")
+        raise Conflict(_("An archived activity cannot be edited."), code="activity_archived")
     values: dict[str, Any] = {"title": title, "enabled": enabled, "position": position}
     if config is not None:
         values["config"] = _config_checked(component.type, config)
     changes = {k: [getattr(component, k), v] for k, v in values.items() if v is not None and getattr(component, k) != v}
     if not changes:
         return component
-    for key, (_, new) in changes.items():
+    for key, (_old, new) in changes.items():
         setattr(component, key, new)
     component.save()
     audit_record(
@@ -103,7 +106,7 @@ def component_update(
 def component_delete(*, component: Component, actor: Any) -> None:
     activity = component.activity
     if activity.status == S.ARCHIVED:
-        raise Conflict("An archived activity cannot be edited.", code="activity_archived")
+        raise Conflict(_("An archived activity cannot be edited."), code="activity_archived")
     audit_record(
         actor=actor,
         action=AuditAction.DELETE,
@@ -115,7 +118,9 @@ def component_delete(*, component: Component, actor: Any) -> None:
     try:
         component.delete()
     except (ProtectedError, RestrictedError) as exc:
-        raise Conflict(f"Records still point at this component: {exc.args[0]}", code="component_in_use") from None
+        raise Conflict(
+            _("Records still point at this component: %(records)s") % {"records": exc.args[0]}, code="component_in_use"
+        ) from None
     activity_touch(activity, actor)
 
 
@@ -126,7 +131,7 @@ def components_reorder(*, activity: Activity, actor: Any, component_ids: list[in
     locked = Activity.objects.select_for_update().get(pk=activity.pk)
     components = {c.pk: c for c in Component.objects.filter(activity=locked)}
     if sorted(component_ids) != sorted(components) or len(set(component_ids)) != len(component_ids):
-        raise DomainError("List every component of this activity exactly once.", code="reorder_mismatch")
+        raise DomainError(_("List every component of this activity exactly once."), code="reorder_mismatch")
     before = [c.pk for c in sorted(components.values(), key=lambda c: (c.position, c.pk))]
     ordered = []
     for position, pk in enumerate(component_ids, start=1):
