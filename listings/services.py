@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext_lazy as _
 
 from components.models import Component
 from listings.cache import listing_cities_invalidate
@@ -25,7 +26,8 @@ LISTING_TYPE = "listing"
 def listing_component_check(component: Component) -> None:
     if component.type != LISTING_TYPE:
         raise NotListingComponent(
-            f"Component #{component.pk} is a {component.type!r} component, not a listing component."
+            _("Component #%(id)s is a %(type)s component, not a listing component.")
+            % {"id": component.pk, "type": repr(component.type)}
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -22,8 +23,10 @@ def _component_or_404(component_id: int):
     if component is None:
         raise ApiError(
             "component_not_found",
-            "No listing component with this id is on a published, online activity page (unknown id, "
-            "not a listing component, not published yet, disabled, or the activity is not online).",
+            _(
+                "No listing component with this id is on a published, online activity page (unknown id, "
+                "not a listing component, not published yet, disabled, or the activity is not online)."
+            ),
             status.HTTP_404_NOT_FOUND,
         )
     return component
@@ -71,7 +74,9 @@ class ListingsView(ListAPIView):
             if city is None:
                 return Listing.objects.none()
         elif not selectors.listing_group_exists(component=component, city=city):
-            raise ApiError("city_not_found", f"This component has no listings in {city[:32]!r}.", 404)
+            raise ApiError(
+                "city_not_found", _("This component has no listings in %(city)s.") % {"city": repr(city[:32])}, 404
+            )
         return selectors.listings_of_city(component=component, city=city)
 
     @extend_schema(
