@@ -7,7 +7,9 @@ is added when the app is ready; the admin shows the message to the operator.
 
 from __future__ import annotations
 
-from core.errors import Conflict, DomainError, Forbidden, NotFound
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import Conflict, DomainError, Forbidden, Message, NotFound
 
 # code -> HTTP status at the API door (unlisted codes are 400)
 COUPON_STATUS: dict[str, int] = {
@@ -44,12 +46,12 @@ class CouponError(DomainError):
     """A coupon rule said no; `code` is one of COUPON_STATUS (or `invalid`).
     `CouponError(code, message)` is made of the kind that gives its status."""
 
-    def __new__(cls, code: str = "invalid", message: str = "", details=None):
+    def __new__(cls, code: str = "invalid", message: Message = "", details=None):
         if cls is CouponError:
             cls = _KINDS.get(COUPON_STATUS.get(code, 400), CouponError)
         return super().__new__(cls)
 
-    def __init__(self, code: str = "invalid", message: str = "", details=None):
+    def __init__(self, code: str = "invalid", message: Message = "", details=None):
         super().__init__(message, code=code, details=details)
 
 
@@ -72,16 +74,18 @@ EXTRA_STATUS = {"too_many_attempts": 429}
 
 
 def sold_out() -> CouponError:
-    return CouponError("sold_out", "All packs have been claimed.")
+    return CouponError("sold_out", _("All packs have been claimed."))
 
 
 def limit_reached(limit: int) -> CouponError:
-    return CouponError("limit_reached", f"You have already claimed this pack {limit} time(s), the limit.")
+    return CouponError(
+        "limit_reached", _("You have already claimed this pack %(limit)s time(s), the limit.") % {"limit": limit}
+    )
 
 
 def pack_disabled() -> CouponError:
-    return CouponError("pack_disabled", "This coupon pack is no longer available.")
+    return CouponError("pack_disabled", _("This coupon pack is no longer available."))
 
 
 def pack_empty() -> CouponError:
-    return CouponError("pack_empty", "This coupon pack has no coupons in it yet.")
+    return CouponError("pack_empty", _("This coupon pack has no coupons in it yet."))

@@ -25,6 +25,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from components.models import Component
@@ -72,7 +73,7 @@ def _coupons_issue(*, claim: Claim, items: list[CouponPackItem], now: datetime) 
     coupons = []
     for item in items:
         valid_from, valid_until = coupon_validity_compute(template=item.template, claimed_at=now)
-        for _ in range(item.quantity):
+        for _copy in range(item.quantity):
             coupons.append(
                 Coupon(
                     code=code_new(),
@@ -186,7 +187,7 @@ class ClaimRead:
 
 def _pack_for_claim(component_id: int, user_id: str) -> ClaimRead:
     """The component's pack with what a claim decides on, in one query."""
-    not_found = CouponError("component_not_found", "No such component.")
+    not_found = CouponError("component_not_found", _("No such component."))
     if not 0 < component_id <= _MAX_ID:
         raise not_found
     if not _CLAIM_READ:
@@ -196,7 +197,7 @@ def _pack_for_claim(component_id: int, user_id: str) -> ClaimRead:
         row = cursor.fetchone()
     if row is None:
         if Component.objects.filter(pk=component_id).exists():
-            raise CouponError("not_a_coupon_pack", "This component has no coupon pack to claim.")
+            raise CouponError("not_a_coupon_pack", _("This component has no coupon pack to claim."))
         raise not_found
     values = dict(zip(_PACK_COLUMNS, row, strict=False))
     for field in ("claim_starts_at", "claim_ends_at", "updated_at"):
@@ -218,11 +219,11 @@ def _claim_window_check(read: ClaimRead, now: datetime) -> None:
     if not pack.enabled or not read.component_enabled:
         raise pack_disabled()
     if read.activity_status != "online":
-        raise CouponError("activity_not_online", "This activity is not running.")
+        raise CouponError("activity_not_online", _("This activity is not running."))
     if pack.claim_starts_at and now < pack.claim_starts_at:
-        raise CouponError("not_started", "Claiming has not started yet.")
+        raise CouponError("not_started", _("Claiming has not started yet."))
     if pack.claim_ends_at and now >= pack.claim_ends_at:
-        raise CouponError("ended", "Claiming has ended.")
+        raise CouponError("ended", _("Claiming has ended."))
 
 
 def _page_claim_count(pack: CouponPack, user_id: str) -> int:
@@ -410,7 +411,7 @@ def _shard_take(pack: CouponPack) -> None:
     from the reservoir; sold out only when all are empty."""
     if _shard_update(pack.pk, random.randrange(pack.stock_shards)):
         return
-    for _ in range(pack.stock_shards + 2):
+    for _try in range(pack.stock_shards + 2):
         others = list(CouponStockShard.objects.filter(pack_id=pack.pk, remaining__gt=0).values_list("slot", flat=True))
         random.shuffle(others)
         for other in others:
@@ -461,7 +462,7 @@ def _stock_shards_fold(pack_id: int) -> int:
     caller's transaction, which then holds the pack and its shards until it
     commits), so the pack's counter alone is the stock left; returns how much
     moved. Spread it again with `_stock_shards_spread` when done."""
-    _, _, shards = _stock_shards_lock(pack_id)
+    _remaining, _total, shards = _stock_shards_lock(pack_id)
     total = sum(shard.remaining for shard in shards)
     if total:
         CouponStockShard.objects.filter(pk__in=[s.pk for s in shards if s.remaining]).update(remaining=0)
@@ -494,12 +495,17 @@ def redeem_codes_generate(
     """Generate `count` offline codes for `pack`, taking their packs from its
     stock (refused when the stock is short)."""
     if not 1 <= count <= MAX_CODES_PER_BATCH:
-        raise CouponError("invalid_count", f"Generate between 1 and {MAX_CODES_PER_BATCH} codes at a time.")
+        raise CouponError(
+            "invalid_count", _("Generate between 1 and %(max)s codes at a time.") % {"max": MAX_CODES_PER_BATCH}
+        )
     _stock_shards_fold(pack.pk)
     taken = CouponPack.objects.filter(pk=pack.pk, remaining__gte=count).update(remaining=F("remaining") - count)
     if not taken:
         left = CouponPack.objects.get(pk=pack.pk).remaining
-        raise CouponError("insufficient_stock", f"Only {left} packs remain; cannot reserve {count} for codes.")
+        raise CouponError(
+            "insufficient_stock",
+            _("Only %(left)s packs remain; cannot reserve %(count)s for codes.") % {"left": left, "count": count},
+        )
     _stock_shards_spread(pack.pk)
     for attempt in range(3):
         codes = [RedeemCode(code=code_new(), pack=pack, batch=batch, expires_at=expires_at) for _ in range(count)]
@@ -522,11 +528,11 @@ def redeem_code_redeem(*, code: str, user_id: str, now: datetime | None = None) 
         # Counted against the user's hour of guesses (Redis: stays counted when
         # this transaction rolls back; a replayed answer never gets here).
         redeem_code_attempt_failed(user_id=user_id)
-        raise CouponError("code_not_found", "This code does not exist.")
+        raise CouponError("code_not_found", _("This code does not exist."))
     if redeem_code.redeemed_at is not None:
         raise _code_already_redeemed(redeem_code, user_id)
     if redeem_code.expires_at and now >= redeem_code.expires_at:
-        raise CouponError("code_expired", "This code has expired.")
+        raise CouponError("code_expired", _("This code has expired."))
     pack = redeem_code.pack
     if not pack.enabled:
         raise pack_disabled()
@@ -557,7 +563,7 @@ def redeem_code_attempts_check(*, user_id: str) -> None:
     (nobody guesses codes by brute force)."""
     failures = get_redis().get(_code_failures_key(user_id))
     if failures is not None and int(failures) >= CODE_FAILURES_PER_HOUR:
-        raise CouponError("too_many_attempts", "Too many wrong codes; try again in an hour.")
+        raise CouponError("too_many_attempts", _("Too many wrong codes; try again in an hour."))
 
 
 def redeem_code_attempt_failed(*, user_id: str) -> None:
@@ -572,8 +578,8 @@ def redeem_code_attempt_failed(*, user_id: str) -> None:
 
 def _code_already_redeemed(redeem_code: RedeemCode, user_id: str) -> CouponError:
     if redeem_code.redeemed_by == user_id:
-        return CouponError("code_already_redeemed", "You have already redeemed this code.")
-    return CouponError("code_already_redeemed", "This code has already been redeemed.")
+        return CouponError("code_already_redeemed", _("You have already redeemed this code."))
+    return CouponError("code_already_redeemed", _("This code has already been redeemed."))
 
 
 # --- redemption by the order system --------------------------------------------
@@ -596,9 +602,9 @@ def _coupon_of(*, code: str, user_id: str) -> Coupon:
     """The coupon with this code, refused unless it is `user_id`'s (with what its payload needs)."""
     coupon = Coupon.objects.select_related("template", "claim").filter(code=code_normalize(code or "")).first()
     if coupon is None:
-        raise CouponError("coupon_not_found", "No coupon has this code.")
+        raise CouponError("coupon_not_found", _("No coupon has this code."))
     if coupon.user_id != user_id:
-        raise CouponError("coupon_not_owned", "This coupon belongs to another user.")
+        raise CouponError("coupon_not_owned", _("This coupon belongs to another user."))
     return coupon
 
 
@@ -613,14 +619,16 @@ def coupon_redeem(
     if coupon.status == CouponStatus.USED:
         if coupon.order_id == order_id:
             return coupon, False
-        raise CouponError("coupon_used", "This coupon was already used by another order.")
+        raise CouponError("coupon_used", _("This coupon was already used by another order."))
     if coupon.status == CouponStatus.EXPIRED or now >= coupon.valid_until:
-        raise CouponError("coupon_expired", "This coupon has expired.")
+        raise CouponError("coupon_expired", _("This coupon has expired."))
     if now < coupon.valid_from:
-        raise CouponError("coupon_not_yet_valid", "This coupon is not valid yet.")
+        raise CouponError("coupon_not_yet_valid", _("This coupon is not valid yet."))
     if order_amount_fen is not None and order_amount_fen < coupon.template.min_spend_fen:
         minimum = coupon.template.min_spend_fen
-        raise CouponError("min_spend_not_met", f"This coupon needs an order of at least {minimum} fen.")
+        raise CouponError(
+            "min_spend_not_met", _("This coupon needs an order of at least %(minimum)s fen.") % {"minimum": minimum}
+        )
     used = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.UNUSED, valid_until__gt=now).update(
         status=CouponStatus.USED, order_id=order_id, used_at=now
     )
@@ -629,8 +637,8 @@ def coupon_redeem(
         if coupon.status == CouponStatus.USED and coupon.order_id == order_id:
             return coupon, False
         if coupon.status == CouponStatus.USED:
-            raise CouponError("coupon_used", "This coupon was already used by another order.")
-        raise CouponError("coupon_expired", "This coupon has expired.")
+            raise CouponError("coupon_used", _("This coupon was already used by another order."))
+        raise CouponError("coupon_expired", _("This coupon has expired."))
     coupon.status, coupon.order_id, coupon.used_at = CouponStatus.USED, order_id, now
     return coupon, True
 
@@ -643,7 +651,7 @@ def coupon_release(*, code: str, order_id: str, user_id: str, now: datetime | No
     now = now or timezone.now()
     coupon = _coupon_of(code=code, user_id=user_id)
     if coupon.status == CouponStatus.USED and coupon.order_id != order_id:
-        raise CouponError("coupon_used", "This coupon is used by another order.")
+        raise CouponError("coupon_used", _("This coupon is used by another order."))
     back = CouponStatus.UNUSED if now < coupon.valid_until else CouponStatus.EXPIRED
     released = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.USED, order_id=order_id).update(
         status=back, order_id="", used_at=None
@@ -724,7 +732,10 @@ def coupon_pack_stock_change(*, pack: CouponPack, total_stock: int) -> CouponPac
     if not changed:
         pack.refresh_from_db()
         taken = pack.total_stock - pack.remaining
-        raise CouponError("stock_below_taken", f"{taken} packs are already taken; the stock cannot go below that.")
+        raise CouponError(
+            "stock_below_taken",
+            _("%(taken)s packs are already taken; the stock cannot go below that.") % {"taken": taken},
+        )
     _stock_shards_spread(pack.pk)
     pack.refresh_from_db()
     if pack.redis_gate:
@@ -790,7 +801,7 @@ def _attname(name: str) -> str:
 def _unknown_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise CouponError("invalid", f"Not editable here: {', '.join(unknown)}.")
+        raise CouponError("invalid", _("Not editable here: %(fields)s.") % {"fields": ", ".join(unknown)})
 
 
 @transaction.atomic
@@ -826,9 +837,11 @@ def coupon_pack_items_set(*, pack: CouponPack, items: list[tuple[CouponTemplate,
     wanted: dict[int, int] = {}
     for template, quantity in items:
         if quantity < 1:
-            raise CouponError("invalid", "A pack holds at least one of each coupon it lists.")
+            raise CouponError("invalid", _("A pack holds at least one of each coupon it lists."))
         if template.pk in wanted:
-            raise CouponError("invalid", f"Coupon “{template}” is listed twice; give it one quantity.")
+            raise CouponError(
+                "invalid", _("Coupon “%(template)s” is listed twice; give it one quantity.") % {"template": template}
+            )
         wanted[template.pk] = quantity
     current = {item.template_id: item for item in CouponPackItem.objects.filter(pack=pack)}
     CouponPackItem.objects.filter(pack=pack).exclude(template_id__in=list(wanted)).delete()
