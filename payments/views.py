@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -75,7 +76,7 @@ class MyOrderView(APIView):
     def get(self, request, order_no: str):
         order = selectors.order_for_user(user_id=request.user.id, order_no=order_no[:32])
         if order is None:
-            raise NotFound("No such order.", code="order_not_found")
+            raise NotFound(_("No such order."), code="order_not_found")
         return Response(OrderSerializer(order).data)
 
 

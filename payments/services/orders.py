@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from activities.models import ActivityStatus
 from components.models import Component
@@ -203,17 +204,17 @@ def product_for_sale(*, component_id: int) -> Product:
     """The product a paid-sale component sells now, or why not (NotFound, Conflict)."""
     component = Component.objects.filter(pk=component_id, type=PAID_TYPE).select_related("activity").first()
     if component is None or not component.enabled:
-        raise NotFound("No such paid-sale component.", code="component_not_found")
+        raise NotFound(_("No such paid-sale component."), code="component_not_found")
     product = Product.objects.filter(component=component).first()
     if product is None:
-        raise Conflict("This component has no product on sale.", code="not_on_sale")
+        raise Conflict(_("This component has no product on sale."), code="not_on_sale")
     if component.activity.status != ActivityStatus.ONLINE:
-        raise Conflict("This activity is not online.", code="not_on_sale")
+        raise Conflict(_("This activity is not online."), code="not_on_sale")
     status = sale_status(product)  # the window the page shows (sold out is the stock update's to decide)
     if status == "not_started":
-        raise Conflict("The sale has not started yet.", code="sale_not_started")
+        raise Conflict(_("The sale has not started yet."), code="sale_not_started")
     if status == "ended":
-        raise Conflict("The sale has ended.", code="sale_ended")
+        raise Conflict(_("The sale has ended."), code="sale_ended")
     return product
 
 
@@ -225,11 +226,12 @@ def order_reserve(*, product: Product, user_id: str, idempotency_key: str) -> Or
     refused = _stock_take(product_id=product.pk, user_id=user_id, per_user_limit=product.per_user_limit)
     if refused == "limit_reached":
         raise Conflict(
-            f"You can hold at most {product.per_user_limit} of this product (pending orders count).",
+            _("You can hold at most %(limit)s of this product (pending orders count).")
+            % {"limit": product.per_user_limit},
             code="limit_reached",
         )
     if refused == "sold_out":
-        raise Conflict("Sold out.", code="sold_out")
+        raise Conflict(_("Sold out."), code="sold_out")
     order = Order.objects.create(
         order_no=_order_no(),
         product=product,
@@ -262,7 +264,7 @@ def _paycode_ensure(order: Order) -> Order:
 
 def _unavailable() -> Unavailable:
     return Unavailable(
-        "The payment service is not answering; nothing was charged, try again shortly.", code="payment_unavailable"
+        _("The payment service is not answering; nothing was charged, try again shortly."), code="payment_unavailable"
     )
 
 

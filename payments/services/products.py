@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from components.models import Component
-from core.errors import Conflict, DomainError, NotFound
+from core.errors import Conflict, DomainError, Message, NotFound
 from payments.models import EntitlementKind, Product
 from payments.services.orders import PAID_TYPE
 
@@ -40,15 +41,18 @@ def product_check(
     """The product rules, in one place: raises DomainError (code "invalid") whose
     details["fields"] names each field refused with its reason; the admin form
     shows them beside the fields."""
-    problems: dict[str, str] = {}
+    problems: dict[str, Message] = {}
     if component is not None and component.type != PAID_TYPE:
-        problems["component"] = f"Component {component.pk} is a {component.type}, not a paid_sale."
+        problems["component"] = _("Component %(id)s is a %(type)s, not a paid_sale.") % {
+            "id": component.pk,
+            "type": component.type,
+        }
     if stock is not None and stock < held:
-        problems["stock"] = f"{held} are already reserved or sold; the stock cannot go below that."
+        problems["stock"] = _("%(held)s are already reserved or sold; the stock cannot go below that.") % {"held": held}
     if entitlement_kind == EntitlementKind.MEMBERSHIP and not entitlement_days:
-        problems["entitlement_days"] = "A membership needs its number of days."
+        problems["entitlement_days"] = _("A membership needs its number of days.")
     if problems:
-        raise DomainError(" ".join(problems.values()), code="invalid", details={"fields": problems})
+        raise DomainError(" ".join(map(str, problems.values())), code="invalid", details={"fields": problems})
 
 
 @transaction.atomic
@@ -87,7 +91,7 @@ def product_create(
 def _locked(product_id: int) -> Product:
     product = Product.objects.select_for_update().filter(pk=product_id).first()
     if product is None:
-        raise NotFound(f"No product {product_id}.", code="product_not_found")
+        raise NotFound(_("No product %(id)s.") % {"id": product_id}, code="product_not_found")
     return product
 
 
@@ -121,6 +125,7 @@ def product_delete(*, product: Product) -> None:
     product = _locked(product.pk)
     if product.orders.exists():
         raise Conflict(
-            f"{product.name} has orders; it cannot be deleted (end its sale instead).", code="product_has_orders"
+            _("%(name)s has orders; it cannot be deleted (end its sale instead).") % {"name": product.name},
+            code="product_has_orders",
         )
     product.delete()
