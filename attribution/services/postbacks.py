@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from attribution import client, platforms
 from attribution.models import Conversion, FraudStatus, Postback, PostbackAttempt, PostbackStatus
@@ -112,7 +113,7 @@ def conversion_release(*, conversion: Conversion, released_by: str) -> list[Post
     (its activation and the registrations and payments recorded since)."""
     conversion = Conversion.objects.select_for_update().get(pk=conversion.pk)
     if conversion.fraud_status != FraudStatus.REJECTED:
-        raise Conflict(f"conversion {conversion.pk} is not rejected", code="not_rejected")
+        raise Conflict(_("conversion %(id)s is not rejected") % {"id": conversion.pk}, code="not_rejected")
     conversion.fraud_status, conversion.released_by = FraudStatus.RELEASED, released_by[:150]
     conversion.released_at = timezone.now()
     conversion.save(update_fields=["fraud_status", "released_by", "released_at"])
