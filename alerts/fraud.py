@@ -26,6 +26,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from alerts.models import FRAUD_DEFAULT_MODES, FraudMode, FraudRule, FraudRuleChange, FraudRuleKind
 from core.errors import DomainError
@@ -49,7 +50,10 @@ def _params_clean(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     merged = {**DEFAULT_PARAMS[kind], **(params or {})}
     unknown = set(merged) - set(DEFAULT_PARAMS[kind])
     if unknown:
-        raise DomainError(f"unknown parameters for {kind}: {', '.join(sorted(unknown))}", code="invalid")
+        raise DomainError(
+            _("unknown parameters for %(kind)s: %(names)s") % {"kind": kind, "names": ", ".join(sorted(unknown))},
+            code="invalid",
+        )
     if kind == FraudRuleKind.DENYLIST:
         cidrs = merged["cidrs"]
         if isinstance(cidrs, str):
@@ -57,11 +61,11 @@ def _params_clean(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
             merged["cidrs"] = [str(ipaddress.ip_network(c, strict=False)) for c in cidrs]
         except (ValueError, TypeError) as exc:
-            raise DomainError(f"not a CIDR range: {exc}", code="invalid") from exc
+            raise DomainError(_("not a CIDR range: %(error)s") % {"error": exc}, code="invalid") from exc
     else:
         for name, value in merged.items():
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise DomainError(f"{name} must be a number >= 0", code="invalid")
+                raise DomainError(_("%(name)s must be a number >= 0") % {"name": name}, code="invalid")
     return merged
 
 
@@ -76,9 +80,9 @@ def fraud_rule_set(
 ) -> FraudRule:
     """Create or change a fraud rule; audited (who, when, before, after)."""
     if kind not in FraudRuleKind.values:
-        raise DomainError(f"unknown fraud rule {kind!r}", code="invalid")
+        raise DomainError(_("unknown fraud rule %(kind)s") % {"kind": repr(kind)}, code="invalid")
     if mode not in FraudMode.values:
-        raise DomainError(f"unknown mode {mode!r}", code="invalid")
+        raise DomainError(_("unknown mode %(mode)s") % {"mode": repr(mode)}, code="invalid")
     clean = _params_clean(kind, params or {})
     now = timezone.now()
     rule = FraudRule.objects.select_for_update().filter(kind=kind, app_id=app_id).first()

@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from alerts import channels
 from alerts.models import (
@@ -95,7 +96,7 @@ def alert_fire(*, detection: Detection, now: datetime | None = None) -> Alert:
     """Open the alert of this condition, or update the open one (dedup by fingerprint)."""
     now = now or timezone.now()
     d = detection
-    for _ in range(3):
+    for _attempt in range(3):
         try:
             with transaction.atomic():
                 alert = Alert.objects.select_for_update().filter(open_key=d.fingerprint).first()
@@ -171,7 +172,7 @@ def alerts_reconcile(*, rule: str, firing: set[str], now: datetime | None = None
 def alert_acknowledge(*, alert: Alert, user: User, now: datetime | None = None) -> Alert:
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.state != AlertState.FIRING:
-        raise Conflict(f"the alert is {alert.state}, not firing", code="alert_not_firing")
+        raise Conflict(_("the alert is %(state)s, not firing") % {"state": alert.state}, code="alert_not_firing")
     alert.state, alert.acknowledged_by, alert.acknowledged_at = AlertState.ACKNOWLEDGED, user, now or timezone.now()
     alert.save(update_fields=["state", "acknowledged_by", "acknowledged_at"])
     return alert
@@ -230,7 +231,7 @@ def deliveries_sweep(*, now: datetime | None = None) -> int:
 def click_outage_record(*, bucket_start: datetime, count: int) -> None:
     """Add `count` 503s of the click door to their 5-minute bucket (safe under
     concurrent writers: an increment, or a create that loses to another's)."""
-    for _ in range(2):
+    for _attempt in range(2):
         with transaction.atomic():
             if ClickOutage.objects.filter(bucket_start=bucket_start).update(count=F("count") + count):
                 return
