@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 
 from analytics import admin_views, campaigns
 from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup, LinkRollup, RollupRun
@@ -143,7 +144,7 @@ class LinkCostAdmin(admin.ModelAdmin):
             data = form.cleaned_data["file"].read(MAX_UPLOAD_BYTES + 1)
             try:
                 if len(data) > MAX_UPLOAD_BYTES:
-                    raise DomainError("The file is larger than 1 MiB; split it.", code="invalid_csv")
+                    raise DomainError(_("The file is larger than 1 MiB; split it."), code="invalid_csv")
                 count = campaigns.link_costs_import(data=data)
             except DomainError as exc:
                 form.add_error("file", str(exc))

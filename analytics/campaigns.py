@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from activities.models import Activity
 from analytics import counters
@@ -205,8 +206,10 @@ def campaign_rollup_range(*, start: datetime, end: datetime) -> list[RollupRun]:
 @transaction.atomic
 def link_cost_set(*, link: TrackingLink, day: date, cost_fen: int, note: str = "") -> LinkCost:
     if cost_fen < 0:
-        raise DomainError("A cost cannot be negative.", code="invalid_cost")
-    cost, _ = LinkCost.objects.update_or_create(link=link, day=day, defaults={"cost_fen": cost_fen, "note": note})
+        raise DomainError(_("A cost cannot be negative."), code="invalid_cost")
+    cost, _created = LinkCost.objects.update_or_create(
+        link=link, day=day, defaults={"cost_fen": cost_fen, "note": note}
+    )
     return cost
 
 
@@ -220,29 +223,35 @@ def link_costs_import(*, data: bytes) -> int:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise DomainError("The file is not UTF-8 text.", code="invalid_csv") from None
+        raise DomainError(_("The file is not UTF-8 text."), code="invalid_csv") from None
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not set(COST_CSV_COLUMNS) <= {f.strip() for f in reader.fieldnames}:
-        raise DomainError(f"The header must name {', '.join(COST_CSV_COLUMNS)}.", code="invalid_csv")
+        raise DomainError(
+            _("The header must name %(columns)s.") % {"columns": ", ".join(COST_CSV_COLUMNS)}, code="invalid_csv"
+        )
     parsed = []
     for line, row in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
         try:
             day = date.fromisoformat(row["day"])
-            yuan, _, cents = row["cost_yuan"].partition(".")
+            yuan, _point, cents = row["cost_yuan"].partition(".")
             if not yuan.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)):
                 raise ValueError
             fen = int(yuan) * 100 + int((cents + "00")[:2])
         except ValueError:
             raise DomainError(
-                f"Line {line}: day must be YYYY-MM-DD and cost_yuan like 1234.56.", code="invalid_csv"
+                _("Line %(line)s: day must be YYYY-MM-DD and cost_yuan like 1234.56.") % {"line": line},
+                code="invalid_csv",
             ) from None
         parsed.append((line, row["link_token"], day, fen))
     links = TrackingLink.objects.in_bulk({p[1] for p in parsed}, field_name="token")
-    for line, token, _, _ in parsed:
+    for line, token, _day, _fen in parsed:
         if token not in links:
-            raise DomainError(f"Line {line}: no tracking link has the token {token!r}.", code="invalid_csv")
-    for _, token, day, fen in parsed:
+            raise DomainError(
+                _("Line %(line)s: no tracking link has the token %(token)s.") % {"line": line, "token": repr(token)},
+                code="invalid_csv",
+            )
+    for _line, token, day, fen in parsed:
         link_cost_set(link=links[token], day=day, cost_fen=fen, note="CSV upload")
     return len(parsed)
 

@@ -26,6 +26,7 @@ from django.core.mail.message import SafeMIMEMultipart
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 
 from activities.models import Activity, ActivityStatus
@@ -445,11 +446,14 @@ def daily_report_send(*, day: date, recipients: list[str] | None = None, force: 
     recorded (status failed) and re-raised for the caller's retry."""
     recipients = list(recipients or report_recipients())
     if not recipients:
-        raise DomainError("no recipients: add a report subscription or set REPORT_RECIPIENTS", code="no_recipients")
+        raise DomainError(_("no recipients: add a report subscription or set REPORT_RECIPIENTS"), code="no_recipients")
     with transaction.atomic():
-        archive, _ = DailyReport.objects.select_for_update().get_or_create(date=day)
+        archive, _created = DailyReport.objects.select_for_update().get_or_create(date=day)
         if archive.status == DailyReportStatus.SENT and not force:
-            raise Conflict(f"the report of {day} was sent at {archive.sent_at}; use --force to send it again")
+            raise Conflict(
+                _("the report of %(day)s was sent at %(sent_at)s; use --force to send it again")
+                % {"day": day, "sent_at": archive.sent_at}
+            )
         archive.attempts += 1
         archive.save(update_fields=["attempts"])
     report = report_build(day=day)
