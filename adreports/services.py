@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from adreports import crypto
 from adreports.alerting import ad_alert_raise, ad_alert_resolve
@@ -383,9 +384,9 @@ def pull_days(*, start: date | None = None, end: date | None = None) -> list[dat
     end = end or timezone.localdate()
     start = start or end - timedelta(days=settings.AD_REPORTS_DAYS - 1)
     if start > end:
-        raise DomainError(f"--from {start} is after --to {end}", code="bad_range")
+        raise DomainError(_("--from %(start)s is after --to %(end)s") % {"start": start, "end": end}, code="bad_range")
     if (end - start).days > 92:
-        raise DomainError("pull at most 93 days at once", code="bad_range")
+        raise DomainError(_("pull at most 93 days at once"), code="bad_range")
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
@@ -414,7 +415,9 @@ def ad_reports_pull(
         accounts = accounts.filter(pk__in=account_ids)
     pks = list(accounts.order_by("pk").values_list("pk", flat=True))
     if account_ids and len(pks) != len(set(account_ids)):
-        raise DomainError(f"no ad account with id {sorted(set(account_ids) - set(pks))}", code="not_found")
+        raise DomainError(
+            _("no ad account with id %(ids)s") % {"ids": sorted(set(account_ids) - set(pks))}, code="not_found"
+        )
     if len(pks) <= 1 or settings.AD_REPORTS_CONCURRENCY == 1:
         pulls = [p for pk in pks for p in _account_pull(pk, days)]
     else:
@@ -502,9 +505,9 @@ def ad_manual_cost_set(*, link: TrackingLink, day: date, cost_fen: int, note: st
     """Spend of a tracking link on a day, typed in by hand (platforms without a
     reporting API): one figure per link and day, replaced when set again."""
     if cost_fen < 0:
-        raise DomainError("cost must not be negative", code="invalid")
+        raise DomainError(_("cost must not be negative"), code="invalid")
     with transaction.atomic():
-        cost, _ = AdManualCost.objects.update_or_create(
+        cost, _created = AdManualCost.objects.update_or_create(
             link=link, day=day, defaults={"cost_fen": cost_fen, "note": note[:200]}
         )
     return cost
