@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from redis.lock import Lock
 
 from core.errors import Conflict, DomainError, Unavailable
@@ -36,7 +37,9 @@ def hour_parse(text: str) -> datetime:
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
     except ValueError:
-        raise DomainError(f"Hour {text!r} is not YYYY-MM-DDTHH (UTC).", code="bad_hour") from None
+        raise DomainError(
+            _("Hour %(hour)s is not YYYY-MM-DDTHH (UTC).") % {"hour": repr(text)}, code="bad_hour"
+        ) from None
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -58,21 +61,38 @@ def _partition_lock(dataset: str, hour: datetime) -> Lock:
 def partition_export(*, dataset: str, hour: datetime, force: bool = False, now: datetime | None = None) -> Partition:
     """Export (or with force, re-export) one dataset's UTC hour; return its partition."""
     if dataset not in DATASETS:
-        raise DomainError(f"Unknown dataset {dataset!r}; one of {', '.join(DATASETS)}.", code="unknown_dataset")
+        raise DomainError(
+            _("Unknown dataset %(dataset)s; one of %(datasets)s.")
+            % {"dataset": repr(dataset), "datasets": ", ".join(DATASETS)},
+            code="unknown_dataset",
+        )
     now = now or timezone.now()
     hour = hour_floor(hour)
     if hour > now:
-        raise Conflict(f"{dataset} {hour:%Y-%m-%dT%H} has not started yet.", code="hour_not_started")
+        raise Conflict(
+            _("%(dataset)s %(hour)s has not started yet.") % {"dataset": dataset, "hour": f"{hour:%Y-%m-%dT%H}"},
+            code="hour_not_started",
+        )
     if not force and now < hour_ready_at(hour):
-        raise Conflict(f"{dataset} {hour:%Y-%m-%dT%H} is not closed and settled yet.", code="hour_not_ready")
-    partition, _ = Partition.objects.get_or_create(dataset=dataset, hour=hour)
+        raise Conflict(
+            _("%(dataset)s %(hour)s is not closed and settled yet.")
+            % {"dataset": dataset, "hour": f"{hour:%Y-%m-%dT%H}"},
+            code="hour_not_ready",
+        )
+    partition, _created = Partition.objects.get_or_create(dataset=dataset, hour=hour)
     if partition.status == PartitionStatus.DONE and not force and partition_settled(partition):
         return partition
     if dataset in LOG_DATASETS and partition.staging_purged:
-        raise Conflict(f"{partition}: the click log of this hour was purged; it cannot be re-exported.", code="purged")
+        raise Conflict(
+            _("%(partition)s: the click log of this hour was purged; it cannot be re-exported.")
+            % {"partition": partition},
+            code="purged",
+        )
     lock = _partition_lock(dataset, hour)
     if not lock.acquire(blocking=False):
-        raise Conflict(f"{partition} is being exported right now.", code="export_running")
+        raise Conflict(
+            _("%(partition)s is being exported right now.") % {"partition": partition}, code="export_running"
+        )
     try:
         Partition.objects.filter(pk=partition.pk).update(
             status=PartitionStatus.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now(), error=""
@@ -83,7 +103,7 @@ def partition_export(*, dataset: str, hour: datetime, force: bool = False, now: 
                     wait_seconds=settings.EXPORT_DRAIN_LOCK_SECONDS * 2, max_seconds=settings.EXPORT_DRAIN_SECONDS * 2
                 )
                 if not drained.complete:  # a backlog: the periodic drain keeps at it, we retry
-                    raise Unavailable("The click log is not drained up to now; retry shortly.", code="drain_backlog")
+                    raise Unavailable(_("The click log is not drained up to now; retry shortly."), code="drain_backlog")
             written = storage.partition_write(
                 dataset=dataset, hour=hour, schema=SCHEMAS[dataset], batches=datasets.dataset_batches(dataset, hour)
             )
