@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from core.errors import ApiError, DomainError, domain_status, error_body
@@ -29,11 +30,12 @@ MAX_KEY_LENGTH = 128
 
 def idempotency_key_parse(raw: str | None) -> str:
     if raw is None or not raw.strip():
-        raise ApiError("idempotency_key_required", "Send an Idempotency-Key header (a unique id per attempt).")
+        raise ApiError("idempotency_key_required", _("Send an Idempotency-Key header (a unique id per attempt)."))
     key = raw.strip()
     if len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise ApiError(
-            "idempotency_key_invalid", f"The Idempotency-Key must be printable, at most {MAX_KEY_LENGTH} characters."
+            "idempotency_key_invalid",
+            _("The Idempotency-Key must be printable, at most %(max)s characters.") % {"max": MAX_KEY_LENGTH},
         )
     return key
 
@@ -81,7 +83,7 @@ def _replay(*, scope: str, user_id: str, key: str, digest: str) -> tuple[int, di
     if record.fingerprint != digest:
         raise ApiError(
             "idempotency_key_reused",
-            "This Idempotency-Key was already used for a different request.",
+            _("This Idempotency-Key was already used for a different request."),
             status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
     return record.response_status, record.response_body, True

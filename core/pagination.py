@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework.pagination import PageNumberPagination as _Base
 
 from core.errors import ApiError
@@ -12,7 +13,10 @@ def _positive_int(request, name: str, maximum: int) -> int | None:
         return None
     raw = values[0]
     if len(values) > 1 or not raw.isascii() or not raw.isdigit() or len(raw) > 7 or not 1 <= int(raw) <= maximum:
-        raise ApiError("bad_query", f"{name} must be one whole number from 1 to {maximum}.")
+        raise ApiError(
+            "bad_query",
+            _("%(name)s must be one whole number from 1 to %(maximum)s.") % {"name": name, "maximum": maximum},
+        )
     return int(raw)
 
 
