@@ -1,6 +1,6 @@
-"""Images operators upload (banners): checked, stored through Django's storage
-API under a name derived from their content, so a URL never changes meaning and
-can be cached for a year."""
+"""Images operators upload (banners, listing covers): checked, stored through
+Django's storage API under a name derived from their content, so a URL never changes
+meaning and can be cached for a year."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def image_check(upload) -> str:
     return FORMATS[kind]
 
 
-def image_store(upload, *, folder: str = "images") -> str:
-    """Store an uploaded image once (content-addressed) and return the URL pages use."""
+def image_save(upload, *, folder: str = "images") -> str:
+    """Check an uploaded image and store it once (content-addressed); returns its
+    storage name (for a model field that keeps the name, e.g. Listing.cover_image)."""
     extension = image_check(upload)
     digest = hashlib.sha256()
     for chunk in upload.chunks():
@@ -50,7 +51,18 @@ def image_store(upload, *, folder: str = "images") -> str:
     name = f"{folder}/{digest.hexdigest()[:32]}.{extension}"
     if not default_storage.exists(name):
         name = default_storage.save(name, upload)
+    return name
+
+
+def image_url(name: str) -> str:
+    """The URL pages use for a stored image: absolute on object storage, rooted at
+    /media/ on the local folder (served with year-long cache headers)."""
     url = default_storage.url(name)
     if not url.startswith(("http://", "https://", "/")):
         url = "/" + url
     return url
+
+
+def image_store(upload, *, folder: str = "images") -> str:
+    """Store an uploaded image once (content-addressed) and return the URL pages use."""
+    return image_url(image_save(upload, folder=folder))

@@ -15,10 +15,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export import fields
 from import_export.admin import ExportMixin
 
+from components.images import image_check
 from components.models import Component
 from core.admin_site import read_only_view
 from core.errors import DomainError
@@ -27,6 +29,7 @@ from listings import importing, services
 from listings import progress as import_progress
 from listings.importing import COLUMN_BY_KEY, TEMPLATE_COLUMNS, column_label, template_file
 from listings.models import ImportJob, ImportStatus, Listing, ListingGroup
+from listings.selectors import listing_cover_url
 
 
 def _column(key: str, attribute: str | None = "") -> fields.Field:
@@ -120,40 +123,86 @@ class ListingForm(forms.ModelForm):
     """The rules are listings.services.listing_write_check's (the upload's own,
     listings.importing.check): shown beside the fields, nothing copied here."""
 
+    cover_fields: tuple[str, ...] = ()  # form-only fields (the cover upload), not listing fields
+
     class Meta:
         model = Listing
         fields = ("component", "group", "external_id", *services.CONTENT_FIELDS)
 
     def clean(self):
         data = super().clean()
-        fields = {name: data[name] for name in self.fields if name in data}
-        if len(fields) == len(self.fields):  # every field read: the service's rules apply to the whole
+        names = [name for name in self.fields if name not in self.cover_fields]
+        fields = {name: data[name] for name in names if name in data}
+        if len(fields) == len(names):  # every field read: the service's rules apply to the whole
             listing = Listing.objects.get(pk=self.instance.pk) if self.instance.pk else Listing()
             for field, message in services.listing_write_check(listing=listing, fields=fields).items():
                 self.add_error(field if field in self.fields else None, message)
         return data
 
 
+class ListingChangeForm(ListingForm):
+    """The listing's page: its fields, plus a cover image to upload (or the linked URL
+    kept). The image rules are the banner's (components.images.image_check)."""
+
+    cover_fields = ("cover_upload", "cover_clear")
+
+    cover_upload = forms.FileField(
+        label=_("Upload a cover image"),
+        required=False,
+        help_text=_("JPEG, PNG, WebP or GIF, at most 2 MB. Shown instead of the cover image URL."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}),
+    )
+    cover_clear = forms.BooleanField(
+        label=_("Remove the uploaded cover"),
+        required=False,
+        help_text=_("Show the cover image URL again (or the placeholder when it is empty)."),
+    )
+
+    def clean_cover_upload(self):
+        upload = self.cleaned_data.get("cover_upload")
+        if upload:
+            try:
+                image_check(upload)
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message, code=exc.code) from None
+        return upload
+
+
 @admin.register(Listing)
 class ListingAdmin(ExportMixin, admin.ModelAdmin):
-    form = ListingForm
+    form = ListingChangeForm
     resource_classes = [ListingResource]
     list_display = ("external_id", "title", "city", "price_yuan", "area_m2", "layout", "sort_order", "is_active")
     list_filter = ("is_active", "group__city", "component")
     list_editable = ("sort_order", "is_active")
     search_fields = ("external_id", "title", "address")
     raw_id_fields = ("component", "group")
-    readonly_fields = ("import_job", "import_line", "created_at", "updated_at")
+    readonly_fields = ("cover_preview", "import_job", "import_line", "created_at", "updated_at")
     list_select_related = ("group",)
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, **{"form": ListingForm, **kwargs})  # no upload in the list
 
     def save_model(self, request, obj, form, change) -> None:
         """Through the service (rules, and the public city counts invalidated: a listing
         switched off in the list shows at once); list_editable saves come here too."""
+        cover_fields = getattr(form, "cover_fields", ())
         if change:
-            fields = {name: form.cleaned_data[name] for name in form.changed_data}
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name not in cover_fields}
             services.listing_update(listing_id=obj.pk, fields=fields)
         else:
-            obj.pk = services.listing_create(fields=dict(form.cleaned_data)).pk
+            values = {name: value for name, value in form.cleaned_data.items() if name not in cover_fields}
+            obj.pk = services.listing_create(fields=values).pk
+        upload = form.cleaned_data.get("cover_upload")
+        if upload or form.cleaned_data.get("cover_clear"):
+            obj.cover_image = services.listing_cover_image_set(listing_id=obj.pk, upload=upload or None).cover_image
+
+    @admin.display(description=_("cover as shown"))
+    def cover_preview(self, obj) -> str:
+        url = listing_cover_url(obj) if obj is not None and obj.pk else ""
+        if not url:
+            return gettext("No cover: pages show the placeholder.")
+        return format_html('<img src="{}" alt="" style="max-width:240px;max-height:180px;border-radius:6px">', url)
 
     def delete_model(self, request, obj) -> None:
         services.listings_delete(listing_ids=[obj.pk])

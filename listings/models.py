@@ -49,6 +49,18 @@ class Listing(models.Model):
         max_length=32, blank=True, help_text=_("Rooms layout, e.g. 3室2厅"), verbose_name=_("layout")
     )
     cover_image_url = models.URLField(max_length=500, blank=True, verbose_name=_("cover image url"))
+    # An uploaded cover (components.images: checked, stored once through Django's storage
+    # API, served with year-long cache headers). When set it is what pages show; the
+    # linked URL above stays for imports and as the fallback. The database default lets
+    # the importer's own INSERTs (listings.importing.write) leave the column out.
+    cover_image = models.FileField(
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        verbose_name=_("uploaded cover image"),
+        help_text=_("An uploaded cover; shown instead of the cover image URL."),
+    )
     detail_url = models.URLField(max_length=500, blank=True, verbose_name=_("detail url"))
     tags = models.JSONField(default=list, blank=True, verbose_name=_("tags"))
     sort_order = models.IntegerField(default=0, verbose_name=_("sort order"))

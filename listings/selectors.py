@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
+from components.images import image_url
 from components.models import Component
 from listings.models import Listing, ListingGroup
 from listings.services import LISTING_TYPE
@@ -79,3 +80,12 @@ def listings_of_city(*, component: PublishedListingComponent, city: str) -> Quer
 
 def listing_group_exists(*, component: PublishedListingComponent, city: str) -> bool:
     return ListingGroup.objects.filter(component_id=component.pk, city=city).exists()
+
+
+def listing_cover_url(listing: Listing) -> str:
+    """The cover pages show: the uploaded image (its storage URL: /media/... served with
+    year-long cache headers, or the object store's), else the linked cover image URL,
+    else "" (the page draws its placeholder)."""
+    if listing.cover_image.name:
+        return image_url(listing.cover_image.name)
+    return listing.cover_image_url

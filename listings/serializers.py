@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from listings.models import Listing
+from listings.selectors import listing_cover_url
 
 
 class ListingPublicSerializer(serializers.ModelSerializer):
     city = serializers.CharField(source="group.city", read_only=True)
+    cover_image_url = serializers.SerializerMethodField(
+        help_text="The cover to show: the uploaded image's URL, else the linked one; empty: draw a placeholder."
+    )
     area_m2 = serializers.DecimalField(max_digits=9, decimal_places=2, coerce_to_string=False, allow_null=True)
 
     class Meta:
@@ -27,6 +33,10 @@ class ListingPublicSerializer(serializers.ModelSerializer):
             "sort_order",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_cover_image_url(self, listing: Listing) -> str:
+        return listing_cover_url(listing)
 
 
 class CitySerializer(serializers.Serializer):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext_lazy as _
 
+from components.images import image_save
 from components.models import Component
 from listings.cache import listing_cities_invalidate
 from listings.errors import ImportRefused, ListingInvalid, NotListingComponent
@@ -159,6 +161,18 @@ def listing_update(*, listing_id: int, fields: dict[str, Any]) -> Listing:
     switched off disappears from the counts at once)."""
     listing = Listing.objects.select_for_update().select_related("component", "group").get(pk=listing_id)
     return _write(listing, fields)
+
+
+@transaction.atomic
+def listing_cover_image_set(*, listing_id: int, upload: File | None) -> Listing:
+    """Give a listing an uploaded cover (`upload`), or take it away (None: pages show
+    the linked cover image URL again, or the placeholder). The image is checked and
+    stored by the banner's code (components.images: size, real format, one copy per
+    content); refused with DomainError image_too_large / image_invalid / image_type."""
+    listing = Listing.objects.select_for_update().get(pk=listing_id)
+    listing.cover_image.name = image_save(upload, folder="listings") if upload is not None else ""
+    listing.save(update_fields=["cover_image", "updated_at"])
+    return listing
 
 
 @transaction.atomic
