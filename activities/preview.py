@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import signing
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -109,7 +110,9 @@ class PreviewListingsApi(ListAPIView):
                 return Listing.objects.none()
         elif not listing_selectors.listing_group_exists(component=component, city=city):
             raise ApiError(
-                "city_not_found", f"This component has no listings in {city[:32]!r}.", status.HTTP_404_NOT_FOUND
+                "city_not_found",
+                _("This component has no listings in %(city)s.") % {"city": repr(city[:32])},
+                status.HTTP_404_NOT_FOUND,
             )
         return listing_selectors.listings_of_city(component=component, city=city)
 

@@ -89,7 +89,7 @@ class PublicActivity:
     generation: int
     page_html: str | None = None  # the cached page of this generation, when asked for and filled
 
-    def why_not_served(self) -> tuple[str, str]:
+    def why_not_served(self) -> tuple[str, Message]:
         """(code, message) of a view that is not served."""
         return self.error or NOT_FOUND
 

@@ -20,7 +20,7 @@ from activities.selectors import PREVIEW_SALT, preview_token_make  # noqa: F401 
 from analytics.counters import activity_view_count, visitor_of
 from components import registry
 from core.auth import EndUser
-from core.errors import DomainError, NotFound, domain_status
+from core.errors import DomainError, Message, NotFound, domain_status
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _page_html(body: dict, *, preview: bool = False) -> str:
     )
 
 
-def _unavailable(code: str, message: str, status: int = 404) -> HttpResponse:
+def _unavailable(code: str, message: Message, status: int = 404) -> HttpResponse:
     html = render_to_string("activities/unavailable.html", {"code": code, "message": message})
     return HttpResponse(html, status=status)
 
