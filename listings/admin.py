@@ -180,9 +180,6 @@ class ListingAdmin(ExportMixin, admin.ModelAdmin):
     readonly_fields = ("cover_preview", "import_job", "import_line", "created_at", "updated_at")
     list_select_related = ("group",)
 
-    def get_changelist_form(self, request, **kwargs):
-        return super().get_changelist_form(request, **{"form": ListingForm, **kwargs})  # no upload in the list
-
     def save_model(self, request, obj, form, change) -> None:
         """Through the service (rules, and the public city counts invalidated: a listing
         switched off in the list shows at once); list_editable saves come here too."""
