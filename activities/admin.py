@@ -37,6 +37,16 @@ BADGE_COLOURS = {
     "ended": "#646a73",
     "archived": "#bbbfc4",
 }
+
+
+def _status_label(value: str) -> str:
+    """A status as the operator reads it (its translated label)."""
+    try:
+        return str(ActivityStatus(value).label)
+    except ValueError:
+        return value
+
+
 # Operator status buttons on the activity page: (target status, label).
 STATUS_ACTIONS = (
     (ActivityStatus.OFFLINE, _("Take offline")),
@@ -104,7 +114,9 @@ class ComponentInline(admin.TabularInline):
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        if self.has_change_permission(request, obj):
+        # inline instances are made per request: remember whether this user may change
+        self.can_change = self.has_change_permission(request, obj)
+        if self.can_change:
             return fields
         return [f for f in fields if f != "move"]  # readers reorder nothing
 
@@ -156,7 +168,7 @@ class ComponentInline(admin.TabularInline):
             '<a class="hd-edit-settings" data-type="{}" href="{}">{}</a> <small style="color:#8a8f99">{}</small>',
             obj.type,
             url,
-            gettext("Edit settings"),
+            gettext("Edit settings") if getattr(self, "can_change", True) else gettext("View settings"),
             config_summary(obj.config, 80),
         )
 
@@ -450,7 +462,7 @@ class ActivityAdmin(admin.ModelAdmin):
             raise PermissionDenied
         target = reverse("admin:activities_activity_change", args=[pk])
         try:
-            message, target = do(activity) or ("Done.", target)
+            message, target = do(activity) or (gettext("Done."), target)
         except (ApiError, DomainError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
@@ -493,13 +505,20 @@ class ActivityAdmin(admin.ModelAdmin):
         activity.refresh_from_db()
         target = reverse("admin:activities_activity_change", args=[activity.pk])
         if (revision.pk, activity.status) == before:
-            return f"Nothing changed since the last publish; still serving r{revision.number}.", target
-        return f"Published revision r{revision.number}; the activity is {activity.status}.", target
+            return gettext("Nothing changed since the last publish; still serving r%(number)s.") % {
+                "number": revision.number
+            }, target
+        return gettext("Published revision r%(number)s; the activity is %(status)s.") % {
+            "number": revision.number,
+            "status": _status_label(activity.status),
+        }, target
 
     def status_view(self, request, pk, to):
         def do(activity):
             services.activity_transition(activity=activity, to=to, actor=request.user, reason="operator")
-            return f"The activity is now {to}.", reverse("admin:activities_activity_change", args=[activity.pk])
+            return gettext("The activity is now %(status)s.") % {"status": _status_label(to)}, reverse(
+                "admin:activities_activity_change", args=[activity.pk]
+            )
 
         return self._object_post(request, pk, do)
 
@@ -507,16 +526,17 @@ class ActivityAdmin(admin.ModelAdmin):
         def do(activity):
             revision = get_object_or_404(ActivityRevision, pk=rev, activity=activity)
             new = services.activity_rollback(activity=activity, revision=revision, actor=request.user)
-            return f"Now serving r{new.number}, a copy of r{revision.number}.", reverse(
-                "admin:activities_activity_change", args=[activity.pk]
-            )
+            return gettext("Now serving r%(new)s, a copy of r%(old)s.") % {
+                "new": new.number,
+                "old": revision.number,
+            }, reverse("admin:activities_activity_change", args=[activity.pk])
 
         return self._object_post(request, pk, do)
 
     def template_view(self, request, pk):
         def do(activity):
             template = services.activity_save_as_template(activity=activity, actor=request.user)
-            return f"Saved as template “{template.name}”.", reverse(
+            return gettext("Saved as template “%(name)s”.") % {"name": template.name}, reverse(
                 "admin:activities_activity_change", args=[template.pk]
             )
 
@@ -525,9 +545,9 @@ class ActivityAdmin(admin.ModelAdmin):
     def from_template_view(self, request, pk):
         def do(template):
             activity = services.activity_create_from_template(template=template, actor=request.user)
-            return f"Created draft “{activity.name}” from the template; set its name, slug and dates.", reverse(
-                "admin:activities_activity_change", args=[activity.pk]
-            )
+            return gettext("Created draft “%(name)s” from the template; set its name, slug and dates.") % {
+                "name": activity.name
+            }, reverse("admin:activities_activity_change", args=[activity.pk])
 
         return self._object_post(request, pk, do)
 
@@ -543,7 +563,7 @@ class ActivityAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{activity}: {exc.message}", messages.ERROR)
         if ok:
-            self.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
+            self.message_user(request, gettext("%(done)s: %(count)s.") % {"done": done, "count": ok}, messages.SUCCESS)
 
     @admin.action(description=_("Publish selected activities"), permissions=["change"])
     def action_publish(self, request, queryset):
@@ -553,7 +573,7 @@ class ActivityAdmin(admin.ModelAdmin):
                 raise DomainError(" ".join(problems))
             services.activity_publish(activity=activity, actor=request.user)
 
-        self._each(request, queryset, do, "Published")
+        self._each(request, queryset, do, gettext("Published"))
 
     @admin.action(description=_("Take selected activities offline"), permissions=["change"])
     def action_take_offline(self, request, queryset):
@@ -561,7 +581,7 @@ class ActivityAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda a: services.activity_transition(activity=a, to="offline", actor=request.user, reason="operator"),
-            "Taken offline",
+            gettext("Taken offline"),
         )
 
     @admin.action(description=_("Save selected activities as templates"), permissions=["add"])
@@ -570,7 +590,7 @@ class ActivityAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda a: services.activity_save_as_template(activity=a, actor=request.user),
-            "Templates saved",
+            gettext("Templates saved"),
         )
 
     @admin.action(description=_("Create activities from selected templates"), permissions=["add"])
@@ -579,7 +599,7 @@ class ActivityAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda a: services.activity_create_from_template(template=a, actor=request.user),
-            "Drafts created",
+            gettext("Drafts created"),
         )
 
 

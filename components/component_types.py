@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from rest_framework import serializers
 
 from components.html import html_sanitize
@@ -45,20 +46,22 @@ BANNER = register(
             "properties": {
                 "image": {
                     "type": "string",
-                    "title": "Image URL",
+                    "title": gettext_noop("Image URL"),
                     # a web address, or an image uploaded here (/media/...)
                     "pattern": r"^(https?://[^\s<>\"']+|/media/[\w./-]+)$",
                     "maxLength": 500,
-                    "x-error": "Enter a web address starting with http:// or https://, or upload an image.",
+                    "x-error": gettext_noop(
+                        "Enter a web address starting with http:// or https://, or upload an image."
+                    ),
                 },
                 "link": {
                     "type": "string",
-                    "title": "Link URL (optional)",
+                    "title": gettext_noop("Link URL (optional)"),
                     "default": "",
                     "maxLength": 500,
                     "pattern": r"^(https?://[^\s<>\"']+)?$",
                 },
-                "alt": {"type": "string", "title": "Alt text", "default": "", "maxLength": 120},
+                "alt": {"type": "string", "title": gettext_noop("Alt text"), "default": "", "maxLength": 120},
             },
         },
         serializer=BannerPublicSerializer,
@@ -77,7 +80,7 @@ RICH_TEXT = register(
             "properties": {
                 "html": {
                     "type": "string",
-                    "title": "Content (HTML)",
+                    "title": gettext_noop("Content (HTML)"),
                     "maxLength": 50000,
                     "x-widget": "textarea",
                 },
@@ -96,8 +99,18 @@ COUNTDOWN = register(
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "label": {"type": "string", "title": "Label", "default": "距活动结束还有", "maxLength": 40},
-                "ended_text": {"type": "string", "title": "Text once ended", "default": "活动已结束", "maxLength": 40},
+                "label": {
+                    "type": "string",
+                    "title": gettext_noop("Label"),
+                    "default": "距活动结束还有",
+                    "maxLength": 40,
+                },
+                "ended_text": {
+                    "type": "string",
+                    "title": gettext_noop("Text once ended"),
+                    "default": "活动已结束",
+                    "maxLength": 40,
+                },
             },
         },
         serializer=CountdownPublicSerializer,

@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from components import registry
 
@@ -48,15 +48,16 @@ class LinesField(forms.CharField):
             try:
                 return [int(item) for item in items]
             except ValueError:
-                raise forms.ValidationError("Put one whole number per line.") from None
+                raise forms.ValidationError(gettext("Put one whole number per line.")) from None
         return items
 
 
 def _field_for(name: str, spec: dict, required: bool) -> forms.Field:
     kind, nullable = _types(spec)
-    common = {
-        "label": spec.get("title") or name.replace("_", " ").capitalize(),
-        "help_text": spec.get("description", ""),
+    common: dict[str, Any] = {
+        # the schema keeps plain (gettext_noop-marked) English; translate on display
+        "label": gettext(spec["title"]) if spec.get("title") else name.replace("_", " ").capitalize(),
+        "help_text": gettext(spec["description"]) if spec.get("description") else "",
         "required": required and not nullable,
     }
     if "enum" in spec:

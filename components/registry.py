@@ -118,7 +118,7 @@ def _in_words(error) -> str:
     spec = error.schema if isinstance(error.schema, dict) else {}
     value, kind = error.validator_value, error.validator
     if kind == "pattern" and spec.get("x-error"):
-        return str(spec["x-error"])
+        return gettext(str(spec["x-error"]))
     if kind == "pattern":
         if "http" in str(value):
             return gettext("Enter a web address starting with http:// or https://.")

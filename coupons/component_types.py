@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from components.registry import ComponentType, ConfigSerializer, register
 from coupons.models import CouponPack
 from coupons.selectors import coupon_pack_live_state, coupon_pack_public
@@ -13,9 +15,15 @@ COUPON_PACK_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "button_text": {"type": "string", "minLength": 1, "maxLength": 20, "default": "立即领取"},
-        "show_remaining": {"type": "boolean", "default": True},
-        "note": {"type": "string", "maxLength": 200, "default": ""},
+        "button_text": {
+            "type": "string",
+            "title": gettext_noop("Button text"),
+            "minLength": 1,
+            "maxLength": 20,
+            "default": "立即领取",
+        },
+        "show_remaining": {"type": "boolean", "title": gettext_noop("Show remaining"), "default": True},
+        "note": {"type": "string", "title": gettext_noop("Note"), "maxLength": 200, "default": ""},
     },
 }
 

@@ -224,16 +224,18 @@ class ListingComponentChoice(forms.ModelChoiceField):
 class UploadForm(forms.Form):
     component = ListingComponentChoice(
         queryset=Component.objects.filter(type=services.LISTING_TYPE).select_related("activity"),
-        help_text="The listing component the file goes into.",
+        help_text=_("The listing component the file goes into."),
     )
-    file = forms.FileField(help_text="CSV (UTF-8) or XLSX, first row = header; at most 50 MB.")
+    file = forms.FileField(help_text=_("CSV (UTF-8) or XLSX, first row = header; at most 50 MB."))
     dry_run = forms.BooleanField(
-        required=False, initial=True, help_text="Preview what would be created, updated and rejected; change nothing."
+        required=False,
+        initial=True,
+        help_text=_("Preview what would be created, updated and rejected; change nothing."),
     )
     all_or_nothing = forms.BooleanField(
         required=False,
         initial=True,
-        help_text="Import nothing if any row has an error. Untick to import the good rows and skip the bad ones.",
+        help_text=_("Import nothing if any row has an error. Untick to import the good rows and skip the bad ones."),
     )
 
 
@@ -286,16 +288,19 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("mode"))
     def mode(self, obj) -> str:
-        return ("dry run, " if obj.dry_run else "") + ("all or nothing" if obj.all_or_nothing else "skip bad rows")
+        rows = gettext("all or nothing") if obj.all_or_nothing else gettext("skip bad rows")
+        return gettext("dry run, %(rows)s") % {"rows": rows} if obj.dry_run else rows
 
     @admin.display(description=_("result"))
     def summary(self, obj) -> str:
         if not obj.finished:
             return "…"
-        return (
-            f"+{obj.created_count} new, {obj.updated_count} updated, {obj.unchanged_count} unchanged, "
-            f"{obj.rejected_count} rejected"
-        )
+        return gettext("+%(created)s new, %(updated)s updated, %(unchanged)s unchanged, %(rejected)s rejected") % {
+            "created": obj.created_count,
+            "updated": obj.updated_count,
+            "unchanged": obj.unchanged_count,
+            "rejected": obj.rejected_count,
+        }
 
     def get_urls(self):
         opts = self.model._meta

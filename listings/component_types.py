@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from components.registry import ComponentType, register
 from listings.serializers import ListingComponentPublicSerializer
 from listings.services import LISTING_TYPE, listings_clone
@@ -16,22 +18,24 @@ LISTING = register(
             "properties": {
                 "listings_per_city": {
                     "type": "integer",
-                    "title": "Listings shown per city",
-                    "description": "The listings themselves are managed under Admin › Listings; upload a CSV/XLSX "
-                    "at Admin › Listings › Import jobs › Add (/admin/listings/importjob/upload/).",
+                    "title": gettext_noop("Listings shown per city"),
+                    "description": gettext_noop(
+                        "The listings themselves are managed under Admin › Listings; upload a CSV/XLSX "
+                        "at Admin › Listings › Import jobs › Add (/admin/listings/importjob/upload/)."
+                    ),
                     "minimum": 1,
                     "maximum": 200,
                     "default": 20,
                 },
                 "layout": {
                     "type": "string",
-                    "title": "Layout",
+                    "title": gettext_noop("Layout"),
                     "enum": ["list", "grid", "carousel"],
                     "default": "list",
                 },
                 "city_order": {
                     "type": "array",
-                    "title": "City order (cities not named follow in creation order)",
+                    "title": gettext_noop("City order (cities not named follow in creation order)"),
                     "items": {"type": "string", "minLength": 1, "maxLength": 32},
                     "uniqueItems": True,
                     "maxItems": 200,
@@ -39,7 +43,7 @@ LISTING = register(
                 },
                 "default_city": {
                     "type": "string",
-                    "title": "Default city (empty: the first)",
+                    "title": gettext_noop("Default city (empty: the first)"),
                     "maxLength": 32,
                     "default": "",
                 },

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -160,7 +161,7 @@ class ImportJob(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Import #{self.pk} {self.original_name}"
+        return gettext("Import #%(id)s %(name)s") % {"id": self.pk, "name": self.original_name}
 
     @property
     def finished(self) -> bool:

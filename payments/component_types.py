@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from components.registry import ComponentType, register
 from payments.selectors import paid_sale_state
 from payments.serializers import PaidSalePublicSerializer
@@ -30,9 +32,19 @@ PAID_SALE = register(
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "button_text": {"type": "string", "title": "Button text", "default": "立即购买", "maxLength": 20},
-                "show_stock": {"type": "boolean", "title": "Show remaining stock", "default": True},
-                "note": {"type": "string", "title": "Small print under the button", "default": "", "maxLength": 200},
+                "button_text": {
+                    "type": "string",
+                    "title": gettext_noop("Button text"),
+                    "default": "立即购买",
+                    "maxLength": 20,
+                },
+                "show_stock": {"type": "boolean", "title": gettext_noop("Show remaining stock"), "default": True},
+                "note": {
+                    "type": "string",
+                    "title": gettext_noop("Small print under the button"),
+                    "default": "",
+                    "maxLength": 200,
+                },
             },
         },
         serializer=PaidSalePublicSerializer,

@@ -31,6 +31,8 @@ from decimal import (
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext
+
 from core.spreadsheets import formula_like
 from listings.importing.parse import COLUMN_BY_KEY, RowError
 
@@ -56,34 +58,41 @@ NUMBER_CONTEXT = Context(
 
 
 # --- the rules, one field at a time (a message, or None) ------------------------
+# Messages are translated when made (gettext): the admin and the error file show
+# them in the operator's language; the background import stores them in the
+# default language (LANGUAGE_CODE).
+
+
+def _not_a_number(value: Any) -> str:
+    return gettext("is not a number (got %(value)s)") % {"value": repr(_text(value)[:40])}
 
 
 def formula_problem(key: str, value: str) -> str | None:
     """Text a spreadsheet would run as a formula (OWASP CSV injection; core.spreadsheets)."""
     if value.lstrip().startswith("="):
-        return (
-            f"contains a formula ({value.strip()[:40]}); formulas are not imported. "
+        return gettext(
+            "contains a formula (%(value)s); formulas are not imported. "
             "Copy the column and use Paste Special → Values, then upload again."
-        )
+        ) % {"value": value.strip()[:40]}
     if key not in NUMBER_COLUMNS and formula_like(value):
-        return (
-            f"starts with {value.lstrip(' ')[:1]!r} ({value.strip()[:40]}): text starting with = + - @, "
+        return gettext(
+            "starts with %(first)s (%(value)s): text starting with = + - @, "
             "a tab or a line break would run as a formula when the listings are opened in Excel. "
             "Remove that first character."
-        )
+        ) % {"first": repr(value.lstrip(" ")[:1]), "value": value.strip()[:40]}
     return None
 
 
 def text_problem(key: str, text: str) -> str | None:
     limit = LENGTHS[key]
     if not text and COLUMN_BY_KEY[key].required:
-        return "is empty; every listing needs one"
+        return gettext("is empty; every listing needs one")
     if len(text) > limit:
-        return f"is too long ({len(text)} characters; at most {limit})"
+        return gettext("is too long (%(length)s characters; at most %(limit)s)") % {"length": len(text), "limit": limit}
     if not text.isprintable() and any(  # 全角空格 is text
         not ch.isprintable() and unicodedata.category(ch) != "Zs" for ch in text
     ):
-        return "contains line breaks or control characters"
+        return gettext("contains line breaks or control characters")
     return None
 
 
@@ -92,42 +101,47 @@ def url_problem(text: str) -> str | None:
         return None
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc or _SPACE.search(text):
-        return f"is not a web address starting with http:// or https:// (got {text[:60]!r})"
+        return gettext("is not a web address starting with http:// or https:// (got %(value)s)") % {
+            "value": repr(text[:60])
+        }
     if len(text) > URL_LENGTH:
-        return f"is too long ({len(text)} characters; at most {URL_LENGTH})"
+        return gettext("is too long (%(length)s characters; at most %(limit)s)") % {
+            "length": len(text),
+            "limit": URL_LENGTH,
+        }
     return None
 
 
 def tags_problem(tags: list[str]) -> str | None:
     if len(tags) > MAX_TAGS:
-        return f"has {len(tags)} tags; at most {MAX_TAGS}"
+        return gettext("has %(count)s tags; at most %(limit)s") % {"count": len(tags), "limit": MAX_TAGS}
     if any(len(t) > MAX_TAG_LENGTH for t in tags):
-        return f"each tag must be at most {MAX_TAG_LENGTH} characters"
+        return gettext("each tag must be at most %(limit)s characters") % {"limit": MAX_TAG_LENGTH}
     return None
 
 
-def price_problem(fen: Decimal | int, *, shown: str, whole: str = "whole fen") -> str | None:
+def price_problem(fen: Decimal | int, *, shown: str, whole: str | None = None) -> str | None:
     if fen < 0:
-        return f"must not be negative (got {shown})"
+        return gettext("must not be negative (got %(value)s)") % {"value": shown}
     if fen != int(fen):
-        return f"must be in {whole} (got {shown})"
+        return gettext("must be in %(unit)s (got %(value)s)") % {"unit": whole or gettext("whole fen"), "value": shown}
     if fen > MAX_PRICE_FEN:
-        return f"is implausibly large (got {shown}); check the unit"
+        return gettext("is implausibly large (got %(value)s); check the unit") % {"value": shown}
     return None
 
 
 def area_problem(area: Decimal, *, shown: str) -> str | None:
     """None, or why `area` (already read as a number) is refused; stored with 2 decimals."""
     if area > MAX_AREA:
-        return f"is implausibly large (got {shown})"
+        return gettext("is implausibly large (got %(value)s)") % {"value": shown}
     if area.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) <= 0:
-        return f"must be greater than 0 (got {shown})"
+        return gettext("must be greater than 0 (got %(value)s)") % {"value": shown}
     return None
 
 
 def sort_order_problem(order: Decimal | int, *, shown: str) -> str | None:
     if order != int(order) or abs(int(order)) > MAX_SORT_ORDER:
-        return f"must be a whole number (got {shown[:40]!r})"
+        return gettext("must be a whole number (got %(value)s)") % {"value": repr(shown[:40])}
     return None
 
 
@@ -162,13 +176,13 @@ def listing_values_check(values: dict[str, Any]) -> dict[str, str]:
     if "tags" in values:
         tags = values["tags"]
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            add("tags", "must be a list of texts")
+            add("tags", gettext("must be a list of texts"))
         else:
             add("tags", tags_problem(tags))
     if "price_fen" in values:
         price = values["price_fen"]
         if price is None:
-            add("price_fen", "is empty; every listing needs a price (0 is allowed)")
+            add("price_fen", gettext("is empty; every listing needs a price (0 is allowed)"))
         else:
             add("price_fen", price_problem(price, shown=str(price)))
     if values.get("area_m2") is not None:
@@ -234,15 +248,15 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
     else:
         column, value = "price_yuan", raw.get("price_yuan")
     if value is None or _text(value) == "":
-        errors.append(RowError(line, column, "is empty; every listing needs a price (0 is allowed)"))
+        errors.append(RowError(line, column, gettext("is empty; every listing needs a price (0 is allowed)")))
     else:
         try:
             number = _decimal(value)
         except (InvalidOperation, ValueError):
-            errors.append(RowError(line, column, f"is not a number (got {_text(value)[:40]!r})"))
+            errors.append(RowError(line, column, _not_a_number(value)))
         else:
             fen = number if column == "price_fen" else number * 100
-            whole = "whole fen" if column == "price_fen" else "at most 2 decimals (fen)"
+            whole = gettext("whole fen") if column == "price_fen" else gettext("at most 2 decimals (fen)")
             if message := price_problem(fen, shown=_text(value), whole=whole):
                 errors.append(RowError(line, column, message))
             else:
@@ -256,7 +270,7 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
                 str(area).replace("㎡", "").replace("m²", "").replace("平米", "") if isinstance(area, str) else area
             )
         except (InvalidOperation, ValueError):
-            errors.append(RowError(line, "area_m2", f"is not a number (got {_text(area)[:40]!r})"))
+            errors.append(RowError(line, "area_m2", _not_a_number(area)))
         else:
             if message := area_problem(number, shown=_text(area)):
                 errors.append(RowError(line, "area_m2", message))
@@ -268,7 +282,7 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
         message = url_problem(text)
         if message:
             errors.append(RowError(line, key, message))
-        out[key] = "" if message and message.startswith("is not") else text
+        out[key] = "" if message and url_problem(text[:URL_LENGTH]) else text  # not a web address: dropped
 
     tags_text = _text(raw.get("tags"))
     tags = [t.strip() for t in TAG_SPLIT.split(tags_text) if t.strip()] if tags_text else []
@@ -282,7 +296,13 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
         try:
             order = _decimal(raw.get("sort_order"))
         except (InvalidOperation, ValueError):
-            errors.append(RowError(line, "sort_order", f"must be a whole number (got {order_text[:40]!r})"))
+            errors.append(
+                RowError(
+                    line,
+                    "sort_order",
+                    gettext("must be a whole number (got %(value)s)") % {"value": repr(order_text[:40])},
+                )
+            )
         else:
             if message := sort_order_problem(order, shown=order_text):
                 errors.append(RowError(line, "sort_order", message))
@@ -296,7 +316,11 @@ def row_parse(line: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, li
         out["is_active"] = False
     else:
         errors.append(
-            RowError(line, "is_active", f"must be yes or no (1/0, 是/否, 上架/下架); got {active_text[:20]!r}")
+            RowError(
+                line,
+                "is_active",
+                gettext("must be yes or no (1/0, 是/否, 上架/下架); got %(value)s") % {"value": repr(active_text[:20])},
+            )
         )
 
     return (None, errors) if errors else (out, [])
