@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -156,7 +157,7 @@ def window_end(at: datetime) -> datetime:
     return ready.replace(minute=ready.minute - ready.minute % 5, second=0, microsecond=0)
 
 
-def robust(values: list[float]) -> tuple[float, float]:
+def robust(values: Sequence[float]) -> tuple[float, float]:
     """median and MAD scaled to a standard deviation"""
     median = statistics.median(values)
     mad = statistics.median([abs(v - median) for v in values]) * 1.4826
@@ -190,51 +191,76 @@ def _window_starts(end: datetime, minutes: int, days: int) -> dict[datetime, int
     return starts
 
 
-_GROUPS = ("app_id", "link_id", "os")
-_FIELDS = ("clicks", "activations", "rejected_clicks")
-_run_rows: ContextVar[dict | None] = ContextVar("alerts_run_rows", default=None)
+_LINK_FILTER_MAX = 500  # more spike candidates than this: read every link's history, keep theirs
+_run_memo: ContextVar[dict | None] = ContextVar("alerts_run_memo", default=None)
 
 
 @contextmanager
 def one_read_per_window():
-    """Within a traffic_check run, detectors with the same window and baseline days
-    share one read of the 5-minute rows (the drop and both spike rules read the same
-    15-minute windows on 15 days)."""
-    token = _run_rows.set({})
+    """Within a traffic_check run, detectors asking for the same totals (the same
+    window, days, grouping and fields) share one query."""
+    token = _run_memo.set({})
     try:
         yield
     finally:
-        _run_rows.reset(token)
+        _run_memo.reset(token)
 
 
-def _window_rows(end: datetime, minutes: int, days: int) -> list[tuple]:
-    """(day offset, app_id, link_id, os, clicks, activations, rejected_clicks) of the
-    window on day 0 and the same window on each previous day."""
-    memo, key = _run_rows.get(), (end, minutes, days)
+def _window_totals(
+    *,
+    end: datetime,
+    minutes: int,
+    days: int,
+    group: tuple[str, ...],
+    fields: tuple[str, ...],
+    from_day: int = 0,
+    to_day: int | None = None,
+    at_least: tuple[str, int] | None = None,
+    link_ids: frozenset[int] | None = None,
+) -> list[tuple]:
+    """(day offset, *group values, *field totals): the 5-minute rows of the window on
+    each day from `from_day` to `to_day` (0 = now, 1 = yesterday, …, default `days`),
+    summed per day and series by the database (one GROUP BY; the day is a CASE on the
+    bucket start). `at_least` (field, n) keeps the series whose total reaches n
+    (HAVING); `link_ids` reads only those links."""
+    to_day = days if to_day is None else to_day
+    memo = _run_memo.get()
+    key = (end, minutes, from_day, to_day, group, fields, at_least, link_ids)
     if memo is not None and key in memo:
         return memo[key]
-    starts = _window_starts(end, minutes, days)
-    rows = LinkRollup.objects.filter(bucket_minutes=5, bucket_start__in=list(starts)).values_list(
-        "bucket_start", *_GROUPS, *_FIELDS
+    starts = {s: d for s, d in _window_starts(end, minutes, days).items() if from_day <= d <= to_day}
+    by_day: dict[int, list[datetime]] = defaultdict(list)
+    for start, day in starts.items():
+        by_day[day].append(start)
+    day_case = Case(
+        *(When(bucket_start__in=bucket_starts, then=Value(day)) for day, bucket_starts in sorted(by_day.items())),
+        output_field=IntegerField(),
     )
-    out = [(starts[row[0]], *row[1:]) for row in rows.iterator(chunk_size=5000)]
+    rows = LinkRollup.objects.filter(bucket_minutes=5, bucket_start__in=list(starts))
+    if link_ids is not None:
+        rows = rows.filter(link_id__in=sorted(link_ids))
+    totals = rows.annotate(day=day_case).values("day", *group).annotate(**{f"t_{f}": Sum(f) for f in fields})
+    if at_least is not None:
+        totals = totals.filter(**{f"t_{at_least[0]}__gte": at_least[1]})
+    out = [(r["day"], *(r[g] for g in group), *(r[f"t_{f}"] or 0 for f in fields)) for r in totals.order_by()]
     if memo is not None:
         memo[key] = out
     return out
 
 
-def _series(*, end: datetime, minutes: int, days: int, group: tuple[str, ...], fields: tuple[str, ...]):
-    """{group values: {field: [value on day 0, day 1, …]}} summed over the window."""
-    gi = [1 + _GROUPS.index(g) for g in group]
-    fi = [(f, 1 + len(_GROUPS) + _FIELDS.index(f)) for f in fields]
+def _series(
+    rows: list[tuple], *, days: int, group: tuple[str, ...], fields: tuple[str, ...]
+) -> tuple[dict[tuple, dict[str, list[int]]], dict[tuple, set[int]]]:
+    """{group values: {field: [value on day 0, day 1, …]}} and the days each series
+    has rows, from `_window_totals` rows."""
     out: dict[tuple, dict[str, list[int]]] = defaultdict(lambda: {f: [0] * (days + 1) for f in fields})
     present: dict[tuple, set[int]] = defaultdict(set)
-    for row in _window_rows(end, minutes, days):
-        day = row[0]
-        key = tuple(row[i] for i in gi)
+    width = len(group)
+    for row in rows:
+        day, key = row[0], tuple(row[1 : 1 + width])
         values = out[key]
-        for f, i in fi:
-            values[f][day] += row[i] or 0
+        for i, f in enumerate(fields):
+            values[f][day] = row[1 + width + i]
         present[key].add(day)
     return out, present
 
@@ -285,9 +311,9 @@ def _version_shift(*, app_id: str, os: str, end: datetime, minutes: int, days: i
 def os_activation_drop(*, at: datetime, params: dict) -> list[Finding]:
     """Activations of one OS of an app fell while that OS's clicks stayed normal."""
     end, minutes, days = window_end(at), params["window_minutes"], params["baseline_days"]
-    series, present = _series(
-        end=end, minutes=minutes, days=days, group=("app_id", "os"), fields=("clicks", "activations")
-    )
+    group, fields = ("app_id", "os"), ("clicks", "activations")
+    rows = _window_totals(end=end, minutes=minutes, days=days, group=group, fields=fields)
+    series, present = _series(rows, days=days, group=group, fields=fields)
     findings = []
     for (app_id, os), values in series.items():
         if not os:
@@ -372,7 +398,33 @@ def _spike_baseline(*, now: int, by_day, present: set[int], params: dict) -> tup
 
 def _spike(*, at: datetime, params: dict, rule: str, field_name: str, noun: str) -> list[Finding]:
     end, minutes, days = window_end(at), params["window_minutes"], params["baseline_days"]
-    series, present = _series(end=end, minutes=minutes, days=days, group=("link_id", "os"), fields=(field_name,))
+    group, fields = ("link_id", "os"), (field_name,)
+    # Only a series at or above min_volume now can be a spike: find those with one
+    # GROUP BY of the current window, then read the previous days of their links only.
+    current = _window_totals(
+        end=end,
+        minutes=minutes,
+        days=days,
+        group=group,
+        fields=fields,
+        to_day=0,
+        at_least=(field_name, params["min_volume"]),
+    )
+    if not current:
+        return []
+    candidates = {(row[1], row[2]) for row in current}
+    link_ids = frozenset(link for link, _ in candidates)
+    history = _window_totals(
+        end=end,
+        minutes=minutes,
+        days=days,
+        group=group,
+        fields=fields,
+        from_day=1,
+        link_ids=link_ids if len(link_ids) <= _LINK_FILTER_MAX else None,
+    )
+    rows = current + [row for row in history if (row[1], row[2]) in candidates]
+    series, present = _series(rows, days=days, group=group, fields=fields)
     hits = []
     for (link_id, os), values in series.items():
         verdict = _spike_baseline(

@@ -238,3 +238,86 @@ def test_link_level_click_flooding_names_the_link(make_link):
     assert finding.fingerprint == f"click_flooding:{flooded.id}"
     assert "48000 clicks, 24 installs (0.050% < 0.10%); 100% of them more than 10 min" in finding.text
     assert finding.labels == {"app": APP, "platform": "oceanengine", "link": str(flooded.id)}
+
+
+def _rollup(moment: datetime, *, link_id: int, os: str, clicks: int, activations: int = 0, app: str = APP):
+    return LinkRollup(
+        bucket_start=moment,
+        bucket_minutes=5,
+        app_id=app,
+        platform="oceanengine",
+        link_id=link_id,
+        os=os,
+        clicks=clicks,
+        activations=activations,
+        attributed=activations,
+        rolled_at=moment + timedelta(minutes=6),
+    )
+
+
+def test_the_database_sums_each_days_window_per_series_and_leaves_out_buckets_outside_it():
+    from alerts.detectors import _series, _window_totals, window_end
+
+    at = TODAY + timedelta(hours=3, minutes=2)  # window: the buckets 02:45, 02:50, 02:55
+    end = window_end(at)
+    assert end == TODAY + timedelta(hours=3)
+    rows = []
+    for day, factor in ((0, 1), (1, 10), (3, 100)):
+        day_end = end - timedelta(days=day)
+        for minutes_before, clicks in ((5, 1), (10, 2), (15, 4), (20, 1000), (0, 2000)):  # 20 and 0: outside
+            moment = day_end - timedelta(minutes=minutes_before)
+            rows.append(_rollup(moment, link_id=1, os="ios", clicks=clicks * factor, activations=clicks))
+            rows.append(_rollup(moment, link_id=2, os="ios", clicks=3, activations=1, app="com.other.app"))
+    rows.append(_rollup(end - timedelta(days=2, minutes=5), link_id=1, os="android", clicks=7))
+    rows.append(_rollup(end - timedelta(days=15, minutes=5), link_id=1, os="ios", clicks=99))  # beyond 14 days
+    hourly = _rollup(end - timedelta(hours=1), link_id=1, os="ios", clicks=5000)
+    hourly.bucket_minutes = 60
+    LinkRollup.objects.bulk_create([*rows, hourly])
+
+    group, fields = ("link_id", "os"), ("clicks", "activations")
+    totals = _window_totals(end=end, minutes=15, days=14, group=group, fields=fields)
+    assert sorted(totals) == [
+        (0, 1, "ios", 7, 7),
+        (0, 2, "ios", 9, 3),
+        (1, 1, "ios", 70, 7),
+        (1, 2, "ios", 9, 3),
+        (2, 1, "android", 7, 0),
+        (3, 1, "ios", 700, 7),
+        (3, 2, "ios", 9, 3),
+    ]
+    series, present = _series(totals, days=14, group=group, fields=fields)
+    assert series[(1, "ios")]["clicks"] == [7, 70, 0, 700] + [0] * 11
+    assert present[(1, "ios")] == {0, 1, 3} and present[(1, "android")] == {2}
+
+    busy = _window_totals(end=end, minutes=15, days=14, group=group, fields=fields, to_day=0, at_least=("clicks", 8))
+    assert busy == [(0, 2, "ios", 9, 3)]
+    history = _window_totals(
+        end=end, minutes=15, days=14, group=("app_id",), fields=("clicks",), from_day=1, link_ids=frozenset({1})
+    )
+    assert sorted(history) == [(1, APP, 70), (2, APP, 7), (3, APP, 700)]
+
+
+@pytest.mark.parametrize("filter_max", [500, 0], ids=["history-of-candidate-links", "history-of-every-link"])
+def test_a_click_spike_among_busy_links_is_judged_against_each_links_own_history(monkeypatch, filter_max):
+    """Only links at or above min_volume now are judged; their history must still be
+    read: the busy links are as busy every day and do not fire, the spiking one does."""
+    from alerts import detectors
+
+    monkeypatch.setattr(detectors, "_LINK_FILTER_MAX", filter_max)
+    at = TODAY + timedelta(hours=3, minutes=2)
+    end = detectors.window_end(at)
+    rng = random.Random(5)
+    rows = []
+    for day in range(8):
+        for b in range(1, 4):
+            moment = end - timedelta(days=day, minutes=5 * b)
+            for link_id in range(1, 41):
+                busy = link_id <= 5
+                clicks = rng.randrange(150, 170) if busy else rng.randrange(5, 15)
+                if link_id == 7 and day == 0:
+                    clicks = 400  # 1,200 in the window against ~30
+                rows.append(_rollup(moment, link_id=link_id, os="android", clicks=clicks))
+    LinkRollup.objects.bulk_create(rows)
+    (finding,) = traffic_check(at=at, only=["click_spike"])
+    assert finding.key == "link 7 (?) android" and finding.value == 1200
+    assert 15 <= finding.baseline <= 45
