@@ -15,7 +15,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -146,10 +145,13 @@ class ComponentInline(admin.TabularInline):
 
     @admin.display(description="")
     def move(self, obj):
-        return mark_safe(
-            '<span class="hd-drag" title="Drag to reorder" style="cursor:move">☰</span> '
-            '<button type="button" class="hd-up" title="Move up">↑</button>'
-            '<button type="button" class="hd-down" title="Move down">↓</button>'
+        return format_html(
+            '<span class="hd-drag" title="{}" style="cursor:move">☰</span> '
+            '<button type="button" class="hd-up" title="{}">↑</button>'
+            '<button type="button" class="hd-down" title="{}">↓</button>',
+            gettext("Drag to reorder"),
+            gettext("Move up"),
+            gettext("Move down"),
         )
 
     @admin.display(description=_("Type"))
@@ -157,7 +159,7 @@ class ComponentInline(admin.TabularInline):
         try:
             return registry.get(obj.type).label
         except registry.UnknownComponentType:
-            return f"{obj.type} (unknown type)"
+            return gettext("%(type)s (unknown type)") % {"type": obj.type}
 
     @admin.display(description=_("Settings"))
     def settings(self, obj):

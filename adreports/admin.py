@@ -196,7 +196,7 @@ class AdReportRowAdmin(ReadOnlyAdmin):
         revenue = sum(f.revenue_fen for f in figures)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Ad performance",
+            "title": _("Ad performance"),
             "rows": rows,
             "start": start,
             "end": end,

@@ -275,7 +275,7 @@ class MatchTraceAdmin(admin.ModelAdmin):
 
             raise PermissionDenied
         form = DeviceLookupForm(request.GET or None)
-        context = {**self.admin_site.each_context(request), "form": form, "title": "Match trace for a device"}
+        context = {**self.admin_site.each_context(request), "form": form, "title": _("Match trace for a device")}
         if form.is_valid():
             data = form.cleaned_data
             keys = devices.activation_keys(

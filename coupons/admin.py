@@ -238,7 +238,7 @@ class CouponPackAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "pack": pack,
             "form": form,
-            "title": f"Generate redeem codes: {pack.name}",
+            "title": _("Generate redeem codes: %(name)s") % {"name": pack.name},
         }
         return TemplateResponse(request, "coupons/admin/generate_codes.html", context)
 

@@ -61,7 +61,7 @@ def template_file(kind: str) -> bytes:
     notes.append(["列 Column", "key", "必填 Required", "说明 Notes"])
     for column in COLUMNS:
         required = "是" if column.required or column.key == "price_yuan" else ""
-        notes.append([column.label, column.key, required, column.help])
+        notes.append([column.label, column.key, required, str(column.help)])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -13,6 +13,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from components.models import Component
 from listings import progress as import_progress
@@ -42,11 +43,14 @@ def listing_import_start(
     limit = settings.LISTINGS_IMPORT_MAX_BYTES
     if size is not None and size > limit:
         raise ImportRefused(
-            f"The file is {size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB. "
-            "Split it into several files (each with the header row) and upload them one by one."
+            _(
+                "The file is %(size)s MB; the limit is %(limit)s MB. "
+                "Split it into several files (each with the header row) and upload them one by one."
+            )
+            % {"size": f"{size / 1048576:.1f}", "limit": f"{limit / 1048576:.0f}"}
         )
     if not size:
-        raise ImportRefused("The file is empty.")
+        raise ImportRefused(_("The file is empty."))
     with transaction.atomic():
         job = ImportJob(
             component=component,
@@ -70,21 +74,21 @@ def import_apply_refusal(job: ImportJob, *, all_or_nothing: bool | None = None) 
     """Why `job` cannot be applied (None: it can). A dry run whose rows have errors
     cannot be applied all or nothing: it could only be rejected."""
     if job.status != ImportStatus.PREVIEWED:
-        return "Only a finished dry run can be applied."
+        return _("Only a finished dry run can be applied.")
     if not job.file:
-        return "The file of this dry run has been deleted (kept for a limited time); upload it again."
+        return _("The file of this dry run has been deleted (kept for a limited time); upload it again.")
     strict = job.all_or_nothing if all_or_nothing is None else all_or_nothing
     if job.rejected_count and not (job.created_count or job.updated_count or job.unchanged_count):
-        return (
+        return _(
             "Every row of this dry run has errors: there is nothing to import. Download the rows with their "
             "errors, fix them and upload the file again."
         )
     if strict and job.rejected_count:
-        return (
-            f"This dry run found {job.rejected_count} row(s) with errors, so applying it all or nothing would "
+        return _(
+            "This dry run found %(n)s row(s) with errors, so applying it all or nothing would "
             "import nothing. Download the rows with their errors, fix them and upload the file again "
             "(or apply it skipping the rows with errors)."
-        )
+        ) % {"n": job.rejected_count}
     return None
 
 
@@ -112,13 +116,16 @@ def listing_import_apply(*, job: ImportJob, user=None, all_or_nothing: bool | No
 
 def _time_limit_message(importer: Importer) -> str:
     limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
-    head = f"The import hit its time limit ({limit} s) while reading row {importer.line} of the file"
     if not importer.apply or not importer.written_to_line:
-        return f"{head}; nothing was changed. Split the file into smaller files and upload them one by one."
-    return (
-        f"{head}: the rows up to row {importer.written_to_line} were imported, the rest were not. Upload the "
-        "file again to finish (rows already imported stay as they are), or split it into smaller files."
-    )
+        return _(
+            "The import hit its time limit (%(limit)s s) while reading row %(line)s of the file; nothing was "
+            "changed. Split the file into smaller files and upload them one by one."
+        ) % {"limit": limit, "line": importer.line}
+    return _(
+        "The import hit its time limit (%(limit)s s) while reading row %(line)s of the file: the rows up to "
+        "row %(written)s were imported, the rest were not. Upload the file again to finish (rows already "
+        "imported stay as they are), or split it into smaller files."
+    ) % {"limit": limit, "line": importer.line, "written": importer.written_to_line}
 
 
 def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None) -> ImportJob:
@@ -164,10 +171,10 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
             status = ImportStatus.APPLIED
         elif not job.dry_run and importer.rejected:
             status = ImportStatus.ROLLED_BACK
-            message = (
-                f"{importer.rejected} row(s) have errors, so nothing was imported (all-or-nothing). "
+            message = _(
+                "%(n)s row(s) have errors, so nothing was imported (all-or-nothing). "
                 "Download the rows with their errors, fix them and upload the file again."
-            )
+            ) % {"n": importer.rejected}
         elif spool is not None:
             checked = importer
             checked.close()
@@ -178,18 +185,20 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
     except FileRefused as exc:
         status, message = ImportStatus.FAILED, str(exc)
         if importer.apply and importer.written_to_line:
-            message += f" The rows up to row {importer.written_to_line} were imported; the rest were not."
+            message += " " + _("The rows up to row %(n)s were imported; the rest were not.") % {
+                "n": importer.written_to_line
+            }
     except SoftTimeLimitExceeded:
         status, message = ImportStatus.FAILED, _time_limit_message(importer)
         logger.warning("listing import hit its time limit", extra={"job_id": job_id, "line": importer.line})
     except Exception:
         logger.exception("listing import failed", extra={"job_id": job_id})
-        status, message = ImportStatus.FAILED, "The import stopped on an internal error. It has been logged."
+        status, message = ImportStatus.FAILED, _("The import stopped on an internal error. It has been logged.")
         if importer.apply and importer.written_to_line:
-            message += f" The rows up to row {importer.written_to_line} were imported."
+            message += " " + _("The rows up to row %(n)s were imported.") % {"n": importer.written_to_line}
             services.listing_cities_invalidate(component_id=job.component_id)
         else:
-            message += " Nothing was changed."
+            message += " " + _("Nothing was changed.")
         _finish(job, importer, status, message, warnings)
         raise
     finally:
@@ -200,7 +209,7 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
     if applied:
         services.listing_cities_invalidate(component_id=job.component_id)
     if status == ImportStatus.APPLIED and importer.rejected:
-        message = f"Imported; {importer.rejected} row(s) with errors were skipped."
+        message = _("Imported; %(n)s row(s) with errors were skipped.") % {"n": importer.rejected}
     _finish(job, importer, status, message, warnings)
     return job
 

@@ -18,6 +18,9 @@ from typing import Any
 from xml.etree.ElementTree import iterparse
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
@@ -32,24 +35,31 @@ class Column:
     key: str
     label: str  # the Chinese header operators see in the template
     required: bool = False
-    help: str = ""
+    help: str | Promise = ""  # lazy: rendered in the language of the template download
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("external_id", "房源编号", True, "Your id of the listing; re-uploading a row with the same id updates it."),
-    Column("city", "城市", True, "City name; one tab per city on the page. New cities are created."),
-    Column("title", "标题", True, "Listing title, up to 200 characters."),
-    Column("district", "区域", False, "District, e.g. 浦东新区."),
-    Column("address", "地址", False, "Street address."),
-    Column("price_yuan", "价格（元）", False, "Price in yuan, up to 2 decimals (or use a price_fen column)."),
-    Column("price_fen", "价格（分）", False, "Price in fen, a whole number (instead of price_yuan)."),
-    Column("area_m2", "面积（㎡）", False, "Floor area in square metres."),
-    Column("layout", "户型", False, "Rooms layout, e.g. 3室2厅."),
-    Column("cover_image_url", "封面图", False, "http(s) URL of the cover image."),
-    Column("detail_url", "详情链接", False, "http(s) URL of the detail page."),
-    Column("tags", "标签", False, "Tags separated by | or commas, at most 10."),
-    Column("sort_order", "排序", False, "Whole number; smaller shows first. Default 0."),
-    Column("is_active", "上架", False, "1/0, yes/no, 是/否, 上架/下架. Default yes."),
+    Column(
+        "external_id",
+        "房源编号",
+        True,
+        gettext_lazy("Your id of the listing; re-uploading a row with the same id updates it."),
+    ),
+    Column("city", "城市", True, gettext_lazy("City name; one tab per city on the page. New cities are created.")),
+    Column("title", "标题", True, gettext_lazy("Listing title, up to 200 characters.")),
+    Column("district", "区域", False, gettext_lazy("District, e.g. 浦东新区.")),
+    Column("address", "地址", False, gettext_lazy("Street address.")),
+    Column(
+        "price_yuan", "价格（元）", False, gettext_lazy("Price in yuan, up to 2 decimals (or use a price_fen column).")
+    ),
+    Column("price_fen", "价格（分）", False, gettext_lazy("Price in fen, a whole number (instead of price_yuan).")),
+    Column("area_m2", "面积（㎡）", False, gettext_lazy("Floor area in square metres.")),
+    Column("layout", "户型", False, gettext_lazy("Rooms layout, e.g. 3室2厅.")),
+    Column("cover_image_url", "封面图", False, gettext_lazy("http(s) URL of the cover image.")),
+    Column("detail_url", "详情链接", False, gettext_lazy("http(s) URL of the detail page.")),
+    Column("tags", "标签", False, gettext_lazy("Tags separated by | or commas, at most 10.")),
+    Column("sort_order", "排序", False, gettext_lazy("Whole number; smaller shows first. Default 0.")),
+    Column("is_active", "上架", False, gettext_lazy("1/0, yes/no, 是/否, 上架/下架. Default yes.")),
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 TEMPLATE_COLUMNS = tuple(c for c in COLUMNS if c.key != "price_fen")
@@ -82,13 +92,19 @@ class RowError:
         return {"line": self.line, "column": self.column, "message": self.message}
 
     def __str__(self) -> str:
-        where = []
-        if self.line is not None:
-            where.append(f"row {self.line}")
+        column = ""
         if self.column:
             label = COLUMN_BY_KEY[self.column].label if self.column in COLUMN_BY_KEY else ""
-            where.append(f"column {self.column}" + (f" ({label})" if label else ""))
-        return (", ".join(where).capitalize() + ": " if where else "") + self.message
+            column = f"{self.column} ({label})" if label else self.column
+        if self.line is not None and column:
+            where = _("Row %(line)s, column %(column)s") % {"line": self.line, "column": column}
+        elif self.line is not None:
+            where = _("Row %(line)s") % {"line": self.line}
+        elif column:
+            where = _("Column %(column)s") % {"column": column}
+        else:
+            return self.message
+        return _("%(where)s: %(message)s") % {"where": where, "message": self.message}
 
 
 def column_label(key: str) -> str:
@@ -104,18 +120,22 @@ def file_kind(head: bytes, name: str) -> str:
     lowered = name.lower()
     if head.startswith(OLE_MAGIC) or lowered.endswith(".xls"):
         raise FileRefused(
-            "This is an old Excel .xls file, which is not supported. In Excel choose File → Save As → "
-            "Excel Workbook (.xlsx), or CSV UTF-8, and upload that."
+            _(
+                "This is an old Excel .xls file, which is not supported. In Excel choose File → Save As → "
+                "Excel Workbook (.xlsx), or CSV UTF-8, and upload that."
+            )
         )
     if head.startswith(XLSX_MAGIC):
         return "xlsx"
     if lowered.endswith((".xlsx", ".xlsm")):
         raise FileRefused(
-            "The file is named .xlsx but is not a readable Excel workbook (it may be damaged or only partly "
-            "downloaded). Open it in Excel and save it again, or upload a CSV."
+            _(
+                "The file is named .xlsx but is not a readable Excel workbook (it may be damaged or only partly "
+                "downloaded). Open it in Excel and save it again, or upload a CSV."
+            )
         )
     if not lowered.endswith((".csv", ".txt")):
-        raise FileRefused("Upload a .csv (UTF-8) or .xlsx file; other formats are not supported.")
+        raise FileRefused(_("Upload a .csv (UTF-8) or .xlsx file; other formats are not supported."))
     return "csv"
 
 
@@ -133,10 +153,12 @@ def csv_encoding_check(stream: io.BufferedIOBase) -> int:
         if first and b"\x00" in chunk[:4096]:
             if chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
                 raise FileRefused(
-                    "The file is UTF-16 text; save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8) "
-                    "and upload again."
+                    _(
+                        "The file is UTF-16 text; save it as CSV UTF-8 (Excel: File → Save As → CSV UTF-8) "
+                        "and upload again."
+                    )
                 )
-            raise FileRefused("The file is not a text CSV (it contains binary data). Upload a .csv or .xlsx file.")
+            raise FileRefused(_("The file is not a text CSV (it contains binary data). Upload a .csv or .xlsx file."))
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:
@@ -148,21 +170,19 @@ def csv_encoding_check(stream: io.BufferedIOBase) -> int:
                 chinese = any("\u4e00" <= ch <= "\u9fff" for ch in text)
             except UnicodeDecodeError:
                 chinese = False
-            guess = (
-                " It looks like GBK/GB18030, the encoding Excel uses for Chinese CSV files on Windows."
-                if chinese
-                else ""
+            parts = [_("The file is not UTF-8 text (first unreadable character on line %(line)s).") % {"line": line}]
+            if chinese:
+                parts.append(_("It looks like GBK/GB18030, the encoding Excel uses for Chinese CSV files on Windows."))
+            parts.append(
+                _("In Excel choose File → Save As → CSV UTF-8 (comma delimited), or upload the .xlsx file instead.")
             )
-            raise FileRefused(
-                f"The file is not UTF-8 text (first unreadable character on line {line}).{guess} "
-                "In Excel choose File → Save As → CSV UTF-8 (comma delimited), or upload the .xlsx file instead."
-            ) from None
+            raise FileRefused(" ".join(parts)) from None
         lines += chunk.count(b"\n")
         first = False
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise FileRefused("The file ends in the middle of a character: it is not valid UTF-8 text.") from None
+        raise FileRefused(_("The file ends in the middle of a character: it is not valid UTF-8 text.")) from None
     return lines
 
 
@@ -181,25 +201,28 @@ def header_map(cells: list[Any]) -> tuple[dict[int, str], list[str]]:
                 unknown.append(name)
             continue
         if key in seen:
-            raise FileRefused(f"The column {column_label(key)} appears twice in the header row; keep one.")
+            raise FileRefused(
+                _("The column %(column)s appears twice in the header row; keep one.") % {"column": column_label(key)}
+            )
         seen[key] = index
         mapping[index] = key
     missing = [c.key for c in COLUMNS if c.required and c.key not in seen]
     if "price_yuan" not in seen and "price_fen" not in seen:
         missing.append("price_yuan")
     if missing:
-        found = ", ".join(str(c) for c in cells if c not in (None, "")) or "nothing"
+        found = ", ".join(str(c) for c in cells if c not in (None, "")) or _("nothing")
         raise FileRefused(
-            "Missing required column(s): "
-            + ", ".join(column_label(k) for k in missing)
-            + f". The first row must be the header row (found: {found[:300]}). "
-            "Download the template to see the columns."
+            _(
+                "Missing required column(s): %(columns)s. The first row must be the header row (found: "
+                "%(found)s). Download the template to see the columns."
+            )
+            % {"columns": ", ".join(column_label(k) for k in missing), "found": found[:300]}
         )
     if "price_yuan" in seen and "price_fen" in seen:
         raise FileRefused(
-            "Give the price once: either a price_yuan (价格（元）) or a price_fen (价格（分）) column, not both."
+            _("Give the price once: either a price_yuan (价格（元）) or a price_fen (价格（分）) column, not both.")
         )
-    warnings = [f"Ignored unknown column(s): {', '.join(unknown)}"] if unknown else []
+    warnings = [_("Ignored unknown column(s): %(columns)s") % {"columns": ", ".join(unknown)}] if unknown else []
     return mapping, warnings
 
 
@@ -213,7 +236,9 @@ def _rows_csv(stream: io.BufferedIOBase) -> Iterator[tuple[int, list[Any]]]:
     try:
         yield from enumerate(reader, start=1)
     except csv.Error as exc:
-        raise FileRefused(f"The CSV is malformed near line {reader.line_num}: {exc}.") from None
+        raise FileRefused(
+            _("The CSV is malformed near line %(line)s: %(error)s.") % {"line": reader.line_num, "error": exc}
+        ) from None
 
 
 def _formula_text(formula: Any) -> str:
@@ -237,13 +262,17 @@ def xlsx_bounds_check(stream: io.BufferedIOBase, *, max_unpacked_bytes: int) -> 
     try:
         members = archive.infolist()
         if len(members) > XLSX_MAX_MEMBERS:
-            raise FileRefused(f"The workbook has {len(members)} parts; a listings workbook has far fewer.")
+            raise FileRefused(
+                _("The workbook has %(n)s parts; a listings workbook has far fewer.") % {"n": len(members)}
+            )
         unpacked = sum(member.file_size for member in members)
         if unpacked > max_unpacked_bytes:
             raise FileRefused(
-                f"The workbook unpacks to {unpacked / 1048576:.0f} MB; the limit is "
-                f"{max_unpacked_bytes / 1048576:.0f} MB. Split it into several files (each with the header row), "
-                "or upload a CSV."
+                _(
+                    "The workbook unpacks to %(size)s MB; the limit is %(limit)s MB. Split it into several files "
+                    "(each with the header row), or upload a CSV."
+                )
+                % {"size": f"{unpacked / 1048576:.0f}", "limit": f"{max_unpacked_bytes / 1048576:.0f}"}
             )
         names = {member.filename for member in members}
         if "xl/sharedStrings.xml" in names:
@@ -257,8 +286,11 @@ def xlsx_bounds_check(stream: io.BufferedIOBase, *, max_unpacked_bytes: int) -> 
                         length = sum(len(text or "") for text in element.itertext())
                         if length > MAX_CELL_CHARS:
                             raise FileRefused(
-                                f"A text cell of the workbook has {length} characters; the limit is "
-                                f"{MAX_CELL_CHARS} (Excel's own). Fix that cell and upload again."
+                                _(
+                                    "A text cell of the workbook has %(n)s characters; the limit is %(limit)s "
+                                    "(Excel's own). Fix that cell and upload again."
+                                )
+                                % {"n": length, "limit": MAX_CELL_CHARS}
                             )
                         element.clear()
             except FileRefused:
@@ -285,8 +317,10 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
         raise
     except Exception:  # openpyxl raises many types for a damaged workbook
         raise FileRefused(
-            "The file is not a readable Excel workbook (it may be damaged, password-protected or only partly "
-            "downloaded). Open it in Excel and save it again as .xlsx, or upload a CSV."
+            _(
+                "The file is not a readable Excel workbook (it may be damaged, password-protected or only partly "
+                "downloaded). Open it in Excel and save it again as .xlsx, or upload a CSV."
+            )
         ) from None
     try:
         estimate = sheet.max_row
@@ -301,8 +335,10 @@ def _rows_xlsx(stream: io.BufferedIOBase) -> tuple[Iterator[tuple[int, list[Any]
             raise
         except Exception:
             raise FileRefused(
-                "The Excel workbook is damaged part-way through and cannot be read to the end. "
-                "Open it in Excel and save it again, or upload a CSV."
+                _(
+                    "The Excel workbook is damaged part-way through and cannot be read to the end. "
+                    "Open it in Excel and save it again, or upload a CSV."
+                )
             ) from None
 
     return rows(), estimate, workbook
@@ -334,7 +370,7 @@ class RowSource:
         head = self.stream.read(8)
         self.stream.seek(0)
         if not head:
-            raise FileRefused("The file is empty.")
+            raise FileRefused(_("The file is empty."))
         self.kind = file_kind(head, self.name)
         if self.kind == "csv":
             lines = csv_encoding_check(self.stream)
@@ -354,7 +390,7 @@ class RowSource:
                 self.header = list(cells)
                 break
             else:
-                raise FileRefused("The file has no header row and no listings.")
+                raise FileRefused(_("The file has no header row and no listings."))
         except BaseException:
             self.__exit__()  # `with` calls __exit__ only once __enter__ has returned
             raise
@@ -383,8 +419,11 @@ class RowSource:
             for cell in cells:
                 if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
                     raise FileRefused(
-                        f"Row {number} has a cell of {len(cell)} characters; the limit is {MAX_CELL_CHARS} "
-                        "(Excel's own). Fix that cell and upload again."
+                        _(
+                            "Row %(line)s has a cell of %(n)s characters; the limit is %(limit)s "
+                            "(Excel's own). Fix that cell and upload again."
+                        )
+                        % {"line": number, "n": len(cell), "limit": MAX_CELL_CHARS}
                     )
             values = {key: (cells[index] if index < len(cells) else None) for index, key in mapping.items()}
             yield number, cells, values
