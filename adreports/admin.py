@@ -143,6 +143,10 @@ class AdAccountAdmin(WarningBanner, admin.ModelAdmin):
         )
 
 
+# The performance page's levels as the operator reads them (the query keeps the English value).
+LEVEL_LABELS = {"account": _("account"), "campaign": _("campaign"), "ad": _("ad"), "link": _("link")}
+
+
 def _yuan(fen: int | None) -> str:
     return "" if fen is None else f"{fen / 100:,.2f}"
 
@@ -201,7 +205,8 @@ class AdReportRowAdmin(ReadOnlyAdmin):
             "start": start,
             "end": end,
             "level": level,
-            "levels": (*selectors.LEVELS, "link"),
+            "level_label": LEVEL_LABELS.get(level, level),
+            "levels": [(value, LEVEL_LABELS.get(value, value)) for value in (*selectors.LEVELS, "link")],
             "total_spend": _yuan(spend),
             "total_revenue": _yuan(revenue),
             "total_roas": f"{revenue / spend:.2f}" if spend else None,

@@ -108,7 +108,9 @@ MAX_UPLOAD_BYTES = 1024 * 1024
 
 
 class CostUploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV, UTF-8: link_token,day,cost_yuan (one row per link and day)")
+    file = forms.FileField(
+        label=_("File"), help_text=_("CSV, UTF-8: link_token,day,cost_yuan (one row per link and day)")
+    )
 
 
 @admin.register(LinkCost)

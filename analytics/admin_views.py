@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 
 from analytics import dashboard
 from core.admin_site import read_only_view
@@ -64,6 +65,24 @@ def _choices():
     }
 
 
+def _chart_labels() -> dict[str, str]:
+    """The charts' series names and funnel steps in the active language (dashboard.js
+    reads them from the page; the data keys stay English)."""
+    return {
+        "clicks": _("clicks"),
+        "activations": _("activations"),
+        "attributed": _("attributed"),
+        "attribution_rate": _("attribution rate"),
+        "registers": _("registers"),
+        "pays": _("pays"),
+        "attributed_installs": _("attributed installs"),
+        "visitors": _("visitors"),
+        "claims": _("claims"),
+        "orders_paid": _("orders paid"),
+        "revenue_yuan": _("revenue (yuan)"),
+    }
+
+
 def dashboard_page(model_admin, request):
     _allowed(model_admin, request)
     filters = dashboard.filters_parse(request.GET)
@@ -78,14 +97,15 @@ def dashboard_page(model_admin, request):
             "csv": reverse("admin:analytics_dashboard_export", args=[key, "csv"]) + (f"?{query}" if query else ""),
             "xlsx": reverse("admin:analytics_dashboard_export", args=[key, "xlsx"]) + (f"?{query}" if query else ""),
         }
-        for key, (title, _) in dashboard.TABLES.items()
+        for key, (title, _columns) in dashboard.TABLES.items()
     ]
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": "Analytics dashboard",
+        "title": _("Analytics dashboard"),
         "filters": filters,
         "data": data,
         "tables": tables,
+        "chart_labels": _chart_labels(),
         "choices": _choices(),
         "os_choices": ("ios", "android"),
         "performance_url": reverse("admin:adreports_performance")

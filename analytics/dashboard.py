@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from analytics.models import BucketMinutes, CampaignRollup, LinkCampaign, LinkRollup
 
@@ -132,7 +133,7 @@ def dashboard_data(*, filters: DashboardFilters) -> dict[str, Any]:
 
     rows = _link_rows(filters)  # whole local days: totals, OS split, links
     series_rows = rows if filters.granularity == "day" else _link_rows(filters, minutes=BucketMinutes.HOUR)
-    ctit_columns = [name for _, name in CTIT_BUCKETS]
+    ctit_columns = [name for _seconds, name in CTIT_BUCKETS]
     per_bucket = series_rows.values("bucket_start").annotate(**_sums((*_SERIES_COLUMNS, *ctit_columns))).order_by()
     tz = timezone.get_current_timezone()
     series: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SERIES_COLUMNS, 0))
@@ -240,49 +241,50 @@ def today_figures() -> dict[str, Any]:
     return {**figures, "attribution_rate": _rate(figures["attributed"], figures["clicks"]), "day": today}
 
 
-# The tables the page shows and exports: key -> (title, [(column, heading)]).
+# The tables the page shows and exports: key -> (title, [(column, heading)]). Titles and
+# headings follow the active language (the exports' heading row too); column keys stay.
 TABLES = {
     "links": (
-        "Links",
+        _("Links"),
         [
-            ("link_id", "link"),
-            ("name", "campaign"),
-            ("platform", "platform"),
-            ("clicks", "clicks"),
-            ("activations", "activations"),
-            ("attributed", "attributed"),
-            ("attribution_rate", "attribution rate"),
-            ("registers", "registers"),
-            ("pays", "pays"),
-            ("pay_amount_fen", "pay amount (fen)"),
+            ("link_id", _("link")),
+            ("name", _("campaign")),
+            ("platform", _("platform")),
+            ("clicks", _("clicks")),
+            ("activations", _("activations")),
+            ("attributed", _("attributed")),
+            ("attribution_rate", _("attribution rate")),
+            ("registers", _("registers")),
+            ("pays", _("pays")),
+            ("pay_amount_fen", _("pay amount (fen)")),
         ],
     ),
     "campaigns": (
-        "Campaigns",
+        _("Campaigns"),
         [
-            ("activity_id", "activity"),
-            ("name", "name"),
-            ("page_views", "page views"),
-            ("unique_visitors", "visitors"),
-            ("claims", "claims"),
-            ("redemptions", "redemptions"),
-            ("orders_placed", "orders placed"),
-            ("orders_paid", "orders paid"),
-            ("revenue_fen", "revenue (fen)"),
+            ("activity_id", _("activity")),
+            ("name", _("name")),
+            ("page_views", _("page views")),
+            ("unique_visitors", _("visitors")),
+            ("claims", _("claims")),
+            ("redemptions", _("redemptions")),
+            ("orders_placed", _("orders placed")),
+            ("orders_paid", _("orders paid")),
+            ("revenue_fen", _("revenue (fen)")),
         ],
     ),
     "series": (
-        "Over time",
+        _("Over time"),
         [
-            ("at", "time"),
-            ("clicks", "clicks"),
-            ("activations", "activations"),
-            ("attributed", "attributed"),
-            ("organic", "organic"),
-            ("attribution_rate", "attribution rate"),
-            ("registers", "registers"),
-            ("pays", "pays"),
-            ("pay_amount_fen", "pay amount (fen)"),
+            ("at", _("time")),
+            ("clicks", _("clicks")),
+            ("activations", _("activations")),
+            ("attributed", _("attributed")),
+            ("organic", _("organic")),
+            ("attribution_rate", _("attribution rate")),
+            ("registers", _("registers")),
+            ("pays", _("pays")),
+            ("pay_amount_fen", _("pay amount (fen)")),
         ],
     ),
 }
@@ -290,5 +292,6 @@ TABLES = {
 
 def table_rows(*, data: dict[str, Any], table: str) -> tuple[list[str], list[list[Any]]]:
     """Headings and rows of one of TABLES, from dashboard_data's result."""
-    _, columns = TABLES[table]
-    return [heading for _, heading in columns], [[row.get(name) for name, _ in columns] for row in data[table]]
+    _title, columns = TABLES[table]
+    headings = [str(heading) for _name, heading in columns]
+    return headings, [[row.get(name) for name, _heading in columns] for row in data[table]]

@@ -82,9 +82,12 @@ class TrackingLinkAdmin(DomainErrorMixin, admin.ModelAdmin):
         )
         return format_html(
             '<textarea readonly rows="4" style="width:100%;font-family:monospace" onclick="this.select()">{}</textarea>'
-            "<p>Paste into the ad platform's click-monitoring (点击监测) field.</p>"
-            "<table><tr><th>our parameter</th><th>platform macro</th></tr>{}</table>",
+            "<p>{}</p>"
+            "<table><tr><th>{}</th><th>{}</th></tr>{}</table>",
             url,
+            _("Paste into the ad platform's click-monitoring (点击监测) field."),
+            _("our parameter"),
+            _("platform macro"),
             rows,
         )
 
@@ -95,11 +98,13 @@ class TrackingLinkAdmin(DomainErrorMixin, admin.ModelAdmin):
         try:
             rows = [r for r in selectors.link_click_stats(link_id=obj.pk, hours=48) if len(r) > 1]
         except Exception:
-            return "Redis unavailable"
+            return str(_("Redis unavailable"))
         if not rows:
-            return "No clicks in the last 48 hours."
+            return str(_("No clicks in the last 48 hours."))
         return format_html(
-            "<table><tr><th>hour</th><th>counters</th></tr>{}</table>",
+            "<table><tr><th>{}</th><th>{}</th></tr>{}</table>",
+            _("hour"),
+            _("counters"),
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td></tr>",
@@ -184,15 +189,21 @@ class ConversionAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
 
 def _candidates_table(candidates: list[dict]) -> str:
     if not candidates:
-        return "No click was stored under any of the device's keys."
+        return str(_("No click was stored under any of the device's keys."))
     colour: dict[str, str] = {
         CandidateVerdict.MATCHED: "#1a7f37",
         CandidateVerdict.ELIGIBLE: "#9a6700",
         CandidateVerdict.REJECTED: "#8a8f99",
     }
     return format_html(
-        "<table><tr><th>verdict</th><th>link</th><th>platform</th><th>key</th><th>click time</th>"
-        "<th>click id</th><th>why</th></tr>{}</table>",
+        "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+        _("verdict"),
+        _("link"),
+        _("platform"),
+        _("key"),
+        _("click time"),
+        _("click id"),
+        _("why"),
         format_html_join(
             "",
             '<tr><td style="color:{}"><b>{}</b></td><td>{}</td><td>{}</td><td><code>{}:{}…</code></td>'
@@ -216,15 +227,17 @@ def _candidates_table(candidates: list[dict]) -> str:
 
 
 class DeviceLookupForm(forms.Form):
-    app_id = forms.CharField(max_length=128)
-    os = forms.ChoiceField(choices=[("", "any"), ("ios", "iOS"), ("android", "Android")], required=False)
+    app_id = forms.CharField(max_length=128, label=_("App id"))
+    os = forms.ChoiceField(
+        choices=[("", _("any")), ("ios", "iOS"), ("android", "Android")], required=False, label=_("OS")
+    )
     idfa = forms.CharField(required=False, label="IDFA")
     caid = forms.CharField(required=False, label="CAID")
     imei = forms.CharField(required=False, label="IMEI")
     oaid = forms.CharField(required=False, label="OAID")
     android_id = forms.CharField(required=False, label="Android ID")
     ip = forms.CharField(required=False, label="IP")
-    ua = forms.CharField(required=False, label="User agent")
+    ua = forms.CharField(required=False, label=_("User agent"))
 
 
 @admin.register(MatchTrace)

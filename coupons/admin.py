@@ -61,9 +61,13 @@ class CouponPackItemInline(admin.TabularInline):
 
 
 class GenerateCodesForm(forms.Form):
-    count = forms.IntegerField(min_value=1, max_value=services.MAX_CODES_PER_BATCH, initial=100)
-    batch = forms.CharField(max_length=64, required=False, help_text="A label to find and export this batch.")
-    expires_at = forms.DateTimeField(required=False, help_text="Optional: codes stop working after this time.")
+    count = forms.IntegerField(min_value=1, max_value=services.MAX_CODES_PER_BATCH, initial=100, label=_("Count"))
+    batch = forms.CharField(
+        max_length=64, required=False, label=_("Batch"), help_text=_("A label to find and export this batch.")
+    )
+    expires_at = forms.DateTimeField(
+        required=False, label=_("Expires at"), help_text=_("Optional: codes stop working after this time.")
+    )
 
 
 @admin.register(CouponPack)

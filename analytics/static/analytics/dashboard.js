@@ -4,6 +4,10 @@
   var node = document.getElementById("dashboard-data");
   if (!node || !window.echarts) { return; }
   var data = JSON.parse(node.textContent);
+  // series names and funnel steps in the page's language (json_script "dashboard-labels")
+  var labelsNode = document.getElementById("dashboard-labels");
+  var labels = labelsNode ? JSON.parse(labelsNode.textContent) : {};
+  function t(key, fallback) { return labels[key] || fallback; }
 
   function chart(id, option) {
     var el = document.getElementById(id);
@@ -15,26 +19,26 @@
   function pick(rows, key) { return rows.map(function (r) { return r[key]; }); }
 
   chart("chart-series", {
-    legend: { data: ["clicks", "activations", "attribution rate"] },
+    legend: { data: [t("clicks", "clicks"), t("activations", "activations"), t("attribution_rate", "attribution rate")] },
     grid: { left: 50, right: 50, bottom: 60 },
     xAxis: { type: "category", data: pick(data.series, "at") },
     yAxis: [{ type: "value" }, { type: "value", axisLabel: { formatter: function (v) { return (v * 100).toFixed(0) + "%"; } } }],
     dataZoom: [{ type: "slider" }],
     series: [
-      { name: "clicks", type: "line", data: pick(data.series, "clicks") },
-      { name: "activations", type: "line", data: pick(data.series, "activations") },
-      { name: "attribution rate", type: "line", yAxisIndex: 1, data: pick(data.series, "attribution_rate") }
+      { name: t("clicks", "clicks"), type: "line", data: pick(data.series, "clicks") },
+      { name: t("activations", "activations"), type: "line", data: pick(data.series, "activations") },
+      { name: t("attribution_rate", "attribution rate"), type: "line", yAxisIndex: 1, data: pick(data.series, "attribution_rate") }
     ]
   });
   chart("chart-funnel", {
     tooltip: { trigger: "item" },
     series: [{ type: "funnel", sort: "none", label: { formatter: "{b}: {c}" },
-      data: data.funnel.map(function (s) { return { name: s.step, value: s.value }; }) }]
+      data: data.funnel.map(function (s) { return { name: t(s.step, s.step), value: s.value }; }) }]
   });
   chart("chart-ctit", {
     xAxis: { type: "category", data: pick(data.ctit, "bucket") },
     yAxis: { type: "value" },
-    series: [{ type: "bar", name: "attributed installs", data: pick(data.ctit, "value") }]
+    series: [{ type: "bar", name: t("attributed_installs", "attributed installs"), data: pick(data.ctit, "value") }]
   });
   chart("chart-os", {
     tooltip: { trigger: "item" },
@@ -46,20 +50,20 @@
     xAxis: { type: "value" },
     yAxis: { type: "category", data: top.map(function (l) { return l.link_id + " · " + l.name; }) },
     series: [
-      { type: "bar", name: "clicks", data: pick(top, "clicks") },
-      { type: "bar", name: "attributed", data: pick(top, "attributed") }
+      { type: "bar", name: t("clicks", "clicks"), data: pick(top, "clicks") },
+      { type: "bar", name: t("attributed", "attributed"), data: pick(top, "attributed") }
     ]
   });
   var acts = data.campaigns.slice(0, 15);
   chart("chart-campaigns", {
-    legend: { data: ["visitors", "claims", "orders paid", "revenue (yuan)"] },
+    legend: { data: [t("visitors", "visitors"), t("claims", "claims"), t("orders_paid", "orders paid"), t("revenue_yuan", "revenue (yuan)")] },
     xAxis: { type: "category", data: pick(acts, "name") },
     yAxis: [{ type: "value" }, { type: "value" }],
     series: [
-      { type: "bar", name: "visitors", data: pick(acts, "unique_visitors") },
-      { type: "bar", name: "claims", data: pick(acts, "claims") },
-      { type: "bar", name: "orders paid", data: pick(acts, "orders_paid") },
-      { type: "line", name: "revenue (yuan)", yAxisIndex: 1, data: acts.map(function (a) { return a.revenue_fen / 100; }) }
+      { type: "bar", name: t("visitors", "visitors"), data: pick(acts, "unique_visitors") },
+      { type: "bar", name: t("claims", "claims"), data: pick(acts, "claims") },
+      { type: "bar", name: t("orders_paid", "orders paid"), data: pick(acts, "orders_paid") },
+      { type: "line", name: t("revenue_yuan", "revenue (yuan)"), yAxisIndex: 1, data: acts.map(function (a) { return a.revenue_fen / 100; }) }
     ]
   });
 
