@@ -34,7 +34,8 @@ def _json_script(page: str, element_id: str) -> dict:
 
 
 def test_dashboard_headings_filters_tables_and_chart_labels_are_chinese(analyst):
-    page = analyst.get("/admin/analytics/linkrollup/dashboard/", {"from": "2026-11-01", "to": "2026-11-02"}).content.decode()
+    days = {"from": "2026-11-01", "to": "2026-11-02"}
+    page = analyst.get("/admin/analytics/linkrollup/dashboard/", days).content.decode()
     assert 'lang="zh-hans"' in page
     assert "<h1>数据看板</h1>" in page
     expected = ("点击到安装时长", "转化漏斗", "时间趋势", "这些天没有数据。", "归因率", "按小时")
