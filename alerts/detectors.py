@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from alerts.models import AlertRule, Severity
 from analytics.models import LinkRollup
+from attribution.models import FraudStatus
 
 BUCKET = timedelta(minutes=5)
 GRACE = timedelta(seconds=60)  # a 5-minute bucket is rolled about a minute after it closes
@@ -599,11 +600,11 @@ def fraud_installs(*, at: datetime, params: dict) -> list[Finding]:
     since = at - timedelta(minutes=params["window_minutes"])
     rows = (
         Conversion.objects.filter(activated_at__gte=since, activated_at__lt=at)
-        .exclude(fraud_status="")
+        .exclude(fraud_status=FraudStatus.CLEAN)
         .values("link_id", "fraud_rule", "app_id", "platform")
         .annotate(
-            flagged=Count("pk", filter=Q(fraud_status="flagged")),
-            rejected=Count("pk", filter=Q(fraud_status="rejected")),
+            flagged=Count("pk", filter=Q(fraud_status=FraudStatus.FLAGGED)),
+            rejected=Count("pk", filter=Q(fraud_status=FraudStatus.REJECTED)),
         )
     )
     hits = [r for r in rows if r["flagged"] + r["rejected"] >= params["min_installs"]]

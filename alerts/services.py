@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -178,9 +179,18 @@ def alert_acknowledge(*, alert: Alert, user: User, now: datetime | None = None) 
     return alert
 
 
+class DeliveryOutcome(StrEnum):
+    """What one attempt of a delivery did (the row keeps its DeliveryStatus)."""
+
+    SENT = "sent"
+    RETRY = "retry"  # failed, another attempt after `retry_in` seconds
+    FAILED = "failed"  # failed, no attempt left
+    SKIPPED = "skipped"  # sent or given up already, or not due yet
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
-    outcome: str  # sent | retry | failed | skipped
+    outcome: DeliveryOutcome
     retry_in: int | None = None
 
 
@@ -191,9 +201,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Delive
     with transaction.atomic():
         delivery = AlertDelivery.objects.select_for_update().select_related("alert", "channel").get(pk=delivery_id)
         if delivery.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
-            return DeliveryResult("skipped")
+            return DeliveryResult(DeliveryOutcome.SKIPPED)
         if delivery.next_attempt_at and delivery.next_attempt_at > now:
-            return DeliveryResult("skipped")
+            return DeliveryResult(DeliveryOutcome.SKIPPED)
         delivery.attempts += 1
         delivery.next_attempt_at = now + timedelta(seconds=channels.TIMEOUT * 3)  # claim
         delivery.save(update_fields=["attempts", "next_attempt_at"])
@@ -212,10 +222,10 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Delive
             "alert delivery failed",
             extra={"delivery_id": delivery.pk, "channel": delivery.channel.name, "error": str(exc)[:300]},
         )
-        return DeliveryResult("failed" if wait is None else "retry", wait)
+        return DeliveryResult(DeliveryOutcome.FAILED if wait is None else DeliveryOutcome.RETRY, wait)
     delivery.status, delivery.sent_at, delivery.next_attempt_at = DeliveryStatus.SENT, now, None
     delivery.save(update_fields=["status", "sent_at", "next_attempt_at"])
-    return DeliveryResult("sent")
+    return DeliveryResult(DeliveryOutcome.SENT)
 
 
 def deliveries_sweep(*, now: datetime | None = None) -> int:
@@ -224,7 +234,7 @@ def deliveries_sweep(*, now: datetime | None = None) -> int:
     due = AlertDelivery.objects.filter(
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now
     ).values_list("pk", flat=True)[:200]
-    return sum(delivery_attempt(delivery_id=pk, now=now).outcome == "sent" for pk in list(due))
+    return sum(delivery_attempt(delivery_id=pk, now=now).outcome == DeliveryOutcome.SENT for pk in list(due))
 
 
 # --- pipeline health (alerts.health's doors) --------------------------------------------

@@ -18,7 +18,7 @@ def alert_delivery_task(self, delivery_id: int) -> str:
     """One attempt; on failure Celery retries after the backoff countdown. Eagerly
     run (tests) the retry waits for the sweep, at its due time."""
     result = services.delivery_attempt(delivery_id=delivery_id)
-    if result.outcome == "retry" and not self.request.is_eager:
+    if result.outcome == services.DeliveryOutcome.RETRY and not self.request.is_eager:
         raise self.retry(countdown=result.retry_in)
     return result.outcome
 

@@ -14,6 +14,7 @@ from coupons.models import (
     Claim,
     ClaimSource,
     Coupon,
+    CouponKind,
     CouponPack,
     CouponStatus,
     CouponStockShard,
@@ -103,7 +104,7 @@ def _yuan(fen: int) -> str:
 
 def coupon_label(template: CouponTemplate) -> str:
     """How the page names a coupon: 满100减10, 无门槛减5元, 8.5折."""
-    if template.kind == "percent":
+    if template.kind == CouponKind.PERCENT:
         rate = (100 - template.value) / 10
         label = f"{rate:g}折"
         if template.min_spend_fen:

@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
+from activities.models import ActivityStatus
 from components.models import Component
 from core.idempotency import write_last
 from core.redis import get_redis
@@ -38,6 +39,7 @@ from coupons.models import (
     Claim,
     ClaimSource,
     Coupon,
+    CouponKind,
     CouponPack,
     CouponPackItem,
     CouponStatus,
@@ -218,7 +220,7 @@ def _claim_window_check(read: ClaimRead, now: datetime) -> None:
     pack = read.pack
     if not pack.enabled or not read.component_enabled:
         raise pack_disabled()
-    if read.activity_status != "online":
+    if read.activity_status != ActivityStatus.ONLINE:
         raise CouponError("activity_not_online", _("This activity is not running."))
     if pack.claim_starts_at and now < pack.claim_starts_at:
         raise CouponError("not_started", _("Claiming has not started yet."))
@@ -589,7 +591,7 @@ def coupon_discount_compute(*, template: CouponTemplate, order_amount_fen: int) 
     """Fen off an order of `order_amount_fen` (0 when the minimum spend is not met)."""
     if order_amount_fen < template.min_spend_fen:
         return 0
-    if template.kind == "percent":
+    if template.kind == CouponKind.PERCENT:
         off = order_amount_fen * template.value // 100
         if template.max_discount_fen is not None:
             off = min(off, template.max_discount_fen)
