@@ -16,6 +16,7 @@ from adreports.alerting import ad_alert_resolve
 from adreports.models import AdAccount, AdDiscrepancy, AdManualCost, AdPull, AdReportRow, AdWarning
 from core.admin_site import read_only_view
 from core.errors import DomainError
+from core.money import yuan_text
 
 SECRET_HELP = "Stored encrypted; never shown again. Leave empty to keep the stored value."
 
@@ -147,10 +148,6 @@ class AdAccountAdmin(WarningBanner, admin.ModelAdmin):
 LEVEL_LABELS = {"account": _("account"), "campaign": _("campaign"), "ad": _("ad"), "link": _("link")}
 
 
-def _yuan(fen: int | None) -> str:
-    return "" if fen is None else f"{fen / 100:,.2f}"
-
-
 def _day(value: str | None, default: date) -> date:
     try:
         return date.fromisoformat(value) if value else default
@@ -190,9 +187,9 @@ class AdReportRowAdmin(ReadOnlyAdmin):
             {
                 "f": f,
                 "label": f.label,
-                "spend": _yuan(f.spend_fen),
-                "cpi": _yuan(f.cost_per_install_fen),
-                "revenue": _yuan(f.revenue_fen),
+                "spend": yuan_text(f.spend_fen),
+                "cpi": yuan_text(f.cost_per_install_fen),
+                "revenue": yuan_text(f.revenue_fen),
             }
             for f in figures
         ]
@@ -207,8 +204,8 @@ class AdReportRowAdmin(ReadOnlyAdmin):
             "level": level,
             "level_label": LEVEL_LABELS.get(level, level),
             "levels": [(value, LEVEL_LABELS.get(value, value)) for value in (*selectors.LEVELS, "link")],
-            "total_spend": _yuan(spend),
-            "total_revenue": _yuan(revenue),
+            "total_spend": yuan_text(spend),
+            "total_revenue": yuan_text(revenue),
             "total_roas": f"{revenue / spend:.2f}" if spend else None,
             "total_installs": sum(f.installs for f in figures),
             "discrepancies": selectors.discrepancies(start=start, end=end)[:200],

@@ -24,6 +24,7 @@ from components.images import image_check
 from components.models import Component
 from core.admin_site import read_only_view
 from core.errors import DomainError
+from core.money import yuan_text
 from core.spreadsheets import SafeExportResource
 from listings import importing, services
 from listings import progress as import_progress
@@ -35,6 +36,21 @@ from listings.selectors import listing_cover_url
 def _column(key: str, attribute: str | None = "") -> fields.Field:
     """An export column under the importer's own header (attribute None: dehydrated)."""
     return fields.Field(attribute=key if attribute == "" else attribute, column_name=COLUMN_BY_KEY[key].label)
+
+
+def _change_label(field: str) -> str:
+    """An import preview's changed field as the operator knows its column."""
+    if field == "price_fen":
+        return column_label("price_yuan")
+    return column_label(field) if field in COLUMN_BY_KEY else field
+
+
+def _change_text(field: str, pair: list) -> tuple[object, object]:
+    """(old, new) of a changed field as the operator reads it (prices in yuan)."""
+    old, new = pair
+    if field == "price_fen":
+        return yuan_text(old), yuan_text(new)
+    return old, new
 
 
 class ListingResource(SafeExportResource):
@@ -61,7 +77,7 @@ class ListingResource(SafeExportResource):
         export_order = fields
 
     def dehydrate_price_yuan(self, listing: Listing) -> str:
-        return f"{listing.price_fen // 100}.{listing.price_fen % 100:02d}"
+        return yuan_text(listing.price_fen, grouping=False)
 
     def dehydrate_tags(self, listing: Listing) -> str:
         return "|".join(listing.tags or [])
@@ -213,7 +229,7 @@ class ListingAdmin(ExportMixin, admin.ModelAdmin):
 
     @admin.display(description=_("price (元)"), ordering="price_fen")
     def price_yuan(self, obj) -> str:
-        return f"{obj.price_fen / 100:,.2f}"
+        return yuan_text(obj.price_fen)
 
 
 class ListingComponentChoice(forms.ModelChoiceField):
@@ -283,6 +299,18 @@ class ImportJobAdmin(admin.ModelAdmin):
             "can_upload": self.has_add_permission(request),
             "live": import_progress.progress_get(job_id=job.pk),
             "errors_display": [{**error, "label": column_label(error["column"] or "")} for error in job.errors],
+            "created_display": [
+                {**item, "price_yuan": yuan_text(item.get("price_fen"))} for item in job.preview.get("created", [])
+            ],
+            "updated_display": [
+                {
+                    **item,
+                    "changes": {
+                        _change_label(field): _change_text(field, pair) for field, pair in item["changes"].items()
+                    },
+                }
+                for item in job.preview.get("updated", [])
+            ],
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 

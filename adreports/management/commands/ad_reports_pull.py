@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from adreports import services
 from core.errors import DomainError
+from core.money import yuan_text
 
 
 def _date(value: str) -> date:
@@ -15,10 +16,6 @@ def _date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _yuan(fen: int) -> str:
-    return f"¥{fen // 100:,}.{fen % 100:02d}"
 
 
 class Command(BaseCommand):
@@ -47,7 +44,8 @@ class Command(BaseCommand):
             if pull.changed:
                 change = (
                     f"+{pull.created} new, {pull.updated} changed, -{pull.deleted} gone; "
-                    f"cost {_yuan(pull.cost_fen_before)} -> {_yuan(pull.cost_fen_after)}"
+                    f"cost {yuan_text(pull.cost_fen_before, symbol='¥')} -> "
+                    f"{yuan_text(pull.cost_fen_after, symbol='¥')}"
                 )
             else:
                 change = "unchanged"
