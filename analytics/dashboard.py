@@ -12,18 +12,19 @@ from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import BucketMinutes, CampaignRollup, LinkCampaign, LinkRollup
 
 MAX_DAYS = 92
-CTIT_BUCKETS = (
-    ("<10 s", "ctit_lt_10s"),
-    ("10–60 s", "ctit_10_60s"),
-    ("1–10 min", "ctit_1_10m"),
-    ("10–60 min", "ctit_10_60m"),
-    ("1–24 h", "ctit_1_24h"),
-    (">24 h", "ctit_gt_24h"),
+CTIT_BUCKETS = (  # (label, rollup column); labels translated where shown
+    (gettext_noop("<10 s"), "ctit_lt_10s"),
+    (gettext_noop("10–60 s"), "ctit_10_60s"),
+    (gettext_noop("1–10 min"), "ctit_1_10m"),
+    (gettext_noop("10–60 min"), "ctit_10_60m"),
+    (gettext_noop("1–24 h"), "ctit_1_24h"),
+    (gettext_noop(">24 h"), "ctit_gt_24h"),
 )
 _SERIES_COLUMNS = ("clicks", "activations", "attributed", "organic", "registers", "pays", "pay_amount_fen")
 _LINK_COLUMNS = ("clicks", "activations", "attributed", "registers", "pays", "pay_amount_fen")
@@ -62,13 +63,16 @@ def filters_parse(params, *, today: date | None = None) -> DashboardFilters:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            errors.append(f"{name}: not a date ({value[:20]!r})")
+            errors.append(gettext("%(name)s: not a date (%(value)r)") % {"name": name, "value": value[:20]})
             return default
 
     end = day("to", today)
     start = day("from", end - timedelta(days=13))
     if start > end or (end - start).days >= MAX_DAYS:
-        errors.append(f"dates: at most {MAX_DAYS} days, from before to; showing the 14 days to {end}")
+        errors.append(
+            gettext("dates: at most %(days)s days, from before to; showing the 14 days to %(end)s")
+            % {"days": MAX_DAYS, "end": end}
+        )
         start = end - timedelta(days=13)
     granularity = params.get("granularity") or ("hour" if (end - start).days < 3 else "day")
     if granularity not in ("day", "hour"):
@@ -204,7 +208,7 @@ def dashboard_data(*, filters: DashboardFilters) -> dict[str, Any]:
             {"step": "registers", "value": totals["registers"]},
             {"step": "pays", "value": totals["pays"]},
         ],
-        "ctit": [{"bucket": label, "value": totals[name]} for label, name in CTIT_BUCKETS],
+        "ctit": [{"bucket": gettext(label), "value": totals[name]} for label, name in CTIT_BUCKETS],
         "series": series_points,
         "os": by_os,
         "links": links,
