@@ -144,13 +144,17 @@ def test_a_rejected_import_never_shows_rows_as_created(operator_client, componen
     assert not Listing.objects.exists()
 
 
-def test_the_preview_shows_zero_and_no_as_values_not_as_blanks(operator_client, component, run_import, tmp_path):
+def test_the_preview_shows_zero_and_no_as_values_not_as_blanks_and_prices_in_yuan(
+    operator_client, component, run_import, tmp_path
+):
     run_import(component, write_csv(tmp_path / "a.csv", [row(1, price="0", active="否", district="")]))
     job = run_import(
         component, write_csv(tmp_path / "b.csv", [row(1, price="12", active="是", district="浦东")]), dry_run=True
     )
     page = operator_client.get(f"/admin/listings/importjob/{job.pk}/change/").content.decode()
-    assert "price_fen: 0 → 1200" in page and "is_active: False → True" in page and "district: — → 浦东" in page
+    assert "price_yuan (价格（元）): 0.00 → 12.00" in page
+    assert "is_active (" in page and ": False → True" in page
+    assert "district (区域): — → 浦东" in page
 
 
 def test_the_admin_refuses_an_oversized_file_before_reading_it(operator_client, component, settings):
