@@ -56,6 +56,24 @@ def _fields(payload: dict) -> ResultFields:
     )
 
 
+def _result_record(*, payload: dict, f: ResultFields, source: str, order: Order | None) -> PaymentResult:
+    """The (unsaved) record of one received result, as both the single and the batch
+    path keep it."""
+    return PaymentResult(
+        source=source,
+        event_id=str(payload.get("event_id") or "")[:64],
+        order=order,
+        merchant_order_no=f.merchant_order_no,
+        paycode=f.paycode,
+        status=f.status,
+        amount_fen=f.amount_fen,
+        channel=f.channel,
+        transaction_id=f.transaction_id,
+        occurred_at=str(payload.get("occurred_at") or payload.get("paid_at") or "")[:40],
+        payload=payload,
+    )
+
+
 def _paid_at(payload: dict) -> datetime:
     for key in ("paid_at", "occurred_at"):
         raw = payload.get(key)
@@ -77,18 +95,7 @@ def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResu
     A bad signature, an unknown order, another paycode or a wrong amount is
     refused: recorded, flagged, never applied."""
     f = _fields(payload)
-    record = PaymentResult(
-        source=source,
-        event_id=str(payload.get("event_id") or "")[:64],
-        merchant_order_no=f.merchant_order_no,
-        paycode=f.paycode,
-        status=f.status,
-        amount_fen=f.amount_fen,
-        channel=f.channel,
-        transaction_id=f.transaction_id,
-        occurred_at=str(payload.get("occurred_at") or payload.get("paid_at") or "")[:40],
-        payload=payload,
-    )
+    record = _result_record(payload=payload, f=f, source=source, order=None)
 
     def finish(outcome: str, reason: str = "", *, flagged: bool = False) -> PaymentResult:
         record.outcome, record.reason, record.flagged = outcome, reason[:255], flagged
@@ -231,19 +238,7 @@ class _ResultsBatch:
         self._latest: dict[tuple[str, int], datetime] | None = None
 
     def record(self, payload: dict, f: ResultFields, order: Order | None) -> PaymentResult:
-        return PaymentResult(
-            source=self.source,
-            event_id=str(payload.get("event_id") or "")[:64],
-            order=order,
-            merchant_order_no=f.merchant_order_no,
-            paycode=f.paycode,
-            status=f.status,
-            amount_fen=f.amount_fen,
-            channel=f.channel,
-            transaction_id=f.transaction_id,
-            occurred_at=str(payload.get("occurred_at") or payload.get("paid_at") or "")[:40],
-            payload=payload,
-        )
+        return _result_record(payload=payload, f=f, source=self.source, order=order)
 
     def finish(self, record: PaymentResult, outcome: str, reason: str = "", *, flagged: bool = False) -> PaymentResult:
         record.outcome, record.reason, record.flagged = outcome, reason[:255], flagged
