@@ -207,3 +207,19 @@ def browser_page(request):
         yield page
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def operator_client(client, db):
+    """The test client logged in as a staff user of the operator group (the admin's
+    campaign staff)."""
+    from django.contrib.auth.models import Group
+
+    from core.services import OPERATOR_GROUP, groups_sync
+    from tests.factories import StaffUserFactory
+
+    groups_sync()
+    user = StaffUserFactory()
+    user.groups.add(Group.objects.get(name=OPERATOR_GROUP))
+    client.force_login(user)
+    return client

@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import translation
 from django.utils.functional import Promise
-
-from core.services import OPERATOR_GROUP, groups_sync
-from tests.factories import StaffUserFactory
 
 OUR_APPS = {
     "activities",
@@ -41,15 +37,6 @@ def _our_models():
 
 def _catalog_zh() -> dict:
     return translation.trans_real.translation("zh-hans")._catalog
-
-
-@pytest.fixture
-def operator_client(client, db):
-    groups_sync()
-    user = StaffUserFactory(username="op-i18n")
-    user.groups.add(Group.objects.get(name=OPERATOR_GROUP))
-    client.force_login(user)
-    return client
 
 
 def test_every_model_field_and_app_name_is_marked_for_translation():

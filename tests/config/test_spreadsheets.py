@@ -11,7 +11,6 @@ from django.urls import reverse
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from core.services import OPERATOR_GROUP, groups_sync
 from core.spreadsheets import FORMULA_TRIGGERS, SafeExportResource, formula_neutralise
 from coupons.services import coupon_pack_claim
 from tests.coupons.factories import coupon_pack_make
@@ -20,17 +19,6 @@ from tests.factories import StaffUserFactory
 pytestmark = pytest.mark.django_db
 
 HOSTILE = ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1", " =1"]
-
-
-@pytest.fixture
-def operator_client(client):
-    from django.contrib.auth.models import Group
-
-    groups_sync()
-    user = StaffUserFactory(username="op")
-    user.groups.add(Group.objects.get(name=OPERATOR_GROUP))
-    client.force_login(user)
-    return client
 
 
 def test_every_admin_export_goes_through_the_safe_resource(rf):

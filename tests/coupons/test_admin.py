@@ -6,24 +6,11 @@ import openpyxl
 import pytest
 from django.urls import reverse
 
-from core.services import OPERATOR_GROUP, groups_sync
 from coupons.models import CouponPack, RedeemCode
 from coupons.services import coupon_pack_claim, coupon_redeem
 from tests.coupons.factories import CouponTemplateFactory, coupon_pack_make
-from tests.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator_client(client):
-    from django.contrib.auth.models import Group
-
-    groups_sync()
-    user = StaffUserFactory(username="op")
-    user.groups.add(Group.objects.get(name=OPERATOR_GROUP))
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

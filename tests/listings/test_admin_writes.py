@@ -4,27 +4,15 @@ and the public city counts are fresh after every admin edit."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import TestCase
 
-from core.services import groups_sync
 from listings import services
 from listings.errors import ListingInvalid
 from listings.models import Listing, ListingGroup
-from tests.factories import StaffUserFactory
 from tests.listings.factories import ListingComponentFactory, ListingFactory, ListingGroupFactory
 from tests.listings.test_api import publish
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator_client(client):
-    groups_sync()
-    user = StaffUserFactory()
-    user.groups.add(Group.objects.get(name="operator"))
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

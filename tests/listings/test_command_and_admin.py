@@ -65,15 +65,6 @@ def test_the_command_refuses_bad_files_and_unknown_components(component, tmp_pat
         call_command("import_listings", "999999", str(path), stdout=out)
 
 
-@pytest.fixture
-def operator_client(client):
-    groups_sync()
-    user = StaffUserFactory()
-    user.groups.add(Group.objects.get(name="operator"))
-    client.force_login(user)
-    return client
-
-
 def test_operator_uploads_a_dry_run_sees_the_preview_and_applies_it(
     operator_client, component, tmp_path, django_capture_on_commit_callbacks
 ):

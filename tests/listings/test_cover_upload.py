@@ -8,13 +8,10 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from core.services import groups_sync
 from listings.models import Listing
-from tests.factories import StaffUserFactory
 from tests.listings.factories import ListingComponentFactory, ListingFactory, ListingGroupFactory
 from tests.listings.test_api import publish
 
@@ -25,15 +22,6 @@ def _image(kind: str = "PNG", size=(60, 40)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, (30, 120, 200)).save(buffer, format=kind)
     return buffer.getvalue()
-
-
-@pytest.fixture
-def operator_client(client):
-    groups_sync()
-    user = StaffUserFactory()
-    user.groups.add(Group.objects.get(name="operator"))
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

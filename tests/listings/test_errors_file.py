@@ -7,25 +7,13 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth.models import Group
 from openpyxl import load_workbook
 
-from core.services import groups_sync
 from listings.importing import ERROR_COLUMN
 from listings.models import ImportStatus, Listing
-from tests.factories import StaffUserFactory
 from tests.listings.files import HEADER, row, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator_client(client):
-    groups_sync()
-    user = StaffUserFactory()
-    user.groups.add(Group.objects.get(name="operator"))
-    client.force_login(user)
-    return client
 
 
 def download(client, job) -> bytes:
