@@ -21,6 +21,7 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 LINKS = int(os.environ.get("BENCH_ALERTS_LINKS", "1000"))
@@ -28,6 +29,18 @@ DAYS = 14
 BAND_HOURS = int(os.environ.get("BENCH_ALERTS_BAND_HOURS", "3"))
 ROUNDS = 3
 RANGES = int(os.environ.get("BENCH_ALERTS_RANGES", "2000"))
+
+
+def _band_buckets(at: datetime) -> Iterator[datetime]:
+    """The 5-minute buckets of the band around `at`'s time of day on each day of the
+    history, before `at`."""
+    for day in range(DAYS + 1):
+        start = at - timedelta(days=day) - timedelta(hours=BAND_HOURS / 2)
+        for b in range(BAND_HOURS * 12):
+            moment = (start + timedelta(minutes=5 * b)).replace(second=0, microsecond=0)
+            moment -= timedelta(minutes=moment.minute % 5)
+            if moment < at:
+                yield moment
 
 
 def _ranges(at: datetime) -> int:
@@ -39,16 +52,10 @@ def _ranges(at: datetime) -> int:
     client = get_redis()
     names = [f"10.{i // 256}.{i % 256}.0/24" for i in range(RANGES)]
     made = 0
-    for day in range(DAYS + 1):
-        start = at - timedelta(days=day) - timedelta(hours=BAND_HOURS / 2)
-        for b in range(BAND_HOURS * 12):
-            moment = (start + timedelta(minutes=5 * b)).replace(second=0, microsecond=0)
-            moment -= timedelta(minutes=moment.minute % 5)
-            if moment >= at:
-                continue
-            counts = {name: rng.randrange(1, 40) for name in names}
-            ranges.counts_add(client, start=moment, counts=counts, ttl_seconds=(DAYS + 2) * 86400)
-            made += len(counts)
+    for moment in _band_buckets(at):
+        counts = {name: rng.randrange(1, 40) for name in names}
+        ranges.counts_add(client, start=moment, counts=counts, ttl_seconds=(DAYS + 2) * 86400)
+        made += len(counts)
     return made
 
 
@@ -57,36 +64,30 @@ def _history(at: datetime) -> int:
 
     rng = random.Random(3)
     rows, made = [], 0
-    for day in range(DAYS + 1):
-        start = at - timedelta(days=day) - timedelta(hours=BAND_HOURS / 2)
-        for b in range(BAND_HOURS * 12):
-            moment = (start + timedelta(minutes=5 * b)).replace(second=0, microsecond=0)
-            moment -= timedelta(minutes=moment.minute % 5)
-            if moment >= at:
-                continue
-            for link in range(1, LINKS + 1):
-                for os_name in ("ios", "android"):
-                    clicks = rng.randrange(20, 60)
-                    acts = rng.randrange(1, 6)
-                    rows.append(
-                        LinkRollup(
-                            bucket_start=moment,
-                            bucket_minutes=5,
-                            app_id=f"com.bench.app{link % 10}",
-                            platform="oceanengine",
-                            link_id=link,
-                            os=os_name,
-                            clicks=clicks,
-                            activations=acts,
-                            attributed=acts,
-                            rejected_clicks=rng.randrange(0, 3),
-                            rolled_at=moment,
-                        )
+    for moment in _band_buckets(at):
+        for link in range(1, LINKS + 1):
+            for os_name in ("ios", "android"):
+                clicks = rng.randrange(20, 60)
+                acts = rng.randrange(1, 6)
+                rows.append(
+                    LinkRollup(
+                        bucket_start=moment,
+                        bucket_minutes=5,
+                        app_id=f"com.bench.app{link % 10}",
+                        platform="oceanengine",
+                        link_id=link,
+                        os=os_name,
+                        clicks=clicks,
+                        activations=acts,
+                        attributed=acts,
+                        rejected_clicks=rng.randrange(0, 3),
+                        rolled_at=moment,
                     )
-            if len(rows) >= 20000:
-                LinkRollup.objects.bulk_create(rows, batch_size=5000)
-                made += len(rows)
-                rows = []
+                )
+        if len(rows) >= 20000:
+            LinkRollup.objects.bulk_create(rows, batch_size=5000)
+            made += len(rows)
+            rows = []
     hour = at.replace(minute=0, second=0, microsecond=0)
     for h in range(1, 25):
         for link in range(1, LINKS + 1):
