@@ -1,8 +1,13 @@
-"""Demo data: a listing component with a few cities on the demo activity."""
+"""Demo data: a listing component with a few cities on the demo activity; the first
+listing's cover is an uploaded image (as an operator uploads it on the listing's
+page), the others link the shared demo picture."""
 
 from __future__ import annotations
 
+import io
+
 from django.conf import settings
+from django.core.files.base import ContentFile
 
 from components.models import Component
 from listings import services
@@ -14,6 +19,21 @@ DEMO_CITIES = {
     "杭州": [("西湖区", "文三路"), ("滨江区", "江南大道"), ("余杭区", "未来科技城")],
 }
 LAYOUTS = ("1室1厅", "2室1厅", "3室2厅", "2室2厅")
+
+
+def _cover_png() -> bytes:
+    """A small picture of a house: a wall, a roof and a window."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 360), (222, 236, 248))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((120, 170, 360, 320), fill=(250, 250, 245))
+    draw.polygon([(100, 180), (240, 70), (380, 180)], fill=(214, 86, 60))
+    draw.rectangle((160, 210, 220, 260), fill=(120, 170, 220))
+    draw.rectangle((260, 230, 310, 320), fill=(150, 110, 80))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
 
 
 def seed(stdout) -> None:
@@ -47,6 +67,9 @@ def seed(stdout) -> None:
                 sort_order=n,
             )
             count += 1
+    first = component.listings.filter(external_id="DEMO-101").first()
+    if first is not None and not first.cover_image.name:
+        services.listing_cover_image_set(listing_id=first.pk, upload=ContentFile(_cover_png(), name="demo-cover.png"))
     stdout.write(
         f"listings: component #{component.pk} on /a/{activity.slug}/ with {count} listings in {len(DEMO_CITIES)} cities"
     )

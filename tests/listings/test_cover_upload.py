@@ -122,3 +122,18 @@ def test_a_refused_cover_is_explained_in_chinese_to_a_chinese_operator(operator_
     assert fake.status_code == 200
     assert "上传封面图片" in fake.content.decode()
     assert fake.context["adminform"].form.errors["cover_upload"] != ["This file is not an image we can show."]
+
+
+def test_seed_demo_gives_the_first_demo_listing_an_uploaded_cover(client, settings, tmp_path):
+    from listings import demo
+    from listings.selectors import listing_cover_url
+
+    settings.MEDIA_ROOT = tmp_path
+    demo.seed(io.StringIO())
+    demo.seed(io.StringIO())  # idempotent: one upload
+    first = Listing.objects.get(external_id="DEMO-101")
+    assert first.cover_image.name.startswith("listings/") and first.cover_image.name.endswith(".png")
+    assert len(list((tmp_path / "listings").iterdir())) == 1
+    assert client.get(listing_cover_url(first)).status_code == 200
+    others = Listing.objects.exclude(pk=first.pk)
+    assert others.exists() and not others.exclude(cover_image="").exists()
