@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from adreports import crypto, selectors, services
 from adreports.alerting import ad_alert_resolve
 from adreports.models import AdAccount, AdDiscrepancy, AdManualCost, AdPull, AdReportRow, AdWarning
+from components.forms import CostInYuanForm
 from core.admin_site import read_only_view
 from core.errors import DomainError
 from core.money import yuan_text
@@ -229,7 +230,7 @@ class AdReportRowAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("cost (¥)"), ordering="cost_fen")
     def cost_yuan(self, obj):
-        return f"{obj.cost_fen / 100:,.2f}"
+        return yuan_text(obj.cost_fen)
 
 
 @admin.register(AdPull)
@@ -279,17 +280,21 @@ class AdWarningAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{done} warnings resolved.")
 
 
-class AdManualCostForm(forms.ModelForm):
+class AdManualCostForm(CostInYuanForm):
     class Meta:
         model = AdManualCost
-        fields = ("link", "day", "cost_fen", "note")
+        fields = ("link", "day", "cost_yuan", "note")
 
 
 @admin.register(AdManualCost)
 class AdManualCostAdmin(WarningBanner, admin.ModelAdmin):
     form = AdManualCostForm
-    list_display = ("day", "link", "cost_fen", "note")
+    list_display = ("day", "link", "cost_yuan", "note")
     list_filter = ("day",)
+
+    @admin.display(description=_("cost (yuan)"), ordering="cost_fen")
+    def cost_yuan(self, obj: AdManualCost) -> str:
+        return yuan_text(obj.cost_fen)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

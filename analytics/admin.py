@@ -13,7 +13,9 @@ from django.utils.translation import gettext_lazy as _
 
 from analytics import admin_views, campaigns
 from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup, LinkRollup, RollupRun
+from components.forms import CostInYuanForm
 from core.errors import DomainError
+from core.money import yuan_text
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -55,6 +57,11 @@ class LinkRollupAdmin(_ReadOnly):
         return [*admin_views.urls(self), *super().get_urls()]
 
 
+@admin.display(description=_("revenue (yuan)"), ordering="revenue_fen")
+def revenue_yuan(obj: CampaignRollup | LinkOutcomeRollup) -> str:
+    return yuan_text(obj.revenue_fen)
+
+
 @admin.register(CampaignRollup)
 class CampaignRollupAdmin(_ReadOnly):
     list_display = (
@@ -67,7 +74,7 @@ class CampaignRollupAdmin(_ReadOnly):
         "redemptions",
         "orders_placed",
         "orders_paid",
-        "revenue_fen",
+        revenue_yuan,
         "refunds",
     )
     date_hierarchy = "bucket_start"
@@ -76,7 +83,7 @@ class CampaignRollupAdmin(_ReadOnly):
 
 @admin.register(LinkOutcomeRollup)
 class LinkOutcomeRollupAdmin(_ReadOnly):
-    list_display = ("bucket_start", "link_id", "platform", "activity_id", "claims", "orders_paid", "revenue_fen")
+    list_display = ("bucket_start", "link_id", "platform", "activity_id", "claims", "orders_paid", revenue_yuan)
     date_hierarchy = "bucket_start"
 
 
@@ -113,13 +120,24 @@ class CostUploadForm(forms.Form):
     )
 
 
+class LinkCostForm(CostInYuanForm):
+    class Meta:
+        model = LinkCost
+        fields = ("link", "day", "cost_yuan", "note")
+
+
 @admin.register(LinkCost)
 class LinkCostAdmin(admin.ModelAdmin):
-    list_display = ("day", "link", "cost_fen", "note", "updated_at")
+    form = LinkCostForm
+    list_display = ("day", "link", "cost_yuan", "note", "updated_at")
     list_filter = ("day",)
     raw_id_fields = ("link",)
     date_hierarchy = "day"
     change_list_template = "admin/analytics/linkcost/change_list.html"
+
+    @admin.display(description=_("cost (yuan)"), ordering="cost_fen")
+    def cost_yuan(self, obj: LinkCost) -> str:
+        return yuan_text(obj.cost_fen)
 
     def save_model(self, request, obj: LinkCost, form, change: bool) -> None:
         saved = campaigns.link_cost_set(link=obj.link, day=obj.day, cost_fen=obj.cost_fen, note=obj.note)

@@ -158,3 +158,22 @@ class YuanField(forms.DecimalField):
         super().__init__(**kwargs)
         self.error_messages["max_decimal_places"] = gettext_lazy("Enter yuan with at most two decimals, e.g. 19.90.")
         self.error_messages["invalid"] = gettext_lazy("Enter an amount in yuan, e.g. 19.90.")
+
+
+class CostInYuanForm(forms.ModelForm):
+    """A ModelForm for a model with a `cost_fen` column that the operator types in yuan
+    (`cost_yuan`, two decimals); the form fills `cost_fen` (cleaned data and instance).
+    Subclasses give Meta (model, fields without cost_fen)."""
+
+    cost_yuan = YuanField(label=gettext_lazy("Cost (yuan)"), min_value=0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial.setdefault("cost_yuan", fen_to_yuan(self.instance.cost_fen))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("cost_yuan") is not None:
+            cleaned["cost_fen"] = self.instance.cost_fen = yuan_to_fen(cleaned["cost_yuan"])
+        return cleaned

@@ -190,14 +190,21 @@ def test_performance_page_shows_spend_and_roas_to_analysts(analyst, ad_platform)
         )
 
 
-def test_manual_cost_is_typed_in_for_a_link(boss):
+def test_manual_cost_is_typed_in_yuan_for_a_link(boss):
     from attribution import services as attribution_services
 
     link = attribution_services.tracking_link_create(
         platform="generic", app_id="com.kuaipao.app", os="ios", campaign_name="合作渠道"
     )
-    data = {"link": link.pk, "day": "2026-11-20", "cost_fen": 50000, "note": "invoice 42"}
+    data = {"link": link.pk, "day": "2026-11-20", "cost_yuan": "500.00", "note": "invoice 42"}
     assert boss.post("/admin/adreports/admanualcost/add/", data).status_code == 302
     from adreports.models import AdManualCost
 
+    cost = AdManualCost.objects.get(link=link)
+    assert cost.cost_fen == 50000
+    assert "500.00" in boss.get("/admin/adreports/admanualcost/").content.decode()
+    page = boss.get(f"/admin/adreports/admanualcost/{cost.pk}/change/").content.decode()
+    assert 'name="cost_yuan"' in page and 'value="500.00"' in page and 'name="cost_fen"' not in page
+    bad = {**data, "cost_yuan": "1.234"}
+    assert boss.post(f"/admin/adreports/admanualcost/{cost.pk}/change/", bad).status_code == 200
     assert AdManualCost.objects.get(link=link).cost_fen == 50000

@@ -48,3 +48,14 @@ def test_analyst_reads_rollups_and_costs_but_cannot_upload(make_link):
     assert analyst.post("/admin/analytics/linkcost/upload/", {"file": _csv(link.token)}).status_code == 403
     assert analyst.get("/admin/analytics/linkcost/add/").status_code == 403
     assert not LinkCost.objects.exists()
+
+
+def test_operator_types_a_link_cost_in_yuan_and_reads_it_in_yuan(make_link):
+    link = make_link("oceanengine", os="ios")
+    operator = _staff("op", OPERATOR_GROUP)
+    data = {"link": link.pk, "day": "2026-11-20", "cost_yuan": "1234.50", "note": ""}
+    assert operator.post("/admin/analytics/linkcost/add/", data).status_code == 302
+    assert LinkCost.objects.get().cost_fen == 123450
+    assert "1,234.50" in operator.get("/admin/analytics/linkcost/").content.decode()
+    refused = operator.post("/admin/analytics/linkcost/add/", {**data, "day": "2026-11-21", "cost_yuan": "-1"})
+    assert refused.status_code == 200 and LinkCost.objects.count() == 1
