@@ -14,14 +14,25 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export import fields
 from import_export.admin import ExportMixin
 
 from core.errors import DomainError
+from core.money import yuan_text
 from core.spreadsheets import SafeExportResource
 from coupons import services
-from coupons.models import Claim, Coupon, CouponPack, CouponPackItem, CouponTemplate, RedeemCode
+from coupons.models import (
+    Claim,
+    Coupon,
+    CouponKind,
+    CouponPack,
+    CouponPackItem,
+    CouponTemplate,
+    RedeemCode,
+    ValidityKind,
+)
 from coupons.selectors import coupon_pack_remaining, coupon_packs_with_counts
 
 if TYPE_CHECKING:
@@ -32,26 +43,45 @@ if TYPE_CHECKING:
 
 @admin.register(CouponTemplate)
 class CouponTemplateAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "value", "min_spend_fen", "max_discount_fen", "validity", "created_at")
+    """Every coupon of every pack, to find and read. A coupon is created and edited on
+    its pack's screen (the coupon pack component: amounts in yuan, validity, how many
+    per pack), so this list writes nothing."""
+
+    list_display = ("name", "kind", "amount", "min_spend_yuan", "max_discount_yuan", "validity", "created_at")
     list_filter = ("kind", "validity_kind")
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "kind", "value", "min_spend_fen", "max_discount_fen", "usage_notes")}),
+        (None, {"fields": ("name", "kind", "amount", "min_spend_yuan", "max_discount_yuan", "usage_notes")}),
         (_("Validity"), {"fields": ("validity_kind", "valid_from", "valid_until", "valid_days")}),
     )
+    readonly_fields = ("amount", "min_spend_yuan", "max_discount_yuan")
 
-    def save_model(self, request, obj: CouponTemplate, form, change):
-        data = {field: form.cleaned_data[field] for field in form.changed_data if field in services.TEMPLATE_FIELDS}
-        if change:
-            services.coupon_template_update(template=obj, **data)
-        else:
-            _adopt(obj, services.coupon_template_create(**_form_data(form, services.TEMPLATE_FIELDS)))
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("amount off"), ordering="value")
+    def amount(self, obj: CouponTemplate) -> str:
+        return f"{obj.value}%" if obj.kind == CouponKind.PERCENT else yuan_text(obj.value, symbol="¥")
+
+    @admin.display(description=_("Minimum spend (yuan)"), ordering="min_spend_fen")
+    def min_spend_yuan(self, obj: CouponTemplate) -> str:
+        return yuan_text(obj.min_spend_fen) if obj.min_spend_fen else "-"
+
+    @admin.display(description=_("Cap (yuan)"), ordering="max_discount_fen")
+    def max_discount_yuan(self, obj: CouponTemplate) -> str:
+        return yuan_text(obj.max_discount_fen) if obj.max_discount_fen is not None else "-"
 
     @admin.display(description=_("validity"))
     def validity(self, obj: CouponTemplate) -> str:
-        if obj.validity_kind == "absolute":
+        if obj.validity_kind == ValidityKind.ABSOLUTE:
             return f"{obj.valid_from:%Y-%m-%d %H:%M} → {obj.valid_until:%Y-%m-%d %H:%M}"
-        return f"{obj.valid_days} days from claim"
+        return gettext("%(days)s days from the claim") % {"days": obj.valid_days}
 
 
 class CouponPackItemInline(admin.TabularInline):

@@ -161,3 +161,18 @@ def test_pack_page_links_to_its_claims_coupons_and_codes(operator_client, busy_p
     assert reverse("admin:coupons_couponpack_generate_codes", args=[busy_pack.pk]) in html
     claims = operator_client.get(reverse("admin:coupons_claim_changelist"), {"pack__id__exact": busy_pack.pk})
     assert claims.status_code == 200 and len(claims.context["cl"].result_list) == 3
+
+
+def test_the_coupon_list_reads_amounts_in_yuan_and_writes_nothing(operator_client):
+    from coupons.models import CouponKind, CouponTemplate
+
+    threshold = CouponTemplateFactory(name="满100减10", kind=CouponKind.THRESHOLD, value=1000, min_spend_fen=10000)
+    CouponTemplateFactory(name="九折", kind=CouponKind.PERCENT, value=10, max_discount_fen=2050)
+    page = operator_client.get("/admin/coupons/coupontemplate/").content.decode()
+    assert "¥10.00" in page and "100.00" in page and "10%" in page and "20.50" in page
+    assert operator_client.get("/admin/coupons/coupontemplate/add/").status_code == 403
+    url = f"/admin/coupons/coupontemplate/{threshold.pk}/change/"
+    view = operator_client.get(url)
+    assert view.status_code == 200 and 'name="_save"' not in view.content.decode()
+    assert operator_client.post(url, {"name": "x", "value": 1}).status_code == 403
+    assert CouponTemplate.objects.get(pk=threshold.pk).name == "满100减10"
