@@ -7,13 +7,14 @@ product by id, then buyers."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Field, Max
+from django.db.models import Field, Max, Model
 from django.utils import timezone
 
 from core import metrics
@@ -61,7 +62,7 @@ def _result_record(*, payload: dict, f: ResultFields, source: str, order: Order 
     path keep it."""
     return PaymentResult(
         source=source,
-        event_id=str(payload.get("event_id") or "")[:64],
+        event_id=_event_id(payload),
         order=order,
         merchant_order_no=f.merchant_order_no,
         paycode=f.paycode,
@@ -69,9 +70,17 @@ def _result_record(*, payload: dict, f: ResultFields, source: str, order: Order 
         amount_fen=f.amount_fen,
         channel=f.channel,
         transaction_id=f.transaction_id,
-        occurred_at=str(payload.get("occurred_at") or payload.get("paid_at") or "")[:40],
+        occurred_at=_occurred_at(payload),
         payload=payload,
     )
+
+
+def _event_id(payload: dict) -> str:
+    return str(payload.get("event_id") or "")[:64]
+
+
+def _occurred_at(payload: dict) -> str:
+    return str(payload.get("occurred_at") or payload.get("paid_at") or "")[:40]
 
 
 def _paid_at(payload: dict) -> datetime:
@@ -187,79 +196,217 @@ def _apply_paid(
 # pending order, and PAID of an order already paid, refunded, or closed after a late
 # payment was recorded. The rest (FAILED, CLOSED, REFUNDED, PAID of a closed order)
 # moves stock and entitlements: those go through `payment_result_apply` itself.
+#
+# The batch reads only the columns it decides on and writes rows built as plain
+# tuples with one multi-row statement per table (`_insert`, `_orders_update`): at 50
+# results a batch, building and compiling model instances (`Order`/`Product` reads,
+# `bulk_create`'s per-object preparation) cost more than the statements themselves.
 
 
-def _paid_fast(order: Order, f: ResultFields) -> bool:
+@dataclass(slots=True)
+class _LockedOrder:
+    """The columns of a locked order that the batch decides on and writes back."""
+
+    pk: int
+    order_no: str
+    product_id: int
+    user_id: str
+    amount_fen: int
+    state: str
+    paycode: str
+    paid_at: datetime | None
+    paid_amount_fen: int | None
+    channel: str
+    transaction_id: str
+    updated_at: datetime
+
+
+_ORDER_COLUMNS = (
+    "pk",
+    "order_no",
+    "product_id",
+    "user_id",
+    "amount_fen",
+    "state",
+    "paycode",
+    "paid_at",
+    "paid_amount_fen",
+    "channel",
+    "transaction_id",
+    "updated_at",
+)
+# what the orders' UPDATE writes (the attributes of _LockedOrder of the same names)
+_ORDER_WRITES = ("state", "updated_at", "paid_at", "paid_amount_fen", "channel", "transaction_id", "paycode")
+
+
+@dataclass(frozen=True, slots=True)
+class _LockedProduct:
+    pk: int
+    entitlement_kind: str
+    entitlement_days: int | None
+    entitlement_quantity: int
+
+
+_EVENT_FIELDS = ("order", "from_state", "to_state", "cause", "detail", "created_at")
+_ENTITLEMENT_FIELDS = (
+    "order",
+    "product",
+    "user_id",
+    "kind",
+    "quantity",
+    "granted_at",
+    "valid_from",
+    "valid_until",
+    "revoked_at",
+)
+# every column of PaymentResult but the id, in the model's order (`from_db` takes them so)
+_RESULT_FIELDS = tuple(f.name for f in PaymentResult._meta.concrete_fields if not f.primary_key)
+_RESULT_ATTNAMES = tuple(f.attname for f in PaymentResult._meta.concrete_fields)
+
+
+def _paid_fast(order: _LockedOrder, f: ResultFields) -> bool:
     if f.status != ServiceStatus.PAID:
         return f.status not in (ServiceStatus.FAILED, ServiceStatus.CLOSED, ServiceStatus.REFUNDED)
     return order.state != OrderState.CLOSED or order.paid_at is not None
 
 
-def _orders_update(orders: list[Order], names: list[str]) -> None:
-    """One UPDATE of many orders: `col = %s` where every order has the same value,
-    else `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update` writes, without
-    the per-value expression objects it builds (they cost more than the statement)."""
-    table = connection.ops.quote_name(Order._meta.db_table)
-    pk = connection.ops.quote_name(str(Order._meta.pk.column))
-    sets: list[str] = []
-    params: list[Any] = []
-    for name in names:
-        field = Order._meta.get_field(name)
-        assert isinstance(field, Field)
-        column = connection.ops.quote_name(str(field.column))
-        values = [field.get_db_prep_save(getattr(order, field.attname), connection) for order in orders]
-        if all(value == values[0] for value in values):
-            sets.append(f"{column} = %s")
-            params.append(values[0])
-        else:
-            sets.append(f"{column} = CASE {pk} " + "WHEN %s THEN %s " * len(orders) + "END")
-            for order, value in zip(orders, values, strict=True):
-                params += [order.pk, value]
-    where = ", ".join(["%s"] * len(orders))
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    return str(field.column)
+
+
+def _insert(model: type[Model], names: tuple[str, ...], rows: list[tuple], *, returning: bool = False) -> list[int]:
+    """Multi-row INSERT of `rows` (values as the database takes them, in the order of
+    the fields `names`): what `bulk_create` writes, without its per-object preparation.
+    With `returning`, the new ids in row order where the database returns them (as
+    `bulk_create`: MariaDB ≥ 10.5, SQLite ≥ 3.35), else none."""
+    if not rows:
+        return []
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(_column(model, name)) for name in names)
+    one = "(" + ", ".join(["%s"] * len(names)) + ")"
+    returned = returning and connection.features.can_return_rows_from_bulk_insert
+    tail = f" RETURNING {quote(str(model._meta.pk.column))}" if returned else ""
+    size = max(1, connection.ops.bulk_batch_size(list(names), rows))
+    ids: list[int] = []
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({where})", [*params, *(o.pk for o in orders)]
-        )
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([one] * len(chunk))}{tail}",
+                [value for row in chunk for value in row],
+            )
+            if returned:
+                ids += [row[0] for row in cursor.fetchall()]
+    return ids
+
+
+def _orders_update(orders: list[_LockedOrder]) -> None:
+    """One UPDATE of many orders (`_ORDER_WRITES`): `col = %s` where every order has
+    the same value, else `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update`
+    writes, without the per-value expression objects it builds."""
+    quote = connection.ops.quote_name
+    datetime_value = connection.ops.adapt_datetimefield_value
+    pk = quote(str(Order._meta.pk.column))
+    for start in range(0, len(orders), 50):  # bounded parameters (SQLite)
+        chunk = orders[start : start + 50]
+        sets: list[str] = []
+        params: list[Any] = []
+        for name in _ORDER_WRITES:
+            values = [getattr(order, name) for order in chunk]
+            if name in ("updated_at", "paid_at"):
+                values = [datetime_value(value) for value in values]
+            column = quote(_column(Order, name))
+            if all(value == values[0] for value in values):
+                sets.append(f"{column} = %s")
+                params.append(values[0])
+            else:
+                sets.append(f"{column} = CASE {pk} " + "WHEN %s THEN %s " * len(chunk) + "END")
+                for order, value in zip(chunk, values, strict=True):
+                    params += [order.pk, value]
+        where = ", ".join(["%s"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {quote(Order._meta.db_table)} SET {', '.join(sets)} WHERE {pk} IN ({where})",
+                [*params, *(order.pk for order in chunk)],
+            )
+
+
+def _orders_lock(numbers: set[str]) -> dict[str, _LockedOrder]:
+    """FOR UPDATE of the orders `numbers`, in id order (their ids read first)."""
+    ids = sorted(Order.objects.filter(order_no__in=numbers).values_list("pk", flat=True))
+    rows = Order.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_ORDER_COLUMNS)
+    return {row[1]: _LockedOrder(*row) for row in rows}
+
+
+def _products_lock(ids: set[int]) -> dict[int, _LockedProduct]:
+    """FOR UPDATE of the products `ids`, in id order."""
+    rows = (
+        Product.objects.select_for_update()
+        .filter(pk__in=sorted(ids))
+        .order_by("pk")
+        .values_list("pk", "entitlement_kind", "entitlement_days", "entitlement_quantity")
+    )
+    return {row[0]: _LockedProduct(*row) for row in rows}
 
 
 class _ResultsBatch:
-    """The writes of many results, held in memory and written with one statement per
-    table (`flush`). The caller holds the row locks of every order and product."""
+    """The writes of many results, held in memory as rows and written with one
+    statement per table (`flush`). The caller holds the row locks of every order and
+    product."""
 
-    def __init__(self, source: str, orders: dict[str, Order], products: dict[int, Product]):
+    def __init__(self, source: str, orders: dict[str, _LockedOrder], products: dict[int, _LockedProduct]):
         self.source = source
         self.orders = orders
         self.products = products
         self.now = timezone.now()
-        self.changed: dict[int, Order] = {}
-        self.events: list[OrderEvent] = []
-        self.entitlements: list[Entitlement] = []
-        self.results: list[PaymentResult] = []
+        self.changed: dict[int, _LockedOrder] = {}
+        self.events: list[tuple] = []  # _EVENT_FIELDS but created_at
+        self.entitlements: list[tuple] = []  # _ENTITLEMENT_FIELDS, as the database takes them
+        self.results: list[tuple[int, tuple]] = []  # (index in `done`, _RESULT_FIELDS but received_at)
+        self.outcomes: Counter[str] = Counter()
+        self.done: list[PaymentResult | None] = []
         self._latest: dict[tuple[str, int], datetime] | None = None
 
-    def record(self, payload: dict, f: ResultFields, order: Order | None) -> PaymentResult:
-        return _result_record(payload=payload, f=f, source=self.source, order=order)
-
-    def finish(self, record: PaymentResult, outcome: str, reason: str = "", *, flagged: bool = False) -> PaymentResult:
-        record.outcome, record.reason, record.flagged = outcome, reason[:255], flagged
-        self.results.append(record)
-        metrics.PAYMENT_RESULTS.labels(self.source, outcome).inc()
+    def finish(
+        self,
+        payload: dict,
+        f: ResultFields,
+        order_id: int | None,
+        outcome: str,
+        reason: str = "",
+        *,
+        flagged: bool = False,
+    ) -> None:
+        """`payment_result_apply`'s `finish`: the result's record, held for `flush`."""
+        record = (
+            self.source,
+            _event_id(payload),
+            order_id,
+            f.merchant_order_no,
+            f.paycode,
+            f.status,
+            f.amount_fen,
+            f.channel,
+            f.transaction_id,
+            _occurred_at(payload),
+            outcome,
+            reason[:255],
+            flagged,
+            payload,
+        )
+        self.results.append((len(self.done), record))
+        self.done.append(None)
+        self.outcomes[outcome] += 1
         if flagged:
             logger.warning(
                 "payment result flagged",
-                extra={
-                    "order_no": record.merchant_order_no,
-                    "status": record.status,
-                    "outcome": outcome,
-                    "reason": reason,
-                },
+                extra={"order_no": f.merchant_order_no, "status": f.status, "outcome": outcome, "reason": reason},
             )
-        return record
 
-    def note(self, order: Order, *, cause: str, detail: dict) -> None:
-        self.events.append(
-            OrderEvent(order=order, from_state=order.state, to_state=order.state, cause=cause, detail=detail)
-        )
+    def note(self, order: _LockedOrder, *, cause: str, detail: dict) -> None:
+        self.events.append((order.pk, order.state, order.state, cause, detail))
 
     def latest_membership(self, user_id: str, product_id: int) -> datetime | None:
         """What `_entitlement_grant` reads per grant (the latest end of the user's
@@ -278,13 +425,14 @@ class _ResultsBatch:
                     revoked_at__isnull=True,
                     valid_until__gt=self.now,
                 )
-                .values("user_id", "product_id")
+                .values_list("user_id", "product_id")
                 .annotate(latest=Max("valid_until"))
+                .order_by()
             )
-            self._latest = {(row["user_id"], row["product_id"]): row["latest"] for row in rows}
+            self._latest = {(user, product): latest for user, product, latest in rows}
         return self._latest.get((user_id, product_id))
 
-    def grant(self, order: Order) -> None:
+    def grant(self, order: _LockedOrder) -> None:
         """`_entitlement_grant`, in memory."""
         product = self.products[order.product_id]
         valid_from, valid_until, quantity = self.now, None, product.entitlement_quantity
@@ -296,71 +444,81 @@ class _ResultsBatch:
             assert self._latest is not None
             self._latest[(order.user_id, product.pk)] = valid_until
         self.entitlements.append(
-            Entitlement(
-                order=order,
-                product=product,
-                user_id=order.user_id,
-                kind=product.entitlement_kind,
-                quantity=quantity,
-                granted_at=self.now,
-                valid_from=valid_from,
-                valid_until=valid_until,
-            )
+            (order.pk, product.pk, order.user_id, product.entitlement_kind, quantity, self.now, valid_from, valid_until)
         )
 
-    def apply(self, payload: dict, f: ResultFields, order: Order) -> PaymentResult:
+    def apply(self, payload: dict, f: ResultFields, order: _LockedOrder) -> None:
         """`payment_result_apply` from the order lookup on, for a result `_paid_fast` accepts."""
-        record = self.record(payload, f, order)
         if order.paycode and f.paycode and f.paycode != order.paycode:
             self.note(order, cause="result_refused", detail={"reason": "paycode mismatch", "paycode": f.paycode})
-            return self.finish(
-                record, ResultOutcome.REFUSED, f"paycode {f.paycode} is not the order's {order.paycode}", flagged=True
-            )
+            reason = f"paycode {f.paycode} is not the order's {order.paycode}"
+            return self.finish(payload, f, order.pk, ResultOutcome.REFUSED, reason, flagged=True)
         if f.amount_fen != order.amount_fen:
             self.note(order, cause="result_refused", detail={"reason": "amount mismatch", "amount_fen": f.amount_fen})
-            return self.finish(
-                record, ResultOutcome.REFUSED, f"amount {f.amount_fen} differs from {order.amount_fen}", flagged=True
-            )
+            reason = f"amount {f.amount_fen} differs from {order.amount_fen}"
+            return self.finish(payload, f, order.pk, ResultOutcome.REFUSED, reason, flagged=True)
         if f.paycode and not order.paycode:
             order.paycode = f.paycode
             self.changed[order.pk] = order
         if f.status != ServiceStatus.PAID:
-            return self.finish(record, ResultOutcome.NO_CHANGE, "PENDING changes nothing")
+            return self.finish(payload, f, order.pk, ResultOutcome.NO_CHANGE, "PENDING changes nothing")
         if order.state in (OrderState.PAID, OrderState.REFUNDED):
-            return self.finish(record, ResultOutcome.NO_CHANGE, f"order already {order.state}")
+            return self.finish(payload, f, order.pk, ResultOutcome.NO_CHANGE, f"order already {order.state}")
         if order.state == OrderState.CLOSED:  # `_paid_fast`: a late payment already recorded
-            return self.finish(record, ResultOutcome.NO_CHANGE, "payment after close already recorded")
-        detail = {"source": self.source, "event_id": record.event_id, "transaction_id": f.transaction_id}
-        self.events.append(
-            OrderEvent(order=order, from_state=order.state, to_state=OrderState.PAID, cause="paid", detail=detail)
-        )
+            return self.finish(payload, f, order.pk, ResultOutcome.NO_CHANGE, "payment after close already recorded")
+        detail = {"source": self.source, "event_id": _event_id(payload), "transaction_id": f.transaction_id}
+        self.events.append((order.pk, order.state, OrderState.PAID, "paid", detail))
         order.state, order.updated_at = OrderState.PAID, self.now
         order.paid_at, order.paid_amount_fen = _paid_at(payload), f.amount_fen
         order.channel, order.transaction_id = f.channel, f.transaction_id
         self.changed[order.pk] = order
         self.grant(order)
-        return self.finish(record, ResultOutcome.APPLIED)
+        return self.finish(payload, f, order.pk, ResultOutcome.APPLIED)
+
+    def alone(self, payload: dict, order: _LockedOrder) -> None:
+        """A result the batch does not apply itself: what came before is written, then
+        `payment_result_apply`, then the order (and memberships) are read again."""
+        self.flush()
+        self.done.append(payment_result_apply(payload=payload, source=self.source))
+        row = Order.objects.filter(pk=order.pk).values_list(*_ORDER_COLUMNS).get()
+        self.orders[order.order_no] = _LockedOrder(*row)
+        self._latest = None
 
     def flush(self) -> None:
         """One statement per table for what is held (the orders' UPDATE with a CASE
         per column), in the order the single path writes them."""
+        ops = connection.ops
+        datetime_value = ops.adapt_datetimefield_value
+        now = timezone.now()  # what auto_now_add sets at save
         if self.changed:
-            _orders_update(
-                list(self.changed.values()),
-                ["state", "updated_at", "paid_at", "paid_amount_fen", "channel", "transaction_id", "paycode"],
-            )
-        OrderEvent.objects.bulk_create(self.events)
-        Entitlement.objects.bulk_create(self.entitlements)
-        PaymentResult.objects.bulk_create(self.results)
+            _orders_update(list(self.changed.values()))
+        if self.events:
+            created = datetime_value(now)
+            encoder = OrderEvent._meta.get_field("detail").encoder
+            rows = [(*event[:4], ops.adapt_json_value(event[4], encoder), created) for event in self.events]
+            _insert(OrderEvent, _EVENT_FIELDS, rows)
+        if self.entitlements:
+            rows = [
+                (*grant[:5], datetime_value(grant[5]), datetime_value(grant[6]), datetime_value(grant[7]), None)
+                for grant in self.entitlements
+            ]
+            _insert(Entitlement, _ENTITLEMENT_FIELDS, rows)
+        if self.results:
+            received = datetime_value(now)
+            encoder = PaymentResult._meta.get_field("payload").encoder
+            rows = [(*record[:-1], ops.adapt_json_value(record[-1], encoder), received) for _, record in self.results]
+            ids = _insert(PaymentResult, _RESULT_FIELDS, rows, returning=True)
+            for n, (index, record) in enumerate(self.results):
+                self.done[index] = PaymentResult.from_db(
+                    connection.alias, _RESULT_ATTNAMES, (ids[n] if ids else None, *record, now)
+                )
+        for outcome, count in self.outcomes.items():
+            metrics.PAYMENT_RESULTS.labels(self.source, outcome).inc(count)
         self.changed, self.events, self.entitlements, self.results = {}, [], [], []
-
-    def reload(self, order: Order) -> None:
-        """After the single path changed `order` (and maybe entitlements): read again."""
-        self.orders[order.order_no] = Order.objects.get(pk=order.pk)
-        self._latest = None
+        self.outcomes = Counter()
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -> list[PaymentResult]:
     """Apply many payment results at once, in order: the same end state as calling
     `payment_result_apply` on each (the event consumer's batch handler relies on it;
@@ -371,6 +529,10 @@ def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -
     order) go through `payment_result_apply` in their turn, after what came before
     them is written. Returns the recorded results, in order.
 
+    One transaction, without a savepoint of its own (`savepoint=False`: the consumer
+    already applies a batch in its savepoint; whatever raises here rolls back the
+    enclosing block).
+
     Lock order: every order (by id), then every product (by id), then buyers (only on
     the single path's turns). Two batches lock their orders in id order and their
     products after all their orders, so they cannot deadlock; against the single
@@ -380,31 +542,21 @@ def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -
         fields = [(payload, _fields(payload), result_signature_valid(payload)) for payload in payloads]
     else:
         fields = [(payload, _fields(payload), True) for payload in payloads]
-    numbers = {f.merchant_order_no for _, f, signed in fields if signed}
-    ids = sorted(Order.objects.filter(order_no__in=numbers).values_list("pk", flat=True))
-    orders = {o.order_no: o for o in Order.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-    product_ids = sorted({o.product_id for o in orders.values()})
-    products = {p.pk: p for p in Product.objects.select_for_update().filter(pk__in=product_ids).order_by("pk")}
-    for order in orders.values():
-        order.product = products[order.product_id]
+    orders = _orders_lock({f.merchant_order_no for _, f, signed in fields if signed})
+    products = _products_lock({o.product_id for o in orders.values()})
     batch = _ResultsBatch(source, orders, products)
-    done: list[PaymentResult] = []
     for payload, f, signed in fields:
         if not signed:
-            done.append(
-                batch.finish(batch.record(payload, f, None), ResultOutcome.REFUSED, "bad signature", flagged=True)
-            )
+            batch.finish(payload, f, None, ResultOutcome.REFUSED, "bad signature", flagged=True)
             continue
         found = batch.orders.get(f.merchant_order_no)
         if found is None:
-            done.append(
-                batch.finish(batch.record(payload, f, None), ResultOutcome.REFUSED, "unknown order", flagged=True)
-            )
+            batch.finish(payload, f, None, ResultOutcome.REFUSED, "unknown order", flagged=True)
         elif _paid_fast(found, f):
-            done.append(batch.apply(payload, f, found))
+            batch.apply(payload, f, found)
         else:
-            batch.flush()
-            done.append(payment_result_apply(payload=payload, source=source))
-            batch.reload(found)
+            batch.alone(payload, found)
     batch.flush()
+    done = [record for record in batch.done if record is not None]
+    assert len(done) == len(payloads)
     return done
