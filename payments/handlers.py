@@ -12,5 +12,5 @@ def handle_payment_result(payload: dict) -> None:
 @event_batch_handler("payment.result")
 def handle_payment_results(payloads: list[dict]) -> None:
     """The consumer's batch path (docs/events.md): the same end state as the single
-    handler on each payload in order."""
-    payment_results_apply_many(payloads=payloads, source="event")
+    handler on each payload in order (the records are not needed back)."""
+    payment_results_apply_many(payloads=payloads, source="event", returning=False)

@@ -302,12 +302,11 @@ def _insert(model: type[Model], names: tuple[str, ...], rows: list[tuple], *, re
     return ids
 
 
-def _orders_update(orders: list[_LockedOrder]) -> None:
+def _orders_update(orders: list[_LockedOrder], datetime_value: Callable[[datetime | None], Any]) -> None:
     """One UPDATE of many orders (`_ORDER_WRITES`): `col = %s` where every order has
     the same value, else `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update`
     writes, without the per-value expression objects it builds."""
     quote = connection.ops.quote_name
-    datetime_value = connection.ops.adapt_datetimefield_value
     pk = quote(str(Order._meta.pk.column))
     for start in range(0, len(orders), 50):  # bounded parameters (SQLite)
         chunk = orders[start : start + 50]
@@ -335,7 +334,7 @@ def _orders_update(orders: list[_LockedOrder]) -> None:
 
 def _orders_lock(numbers: set[str]) -> dict[str, _LockedOrder]:
     """FOR UPDATE of the orders `numbers`, in id order (their ids read first)."""
-    ids = sorted(Order.objects.filter(order_no__in=numbers).values_list("pk", flat=True))
+    ids = sorted(Order.objects.filter(order_no__in=numbers).order_by().values_list("pk", flat=True))
     rows = Order.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_ORDER_COLUMNS)
     return {row[1]: _LockedOrder(*row) for row in rows}
 
@@ -356,8 +355,11 @@ class _ResultsBatch:
     statement per table (`flush`). The caller holds the row locks of every order and
     product."""
 
-    def __init__(self, source: str, orders: dict[str, _LockedOrder], products: dict[int, _LockedProduct]):
+    def __init__(
+        self, source: str, orders: dict[str, _LockedOrder], products: dict[int, _LockedProduct], *, returning: bool
+    ):
         self.source = source
+        self.returning = returning
         self.orders = orders
         self.products = products
         self.now = timezone.now()
@@ -397,7 +399,8 @@ class _ResultsBatch:
             payload,
         )
         self.results.append((len(self.done), record))
-        self.done.append(None)
+        if self.returning:
+            self.done.append(None)
         self.outcomes[outcome] += 1
         if flagged:
             logger.warning(
@@ -479,7 +482,9 @@ class _ResultsBatch:
         """A result the batch does not apply itself: what came before is written, then
         `payment_result_apply`, then the order (and memberships) are read again."""
         self.flush()
-        self.done.append(payment_result_apply(payload=payload, source=self.source))
+        record = payment_result_apply(payload=payload, source=self.source)
+        if self.returning:
+            self.done.append(record)
         row = Order.objects.filter(pk=order.pk).values_list(*_ORDER_COLUMNS).get()
         self.orders[order.order_no] = _LockedOrder(*row)
         self._latest = None
@@ -488,10 +493,18 @@ class _ResultsBatch:
         """One statement per table for what is held (the orders' UPDATE with a CASE
         per column), in the order the single path writes them."""
         ops = connection.ops
-        datetime_value = ops.adapt_datetimefield_value
         now = timezone.now()  # what auto_now_add sets at save
+        adapted: dict[datetime, Any] = {}  # most datetimes of a batch are the same few
+
+        def datetime_value(value: datetime | None) -> Any:
+            if value is None:
+                return None
+            if value not in adapted:
+                adapted[value] = ops.adapt_datetimefield_value(value)
+            return adapted[value]
+
         if self.changed:
-            _orders_update(list(self.changed.values()))
+            _orders_update(list(self.changed.values()), datetime_value)
         if self.events:
             created = datetime_value(now)
             encoder = OrderEvent._meta.get_field("detail").encoder
@@ -507,11 +520,12 @@ class _ResultsBatch:
             received = datetime_value(now)
             encoder = PaymentResult._meta.get_field("payload").encoder
             rows = [(*record[:-1], ops.adapt_json_value(record[-1], encoder), received) for _, record in self.results]
-            ids = _insert(PaymentResult, _RESULT_FIELDS, rows, returning=True)
-            for n, (index, record) in enumerate(self.results):
-                self.done[index] = PaymentResult.from_db(
-                    connection.alias, _RESULT_ATTNAMES, (ids[n] if ids else None, *record, now)
-                )
+            ids = _insert(PaymentResult, _RESULT_FIELDS, rows, returning=self.returning)
+            if self.returning:
+                for n, (index, record) in enumerate(self.results):
+                    self.done[index] = PaymentResult.from_db(
+                        connection.alias, _RESULT_ATTNAMES, (ids[n] if ids else None, *record, now)
+                    )
         for outcome, count in self.outcomes.items():
             metrics.PAYMENT_RESULTS.labels(self.source, outcome).inc(count)
         self.changed, self.events, self.entitlements, self.results = {}, [], [], []
@@ -519,7 +533,9 @@ class _ResultsBatch:
 
 
 @transaction.atomic(savepoint=False)
-def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -> list[PaymentResult]:
+def payment_results_apply_many(
+    *, payloads: list[dict], source: str = "event", returning: bool = True
+) -> list[PaymentResult]:
     """Apply many payment results at once, in order: the same end state as calling
     `payment_result_apply` on each (the event consumer's batch handler relies on it;
     tests/payments/test_results_batch.py compares the two), with set-based
@@ -527,7 +543,10 @@ def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -
     one read of the users' live memberships, then one multi-row write per table.
     Results that move stock or revoke (FAILED, CLOSED, REFUNDED, PAID of a closed
     order) go through `payment_result_apply` in their turn, after what came before
-    them is written. Returns the recorded results, in order.
+    them is written. Returns the recorded results, in order (with their ids where
+    the database returns them, as `bulk_create`); `returning=False` returns nothing
+    and skips building them (the consumer's batch handler: a model instance per
+    result cost as much as a statement).
 
     One transaction, without a savepoint of its own (`savepoint=False`: the consumer
     already applies a batch in its savepoint; whatever raises here rolls back the
@@ -544,7 +563,7 @@ def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -
         fields = [(payload, _fields(payload), True) for payload in payloads]
     orders = _orders_lock({f.merchant_order_no for _, f, signed in fields if signed})
     products = _products_lock({o.product_id for o in orders.values()})
-    batch = _ResultsBatch(source, orders, products)
+    batch = _ResultsBatch(source, orders, products, returning=returning)
     for payload, f, signed in fields:
         if not signed:
             batch.finish(payload, f, None, ResultOutcome.REFUSED, "bad signature", flagged=True)
@@ -558,5 +577,5 @@ def payment_results_apply_many(*, payloads: list[dict], source: str = "event") -
             batch.alone(payload, found)
     batch.flush()
     done = [record for record in batch.done if record is not None]
-    assert len(done) == len(payloads)
+    assert len(done) == (len(payloads) if returning else 0)
     return done

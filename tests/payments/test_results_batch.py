@@ -294,3 +294,22 @@ def test_concurrent_batches_and_single_results_stack_memberships_without_deadloc
         assert len(grants) == 3, user
         assert grants[1].valid_from == grants[0].valid_until and grants[2].valid_from == grants[1].valid_until, user
         assert (grants[2].valid_until - grants[0].valid_from).days == 90
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_returning_the_results_are_recorded_and_applied_all_the_same(fake_payments):
+    """The consumer's batch handler asks for nothing back (`returning=False`): the
+    same rows, the same end state."""
+    product = ProductFactory(stock=10, per_user_limit=1)
+    orders = [
+        services.order_place(component_id=product.component_id, user_id=f"n{i}", idempotency_key="k") for i in range(3)
+    ]
+    events = [result_event(o) for o in orders] + [result_event(orders[0])]
+    assert services.payment_results_apply_many(payloads=events, source="event", returning=False) == []
+    assert list(PaymentResult.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "applied",
+        "applied",
+        "applied",
+        "no_change",
+    ]
+    assert Order.objects.filter(state="paid").count() == 3 and Entitlement.objects.count() == 3
