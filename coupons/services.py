@@ -137,8 +137,9 @@ _PACK_COLUMNS = (
 
 def _claim_read_sql() -> str:
     """One query with all a claim decides on: the pack, its component's
-    `enabled`, its activity's status, the user's page claims so far and the
-    stock held in shards. Plain SQL: built once, no ORM compilation per claim
+    `enabled`, its activity's status, the user's page claims so far and
+    whether any shard holds stock (EXISTS: it stops at the first such shard,
+    where a sum read all 64 of a hot pack's shards for every claim). Plain SQL: built once, no ORM compilation per claim
     (the claim's Python time is most of its cost under many clients)."""
     from activities.models import Activity
 
@@ -148,7 +149,7 @@ def _claim_read_sql() -> str:
     return (
         f"SELECT {columns}, c.enabled, a.status,"
         f" (SELECT COUNT(*) FROM {claim} cl WHERE cl.pack_id = p.id AND cl.user_id = %s AND cl.source = %s),"
-        f" (SELECT COALESCE(SUM(s.remaining), 0) FROM {shard} s WHERE s.pack_id = p.id)"
+        f" EXISTS (SELECT 1 FROM {shard} s WHERE s.pack_id = p.id AND s.remaining > 0)"
         f" FROM {pack} p JOIN {component} c ON c.id = p.component_id JOIN {activity} a ON a.id = c.activity_id"
         f" WHERE p.component_id = %s AND c.type = %s"
     )
@@ -172,26 +173,30 @@ def _db_datetime(value: datetime | str | None) -> datetime | None:
 class ClaimRead:
     """What a claim decides on, from one query (_claim_read_sql): the pack (a
     model instance built from the row, never saved), its component's `enabled`,
-    its activity's status, the user's page claims of it so far and the stock
-    held in its shards."""
+    its activity's status, the user's page claims of it so far and whether
+    any of its shards holds stock."""
 
     pack: CouponPack
     component_enabled: bool
     activity_status: str
     user_claims: int
-    shards_left: int
+    shards_have_stock: bool
 
     @property
-    def stock_left(self) -> int:
-        """The pack's counter plus its shards, as read (no lock)."""
-        return self.pack.remaining + self.shards_left
+    def has_stock(self) -> bool:
+        """Stock left in the pack's counter or in a shard, as read (no lock)."""
+        return self.pack.remaining > 0 or self.shards_have_stock
+
+
+def _component_not_found() -> CouponError:
+    # Made only when raised: a DomainError resolves its lazy message when made.
+    return CouponError("component_not_found", _("No such component."))
 
 
 def _pack_for_claim(component_id: int, user_id: str) -> ClaimRead:
     """The component's pack with what a claim decides on, in one query."""
-    not_found = CouponError("component_not_found", _("No such component."))
     if not 0 < component_id <= _MAX_ID:
-        raise not_found
+        raise _component_not_found()
     if not _CLAIM_READ:
         _CLAIM_READ.append(_claim_read_sql())
     with connection.cursor() as cursor:
@@ -200,7 +205,7 @@ def _pack_for_claim(component_id: int, user_id: str) -> ClaimRead:
     if row is None:
         if Component.objects.filter(pk=component_id).exists():
             raise CouponError("not_a_coupon_pack", _("This component has no coupon pack to claim."))
-        raise not_found
+        raise _component_not_found()
     values = dict(zip(_PACK_COLUMNS, row, strict=False))
     for field in ("claim_starts_at", "claim_ends_at", "updated_at"):
         values[field] = _db_datetime(values[field])
@@ -212,7 +217,7 @@ def _pack_for_claim(component_id: int, user_id: str) -> ClaimRead:
         component_enabled=bool(row[-4]),
         activity_status=str(row[-3]),
         user_claims=int(row[-2]),
-        shards_left=int(row[-1]),
+        shards_have_stock=bool(row[-1]),
     )
 
 
@@ -252,12 +257,12 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
     claimed = read.user_claims
     if claimed >= pack.per_user_limit:
         raise limit_reached(pack.per_user_limit)
-    if read.stock_left <= 0:
+    if not read.has_stock:
         raise sold_out()
 
     gated = False
     if pack.redis_gate:
-        left = _gate_take(pack, stock_left=read.stock_left)
+        left = _gate_take(pack)
         if left == gate.EMPTY:
             raise sold_out()
         gated = left != gate.MISSING
@@ -277,13 +282,13 @@ def coupon_pack_claim(*, component_id: int, user_id: str, now: datetime | None =
     return claim
 
 
-def _gate_take(pack: CouponPack, *, stock_left: int) -> int:
+def _gate_take(pack: CouponPack) -> int:
     """A token from the pack's Redis gate; MISSING (no gate: the database alone
     decides) when Redis cannot be reached, since the gate only sheds load."""
     try:
         left = gate.gate_take(pack_id=pack.pk)
         if left == gate.MISSING:
-            gate.gate_set(pack_id=pack.pk, remaining=stock_left, only_if_missing=True)
+            gate.gate_set(pack_id=pack.pk, remaining=coupon_pack_remaining(pack=pack), only_if_missing=True)
             left = gate.gate_take(pack_id=pack.pk)
         return left
     except RedisError:
@@ -394,29 +399,111 @@ def _claim_slot_insert(*, pack: CouponPack, user_id: str, first: int, now: datet
 _SHARD_TAKE: list[str] = []
 
 
-def _shard_update(pack_id: int, slot: int) -> int:
-    """Take one unit of shard `slot`, only while the pack is enabled (claims
-    stop at once when it is disabled). Plain SQL, built once."""
+def _shard_take_sql() -> str:
     if not _SHARD_TAKE:
         shard, pack = CouponStockShard._meta.db_table, CouponPack._meta.db_table
         _SHARD_TAKE.append(
-            f"UPDATE {shard} SET remaining = remaining - 1 WHERE pack_id = %s AND slot = %s AND remaining > 0"
+            f"UPDATE {shard} SET remaining = remaining - 1 WHERE id = %s AND pack_id = %s AND remaining > 0"
             f" AND EXISTS (SELECT 1 FROM {pack} p WHERE p.id = %s AND p.enabled)"
         )
+    return _SHARD_TAKE[0]
+
+
+# A hot pack's shard row ids by slot, per process (bounded like the items). A
+# shard is taken by its primary key, not by (pack, slot): MariaDB keeps the row
+# lock of a row it read through the secondary (pack, slot) index even when
+# `remaining > 0` then refuses it, so a claim that found a shard empty held it
+# until its commit, and at sell-out claims walking empty shards in different
+# orders deadlocked (InnoDB status: victims holding 8 empty shards each; 30-60
+# `db_retry` reruns a bench run). Read by primary key, READ COMMITTED releases a
+# row the WHERE refuses at once (tests/coupons/test_claim_shards.py proves it on
+# MariaDB). A stale id (shards made again) only takes nothing: the fallback of
+# `_shard_take` reads the current rows.
+_SHARD_IDS_CACHE: dict[int, tuple[int, tuple[int, ...]]] = {}
+_SHARD_IDS_CACHE_SIZE = 512
+
+
+def _shard_ids(pack: CouponPack) -> tuple[int, ...]:
+    cached = _SHARD_IDS_CACHE.get(pack.pk)
+    if cached is not None and cached[0] == pack.stock_shards:
+        return cached[1]
+    ids = tuple(
+        CouponStockShard.objects.filter(pack_id=pack.pk, slot__lt=pack.stock_shards)
+        .order_by("slot")
+        .values_list("pk", flat=True)
+    )
+    if len(_SHARD_IDS_CACHE) >= _SHARD_IDS_CACHE_SIZE:
+        _SHARD_IDS_CACHE.pop(next(iter(_SHARD_IDS_CACHE)), None)
+    _SHARD_IDS_CACHE[pack.pk] = (pack.stock_shards, ids)
+    return ids
+
+
+def _shard_update(pack_id: int, shard_id: int) -> int:
+    """Take one unit of the shard row `shard_id` (by primary key: see
+    `_SHARD_IDS_CACHE`) of pack `pack_id`, only while the pack is enabled
+    (claims stop at once when it is disabled). Plain SQL, built once. Waits
+    for a claim in flight that holds the row."""
     with connection.cursor() as cursor:
-        cursor.execute(_SHARD_TAKE[0], [pack_id, slot, pack_id])
+        cursor.execute(_shard_take_sql(), [shard_id, pack_id, pack_id])
         return int(cursor.rowcount)
 
 
+# MariaDB's NOWAIT for one statement: a lock wait timeout of 0 fails the
+# statement at once (error 1205) and leaves the transaction as it was.
+_NOWAIT = "SET STATEMENT innodb_lock_wait_timeout=0 FOR "
+_LOCK_WAIT_TIMEOUT = 1205
+
+
+def _shard_update_nowait(pack_id: int, shard_id: int) -> int | None:
+    """`_shard_update` without waiting: None when another transaction holds the
+    row. Only on MariaDB; elsewhere it waits like `_shard_update`. The statement
+    goes through the driver's cursor: a refused lock is an answer here, not a
+    failing statement for Django (its error counter, its connection check)."""
+    if not (connection.vendor == "mysql" and getattr(connection, "mysql_is_mariadb", False)):
+        return _shard_update(pack_id, shard_id)
+    connection.ensure_connection()
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_NOWAIT + _shard_take_sql(), [shard_id, pack_id, pack_id])
+        return int(cursor.rowcount)
+    except connection.Database.OperationalError as exc:  # type: ignore[attr-defined]
+        if exc.args and exc.args[0] == _LOCK_WAIT_TIMEOUT:
+            return None
+        raise
+    finally:
+        cursor.close()
+
+
 def _shard_take(pack: CouponPack) -> None:
-    """Take one unit from a random shard, else from any non-empty one, else
-    from the reservoir; sold out only when all are empty."""
-    if _shard_update(pack.pk, random.randrange(pack.stock_shards)):
-        return
+    """Take one unit from a random shard, else from another non-empty one,
+    else from the reservoir; sold out only when all are empty.
+
+    Waits are what deadlocked claims at sell-out: a claim that waited for a
+    shard and then found it empty keeps that row's lock until it commits
+    (MariaDB, even by primary key), so two claims walking shards could each
+    hold what the other waits for (InnoDB status: victims holding 8 empty
+    shards; 30-60 `db_retry` reruns a bench run). So after the first pick
+    (which waits: most often the holder is committing a unit of a shard that
+    has more), the other non-empty shards are tried without waiting (MariaDB),
+    and only when every one of them is held by a claim in flight (which may
+    still roll back: those units are not sold) does the claim wait for them,
+    in id order, one order for every claim."""
+    ids = _shard_ids(pack)
+    if ids:
+        for shard_id in random.sample(ids, min(3, len(ids))):
+            if _shard_update_nowait(pack.pk, shard_id):
+                return
     for _try in range(pack.stock_shards + 2):
-        others = list(CouponStockShard.objects.filter(pack_id=pack.pk, remaining__gt=0).values_list("slot", flat=True))
+        others = list(CouponStockShard.objects.filter(pack_id=pack.pk, remaining__gt=0).values_list("pk", flat=True))
         random.shuffle(others)
+        held = []
         for other in others:
+            taken = _shard_update_nowait(pack.pk, other)
+            if taken:
+                return
+            if taken is None:
+                held.append(other)
+        for other in sorted(held):
             if _shard_update(pack.pk, other):
                 return
         if not others:

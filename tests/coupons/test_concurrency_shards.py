@@ -99,3 +99,58 @@ def test_a_claim_takes_from_the_reservoir_when_every_shard_is_empty():
         coupon_pack_claim(component_id=pack.component_id, user_id="d")
     assert refused.value.code == "pack_disabled"
     assert Claim.objects.filter(pack=pack).count() == 2
+
+
+def test_a_claim_takes_a_free_shard_without_waiting_for_held_ones():
+    """Three shards with stock are held by another transaction and one is free:
+    the claim takes the free one at once, while the others are still held (no
+    wait: waits at sell-out are what deadlocked claims)."""
+    _skip_unless_row_locks()
+    if not getattr(connection, "mysql_is_mariadb", False):
+        pytest.skip("MariaDB's per-statement lock wait timeout (MySQL waits)")
+    pack = coupon_pack_make(total_stock=4, stock_shards=4)  # one unit in each slot
+    holder = _ShardHolder(pack.pk, [0, 1, 2])
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+
+            def claim() -> int:
+                try:
+                    return coupon_pack_claim(component_id=pack.component_id, user_id="free").pk
+                finally:
+                    connection.close()
+
+            claim_id = pool.submit(claim).result(timeout=10)
+    finally:
+        holder.done()
+    assert Claim.objects.filter(pk=claim_id, pack=pack).exists()
+    assert dict(CouponStockShard.objects.filter(pack=pack).values_list("slot", "remaining")) == {
+        0: 1,
+        1: 1,
+        2: 1,
+        3: 0,
+    }
+
+
+def test_a_shard_found_empty_is_not_kept_locked_by_the_claim():
+    """A claim that tries an empty shard (by its primary key) and moves on does
+    not keep its row locked until it commits: another transaction locks that row
+    at once meanwhile. (Read through the (pack, slot) index, MariaDB kept it.)"""
+    _skip_unless_row_locks()
+    from coupons.services import _shard_update_nowait
+
+    pack = coupon_pack_make(total_stock=1, stock_shards=2)
+    CouponStockShard.objects.filter(pack=pack, slot=0).update(remaining=0)
+    CouponStockShard.objects.filter(pack=pack, slot=1).update(remaining=1)
+    empty = CouponStockShard.objects.get(pack=pack, slot=0)
+    with transaction.atomic():
+        assert _shard_update_nowait(pack.pk, empty.pk) == 0
+        with ThreadPoolExecutor(max_workers=1) as pool:
+
+            def lock_it() -> int:
+                try:
+                    with transaction.atomic():
+                        return len(list(CouponStockShard.objects.select_for_update(nowait=True).filter(pk=empty.pk)))
+                finally:
+                    connection.close()
+
+            assert pool.submit(lock_it).result(timeout=10) == 1
