@@ -415,10 +415,11 @@ def _shard_take_sql() -> str:
 # `remaining > 0` then refuses it, so a claim that found a shard empty held it
 # until its commit, and at sell-out claims walking empty shards in different
 # orders deadlocked (InnoDB status: victims holding 8 empty shards each; 30-60
-# `db_retry` reruns a bench run). Read by primary key, READ COMMITTED releases a
-# row the WHERE refuses at once (tests/coupons/test_claim_shards.py proves it on
-# MariaDB). A stale id (shards made again) only takes nothing: the fallback of
-# `_shard_take` reads the current rows.
+# `db_retry` reruns a bench run). Read by primary key without a wait, READ
+# COMMITTED releases a row the WHERE refuses at once
+# (tests/coupons/test_concurrency_shards.py proves it on MariaDB). A stale id
+# (shards made again) only takes nothing: the fallback of `_shard_take` reads
+# the current rows.
 _SHARD_IDS_CACHE: dict[int, tuple[int, tuple[int, ...]]] = {}
 _SHARD_IDS_CACHE_SIZE = 512
 
@@ -475,19 +476,18 @@ def _shard_update_nowait(pack_id: int, shard_id: int) -> int | None:
 
 
 def _shard_take(pack: CouponPack) -> None:
-    """Take one unit from a random shard, else from another non-empty one,
-    else from the reservoir; sold out only when all are empty.
+    """Take one unit from one of up to 3 random shards, else from another
+    non-empty one, else from the reservoir; sold out only when all are empty.
 
     Waits are what deadlocked claims at sell-out: a claim that waited for a
     shard and then found it empty keeps that row's lock until it commits
     (MariaDB, even by primary key), so two claims walking shards could each
     hold what the other waits for (InnoDB status: victims holding 8 empty
-    shards; 30-60 `db_retry` reruns a bench run). So after the first pick
-    (which waits: most often the holder is committing a unit of a shard that
-    has more), the other non-empty shards are tried without waiting (MariaDB),
-    and only when every one of them is held by a claim in flight (which may
-    still roll back: those units are not sold) does the claim wait for them,
-    in id order, one order for every claim."""
+    shards; 30-60 `db_retry` reruns a bench run). So shards are tried without
+    waiting (MariaDB; a shard held by a claim in flight is skipped, another
+    one tried), and only when every non-empty shard is held by a claim in
+    flight (which may still roll back: those units are not sold) does the
+    claim wait for them, in id order, one order for every claim."""
     ids = _shard_ids(pack)
     if ids:
         for shard_id in random.sample(ids, min(3, len(ids))):
