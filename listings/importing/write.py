@@ -17,6 +17,7 @@ first row).
 
 from __future__ import annotations
 
+import json
 import pickle
 import sqlite3
 import tempfile
@@ -39,6 +40,9 @@ BATCH_SIZE = 1000
 # transactions: fewer round trips (each batch is ~7: autocommit off, lock, cities,
 # existing rows, upsert, commit, autocommit on), still short (a fraction of a second).
 WRITE_BATCH_SIZE = 5000
+# MySQL/MariaDB: one upsert statement's text stays under this (and under the server's
+# max_allowed_packet); a write batch of long rows is sent as several statements.
+MYSQL_STATEMENT_MAX_BYTES = 8 * 1024 * 1024
 MAX_STORED_ERRORS = 500
 MAX_PREVIEW = 20
 CONTENT_FIELDS = (
@@ -241,16 +245,88 @@ class Importer:
         self.total = total
         if self.progress:
             self.progress(0, total)
-        pending: Batch = []
-        for batch in spool:
-            pending.extend(batch)
-            if len(pending) >= WRITE_BATCH_SIZE:
-                self._write_checked(pending, total)
-                pending = []
-        self._write_checked(pending, total)
+        if connection.vendor == "mysql":
+            self._write_pipelined(_write_batches(spool), total)
+        else:
+            for batch in _write_batches(spool):
+                self._write_checked(batch, total)
         self.processed = total
         if self.progress:
             self.progress(total, total)
+
+    def _write_pipelined(self, batches: Iterator[Batch], total: int) -> None:
+        """MySQL/MariaDB: the same short transaction per batch (component lock,
+        cities, existing rows, one upsert), but the upsert is sent without waiting
+        for its result (`send_query`); while the server writes it, this process reads
+        the next batch from the spool and escapes its values, then reads the result,
+        commits, and starts the next batch's transaction. The server's work and the
+        client's overlap on two cores instead of taking turns."""
+        connection.ensure_connection()
+        max_bytes = _mysql_max_statement_bytes()
+        job_id = self.job.pk
+        lit = connection.connection.string_literal  # the connection's own escaping, for its character set
+        open_batch: tuple[Any, Batch, bool] | None = None  # (its transaction, its rows, upsert in flight)
+        try:
+            for batch in batches:
+                prepared = [(line, values, _mysql_row_tail(values, line, job_id, lit)) for line, values in batch]
+                if open_batch is not None:
+                    finishing, open_batch = open_batch, None
+                    self._pipelined_commit(*finishing, total)
+                atomic = transaction.atomic()
+                atomic.__enter__()
+                open_batch = (atomic, batch, False)
+                self.load()
+                sent = self._flush_prepared(prepared, max_bytes=max_bytes)
+                open_batch = (atomic, batch, sent)
+            if open_batch is not None:
+                finishing, open_batch = open_batch, None
+                self._pipelined_commit(*finishing, total)
+        except BaseException as exc:
+            if open_batch is not None:
+                atomic, _, sent = open_batch
+                if sent:
+                    try:
+                        _mysql_upsert_wait()
+                    except Exception:  # the batch is rolled back just below either way
+                        pass
+                atomic.__exit__(type(exc), exc, exc.__traceback__)  # rolls the batch back
+            raise
+
+    def _pipelined_commit(self, atomic: Any, batch: Batch, sent: bool, total: int) -> None:
+        try:
+            if sent:
+                _mysql_upsert_wait()
+        except BaseException as exc:
+            atomic.__exit__(type(exc), exc, exc.__traceback__)  # rolls the batch back
+            raise
+        atomic.__exit__(None, None, None)  # commits
+        self.written_to_line = batch[-1][0]
+        self.line = batch[-1][0]
+        self.processed = min(self.processed + len(batch), total)
+        if self.progress:
+            self.progress(self.processed, total)  # never inside a transaction
+
+    def _flush_prepared(self, prepared: list[tuple[int, dict[str, Any], bytes]], *, max_bytes: int) -> bool:
+        """Inside the batch's transaction: cities, counts and preview against the
+        existing rows, then send (not wait for) the upsert of the new and changed rows."""
+        rows: list[tuple[int, dict[str, Any], int]] = []
+        tails: dict[int, bytes] = {}
+        for line, values, tail in prepared:
+            group_id = self.group_id(values["city"], line)
+            if group_id is None:  # the checking pass refused a city beyond the limit: not spooled
+                continue
+            rows.append((line, values, group_id))
+            tails[line] = tail
+        existing = _mysql_existing(self.component.pk, [values["external_id"] for _, values, _ in rows])
+        to_write = self._classify(rows, existing)
+        if not to_write:
+            return False
+        _mysql_upsert_send(
+            component_id=self.component.pk,
+            rows=[(group_id, tails[line]) for line, _, group_id in to_write],
+            max_bytes=max_bytes,
+        )
+        return True
 
     def _write_checked(self, batch: Batch, total: int) -> None:
         if not batch:
@@ -306,6 +382,16 @@ class Importer:
                 component=self.component, external_id__in=[values["external_id"] for _, values, _ in rows]
             ).values_list("external_id", "group_id", *CONTENT_FIELDS)
         }
+        to_write = self._classify(rows, existing)
+        if to_write and self.apply:
+            listings_upsert(component_id=self.component.pk, job_id=self.job.pk, rows=to_write)
+
+    def _classify(
+        self, rows: list[tuple[int, dict[str, Any], int]], existing: dict[str, tuple]
+    ) -> list[tuple[int, dict[str, Any], int]]:
+        """Count the rows as created, updated or unchanged against `existing`
+        ({external_id: (external_id, group_id, *CONTENT_FIELDS)}), keep the preview,
+        and return the rows to write (new and changed)."""
         to_write: list[tuple[int, dict[str, Any], int]] = []
         for line, values, group_id in rows:
             ext = values["external_id"]
@@ -337,8 +423,7 @@ class Importer:
                         }
                     )
             to_write.append((line, values, group_id))
-        if to_write and self.apply:
-            listings_upsert(component_id=self.component.pk, job_id=self.job.pk, rows=to_write)
+        return to_write
 
     def close(self) -> None:
         self.seen.close()  # idempotent
@@ -406,6 +491,126 @@ def listings_upsert(*, component_id: int, job_id: int, rows: list[tuple[int, dic
             count = min(per_statement, len(rows) - start)
             sql = head + ", ".join([row_marks] * count) + " " + suffix
             cursor.execute(sql, params[start * width : (start + count) * width])
+
+
+def _write_batches(spool: Spool) -> Iterator[Batch]:
+    """The spooled batches regrouped into write batches of WRITE_BATCH_SIZE rows."""
+    pending: Batch = []
+    for batch in spool:
+        pending.extend(batch)
+        if len(pending) >= WRITE_BATCH_SIZE:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+# --- MySQL/MariaDB: the pipelined writing pass ----------------------------------
+# The statement text is built with the connection's own escaping
+# (mysql_real_escape_string through mysqlclient's `string_literal`, for the
+# connection's character set) on values `row_parse` already typed and bounded:
+# strings are quoted and escaped, numbers are Python ints or 2-decimal Decimals,
+# booleans 1/0, tags a JSON text (as Django's JSONField adapter writes it).
+
+
+def _mysql_row_tail(values: dict[str, Any], line: int, job_id: int, lit: Callable[[bytes], bytes]) -> bytes:
+    """One row's VALUES text after component_id and group_id (known only under the
+    batch's lock) and before the two timestamps: external_id, the content fields,
+    import_job_id, import_line. `lit`: the connection's `string_literal`."""
+    area = values["area_m2"]
+    return b",".join(
+        (
+            lit(values["external_id"].encode()),
+            lit(values["title"].encode()),
+            lit(values["district"].encode()),
+            lit(values["address"].encode()),
+            b"%d" % values["price_fen"],
+            b"NULL" if area is None else str(area).encode(),
+            lit(values["layout"].encode()),
+            lit(values["cover_image_url"].encode()),
+            lit(values["detail_url"].encode()),
+            lit(json.dumps(values["tags"]).encode()),
+            b"%d" % values["sort_order"],
+            b"1" if values["is_active"] else b"0",
+            b"%d" % job_id,
+            b"%d" % line,
+        )
+    )
+
+
+def _mysql_existing(component_id: int, exts: list[str]) -> dict[str, tuple]:
+    """{external_id: (external_id, group_id, *CONTENT_FIELDS)} of the component's
+    listings among `exts`, typed as the ORM's values_list gives them (one SELECT,
+    the IN list escaped like the upsert's values)."""
+    if not exts:
+        return {}
+    lit = connection.connection.string_literal
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in ("external_id", "group_id", *CONTENT_FIELDS))
+    ids = b",".join(lit(ext.encode()) for ext in exts).decode()
+    sql = (
+        f"SELECT {columns} FROM {quote(Listing._meta.db_table)} "
+        f"WHERE {quote('component_id')} = {int(component_id)} AND {quote('external_id')} IN ({ids})"
+    )
+    tags_at = 2 + CONTENT_FIELDS.index("tags")
+    active_at = 2 + CONTENT_FIELDS.index("is_active")
+    found: dict[str, tuple] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        for row in cursor.fetchall():
+            row = list(row)
+            row[tags_at] = json.loads(row[tags_at])
+            row[active_at] = bool(row[active_at])
+            found[row[0]] = tuple(row)
+    return found
+
+
+def _mysql_max_statement_bytes() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@max_allowed_packet")
+        (packet,) = cursor.fetchone()
+    return max(1, min(int(packet) - 64 * 1024, MYSQL_STATEMENT_MAX_BYTES))
+
+
+def _mysql_upsert_send(*, component_id: int, rows: list[tuple[int, bytes]], max_bytes: int) -> None:
+    """The multi-row `INSERT … ON DUPLICATE KEY UPDATE` of `rows` ((group_id, row
+    tail)), as few statements as `max_bytes` allows; the last is sent without
+    waiting for its result (`_mysql_upsert_wait` reads it)."""
+    raw = connection.connection
+    ops = connection.ops
+    meta = Listing._meta
+    quote = ops.quote_name
+    now = raw.string_literal(str(ops.adapt_datetimefield_value(timezone.now())).encode())
+    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in INSERT_COLUMNS)}) VALUES ".encode()
+    suffix = (
+        " "
+        + ops.on_conflict_suffix_sql(
+            [meta.get_field(c) for c in INSERT_COLUMNS],
+            OnConflict.UPDATE,
+            UPDATE_COLUMNS,
+            ("component_id", "external_id"),
+        )
+    ).encode()
+    start, stamp = b"(%d," % component_id, b"," + now + b"," + now + b")"
+    statements: list[list[bytes]] = [[]]
+    size = len(head) + len(suffix)
+    for group_id, tail in rows:
+        value = start + b"%d," % group_id + tail + stamp
+        if statements[-1] and size + len(value) + 1 > max_bytes:
+            statements.append([])
+            size = len(head) + len(suffix)
+        statements[-1].append(value)
+        size += len(value) + 1
+    with connection.wrap_database_errors:
+        for values in statements[:-1]:
+            raw.query(head + b",".join(values) + suffix)
+        raw.send_query(head + b",".join(statements[-1]) + suffix)
+
+
+def _mysql_upsert_wait() -> None:
+    """The result of the upsert `_mysql_upsert_send` left in flight (raises its error)."""
+    with connection.wrap_database_errors:
+        connection.connection.read_query_result()
 
 
 def open_source(job: ImportJob) -> RowSource:

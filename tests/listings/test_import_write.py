@@ -116,3 +116,33 @@ def test_an_update_writes_the_new_values_and_keeps_the_row(component, run_import
     assert got["SH0001"].group.city == "北京" and got["SH0005"].is_active is True
     assert got["SH0001"].import_job_id == job.pk and got["SH0002"].import_job_id != job.pk  # unchanged: untouched
     assert {e["external_id"] for e in job.preview["updated"]} == {"SH0001", "SH0005"}
+
+
+def test_write_batches_and_statements_split_small_store_every_row_and_count_exactly(
+    component, run_import, tmp_path, monkeypatch
+):
+    """The writing pass in many short transactions (MariaDB: each batch's upsert sent
+    while the next batch is prepared), each batch split into one statement per row:
+    every row is stored as checked, and a re-import with changes counts exactly."""
+    monkeypatch.setattr("listings.importing.write.WRITE_BATCH_SIZE", 3)
+    monkeypatch.setattr("listings.importing.write.MYSQL_STATEMENT_MAX_BYTES", 1)
+    job = run_import(component, write_csv(tmp_path / "a.csv", TRICKY))
+
+    assert job.status == ImportStatus.APPLIED, (job.message, job.errors)
+    assert (job.created_count, job.updated_count, job.unchanged_count) == (len(TRICKY), 0, 0)
+    want = expected(TRICKY)
+    got = stored(component)
+    assert list(got) == list(want)
+    for ext, values in want.items():
+        assert {f: getattr(got[ext], f) for f in CONTENT} == {f: values[f] for f in CONTENT}, ext
+
+    seventh = list(TRICKY[6])
+    seventh[_KEYS.index("title")] = "新标题"
+    changed = [*TRICKY[:6], seventh, TRICKY[7], row(9), row(10, city="北京")]
+    again = run_import(component, write_csv(tmp_path / "b.csv", changed))
+
+    assert (again.created_count, again.updated_count, again.unchanged_count) == (2, 1, len(TRICKY) - 1)
+    assert [e["external_id"] for e in again.preview["updated"]] == [TRICKY[6][0]]
+    assert again.preview["updated"][0]["changes"] == {"title": [want[TRICKY[6][0]]["title"], "新标题"]}
+    assert stored(component)[TRICKY[6][0]].title == "新标题"
+    assert Listing.objects.filter(component=component).count() == len(TRICKY) + 2
