@@ -265,7 +265,9 @@ class Importer:
         max_bytes = _mysql_max_statement_bytes()
         job_id = self.job.pk
         lit = connection.connection.string_literal  # the connection's own escaping, for its character set
-        open_batch: tuple[Any, Batch, bool] | None = None  # (its transaction, its rows, upsert in flight)
+        # (its transaction, its last line, its row count, upsert in flight): only what the
+        # commit needs, so that memory holds one batch's rows (and its escaped text)
+        open_batch: tuple[Any, int, int, bool] | None = None
         try:
             for batch in batches:
                 prepared = [(line, values, _mysql_row_tail(values, line, job_id, lit)) for line, values in batch]
@@ -274,16 +276,17 @@ class Importer:
                     self._pipelined_commit(*finishing, total)
                 atomic = transaction.atomic()
                 atomic.__enter__()
-                open_batch = (atomic, batch, False)
+                open_batch = (atomic, batch[-1][0], len(batch), False)
                 self.load()
                 sent = self._flush_prepared(prepared, max_bytes=max_bytes)
-                open_batch = (atomic, batch, sent)
+                open_batch = (atomic, batch[-1][0], len(batch), sent)
+                del batch, prepared  # the server has the rows now
             if open_batch is not None:
                 finishing, open_batch = open_batch, None
                 self._pipelined_commit(*finishing, total)
         except BaseException as exc:
             if open_batch is not None:
-                atomic, _, sent = open_batch
+                atomic, _, _, sent = open_batch
                 if sent:
                     try:
                         _mysql_upsert_wait()
@@ -292,7 +295,7 @@ class Importer:
                 atomic.__exit__(type(exc), exc, exc.__traceback__)  # rolls the batch back
             raise
 
-    def _pipelined_commit(self, atomic: Any, batch: Batch, sent: bool, total: int) -> None:
+    def _pipelined_commit(self, atomic: Any, last_line: int, count: int, sent: bool, total: int) -> None:
         try:
             if sent:
                 _mysql_upsert_wait()
@@ -300,9 +303,9 @@ class Importer:
             atomic.__exit__(type(exc), exc, exc.__traceback__)  # rolls the batch back
             raise
         atomic.__exit__(None, None, None)  # commits
-        self.written_to_line = batch[-1][0]
-        self.line = batch[-1][0]
-        self.processed = min(self.processed + len(batch), total)
+        self.written_to_line = last_line
+        self.line = last_line
+        self.processed = min(self.processed + count, total)
         if self.progress:
             self.progress(self.processed, total)  # never inside a transaction
 
@@ -602,9 +605,10 @@ def _mysql_upsert_send(*, component_id: int, rows: list[tuple[int, bytes]], max_
         statements[-1].append(value)
         size += len(value) + 1
     with connection.wrap_database_errors:
-        for values in statements[:-1]:
-            raw.query(head + b",".join(values) + suffix)
-        raw.send_query(head + b",".join(statements[-1]) + suffix)
+        while len(statements) > 1:
+            raw.query(head + b",".join(statements.pop(0)) + suffix)
+        sql = head + b",".join(statements.pop()) + suffix
+        raw.send_query(sql)
 
 
 def _mysql_upsert_wait() -> None:
