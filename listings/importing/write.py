@@ -10,7 +10,9 @@
   one SELECT of the batch's existing rows, then one multi-row upsert
   (`INSERT … ON DUPLICATE KEY UPDATE` on MySQL/MariaDB, `INSERT … ON CONFLICT DO
   UPDATE` on SQLite) of the new and changed rows; other writes (claims, orders,
-  another import) proceed between batches.
+  another import) proceed between batches. On MySQL/MariaDB the writing pass is
+  pipelined: a batch's upsert is sent without waiting, and its result read after the
+  next batch has been prepared (`Importer._write_pipelined`).
 Memory holds one batch and the external ids seen so far (to name a repeated id's
 first row).
 """
