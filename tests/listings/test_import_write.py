@@ -57,7 +57,7 @@ _KEYS = [
 assert len(_KEYS) == len(HEADER)
 
 
-def stored(component) -> dict[str, dict]:
+def stored(component) -> dict[str, Listing]:
     return {
         listing.external_id: listing
         for listing in Listing.objects.filter(component=component).select_related("group").order_by("id")
