@@ -90,13 +90,17 @@ def click_candidates(*, links: list[TrackingLink], keys: dict[str, list[str]], a
 
 
 def click_sets_read(lookups: list[ClickLookup]) -> list[list]:
-    """The stored clicks (member, score) of each lookup, in one pipeline."""
+    """The stored clicks (member, score) of each lookup, in one pipeline; a set several
+    lookups name (e.g. one IP+UA behind many devices of a batch) is read once."""
     if not lookups:
         return []
+    keys = [index_key(link.id, kind, value) for link, kind, value, _ in lookups]
+    distinct = list(dict.fromkeys(keys))
     pipe = get_redis().pipeline(transaction=False)
-    for link, kind, value, _ in lookups:
-        pipe.zrange(index_key(link.id, kind, value), 0, -1, withscores=True)
-    return pipe.execute()
+    for key in distinct:
+        pipe.zrange(key, 0, -1, withscores=True)
+    read = dict(zip(distinct, pipe.execute(), strict=True))
+    return [read[key] for key in keys]
 
 
 def click_lookups(

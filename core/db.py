@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from django.db import OperationalError, connection
+from django.db import NotSupportedError, OperationalError, connection, models
+from django.db.models.constants import OnConflict
+from django.utils import timezone
 
 logger = logging.getLogger("huodong.db")
 
@@ -34,3 +36,122 @@ def db_retry(fn: Callable[[], T], *, attempts: int = 5) -> T:
             logger.warning("retrying transaction", extra={"attempt": attempt, "mysql_error": code})
             time.sleep(random.uniform(0.005, 0.05) * attempt)
     raise AssertionError("unreachable")
+
+
+def rows_insert(
+    model: type[models.Model],
+    *,
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    returning_pk: bool = False,
+    update_on_conflict: Sequence[str] = (),
+    unique_fields: Sequence[str] = (),
+) -> list[int]:
+    """Insert `rows` of `model` in multi-row INSERTs: what `bulk_create` writes, without
+    its per-object cost (model instances, the insert compiler's per-value preparation).
+    Each row is a tuple of Python values of `fields` (attnames, e.g. `link_id`), in that
+    order; a concrete field left out gets its default (`auto_now` / `auto_now_add`: one
+    `timezone.now()` for the call), as `bulk_create` would give it. Values are adapted
+    as the ORM adapts them: datetimes by the backend, JSON with `field.encoder`, plain
+    text, number and boolean columns as they are, any other field by `get_db_prep_save`.
+
+    `returning_pk`: the new primary keys, in row order (INSERT ... RETURNING: MariaDB >=
+    10.5, SQLite >= 3.35, as `bulk_create` needs). `update_on_conflict`: an upsert of
+    those fields when a row clashes with a unique key (`unique_fields` is the conflict
+    target SQLite needs; MySQL's ON DUPLICATE KEY takes none), as
+    `bulk_create(update_conflicts=True)`. Statements are split as `bulk_create` splits
+    them (`bulk_batch_size`: SQLite's limit on parameters)."""
+    if not rows:
+        return []
+    if returning_pk and not connection.features.can_return_rows_from_bulk_insert:
+        raise NotSupportedError("rows_insert(returning_pk=True) needs INSERT ... RETURNING")
+    meta = model._meta
+    given = {name: index for index, name in enumerate(fields)}
+    concrete = [f for f in meta.concrete_fields if f.attname in given or not f.primary_key]
+    unknown = set(given) - {f.attname for f in concrete}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no column for {sorted(unknown)}")
+    now = timezone.now()
+    ops = connection.ops
+    # per column: (index in the row or -1, adapter, the left-out field's adapted value)
+    plan: list[tuple[int, Callable[[Any], Any], Any]] = []
+    for field in concrete:
+        adapt = _db_adapter(field)
+        if field.attname in given:
+            plan.append((given[field.attname], adapt, None))
+        else:
+            auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            value = now if auto else field.get_default()
+            plan.append((-1, adapt, adapt(value)))
+    suffix = ""
+    column = {f.attname: str(f.column) for f in meta.concrete_fields}
+    column.update({f.name: str(f.column) for f in meta.concrete_fields})
+    if update_on_conflict:
+        suffix = " " + ops.on_conflict_suffix_sql(
+            concrete,
+            OnConflict.UPDATE,
+            [column[name] for name in update_on_conflict],
+            [column[name] for name in unique_fields],
+        )
+    if returning_pk:
+        suffix += " RETURNING " + ops.quote_name(column[meta.pk.attname])
+    placeholder = "(" + ", ".join(["%s"] * len(plan)) + ")"
+    columns = ", ".join(ops.quote_name(column[f.attname]) for f in concrete)
+    head = f"INSERT INTO {ops.quote_name(meta.db_table)} ({columns}) VALUES "
+    per_statement = max(1, ops.bulk_batch_size(concrete, rows))
+    pks: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list[Any] = []
+            append = params.append
+            for row in chunk:
+                for index, adapt, constant in plan:
+                    append(constant if index < 0 else adapt(row[index]))
+            cursor.execute(head + ", ".join([placeholder] * len(chunk)) + suffix, params)
+            if returning_pk:
+                pks.extend(pk for (pk,) in cursor.fetchall())
+    return pks
+
+
+_TEXT = frozenset({models.CharField, models.TextField})
+_INTEGER = frozenset(
+    {
+        models.IntegerField,
+        models.SmallIntegerField,
+        models.BigIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveSmallIntegerField,
+        models.PositiveBigIntegerField,
+        models.AutoField,
+        models.BigAutoField,
+    }
+)
+
+
+def _db_adapter(field: models.Field) -> Callable[[Any], Any]:
+    """How `rows_insert` adapts a value of `field` as the ORM would: the driver gets what
+    `get_db_prep_save` would give it. The common cases skip the ORM's layers (exact field
+    types: a subclass may prepare its values); anything else goes through them."""
+    ops = connection.ops
+
+    def prepared(value: Any) -> Any:
+        return field.get_db_prep_save(value, connection)
+
+    kind = type(field)
+    if kind is models.ForeignKey:
+        kind = type(field.target_field)  # type: ignore[attr-defined]
+    if kind is models.DateTimeField:
+        adapt = ops.adapt_datetimefield_value
+        # aware: straight to the backend; naive: the ORM's way (made aware, with its warning)
+        return lambda value: adapt(value) if value is None or timezone.is_aware(value) else prepared(value)
+    if kind is models.JSONField:
+        encoder = field.encoder  # type: ignore[attr-defined]
+        return lambda value: prepared(value) if value is None else ops.adapt_json_value(value, encoder)
+    if kind in _TEXT:
+        return lambda value: value if value is None or isinstance(value, str) else prepared(value)
+    if kind in _INTEGER:
+        return lambda value: value if value is None or type(value) is int else prepared(value)
+    if kind is models.BooleanField:
+        return lambda value: value if value is None or value is True or value is False else prepared(value)
+    return prepared

@@ -5,7 +5,7 @@ Two doors, one set of rules: `activation_record` (one event) and `activations_re
 (a consumer batch, set-based). Both read through the same selectors' pure halves
 (`links_among`, `test_device_among`, `click_lookups` / `click_candidates_judge`,
 `latest_conversion_among`, `activation_decide`) and build their rows with the same
-functions here (`_conversion_build`, `_device_keys_build`, `_trace_build`), the same
+functions here (`_conversion_build`, `_device_key_rows_build`, `_trace_build`), the same
 `postback_wanted` and the same pending-event resolution; only how often they read and
 write differs."""
 
@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from attribution.models import (
 )
 from attribution.services.deep_events import _pending_resolve_many
 from attribution.services.postbacks import postback_plan, postbacks_plan_new
+from core.db import rows_insert
 
 logger = logging.getLogger("huodong.attribution")
 
@@ -83,7 +84,7 @@ def activation_record(
             event=event, keys=keys, explained=explained, is_test=explained.test_device is not None
         )
         conversion.save(force_insert=True)
-        DeviceKey.objects.bulk_create(_device_keys_build(conversion))
+        rows_insert(DeviceKey, fields=DEVICE_KEY_FIELDS, rows=_device_key_rows_build(conversion))
     trace = _trace_build(event=event, keys=keys, explained=explained, conversion=conversion)
     trace.save(force_insert=True)
     if conversion is not None:
@@ -174,15 +175,17 @@ def activations_record_many(*, events: list[Activation]) -> list[ActivationOutco
                     event=e, keys=keys_of[i], explained=explained, is_test=test_of[i] is not None, rules=rules
                 )
         if conversions:
-            Conversion.objects.bulk_create(list(conversions.values()))
-            for conversion in conversions.values():
-                assert conversion.pk is not None  # the backends' RETURNING (MariaDB >= 10.5, SQLite >= 3.35)
-            DeviceKey.objects.bulk_create([row for c in conversions.values() for row in _device_keys_build(c)])
+            _instances_insert(Conversion, list(conversions.values()))
+            rows_insert(
+                DeviceKey,
+                fields=DEVICE_KEY_FIELDS,
+                rows=[row for c in conversions.values() for row in _device_key_rows_build(c)],
+            )
         traces = {
             i: _trace_build(event=events[i], keys=keys_of[i], explained=explained, conversion=conversions.get(i))
             for i, explained in decided_in_wave.items()
         }
-        MatchTrace.objects.bulk_create(list(traces.values()))
+        _instances_insert(MatchTrace, list(traces.values()))
         postbacks_plan_new(
             planned=[
                 (conversion, platforms.EVENT_ACTIVATE, events[i].event_id, events[i].occurred_at, None)
@@ -243,14 +246,33 @@ def _device_lock(*, keys: list[tuple[str, str]]) -> None:
     if not ordered:
         return
     now = timezone.now()
-    # MySQL's ON DUPLICATE KEY takes no conflict target; SQLite's ON CONFLICT needs one.
-    target = ["app_id", "key"] if connection.features.supports_update_conflicts_with_target else None
-    DeviceLock.objects.bulk_create(
-        [DeviceLock(app_id=app_id, key=key, last_activation_at=now) for app_id, key in ordered],
-        update_conflicts=True,
-        unique_fields=target,
-        update_fields=["last_activation_at"],
+    rows_insert(
+        DeviceLock,
+        fields=["app_id", "key", "last_activation_at"],
+        rows=[(app_id, key, now) for app_id, key in ordered],
+        update_on_conflict=["last_activation_at"],
+        unique_fields=["app_id", "key"],  # SQLite's conflict target (MySQL's ON DUPLICATE KEY takes none)
     )
+
+
+def _instances_insert(model: type[Conversion] | type[MatchTrace], instances: list) -> None:
+    """Insert these unsaved instances in one multi-row INSERT (`core.db.rows_insert`: what
+    `bulk_create` writes, without its per-value compilation) and give them their primary
+    keys and `created_at`, as `bulk_create` does."""
+    now = timezone.now()
+    fields = _insert_fields(model)
+    for instance in instances:
+        instance.created_at = now
+    pks = rows_insert(
+        model, fields=fields, rows=[[getattr(obj, name) for name in fields] for obj in instances], returning_pk=True
+    )
+    for instance, pk in zip(instances, pks, strict=True):  # the backends' RETURNING (MariaDB >= 10.5, SQLite >= 3.35)
+        instance.pk = pk
+        instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS
+
+
+def _insert_fields(model: type[Conversion] | type[MatchTrace]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields if not field.primary_key]
 
 
 def _conversion_build(
@@ -304,9 +326,14 @@ def _conversion_build(
     )
 
 
-def _device_keys_build(conversion: Conversion) -> list[DeviceKey]:
+DEVICE_KEY_FIELDS = ("app_id", "key", "conversion_id", "activated_at")
+
+
+def _device_key_rows_build(conversion: Conversion) -> list[tuple[str, str, int, datetime]]:
+    """The `DeviceKey` rows of a saved conversion (DEVICE_KEY_FIELDS)."""
+    assert conversion.pk is not None
     return [
-        DeviceKey(app_id=conversion.app_id, key=key, conversion=conversion, activated_at=conversion.activated_at)
+        (conversion.app_id, key, conversion.pk, conversion.activated_at)
         for key in devices.flat_keys(conversion.device_keys)
     ]
 

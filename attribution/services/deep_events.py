@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import IntegerField, Value
 from django.utils import timezone
 
 from attribution import devices, selectors
@@ -125,24 +126,17 @@ def _pending_resolve(*, app_id: str, keys: dict[str, list[str]], user_id: str, c
 
 def _pending_resolve_many(*, waiting_for: list[tuple[str, list[str], str, Conversion | None]]) -> int:
     """`_pending_resolve` for several activations, in their order: (app id, device keys
-    `kind:value`, user id, the conversion or None when organic) each. Two index lookups
-    (by key, by user) for all of them; rows are locked only when there is something to
-    resolve. An event that waited for two of them goes to the first (as one by one)."""
+    `kind:value`, user id, the conversion or None when organic) each. One statement reads
+    both indexes (by key, by user: a UNION ALL) for all of them; rows are locked only when
+    there is something to resolve. An event that waited for two of them goes to the first
+    (as one by one)."""
     apps = {app_id for app_id, _, _, _ in waiting_for}
     all_keys = {key for _, flat, _, _ in waiting_for for key in flat}
     users = {user_id for _, _, user_id, _ in waiting_for if user_id}
     by_key: dict[tuple[str, str], set[int]] = {}
     by_user: dict[tuple[str, str], set[int]] = {}
-    if all_keys:
-        for event_id, app_id, key in PendingEventKey.objects.filter(app_id__in=apps, key__in=all_keys).values_list(
-            "event_id", "app_id", "key"
-        ):
-            by_key.setdefault((app_id, key), set()).add(event_id)
-    if users:
-        for pk, app_id, user_id in PendingEvent.objects.filter(
-            app_id__in=apps, user_id__in=users, status=PendingEventStatus.PENDING
-        ).values_list("pk", "app_id", "user_id"):
-            by_user.setdefault((app_id, user_id), set()).add(pk)
+    for event_id, app_id, value, is_user in _waiting_event_ids(apps=apps, keys=all_keys, users=users):
+        (by_user if is_user else by_key).setdefault((app_id, value), set()).add(event_id)
     wanted = [
         set().union(*(by_key.get((app_id, key), set()) for key in flat), by_user.get((app_id, user_id), set()))
         for app_id, flat, user_id, _ in waiting_for
@@ -167,6 +161,27 @@ def _pending_resolve_many(*, waiting_for: list[tuple[str, list[str], str, Conver
                 _pending_event_apply(event, conversion, when="when the activation arrived")
             resolved.add(event.pk)
     return len(resolved)
+
+
+def _waiting_event_ids(*, apps: set[str], keys: set[str], users: set[str]) -> list[tuple[int, str, str, int]]:
+    """(event id, app id, key or user id, 1 when found by user) of the events of `apps`
+    that wait under one of `keys` (any status: the lock below reads the pending ones) or
+    for one of `users` (pending): one statement for both indexes."""
+    by_key = (
+        PendingEventKey.objects.filter(app_id__in=apps, key__in=keys)
+        .order_by()
+        .values_list("event_id", "app_id", "key", Value(0, output_field=IntegerField()))
+    )
+    by_user = (
+        PendingEvent.objects.filter(app_id__in=apps, user_id__in=users, status=PendingEventStatus.PENDING)
+        .order_by()  # the model's ordering: none in a UNION's parts
+        .values_list("pk", "app_id", "user_id", Value(1, output_field=IntegerField()))
+    )
+    if keys and users:
+        return list(by_key.union(by_user, all=True))
+    if keys:
+        return list(by_key)
+    return list(by_user) if users else []
 
 
 def pending_events_retry(*, max_age_days: int = 7) -> dict[str, int]:

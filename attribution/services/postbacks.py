@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from attribution import client, platforms
 from attribution.models import Conversion, FraudStatus, Postback, PostbackAttempt, PostbackStatus
 from core import metrics
+from core.db import rows_insert
 from core.errors import Conflict
 from core.outbound import OutboundRefused
 
@@ -81,29 +82,20 @@ def postback_wanted(*, conversion: Conversion, event_type: str) -> bool:
     return conversion.fraud_status != FraudStatus.REJECTED
 
 
-def postbacks_plan_new(*, planned: list[tuple[Conversion, str, str, datetime, int | None]]) -> list[Postback]:
+def postbacks_plan_new(*, planned: list[tuple[Conversion, str, str, datetime, int | None]]) -> list[int]:
     """`postback_plan` for conversions created in this transaction (so none has a postback
     yet): (conversion, event_type, source_event_id, event_time, amount_fen) each, the wanted
-    ones created in one multi-row insert and each sent after commit."""
+    ones created in one multi-row insert and each sent after commit. Returns their ids."""
     now = timezone.now()
     rows = [
-        Postback(
-            conversion=conversion,
-            event_type=event_type,
-            source_event_id=source_event_id,
-            event_time=event_time,
-            amount_fen=amount_fen,
-            next_attempt_at=now,
-        )
+        (conversion.pk, event_type, source_event_id, event_time, amount_fen, now)
         for conversion, event_type, source_event_id, event_time, amount_fen in planned
         if postback_wanted(conversion=conversion, event_type=event_type)
     ]
-    if not rows:
-        return []
-    created = Postback.objects.bulk_create(rows)
-    for postback in created:
-        assert postback.pk is not None  # the backends' RETURNING (MariaDB >= 10.5, SQLite >= 3.35)
-        _enqueue_after_commit(postback.pk)
+    fields = ("conversion_id", "event_type", "source_event_id", "event_time", "amount_fen", "next_attempt_at")
+    created = rows_insert(Postback, fields=fields, rows=rows, returning_pk=True)
+    for postback_id in created:
+        _enqueue_after_commit(postback_id)
     return created
 
 
