@@ -1,0 +1,132 @@
+"""`core.db.rows_insert` writes what `bulk_create` writes (defaults, auto_now_add, JSON,
+aware datetimes, foreign keys), returns the new primary keys in row order, upserts like
+`bulk_create(update_conflicts=True)` and splits a large insert as `bulk_create` does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from attribution import services
+from attribution.models import Conversion, DeviceLock, Postback
+from core.db import rows_insert
+
+pytestmark = pytest.mark.django_db
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SKIP = {"id", "created_at", "activation_event_id", "click_id"}
+
+
+def _link():
+    return services.tracking_link_create(
+        platform="oceanengine", app_id="com.rows.app", os="ios", campaign_name="rows", postback_activate=True
+    )
+
+
+def _conversion(link, n: int) -> Conversion:
+    at = datetime(2026, 11, 30, 21, 15, 7, 123456, tzinfo=SHANGHAI)
+    return Conversion(
+        link=link,
+        platform="oceanengine",
+        app_id="com.rows.app",
+        os="ios",
+        activation_event_id=f"ev-{n}",
+        click_id=f"click-{n}",
+        click_at=at - timedelta(seconds=30),
+        activated_at=at,
+        seconds_to_install=30,
+        match_method="idfa",
+        match_key="idfa:ABC",
+        user_id="用户",
+        callback="https://ad.example/cb?x=1&y=“quoted”",
+        click={"id": "the-click", "ua": "Mozilla/5.0 (iPhone)", "us": 12, "nested": {"a": [1, 2.5, None, True]}},
+        device_keys={"idfa": ["ABC"], "ipua": ["198.51.100.1+ua"]},
+        is_test=True,
+        fraud_status="flagged",
+        fraud_rule="ctit",
+        fraud_reason="installed 30 s after the click",
+    )
+
+
+def _columns(conversion: Conversion) -> list[str]:
+    return [f.attname for f in Conversion._meta.concrete_fields if f.attname not in ("id", "created_at")]
+
+
+def test_rows_insert_writes_what_bulk_create_writes():
+    link = _link()
+    by_orm = _conversion(link, 1)
+    Conversion.objects.bulk_create([by_orm])
+    raw = _conversion(link, 2)
+    fields = _columns(raw)
+    before = timezone.now()
+    [pk] = rows_insert(Conversion, fields=fields, rows=[[getattr(raw, name) for name in fields]], returning_pk=True)
+    orm_row, raw_row = (
+        Conversion.objects.filter(pk=pk_).values().get() for pk_ in (by_orm.pk, pk)
+    )  # read back through the ORM: the same Python values
+    assert {k: v for k, v in raw_row.items() if k not in SKIP} == {k: v for k, v in orm_row.items() if k not in SKIP}
+    assert raw_row["released_by"] == "" and raw_row["released_at"] is None  # left out: the field's default
+    assert before <= raw_row["created_at"] <= timezone.now()  # auto_now_add
+    assert raw_row["activated_at"] == datetime(2026, 11, 30, 21, 15, 7, 123456, tzinfo=SHANGHAI)
+
+
+def test_rows_insert_returns_the_primary_keys_in_row_order_and_splits_like_bulk_create():
+    link = _link()
+    conversions = [_conversion(link, n) for n in range(120)]  # SQLite: more parameters than one statement takes
+    fields = _columns(conversions[0])
+    pks = rows_insert(
+        Conversion, fields=fields, rows=[[getattr(c, name) for name in fields] for c in conversions], returning_pk=True
+    )
+    assert len(set(pks)) == 120
+    assert dict(Conversion.objects.values_list("pk", "activation_event_id")) == {
+        pk: f"ev-{n}" for n, pk in enumerate(pks)
+    }
+
+
+def test_left_out_fields_take_their_defaults():
+    link = _link()
+    conversion = _conversion(link, 1)
+    conversion.save()
+    at = timezone.now()
+    [pk] = rows_insert(
+        Postback,
+        fields=("conversion_id", "event_type", "source_event_id", "event_time", "next_attempt_at"),
+        rows=[(conversion.pk, "activate", "ev-1", at, at)],
+        returning_pk=True,
+    )
+    postback = Postback.objects.get(pk=pk)
+    assert (postback.status, postback.attempt_count, postback.amount_fen, postback.claimed_until) == (
+        "pending",
+        0,
+        None,
+        None,
+    )
+    assert postback.last_error == "" and postback.event_time == at and postback.created_at is not None
+
+
+def test_an_upsert_updates_the_clashing_rows_and_inserts_the_others():
+    first, later = timezone.now() - timedelta(hours=1), timezone.now()
+    fields = ("app_id", "key", "last_activation_at")
+
+    def upsert(rows):
+        rows_insert(
+            DeviceLock,
+            fields=fields,
+            rows=rows,
+            update_on_conflict=["last_activation_at"],
+            unique_fields=["app_id", "key"],
+        )
+
+    upsert([("app", "idfa:A", first), ("app", "idfa:B", first)])
+    upsert([("app", "idfa:B", later), ("app", "idfa:C", later)])
+    assert dict(DeviceLock.objects.values_list("key", "last_activation_at")) == {
+        "idfa:A": first,
+        "idfa:B": later,
+        "idfa:C": later,
+    }
+
+
+def test_an_unknown_field_is_refused():
+    with pytest.raises(ValueError, match="no column"):
+        rows_insert(DeviceLock, fields=("app_id", "nope"), rows=[("app", "x")])
