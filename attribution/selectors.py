@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q
@@ -44,14 +44,23 @@ class Candidate:
     def as_dict(self) -> dict:
         # dataclasses.asdict's field order, without its deep copy (a stored click is flat
         # JSON): a batch of activations builds one per candidate of each trace.
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["click"] = dict(self.click)
-        data["click_at"] = (
-            datetime.fromtimestamp(self.click_at_ms / 1000, tz=timezone.get_current_timezone()).isoformat()
-            if self.click_at_ms
-            else None
-        )
-        return data
+        return {
+            "link_id": self.link_id,
+            "platform": self.platform,
+            "kind": self.kind,
+            "key": self.key,
+            "click_id": self.click_id,
+            "click_at_ms": self.click_at_ms,
+            "click": dict(self.click),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "clicks_on_key": self.clicks_on_key,
+            "click_at": (
+                datetime.fromtimestamp(self.click_at_ms / 1000, tz=timezone.get_current_timezone()).isoformat()
+                if self.click_at_ms
+                else None
+            ),
+        }
 
 
 @dataclass

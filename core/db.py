@@ -6,6 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import NotSupportedError, OperationalError, connection, models
@@ -143,8 +144,19 @@ def _db_adapter(field: models.Field) -> Callable[[Any], Any]:
         kind = type(field.target_field)  # type: ignore[attr-defined]
     if kind is models.DateTimeField:
         adapt = ops.adapt_datetimefield_value
-        # aware: straight to the backend; naive: the ORM's way (made aware, with its warning)
-        return lambda value: adapt(value) if value is None or timezone.is_aware(value) else prepared(value)
+        seen: dict[datetime, Any] = {}  # rows of a batch share moments (the time zone conversion is the cost)
+
+        def adapt_datetime(value: Any) -> Any:
+            if value is None:
+                return None
+            if timezone.is_naive(value):
+                return prepared(value)  # the ORM's way: made aware, with its warning
+            adapted = seen.get(value)
+            if adapted is None:
+                adapted = seen[value] = adapt(value)
+            return adapted
+
+        return adapt_datetime
     if kind is models.JSONField:
         encoder = field.encoder  # type: ignore[attr-defined]
         return lambda value: prepared(value) if value is None else ops.adapt_json_value(value, encoder)

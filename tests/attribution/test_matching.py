@@ -233,3 +233,15 @@ def test_activation_from_an_os_other_than_ios_or_android_is_matched_across_the_a
     assert (trace.outcome, trace.os) == ("attributed", "")
     assert Conversion.objects.get().os == "android"
     assert not DeadLetter.objects.exists()
+
+
+def test_a_candidate_in_a_trace_has_every_field_in_dataclass_order_and_its_click_time():
+    from dataclasses import asdict, fields
+
+    from attribution.selectors import Candidate
+
+    cand = Candidate(1, "oceanengine", "idfa", "ABC", click_id="c1", click_at_ms=1764210902123, click={"id": "c1"})
+    data = cand.as_dict()
+    assert list(data) == [f.name for f in fields(Candidate)] + ["click_at"]
+    assert {k: v for k, v in data.items() if k != "click_at"} == asdict(cand)
+    assert data["click_at"] == "2025-11-27T10:35:02.123000+08:00"
