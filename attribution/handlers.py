@@ -36,7 +36,8 @@ def handle_app_activated(payload: dict) -> None:
 def handle_app_activated_batch(payloads: list[dict]) -> None:
     """A consumer batch of activations: one set-based service call (the same end state as
     `handle_app_activated` on each, in order)."""
-    services.activations_record_many(events=[_activation(payload) for payload in payloads])
+    # the consumer's batch savepoint holds this call alone (docs/events.md): no savepoint of its own
+    services.activations_record_many(events=[_activation(payload) for payload in payloads], savepoint=False)
 
 
 def _deep(payload: dict, event_type: str) -> None:

@@ -102,8 +102,7 @@ def activation_record(
     return ActivationOutcome(explained.outcome, conversion, trace)
 
 
-@transaction.atomic
-def activations_record_many(*, events: list[Activation]) -> list[ActivationOutcome]:
+def activations_record_many(*, events: list[Activation], savepoint: bool = True) -> list[ActivationOutcome]:
     """`activation_record` for a batch, in order, with the end state of recording them one
     by one (same winners, windows, reinstall rule, fraud verdicts, postbacks planned once
     and sent after commit, pending events applied or discarded), but set-based: one
@@ -117,7 +116,16 @@ def activations_record_many(*, events: list[Activation]) -> list[ActivationOutco
     the events of one wave share no device key, so none reads what another writes. An
     event whose winning click another conversion already holds (or an event id recorded
     before) breaks the insert's unique key: the batch raises and the consumer applies its
-    events one by one (the one-by-one outcome: that event alone fails)."""
+    events one by one (the one-by-one outcome: that event alone fails).
+
+    Atomic: `savepoint=False` when the caller's own savepoint holds exactly this call
+    (the consumer's batch savepoint: the batch handler), so that an error rolls that one
+    back instead of a savepoint of ours (one SAVEPOINT and one RELEASE fewer a batch)."""
+    with transaction.atomic(savepoint=savepoint):
+        return _activations_record_many(events)
+
+
+def _activations_record_many(events: list[Activation]) -> list[ActivationOutcome]:
     if not events:
         return []
     keys_of = [devices.activation_keys(e.device, ip=e.ip, ua=e.ua) for e in events]
