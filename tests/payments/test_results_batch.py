@@ -232,8 +232,8 @@ def test_many_paid_results_take_a_fixed_number_of_statements(fake_payments):
     with CaptureQueriesContext(connection) as queries:
         results = services.payment_results_apply_many(payloads=[result_event(o) for o in orders], source="event")
     assert [r.outcome for r in results] == ["applied"] * 12
-    # savepoint/begin, ids, orders FOR UPDATE, products FOR UPDATE, memberships, UPDATE
-    # orders, INSERT events, INSERT entitlements, INSERT results, release/commit
+    # begin, ids, orders FOR UPDATE, products FOR UPDATE, memberships, UPDATE orders,
+    # INSERT events, INSERT entitlements, INSERT results, commit
     assert len(queries.captured_queries) <= 10, [q["sql"][:80] for q in queries.captured_queries]
     assert Order.objects.filter(state="paid").count() == 12
     assert Entitlement.objects.count() == 12
