@@ -139,8 +139,9 @@ def _claim_read_sql() -> str:
     """One query with all a claim decides on: the pack, its component's
     `enabled`, its activity's status, the user's page claims so far and
     whether any shard holds stock (EXISTS: it stops at the first such shard,
-    where a sum read all 64 of a hot pack's shards for every claim). Plain SQL: built once, no ORM compilation per claim
-    (the claim's Python time is most of its cost under many clients)."""
+    where a sum read all 64 of a hot pack's shards for every claim). Plain SQL:
+    built once, no ORM compilation per claim (the claim's Python time is most of
+    its cost under many clients)."""
     from activities.models import Activity
 
     pack, component = CouponPack._meta.db_table, Component._meta.db_table
@@ -399,111 +400,29 @@ def _claim_slot_insert(*, pack: CouponPack, user_id: str, first: int, now: datet
 _SHARD_TAKE: list[str] = []
 
 
-def _shard_take_sql() -> str:
+def _shard_update(pack_id: int, slot: int) -> int:
+    """Take one unit of shard `slot`, only while the pack is enabled (claims
+    stop at once when it is disabled). Plain SQL, built once."""
     if not _SHARD_TAKE:
         shard, pack = CouponStockShard._meta.db_table, CouponPack._meta.db_table
         _SHARD_TAKE.append(
-            f"UPDATE {shard} SET remaining = remaining - 1 WHERE id = %s AND pack_id = %s AND remaining > 0"
+            f"UPDATE {shard} SET remaining = remaining - 1 WHERE pack_id = %s AND slot = %s AND remaining > 0"
             f" AND EXISTS (SELECT 1 FROM {pack} p WHERE p.id = %s AND p.enabled)"
         )
-    return _SHARD_TAKE[0]
-
-
-# A hot pack's shard row ids by slot, per process (bounded like the items). A
-# shard is taken by its primary key, not by (pack, slot): MariaDB keeps the row
-# lock of a row it read through the secondary (pack, slot) index even when
-# `remaining > 0` then refuses it, so a claim that found a shard empty held it
-# until its commit, and at sell-out claims walking empty shards in different
-# orders deadlocked (InnoDB status: victims holding 8 empty shards each; 30-60
-# `db_retry` reruns a bench run). Read by primary key without a wait, READ
-# COMMITTED releases a row the WHERE refuses at once
-# (tests/coupons/test_concurrency_shards.py proves it on MariaDB). A stale id
-# (shards made again) only takes nothing: the fallback of `_shard_take` reads
-# the current rows.
-_SHARD_IDS_CACHE: dict[int, tuple[int, tuple[int, ...]]] = {}
-_SHARD_IDS_CACHE_SIZE = 512
-
-
-def _shard_ids(pack: CouponPack) -> tuple[int, ...]:
-    cached = _SHARD_IDS_CACHE.get(pack.pk)
-    if cached is not None and cached[0] == pack.stock_shards:
-        return cached[1]
-    ids = tuple(
-        CouponStockShard.objects.filter(pack_id=pack.pk, slot__lt=pack.stock_shards)
-        .order_by("slot")
-        .values_list("pk", flat=True)
-    )
-    if len(_SHARD_IDS_CACHE) >= _SHARD_IDS_CACHE_SIZE:
-        _SHARD_IDS_CACHE.pop(next(iter(_SHARD_IDS_CACHE)), None)
-    _SHARD_IDS_CACHE[pack.pk] = (pack.stock_shards, ids)
-    return ids
-
-
-def _shard_update(pack_id: int, shard_id: int) -> int:
-    """Take one unit of the shard row `shard_id` (by primary key: see
-    `_SHARD_IDS_CACHE`) of pack `pack_id`, only while the pack is enabled
-    (claims stop at once when it is disabled). Plain SQL, built once. Waits
-    for a claim in flight that holds the row."""
     with connection.cursor() as cursor:
-        cursor.execute(_shard_take_sql(), [shard_id, pack_id, pack_id])
+        cursor.execute(_SHARD_TAKE[0], [pack_id, slot, pack_id])
         return int(cursor.rowcount)
-
-
-# MariaDB's NOWAIT for one statement: a lock wait timeout of 0 fails the
-# statement at once (error 1205) and leaves the transaction as it was.
-_NOWAIT = "SET STATEMENT innodb_lock_wait_timeout=0 FOR "
-_LOCK_WAIT_TIMEOUT = 1205
-
-
-def _shard_update_nowait(pack_id: int, shard_id: int) -> int | None:
-    """`_shard_update` without waiting: None when another transaction holds the
-    row. Only on MariaDB; elsewhere it waits like `_shard_update`. The statement
-    goes through the driver's cursor: a refused lock is an answer here, not a
-    failing statement for Django (its error counter, its connection check)."""
-    if not (connection.vendor == "mysql" and getattr(connection, "mysql_is_mariadb", False)):
-        return _shard_update(pack_id, shard_id)
-    connection.ensure_connection()
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(_NOWAIT + _shard_take_sql(), [shard_id, pack_id, pack_id])
-        return int(cursor.rowcount)
-    except connection.Database.OperationalError as exc:  # type: ignore[attr-defined]
-        if exc.args and exc.args[0] == _LOCK_WAIT_TIMEOUT:
-            return None
-        raise
-    finally:
-        cursor.close()
 
 
 def _shard_take(pack: CouponPack) -> None:
-    """Take one unit from one of up to 3 random shards, else from another
-    non-empty one, else from the reservoir; sold out only when all are empty.
-
-    Waits are what deadlocked claims at sell-out: a claim that waited for a
-    shard and then found it empty keeps that row's lock until it commits
-    (MariaDB, even by primary key), so two claims walking shards could each
-    hold what the other waits for (InnoDB status: victims holding 8 empty
-    shards; 30-60 `db_retry` reruns a bench run). So shards are tried without
-    waiting (MariaDB; a shard held by a claim in flight is skipped, another
-    one tried), and only when every non-empty shard is held by a claim in
-    flight (which may still roll back: those units are not sold) does the
-    claim wait for them, in id order, one order for every claim."""
-    ids = _shard_ids(pack)
-    if ids:
-        for shard_id in random.sample(ids, min(3, len(ids))):
-            if _shard_update_nowait(pack.pk, shard_id):
-                return
+    """Take one unit from a random shard, else from any non-empty one, else
+    from the reservoir; sold out only when all are empty."""
+    if _shard_update(pack.pk, random.randrange(pack.stock_shards)):
+        return
     for _try in range(pack.stock_shards + 2):
-        others = list(CouponStockShard.objects.filter(pack_id=pack.pk, remaining__gt=0).values_list("pk", flat=True))
+        others = list(CouponStockShard.objects.filter(pack_id=pack.pk, remaining__gt=0).values_list("slot", flat=True))
         random.shuffle(others)
-        held = []
         for other in others:
-            taken = _shard_update_nowait(pack.pk, other)
-            if taken:
-                return
-            if taken is None:
-                held.append(other)
-        for other in sorted(held):
             if _shard_update(pack.pk, other):
                 return
         if not others:
