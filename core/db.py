@@ -140,7 +140,7 @@ def _db_adapter(field: models.Field) -> Callable[[Any], Any]:
         return field.get_db_prep_save(value, connection)
 
     kind = type(field)
-    if kind is models.ForeignKey:
+    if kind is models.ForeignKey or kind is models.OneToOneField:
         kind = type(field.target_field)  # type: ignore[attr-defined]
     if kind is models.DateTimeField:
         adapt = ops.adapt_datetimefield_value

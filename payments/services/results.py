@@ -18,6 +18,7 @@ from django.db.models import Field, Max, Model
 from django.utils import timezone
 
 from core import metrics
+from core.db import rows_insert
 from payments.models import (
     Entitlement,
     EntitlementKind,
@@ -198,9 +199,10 @@ def _apply_paid(
 # moves stock and entitlements: those go through `payment_result_apply` itself.
 #
 # The batch reads only the columns it decides on and writes rows built as plain
-# tuples with one multi-row statement per table (`_insert`, `_orders_update`): at 50
-# results a batch, building and compiling model instances (`Order`/`Product` reads,
-# `bulk_create`'s per-object preparation) cost more than the statements themselves.
+# tuples with one multi-row statement per table (`core.db.rows_insert`, which adapts
+# the values as the ORM does, and `_orders_update`): at 50 results a batch, building
+# and compiling model instances (`Order`/`Product` reads, `bulk_create`'s per-object
+# preparation) cost more than the statements themselves.
 
 
 @dataclass(slots=True)
@@ -247,21 +249,23 @@ class _LockedProduct:
     entitlement_quantity: int
 
 
-_EVENT_FIELDS = ("order", "from_state", "to_state", "cause", "detail", "created_at")
+# the columns the batch gives `rows_insert` (attnames), in the order of its tuples;
+# an entitlement's `revoked_at` is left out (its default, NULL)
+_EVENT_FIELDS = ("order_id", "from_state", "to_state", "cause", "detail", "created_at")
 _ENTITLEMENT_FIELDS = (
-    "order",
-    "product",
+    "order_id",
+    "product_id",
     "user_id",
     "kind",
     "quantity",
     "granted_at",
     "valid_from",
     "valid_until",
-    "revoked_at",
 )
-# every column of PaymentResult but the id, in the model's order (`from_db` takes them so)
-_RESULT_FIELDS = tuple(f.name for f in PaymentResult._meta.concrete_fields if not f.primary_key)
+# every column of PaymentResult, in the model's order (`from_db` takes them so); the
+# batch writes all but the id
 _RESULT_ATTNAMES = tuple(f.attname for f in PaymentResult._meta.concrete_fields)
+_RESULT_FIELDS = tuple(f.attname for f in PaymentResult._meta.concrete_fields if not f.primary_key)
 
 
 def _paid_fast(order: _LockedOrder, f: ResultFields) -> bool:
@@ -276,37 +280,22 @@ def _column(model: type[Model], name: str) -> str:
     return str(field.column)
 
 
-def _insert(model: type[Model], names: tuple[str, ...], rows: list[tuple], *, returning: bool = False) -> list[int]:
-    """Multi-row INSERT of `rows` (values as the database takes them, in the order of
-    the fields `names`): what `bulk_create` writes, without its per-object preparation.
-    With `returning`, the new ids in row order where the database returns them (as
-    `bulk_create`: MariaDB ≥ 10.5, SQLite ≥ 3.35), else none."""
-    if not rows:
-        return []
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(_column(model, name)) for name in names)
-    one = "(" + ", ".join(["%s"] * len(names)) + ")"
-    returned = returning and connection.features.can_return_rows_from_bulk_insert
-    tail = f" RETURNING {quote(str(model._meta.pk.column))}" if returned else ""
-    size = max(1, connection.ops.bulk_batch_size(list(names), rows))
-    ids: list[int] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            cursor.execute(
-                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([one] * len(chunk))}{tail}",
-                [value for row in chunk for value in row],
-            )
-            if returned:
-                ids += [row[0] for row in cursor.fetchall()]
-    return ids
-
-
-def _orders_update(orders: list[_LockedOrder], datetime_value: Callable[[datetime | None], Any]) -> None:
+def _orders_update(orders: list[_LockedOrder]) -> None:
     """One UPDATE of many orders (`_ORDER_WRITES`): `col = %s` where every order has
     the same value, else `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update`
-    writes, without the per-value expression objects it builds."""
-    quote = connection.ops.quote_name
+    writes, without the per-value expression objects it builds (datetimes adapted by
+    the backend once per moment: most orders of a batch share the same few)."""
+    ops = connection.ops
+    quote = ops.quote_name
+    adapted: dict[datetime, Any] = {}
+
+    def datetime_value(value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value not in adapted:
+            adapted[value] = ops.adapt_datetimefield_value(value)
+        return adapted[value]
+
     pk = quote(str(Order._meta.pk.column))
     for start in range(0, len(orders), 50):  # bounded parameters (SQLite)
         chunk = orders[start : start + 50]
@@ -365,7 +354,7 @@ class _ResultsBatch:
         self.now = timezone.now()
         self.changed: dict[int, _LockedOrder] = {}
         self.events: list[tuple] = []  # _EVENT_FIELDS but created_at
-        self.entitlements: list[tuple] = []  # _ENTITLEMENT_FIELDS, as the database takes them
+        self.entitlements: list[tuple] = []  # _ENTITLEMENT_FIELDS
         self.results: list[tuple[int, tuple]] = []  # (index in `done`, _RESULT_FIELDS but received_at)
         self.outcomes: Counter[str] = Counter()
         self.done: list[PaymentResult | None] = []
@@ -492,39 +481,22 @@ class _ResultsBatch:
     def flush(self) -> None:
         """One statement per table for what is held (the orders' UPDATE with a CASE
         per column), in the order the single path writes them."""
-        ops = connection.ops
         now = timezone.now()  # what auto_now_add sets at save
-        adapted: dict[datetime, Any] = {}  # most datetimes of a batch are the same few
-
-        def datetime_value(value: datetime | None) -> Any:
-            if value is None:
-                return None
-            if value not in adapted:
-                adapted[value] = ops.adapt_datetimefield_value(value)
-            return adapted[value]
-
         if self.changed:
-            _orders_update(list(self.changed.values()), datetime_value)
+            _orders_update(list(self.changed.values()))
         if self.events:
-            created = datetime_value(now)
-            encoder = OrderEvent._meta.get_field("detail").encoder
-            rows = [(*event[:4], ops.adapt_json_value(event[4], encoder), created) for event in self.events]
-            _insert(OrderEvent, _EVENT_FIELDS, rows)
+            rows_insert(OrderEvent, fields=_EVENT_FIELDS, rows=[(*event, now) for event in self.events])
         if self.entitlements:
-            rows = [
-                (*grant[:5], datetime_value(grant[5]), datetime_value(grant[6]), datetime_value(grant[7]), None)
-                for grant in self.entitlements
-            ]
-            _insert(Entitlement, _ENTITLEMENT_FIELDS, rows)
+            rows_insert(Entitlement, fields=_ENTITLEMENT_FIELDS, rows=self.entitlements)
         if self.results:
-            received = datetime_value(now)
-            encoder = PaymentResult._meta.get_field("payload").encoder
-            rows = [(*record[:-1], ops.adapt_json_value(record[-1], encoder), received) for _, record in self.results]
-            ids = _insert(PaymentResult, _RESULT_FIELDS, rows, returning=self.returning)
+            rows = [(*record, now) for _, record in self.results]
+            # the ids where the database returns them (as `bulk_create`), else none
+            returning = self.returning and connection.features.can_return_rows_from_bulk_insert
+            ids = rows_insert(PaymentResult, fields=_RESULT_FIELDS, rows=rows, returning_pk=returning)
             if self.returning:
-                for n, (index, record) in enumerate(self.results):
+                for n, (index, _) in enumerate(self.results):
                     self.done[index] = PaymentResult.from_db(
-                        connection.alias, _RESULT_ATTNAMES, (ids[n] if ids else None, *record, now)
+                        connection.alias, _RESULT_ATTNAMES, (ids[n] if ids else None, *rows[n])
                     )
         for outcome, count in self.outcomes.items():
             metrics.PAYMENT_RESULTS.labels(self.source, outcome).inc(count)
