@@ -42,7 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DURATION_S = int(os.environ.get("BENCH_ATTRIBUTION_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_ATTRIBUTION_ROUNDS", "3"))
 CONNECTIONS = 32
-ACTIVATIONS = int(os.environ.get("BENCH_ATTRIBUTION_ACTIVATIONS", "400"))
+# Events per drain: 2,000 (was 400). At 1,000-4,000 events/s a drain of 400 lasted
+# 0.1-0.4 s, and the consumer's start (first fetch, prefetch filling) weighed on the
+# no-op side most: single rounds ranged 0.23-0.96 at the same load. A backlog of
+# 2,000 measures the steady drain a real backlog is (rounds 0.50, 0.50, 0.34 at load 2).
+ACTIVATIONS = int(os.environ.get("BENCH_ATTRIBUTION_ACTIVATIONS", "2000"))
+ONE_BY_ONE = min(ACTIVATIONS, 400)  # the one-event-per-transaction rates beside it (slower: fewer events)
 
 # --- the baseline WSGI app (imported by gunicorn as bench.attribution:baseline_app) --
 _baseline = {}
@@ -381,22 +386,22 @@ def _activations(link) -> dict:
     from attribution.models import Conversion
     from bench import _events
 
-    def activations(batch_size=None) -> float:
-        bodies = _activation_bodies(link, ACTIVATIONS)
+    def activations(batch_size=None, count=ACTIVATIONS) -> float:
+        bodies = _activation_bodies(link, count)
         before = Conversion.objects.filter(link=link).count()
         rate = _events.drain("user_center", "app.activated", bodies, batch_size=batch_size)
-        assert Conversion.objects.filter(link=link).count() - before == ACTIVATIONS
+        assert Conversion.objects.filter(link=link).count() - before == count
         return rate
 
-    def noop(batch_size=None) -> float:
-        return _events.drain("user_center", _events.NOOP, _activation_bodies(link, ACTIVATIONS), batch_size=batch_size)
+    def noop(batch_size=None, count=ACTIVATIONS) -> float:
+        return _events.drain("user_center", _events.NOOP, _activation_bodies(link, count), batch_size=batch_size)
 
     load_before = _events.load_average()
     print(f"    load average before: {load_before}", flush=True)
     with _events.noop_like("app.activated"):  # a no-op batch handler too: the same consumer path
         value, base, _ = _events.interleaved(activations, noop, label="activations")
         one_value, one_base, _ = _events.interleaved(
-            lambda: activations(1), lambda: noop(1), rounds=1, label="activations one by one"
+            lambda: activations(1, ONE_BY_ONE), lambda: noop(1, ONE_BY_ONE), rounds=1, label="activations one by one"
         )
     load_after = _events.load_average()
     print(f"    load average after: {load_after}", flush=True)
