@@ -26,6 +26,7 @@ from components import registry
 from components.admin_extensions import admin_extension, component_remove
 from components.forms import config_summary
 from components.models import Component
+from core.admin_kit import ReadOnlyAdmin
 from core.errors import ApiError, DomainError
 
 BADGE_COLOURS = {
@@ -606,7 +607,7 @@ class ActivityAdmin(admin.ModelAdmin):
 
 
 @admin.register(ActivityRevision)
-class ActivityRevisionAdmin(admin.ModelAdmin):
+class ActivityRevisionAdmin(ReadOnlyAdmin):
     """Read-only: what each revision froze (roll back from the activity's page)."""
 
     list_display = ("activity", "number", "note", "created_by", "created_at", "serving")
@@ -628,18 +629,9 @@ class ActivityRevisionAdmin(admin.ModelAdmin):
             "<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.snapshot, ensure_ascii=False, indent=2)
         )
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "actor_label",
@@ -656,12 +648,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     @admin.display(description=_("Changes"))
     def changes_short(self, obj):
         return config_summary(obj.changes, 160)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

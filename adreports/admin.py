@@ -15,6 +15,7 @@ from adreports import crypto, selectors, services
 from adreports.alerting import ad_alert_resolve
 from adreports.models import AdAccount, AdDiscrepancy, AdManualCost, AdPull, AdReportRow, AdWarning
 from components.forms import CostInYuanForm
+from core.admin_kit import ReadOnlyAdmin
 from core.admin_site import read_only_view
 from core.errors import DomainError
 from core.money import yuan_text
@@ -53,17 +54,6 @@ class WarningBanner:
         for warning in selectors.open_warnings()[:5]:
             messages.warning(request, f"⚠ {warning.title} (×{warning.times})")
         return super().changelist_view(request, extra_context)
-
-
-class ReadOnlyAdmin(WarningBanner, admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AdAccount)
@@ -157,7 +147,7 @@ def _day(value: str | None, default: date) -> date:
 
 
 @admin.register(AdReportRow)
-class AdReportRowAdmin(ReadOnlyAdmin):
+class AdReportRowAdmin(WarningBanner, ReadOnlyAdmin):
     change_list_template = "adreports/admin/reportrow_change_list.html"
 
     def get_urls(self):
@@ -234,7 +224,7 @@ class AdReportRowAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AdPull)
-class AdPullAdmin(ReadOnlyAdmin):
+class AdPullAdmin(WarningBanner, ReadOnlyAdmin):
     list_display = (
         "started_at",
         "account",
@@ -253,14 +243,14 @@ class AdPullAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AdDiscrepancy)
-class AdDiscrepancyAdmin(ReadOnlyAdmin):
+class AdDiscrepancyAdmin(WarningBanner, ReadOnlyAdmin):
     list_display = ("day", "account", "metric", "theirs", "ours", "difference_percent", "large", "checked_at")
     list_filter = ("large", "metric", "account", "day")
     date_hierarchy = "day"
 
 
 @admin.register(AdWarning)
-class AdWarningAdmin(ReadOnlyAdmin):
+class AdWarningAdmin(WarningBanner, ReadOnlyAdmin):
     list_display = ("title", "kind", "account", "times", "first_at", "last_at", "resolved_at")
     list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
     actions = ["resolve"]

@@ -19,6 +19,7 @@ from alerts.models import (
     FraudRule,
     FraudRuleChange,
 )
+from core.admin_kit import ReadOnlyAdmin
 from core.errors import DomainError
 
 
@@ -137,38 +138,16 @@ class FraudRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(FraudRuleChange)
-class FraudRuleChangeAdmin(admin.ModelAdmin):
+class FraudRuleChangeAdmin(ReadOnlyAdmin):
     list_display = ("changed_at", "kind", "app_id", "changed_by", "before", "after")
     list_filter = ("kind",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class _ReadOnly(admin.ModelAdmin):
-    """Pipeline-health records: written by alerts.health, read here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ClickOutage)
-class ClickOutageAdmin(_ReadOnly):
+class ClickOutageAdmin(ReadOnlyAdmin):
     list_display = ("bucket_start", "count")
 
 
 @admin.register(BeatJobRun)
-class BeatJobRunAdmin(_ReadOnly):
+class BeatJobRunAdmin(ReadOnlyAdmin):
     list_display = ("job", "task", "last_run_at")

@@ -14,23 +14,13 @@ from django.utils.translation import gettext_lazy as _
 from analytics import admin_views, campaigns
 from analytics.models import CampaignRollup, LinkCampaign, LinkCost, LinkOutcomeRollup, LinkRollup, RollupRun
 from components.forms import CostInYuanForm
+from core.admin_kit import ReadOnlyAdmin
 from core.errors import DomainError
 from core.money import yuan_text
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(LinkRollup)
-class LinkRollupAdmin(_ReadOnly):
+class LinkRollupAdmin(ReadOnlyAdmin):
     list_display = (
         "bucket_start",
         "bucket_minutes",
@@ -63,7 +53,7 @@ def revenue_yuan(obj: CampaignRollup | LinkOutcomeRollup) -> str:
 
 
 @admin.register(CampaignRollup)
-class CampaignRollupAdmin(_ReadOnly):
+class CampaignRollupAdmin(ReadOnlyAdmin):
     list_display = (
         "bucket_start",
         "activity_id",
@@ -82,13 +72,13 @@ class CampaignRollupAdmin(_ReadOnly):
 
 
 @admin.register(LinkOutcomeRollup)
-class LinkOutcomeRollupAdmin(_ReadOnly):
+class LinkOutcomeRollupAdmin(ReadOnlyAdmin):
     list_display = ("bucket_start", "link_id", "platform", "activity_id", "claims", "orders_paid", revenue_yuan)
     date_hierarchy = "bucket_start"
 
 
 @admin.register(RollupRun)
-class RollupRunAdmin(_ReadOnly):
+class RollupRunAdmin(ReadOnlyAdmin):
     list_display = ("kind", "bucket_start", "bucket_minutes", "rows", "rolled_at", "seconds")
     list_filter = ("kind", "bucket_minutes")
 

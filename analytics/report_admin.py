@@ -14,12 +14,13 @@ from django.utils.translation import gettext_lazy as _
 
 from analytics import report_subscriptions, selectors
 from analytics.models import DailyReport, ReportSubscription
+from core.admin_kit import ReadOnlyAdmin
 
 FILE_COLUMNS = {"xlsx": "xlsx_file", "csv": "csv_file", "html": "html_file"}
 
 
 @admin.register(DailyReport)
-class DailyReportAdmin(admin.ModelAdmin):
+class DailyReportAdmin(ReadOnlyAdmin):
     list_display = ("date", "status", "attempts", "sent_at", "recipient_list", "downloads", "error_short")
     list_filter = ("status",)
     date_hierarchy = "date"
@@ -40,15 +41,6 @@ class DailyReportAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra = {"local_mail_folder": selectors.local_mail_folder() is not None, **(extra_context or {})}
         return super().changelist_view(request, extra)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("recipients"))
     def recipient_list(self, obj: DailyReport) -> str:

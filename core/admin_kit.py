@@ -1,6 +1,8 @@
 """Shared admin pieces: every admin.py builds from these instead of its own copy.
 
 - `ReadOnlyInline`: a tabular inline that shows rows and changes nothing.
+- `ReadOnlyAdmin`: a model admin that lists and shows rows and adds, changes and
+  deletes nothing (records written by services and jobs: audit, rollups, pulls).
 - `NoWriteBackMixin`: for admins whose every field is read-only; Save on the change
   page writes nothing (Django would write back the whole row as read at the start of
   the request, undoing a state move, a revocation or a payment made meanwhile).
@@ -40,6 +42,17 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export import fields
 from import_export.admin import ExportMixin
 
+from core.admin_kit import ReadOnlyAdmin
 from core.errors import DomainError
 from core.money import yuan_text
 from core.spreadsheets import SafeExportResource
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 
 @admin.register(CouponTemplate)
-class CouponTemplateAdmin(admin.ModelAdmin):
+class CouponTemplateAdmin(ReadOnlyAdmin):
     """Every coupon of every pack, to find and read. A coupon is created and edited on
     its pack's screen (the coupon pack component: amounts in yuan, validity, how many
     per pack), so this list writes nothing."""
@@ -55,15 +56,6 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         (_("Validity"), {"fields": ("validity_kind", "valid_from", "valid_until", "valid_days")}),
     )
     readonly_fields = ("amount", "min_spend_yuan", "max_discount_yuan")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("amount off"), ordering="value")
     def amount(self, obj: CouponTemplate) -> str:
@@ -288,17 +280,6 @@ def _adopt(obj, saved) -> None:
         setattr(obj, field.attname, getattr(saved, field.attname))
     obj._state.adding = False
     obj._state.db = saved._state.db
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ClaimResource(SafeExportResource):

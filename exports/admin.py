@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_kit import ReadOnlyAdmin
 from exports.models import Partition
 
 
 @admin.register(Partition)
-class PartitionAdmin(admin.ModelAdmin):
+class PartitionAdmin(ReadOnlyAdmin):
     list_display = ("dataset", "hour", "status", "rows", "bytes", "files", "attempts", "exported_at", "short_error")
     list_filter = ("status", "dataset")
     search_fields = ("dataset", "error")
@@ -18,12 +19,3 @@ class PartitionAdmin(admin.ModelAdmin):
     @admin.display(description=_("error"))
     def short_error(self, obj: Partition) -> str:
         return obj.error[:120]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
