@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import translation
 from kombu import Connection
 from rest_framework.test import APIClient
@@ -209,17 +209,31 @@ def browser_page(request):
         browser.close()
 
 
-@pytest.fixture
-def operator_client(client, db):
-    """The test client logged in as a staff user of the operator group (the admin's
-    campaign staff)."""
+def _staff_login(client, group: str):
+    """`client` logged in as a new staff user of `group` (core.services' groups)."""
     from django.contrib.auth.models import Group
 
-    from core.services import OPERATOR_GROUP, groups_sync
+    from core.services import groups_sync
     from tests.factories import StaffUserFactory
 
     groups_sync()
     user = StaffUserFactory()
-    user.groups.add(Group.objects.get(name=OPERATOR_GROUP))
+    user.groups.add(Group.objects.get(name=group))
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def staff_client(db) -> Callable[[str], Client]:
+    """`staff_client(ANALYST_GROUP)`: a new test client logged in as a new staff user
+    of that group (one user and client per call)."""
+    return lambda group: _staff_login(Client(), group)
+
+
+@pytest.fixture
+def operator_client(client, db):
+    """The test client logged in as a staff user of the operator group (the admin's
+    campaign staff)."""
+    from core.services import OPERATOR_GROUP
+
+    return _staff_login(client, OPERATOR_GROUP)

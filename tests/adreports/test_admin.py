@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -17,7 +16,7 @@ from django.utils import timezone
 from adreports import crypto
 from adreports.alerting import ad_alert_raise
 from adreports.models import AdAccount, AdReportRow, WarningKind
-from core.services import ANALYST_GROUP, groups_sync
+from core.services import ANALYST_GROUP
 from tests.adreports.conftest import account_for
 from tests.adreports.fakes import wire_row
 
@@ -34,13 +33,8 @@ def boss():
 
 
 @pytest.fixture
-def analyst():
-    groups_sync()
-    user = get_user_model().objects.create_user("ana", "ana@example.com", "pw-for-tests-2026", is_staff=True)
-    user.groups.add(Group.objects.get(name=ANALYST_GROUP))
-    client = Client()
-    client.force_login(user)
-    return client
+def analyst(staff_client):
+    return staff_client(ANALYST_GROUP)
 
 
 def test_secrets_are_pasted_once_stored_encrypted_and_shown_masked(boss):

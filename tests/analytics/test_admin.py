@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from analytics.models import LinkCost
-from core.services import ANALYST_GROUP, OPERATOR_GROUP, groups_sync
+from core.services import ANALYST_GROUP, OPERATOR_GROUP
 
 pytestmark = pytest.mark.django_db
-
-
-def _staff(name: str, group: str) -> Client:
-    groups_sync()
-    user = get_user_model().objects.create_user(name, f"{name}@example.com", "pw-for-tests-2026", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _csv(token: str, cost: str = "99.90") -> SimpleUploadedFile:
     return SimpleUploadedFile("costs.csv", f"link_token,day,cost_yuan\n{token},2026-11-30,{cost}\n".encode())
 
 
-def test_operator_uploads_costs_and_a_bad_file_changes_nothing(make_link):
+def test_operator_uploads_costs_and_a_bad_file_changes_nothing(make_link, staff_client):
     link = make_link("oceanengine", os="ios")
-    operator = _staff("op", OPERATOR_GROUP)
+    operator = staff_client(OPERATOR_GROUP)
     response = operator.post("/admin/analytics/linkcost/upload/", {"file": _csv(link.token, "12x")})
     assert response.status_code == 200 and "Line 2" in response.content.decode()
     assert not LinkCost.objects.exists()
@@ -40,9 +28,9 @@ def test_operator_uploads_costs_and_a_bad_file_changes_nothing(make_link):
     assert operator.get("/admin/analytics/linkrollup/add/").status_code == 403
 
 
-def test_analyst_reads_rollups_and_costs_but_cannot_upload(make_link):
+def test_analyst_reads_rollups_and_costs_but_cannot_upload(make_link, staff_client):
     link = make_link("oceanengine", os="ios")
-    analyst = _staff("ana", ANALYST_GROUP)
+    analyst = staff_client(ANALYST_GROUP)
     assert analyst.get("/admin/analytics/linkrollup/").status_code == 200
     assert analyst.get("/admin/analytics/linkcost/").status_code == 200
     assert analyst.post("/admin/analytics/linkcost/upload/", {"file": _csv(link.token)}).status_code == 403
@@ -50,9 +38,9 @@ def test_analyst_reads_rollups_and_costs_but_cannot_upload(make_link):
     assert not LinkCost.objects.exists()
 
 
-def test_operator_types_a_link_cost_in_yuan_and_reads_it_in_yuan(make_link):
+def test_operator_types_a_link_cost_in_yuan_and_reads_it_in_yuan(make_link, staff_client):
     link = make_link("oceanengine", os="ios")
-    operator = _staff("op", OPERATOR_GROUP)
+    operator = staff_client(OPERATOR_GROUP)
     data = {"link": link.pk, "day": "2026-11-20", "cost_yuan": "1234.50", "note": ""}
     assert operator.post("/admin/analytics/linkcost/add/", data).status_code == 302
     assert LinkCost.objects.get().cost_fen == 123450

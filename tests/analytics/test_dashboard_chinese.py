@@ -8,23 +8,16 @@ import json
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.test import Client
 
-from core.services import ANALYST_GROUP, groups_sync
+from core.services import ANALYST_GROUP
 
 pytestmark = [pytest.mark.django_db, pytest.mark.chinese]
 
 
 @pytest.fixture
-def analyst() -> Client:
-    groups_sync()
-    user = get_user_model().objects.create_user("ana", "ana@example.com", "pw-for-tests-2026", is_staff=True)
-    user.groups.add(Group.objects.get(name=ANALYST_GROUP))
-    client = Client()
-    client.force_login(user)
-    return client
+def analyst(staff_client) -> Client:
+    return staff_client(ANALYST_GROUP)
 
 
 def _json_script(page: str, element_id: str) -> dict:

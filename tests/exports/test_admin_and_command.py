@@ -6,29 +6,17 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
-from django.test import Client
 from django.utils import timezone
 
-from core.services import ANALYST_GROUP, OPERATOR_GROUP, TECHNICAL_GROUP, groups_sync
+from core.services import ANALYST_GROUP, OPERATOR_GROUP, TECHNICAL_GROUP
 from exports import services
 from exports.models import Partition, PartitionStatus
 
 pytestmark = pytest.mark.django_db
 
 
-def _login(group: str) -> Client:
-    groups_sync()
-    user = get_user_model().objects.create_user(group, f"{group}@example.com", "pw-for-tests-2026", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def test_a_failed_export_is_recorded_shown_in_the_admin_and_retried_to_done(settings, tmp_path):
+def test_a_failed_export_is_recorded_shown_in_the_admin_and_retried_to_done(settings, tmp_path, staff_client):
     hour = services.hour_floor(timezone.now() - timedelta(hours=3))
     settings.EXPORT_URL = str(tmp_path / "a-file")
     (tmp_path / "a-file").write_text("not a folder")  # the destination is broken
@@ -39,7 +27,7 @@ def test_a_failed_export_is_recorded_shown_in_the_admin_and_retried_to_done(sett
 
     # Partitions are technical records: the technical group (on-call, data engineers)
     # sees the failure; it cannot add, change or delete one.
-    technical = _login(TECHNICAL_GROUP)
+    technical = staff_client(TECHNICAL_GROUP)
     page = technical.get("/admin/exports/partition/?status=failed")
     assert page.status_code == 200 and b"orders" in page.content and failed.error[:30].encode() in page.content
     assert technical.get(f"/admin/exports/partition/{failed.pk}/change/").status_code == 200  # a read-only view
@@ -47,8 +35,8 @@ def test_a_failed_export_is_recorded_shown_in_the_admin_and_retried_to_done(sett
     assert technical.get("/admin/exports/partition/add/").status_code == 403
     assert technical.post(f"/admin/exports/partition/{failed.pk}/delete/", {"post": "yes"}).status_code == 403
     # Campaign staff do not see them.
-    assert _login(ANALYST_GROUP).get("/admin/exports/partition/").status_code == 403
-    assert _login(OPERATOR_GROUP).get("/admin/exports/partition/").status_code == 403
+    assert staff_client(ANALYST_GROUP).get("/admin/exports/partition/").status_code == 403
+    assert staff_client(OPERATOR_GROUP).get("/admin/exports/partition/").status_code == 403
 
     settings.EXPORT_URL = str(tmp_path / "export")  # fixed: the retry completes it
     from exports.tasks import partition_export_task
