@@ -77,7 +77,7 @@ def rows_insert(
     # per column: (index in the row or -1, adapter, the left-out field's adapted value)
     plan: list[tuple[int, Callable[[Any], Any], Any]] = []
     for field in concrete:
-        adapt = _db_adapter(field)
+        adapt = db_value_adapter(field)
         if field.attname in given:
             plan.append((given[field.attname], adapt, None))
         else:
@@ -130,8 +130,9 @@ _INTEGER = frozenset(
 )
 
 
-def _db_adapter(field: models.Field) -> Callable[[Any], Any]:
-    """How `rows_insert` adapts a value of `field` as the ORM would: the driver gets what
+def db_value_adapter(field: models.Field) -> Callable[[Any], Any]:
+    """How `rows_insert` (and any plain-SQL write of model values, e.g. the payment
+    results' orders UPDATE) adapts a value of `field` as the ORM would: the driver gets what
     `get_db_prep_save` would give it. The common cases skip the ORM's layers (exact field
     types: a subclass may prepare its values); anything else goes through them."""
     ops = connection.ops

@@ -18,7 +18,7 @@ from django.db.models import Field, Max, Model
 from django.utils import timezone
 
 from core import metrics
-from core.db import rows_insert
+from core.db import db_value_adapter, rows_insert
 from payments.models import (
     Entitlement,
     EntitlementKind,
@@ -274,37 +274,32 @@ def _paid_fast(order: _LockedOrder, f: ResultFields) -> bool:
     return order.state != OrderState.CLOSED or order.paid_at is not None
 
 
-def _column(model: type[Model], name: str) -> str:
+def _field(model: type[Model], name: str) -> Field:
     field = model._meta.get_field(name)
     assert isinstance(field, Field)
-    return str(field.column)
+    return field
+
+
+def _column(model: type[Model], name: str) -> str:
+    return str(_field(model, name).column)
 
 
 def _orders_update(orders: list[_LockedOrder]) -> None:
     """One UPDATE of many orders (`_ORDER_WRITES`): `col = %s` where every order has
     the same value, else `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update`
-    writes, without the per-value expression objects it builds (datetimes adapted by
-    the backend once per moment: most orders of a batch share the same few)."""
-    ops = connection.ops
-    quote = ops.quote_name
-    adapted: dict[datetime, Any] = {}
-
-    def datetime_value(value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if value not in adapted:
-            adapted[value] = ops.adapt_datetimefield_value(value)
-        return adapted[value]
-
+    writes, without the per-value expression objects it builds (values adapted as
+    `core.db.rows_insert` adapts them: datetimes once per moment, most orders of a
+    batch share the same few)."""
+    quote = connection.ops.quote_name
+    adapters = {name: db_value_adapter(_field(Order, name)) for name in _ORDER_WRITES}
     pk = quote(str(Order._meta.pk.column))
     for start in range(0, len(orders), 50):  # bounded parameters (SQLite)
         chunk = orders[start : start + 50]
         sets: list[str] = []
         params: list[Any] = []
         for name in _ORDER_WRITES:
-            values = [getattr(order, name) for order in chunk]
-            if name in ("updated_at", "paid_at"):
-                values = [datetime_value(value) for value in values]
+            adapt = adapters[name]
+            values = [adapt(getattr(order, name)) for order in chunk]
             column = quote(_column(Order, name))
             if all(value == values[0] for value in values):
                 sets.append(f"{column} = %s")
