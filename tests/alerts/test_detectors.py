@@ -50,19 +50,7 @@ def _week(
             if reject_spike and link_id == 1 and reject_spike[0] <= moment < reject_spike[1]:
                 rejected += 150
             rows.append(
-                LinkRollup(
-                    bucket_start=moment,
-                    bucket_minutes=5,
-                    app_id=APP,
-                    platform="oceanengine",
-                    link_id=link_id,
-                    os=os,
-                    clicks=clicks,
-                    activations=activations,
-                    attributed=activations,
-                    rejected_clicks=rejected,
-                    rolled_at=moment + timedelta(minutes=6),
-                )
+                _rollup(moment, link_id=link_id, os=os, clicks=clicks, activations=activations, rejected=rejected)
             )
         moment += timedelta(minutes=5)
     LinkRollup.objects.bulk_create(rows, batch_size=2000)
@@ -240,7 +228,9 @@ def test_link_level_click_flooding_names_the_link(make_link):
     assert finding.labels == {"app": APP, "platform": "oceanengine", "link": str(flooded.id)}
 
 
-def _rollup(moment: datetime, *, link_id: int, os: str, clicks: int, activations: int = 0, app: str = APP):
+def _rollup(
+    moment: datetime, *, link_id: int, os: str, clicks: int, activations: int = 0, app: str = APP, rejected: int = 0
+):
     return LinkRollup(
         bucket_start=moment,
         bucket_minutes=5,
@@ -251,6 +241,7 @@ def _rollup(moment: datetime, *, link_id: int, os: str, clicks: int, activations
         clicks=clicks,
         activations=activations,
         attributed=activations,
+        rejected_clicks=rejected,
         rolled_at=moment + timedelta(minutes=6),
     )
 
