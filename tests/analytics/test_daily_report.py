@@ -200,16 +200,17 @@ def test_without_email_host_development_writes_mail_files_under_var(day_traffic,
     assert f"日报 {day_traffic['day']:%Y-%m-%d}".encode() in written.read_bytes() or b"Subject:" in written.read_bytes()
 
 
-def test_the_admin_shows_the_development_mail_folder_to_those_who_may_view_reports(day_traffic, settings, tmp_path):
+def test_the_admin_shows_the_development_mail_folder_to_those_who_may_view_reports(
+    day_traffic, settings, tmp_path, staff_client
+):
     from core.services import ANALYST_GROUP
-    from tests.analytics.test_admin import _staff
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path)
     settings.REPORT_RECIPIENTS = ["marketing@example.com"]
     reports.daily_report_send(day=day_traffic["day"])
     [written] = list(tmp_path.iterdir())
-    analyst = _staff("ana", ANALYST_GROUP)
+    analyst = staff_client(ANALYST_GROUP)
     assert "/admin/analytics/dailyreport/mail/" in analyst.get("/admin/analytics/dailyreport/").text
     folder = analyst.get("/admin/analytics/dailyreport/mail/")
     assert folder.status_code == 200 and written.name in folder.text
@@ -225,16 +226,15 @@ def test_the_admin_shows_the_development_mail_folder_to_those_who_may_view_repor
 
 
 def test_archive_in_the_admin_lists_and_downloads_files_for_analysts_who_cannot_write(
-    smtp, day_traffic, settings, tmp_path
+    smtp, day_traffic, settings, tmp_path, staff_client
 ):
     from core.services import ANALYST_GROUP, OPERATOR_GROUP
-    from tests.analytics.test_admin import _staff
 
     settings.MEDIA_ROOT = str(tmp_path)
     day = day_traffic["day"]
     call_command("report_daily", "--date", day.isoformat())
     archive = DailyReport.objects.get(date=day)
-    analyst = _staff("ana", ANALYST_GROUP)
+    analyst = staff_client(ANALYST_GROUP)
     page = analyst.get("/admin/analytics/dailyreport/")
     assert page.status_code == 200 and f"/admin/analytics/dailyreport/{archive.pk}/download/csv/" in page.text
     download = analyst.get(f"/admin/analytics/dailyreport/{archive.pk}/download/csv/")
@@ -242,7 +242,7 @@ def test_archive_in_the_admin_lists_and_downloads_files_for_analysts_who_cannot_
     assert f"huodong-daily-{day:%Y-%m-%d}.csv" in download["Content-Disposition"]
     assert analyst.get("/admin/analytics/reportsubscription/add/").status_code == 403
     assert analyst.post(f"/admin/analytics/dailyreport/{archive.pk}/delete/", {"post": "yes"}).status_code == 403
-    operator = _staff("op", OPERATOR_GROUP)
+    operator = staff_client(OPERATOR_GROUP)
     response = operator.post("/admin/analytics/reportsubscription/add/", {"email": "Boss@Example.com", "active": "on"})
     assert response.status_code == 302, response.content
     assert reports.report_recipients() == ["boss@example.com"]
