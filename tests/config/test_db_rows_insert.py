@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from attribution import services
-from attribution.models import Conversion, DeviceLock, Postback
+from attribution.models import Conversion, DeviceLock, Postback, PostbackStatus
 from core.db import rows_insert
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +130,59 @@ def test_an_upsert_updates_the_clashing_rows_and_inserts_the_others():
 def test_an_unknown_field_is_refused():
     with pytest.raises(ValueError, match="no column"):
         rows_insert(DeviceLock, fields=("app_id", "nope"), rows=[("app", "x")])
+
+
+# Text that escaping must get right: quotes, backslashes, NUL and the other characters
+# mysql_real_escape_string escapes, percent signs (nothing is %-formatted), the control
+# characters `core.db.mysql_literals` uses as stand-ins (those rows are bound value by
+# value instead), Chinese and a 4-byte emoji.
+HOSTILE = [
+    'it\'s "quoted"',
+    "back\\slash\\",
+    "nul\x00byte",
+    "line\nfeed\rreturn\x1aeof",
+    "100% %s %(x)s",
+    "stand-in \x1f quote",
+    "stand-in \x1e gap",
+    "中文 🎉",
+    "'); DROP TABLE attribution_devicelock; --",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_is_written_exactly(text):
+    at = timezone.now()
+    rows_insert(DeviceLock, fields=("app_id", "key", "last_activation_at"), rows=[(text, "k", at), ("a", text, at)])
+    assert set(DeviceLock.objects.values_list("app_id", "key")) == {(text, "k"), ("a", text)}
+
+
+def test_choices_members_are_written_as_their_values():
+    link = _link()
+    conversion = _conversion(link, 1)
+    conversion.save()
+    at = timezone.now()
+    [pk] = rows_insert(
+        Postback,
+        fields=("conversion_id", "event_type", "source_event_id", "event_time", "next_attempt_at", "status"),
+        rows=[(conversion.pk, "activate", "ev-1", at, at, PostbackStatus.PENDING)],
+        returning_pk=True,
+    )
+    assert Postback.objects.values_list("status", flat=True).get(pk=pk) == "pending"
+
+
+def test_mysql_literals_escapes_as_the_driver_binds_each_value():
+    from django.db import connection
+
+    from core.db import mysql_literals
+
+    if connection.vendor != "mysql":
+        pytest.skip("MySQL/MariaDB only")
+    connection.ensure_connection()
+    raw = connection.connection
+    values = [*(t for t in HOSTILE if "\x1e" not in t and "\x1f" not in t), None, 0, -7, 2**62, True, False]
+    literals = mysql_literals(values)
+    assert literals is not None
+    assert [text.encode(raw.encoding) for text in literals] == [raw.literal(v) for v in values]
+    assert mysql_literals(["ok", "has \x1f"]) is None and mysql_literals(["has \x1e"]) is None
+    assert mysql_literals([1.5]) is None and mysql_literals([b"bytes"]) is None
