@@ -10,7 +10,7 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,7 +20,7 @@ from listings import progress as import_progress
 from listings import services
 from listings.errors import ImportRefused
 from listings.importing.parse import FileRefused
-from listings.importing.write import APPLY, CHECK, PREVIEW, Importer, ProgressCallback, Spool
+from listings.importing.write import APPLY, CHECK, PREVIEW, Importer, MysqlStage, ProgressCallback, Spool
 from listings.models import ImportJob, ImportStatus
 
 logger = logging.getLogger("huodong.listings")
@@ -160,8 +160,10 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
             progress(processed, total)
 
     spool = Spool() if job.all_or_nothing and not job.dry_run else None
+    # MySQL/MariaDB: the checked rows are also staged on the server during the checking pass
+    stage = MysqlStage() if spool is not None and connection.vendor == "mysql" else None
     mode = PREVIEW if job.dry_run else CHECK if job.all_or_nothing else APPLY
-    importer = Importer(job, report, mode=mode, spool=spool)
+    importer = Importer(job, report, mode=mode, spool=spool, stage=stage)
     status = ImportStatus.PREVIEWED
     message = ""
     warnings: list[str] = []
@@ -178,7 +180,7 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
         elif spool is not None:
             checked = importer
             checked.close()
-            importer = Importer(job, report, mode=APPLY)
+            importer = Importer(job, report, mode=APPLY, stage=stage)
             importer.groups_created = []  # counted by the writing pass, under the lock
             importer.write_spooled(spool, total=checked.processed)
             status = ImportStatus.APPLIED
@@ -205,6 +207,8 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
         importer.close()
         if spool is not None:
             spool.close()
+        if stage is not None:
+            stage.close()
     applied = importer.apply and bool(importer.written_to_line or status == ImportStatus.APPLIED)
     if applied:
         services.listing_cities_invalidate(component_id=job.component_id)

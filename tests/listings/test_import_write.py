@@ -15,7 +15,7 @@ from django.db import connection
 
 from listings.importing import row_parse
 from listings.importing.check import MAX_PRICE_FEN, MAX_SORT_ORDER
-from listings.importing.write import _mysql_row_tail, _mysql_row_tails, spool_rows, spooled_values
+from listings.importing.write import _mysql_stage_row, _mysql_stage_rows, spool_rows, spooled_values
 from listings.models import ImportStatus, Listing
 from tests.listings.files import HEADER, row, write_csv
 
@@ -166,24 +166,24 @@ def test_a_spooled_row_gives_back_exactly_the_checked_values():
 
 @pytest.mark.django_db
 def test_a_batch_escaped_in_one_call_is_the_same_text_as_each_value_escaped_alone():
-    """MariaDB: `_mysql_row_tails` escapes a whole batch in one call, with control
+    """MariaDB: `_mysql_stage_rows` escapes a whole batch in one call, with control
     characters standing for quotes and row ends; the text equals escaping value by
     value, and a value holding one of those characters (refused by the checks, so only
     reachable by hand) makes the batch fall back to value by value."""
     if connection.vendor != "mysql":
-        pytest.skip("the pipelined writing pass is MySQL/MariaDB's")
+        pytest.skip("the staged writing pass is MySQL/MariaDB's")
     connection.ensure_connection()
     lit = connection.connection.string_literal
     want = expected(TRICKY)
     batch = spool_rows([(line, values) for line, values in enumerate(want.values(), start=2)])
-    one_by_one = [_mysql_row_tail(spooled_values(row), row[0], 7, lit) for row in batch]
+    one_by_one = [_mysql_stage_row(row, lit) for row in batch]
 
-    assert _mysql_row_tails(batch, 7, lit) == one_by_one
+    assert _mysql_stage_rows(batch, lit) == one_by_one
 
     odd = [*batch[:2], (batch[2][0], batch[2][1], batch[2][2], "unit\x1fsep \x1e row'end", *batch[2][4:])]
-    tails = _mysql_row_tails(odd, 7, lit)
-    assert tails == [_mysql_row_tail(spooled_values(row), row[0], 7, lit) for row in odd]
-    assert b"unit\x1fsep \x1e row\\'end" in tails[2]
+    rows = _mysql_stage_rows(odd, lit)
+    assert rows == [_mysql_stage_row(row, lit) for row in odd]
+    assert b"unit\x1fsep \x1e row\\'end" in rows[2]
 
 
 def test_an_area_written_differently_but_equal_is_unchanged_and_a_new_area_is_an_update(
@@ -198,3 +198,38 @@ def test_an_area_written_differently_but_equal_is_unchanged_and_a_new_area_is_an
         {"line": 3, "external_id": "SH0002", "changes": {"area_m2": ["60.00", "60.01"]}}
     ]
     assert stored(component)["SH0002"].area_m2 == Decimal("60.01")
+
+
+def test_cities_and_ids_that_differ_only_in_case_or_width_stay_apart(component, run_import, tmp_path):
+    """Cities and external ids compare byte for byte (MariaDB: the staged rows join
+    their city's group in a binary collation): rows of "Abc", "abc" and "ＡＢＣ" land in
+    three groups, and ids "x1" and "X1" are two listings."""
+    rows = [
+        row(1, city="Abc", id="x1"),
+        row(2, city="abc", id="X1"),
+        row(3, city="ＡＢＣ", id="ｘ1"),
+        row(4, city="Abc", id="x2"),
+    ]
+
+    job = run_import(component, write_csv(tmp_path / "case.csv", rows))
+
+    assert job.status == ImportStatus.APPLIED, (job.message, job.errors)
+    assert {ext: listing.group.city for ext, listing in stored(component).items()} == {
+        "x1": "Abc",
+        "X1": "abc",
+        "ｘ1": "ＡＢＣ",
+        "x2": "Abc",
+    }
+
+
+def test_an_import_after_a_rejected_one_writes_only_its_own_rows(component, run_import, tmp_path):
+    """The rows a rejected all-or-nothing import checked (and, on MariaDB, staged)
+    reach no listing, neither then nor with the next import."""
+    rejected = run_import(component, write_csv(tmp_path / "bad.csv", [row(1), row(2), row(3, price="很贵")]))
+    assert rejected.status == ImportStatus.ROLLED_BACK and not stored(component)
+
+    job = run_import(component, write_csv(tmp_path / "good.csv", [row(7), row(8)]))
+
+    assert job.status == ImportStatus.APPLIED and job.created_count == 2
+    assert list(stored(component)) == ["SH0007", "SH0008"]
+    assert [x.import_line for x in stored(component).values()] == [2, 3]
