@@ -236,25 +236,18 @@ class MysqlStage:
         self.wait()
         ops = connection.ops
         quote = ops.quote_name
-        meta = Listing._meta
         now = connection.connection.string_literal(str(ops.adapt_datetimefield_value(timezone.now())).encode())
         content = ", ".join(f"s.{quote(name)}" for name in CONTENT_FIELDS)
         where = f"s.`line` BETWEEN {int(first)} AND {int(last)}"
         if lines is not None:
             where = f"s.`line` IN ({','.join(str(int(line)) for line in lines)})"
-        suffix = ops.on_conflict_suffix_sql(
-            [meta.get_field(c) for c in INSERT_COLUMNS],
-            OnConflict.UPDATE,
-            UPDATE_COLUMNS,
-            ("component_id", "external_id"),
-        )
         sql = (
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in INSERT_COLUMNS)}) "
+            f"{_listings_insert_head()} "
             f"SELECT {int(component_id)}, g.{quote('id')}, s.{quote('external_id')}, {content}, {int(job_id)}, "
             f"s.`line`, {now.decode()}, {now.decode()} "
             f"FROM {quote(STAGE_TABLE)} s JOIN {quote(ListingGroup._meta.db_table)} g "
             f"ON g.{quote('component_id')} = {int(component_id)} AND g.{quote('city')} = s.{quote('city')} "
-            f"WHERE {where} ORDER BY s.`line` {suffix}"
+            f"WHERE {where} ORDER BY s.`line` {_listings_upsert_suffix()}"
         )
         self._send(sql.encode())
 
@@ -638,6 +631,24 @@ def _max_params() -> int:
     return 65535  # MySQL's prepared-statement limit; the text protocol has none but the packet size
 
 
+def _listings_insert_head() -> str:
+    """`INSERT INTO listings_listing (INSERT_COLUMNS)`."""
+    quote = connection.ops.quote_name
+    return f"INSERT INTO {quote(Listing._meta.db_table)} ({', '.join(quote(c) for c in INSERT_COLUMNS)})"
+
+
+def _listings_upsert_suffix() -> str:
+    """The upsert's conflict clause on (component, external_id), updating
+    UPDATE_COLUMNS: Django's own (`on_conflict_suffix_sql`, what
+    `bulk_create(update_conflicts=True)` emits)."""
+    return connection.ops.on_conflict_suffix_sql(
+        [Listing._meta.get_field(c) for c in INSERT_COLUMNS],
+        OnConflict.UPDATE,
+        UPDATE_COLUMNS,
+        ("component_id", "external_id"),
+    )
+
+
 def listings_upsert(*, component_id: int, job_id: int, rows: list[tuple[int, dict[str, Any], int]]) -> None:
     """Write checked rows `(line, values, group_id)` with one multi-row upsert on
     (component, external_id): `INSERT … ON DUPLICATE KEY UPDATE` (MySQL/MariaDB) or
@@ -678,14 +689,8 @@ def listings_upsert(*, component_id: int, job_id: int, rows: list[tuple[int, dic
         )
     width = len(INSERT_COLUMNS)
     per_statement = max(1, _max_params() // width)
-    quote = ops.quote_name
-    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in INSERT_COLUMNS)}) VALUES "
-    suffix = ops.on_conflict_suffix_sql(
-        [meta.get_field(c) for c in INSERT_COLUMNS],
-        OnConflict.UPDATE,
-        UPDATE_COLUMNS,
-        ("component_id", "external_id"),
-    )
+    head = _listings_insert_head() + " VALUES "
+    suffix = _listings_upsert_suffix()
     row_marks = "(" + ", ".join(["%s"] * width) + ")"
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):

@@ -84,18 +84,23 @@ def test_rows_insert_returns_the_primary_keys_in_row_order_and_splits_like_bulk_
     }
 
 
-def test_left_out_fields_take_their_defaults():
-    link = _link()
-    conversion = _conversion(link, 1)
+def _postback_insert(**given) -> tuple[Postback, datetime]:
+    """A postback of a saved conversion written by `rows_insert` with the fields it
+    needs and `given` ones; read back."""
+    conversion = _conversion(_link(), 1)
     conversion.save()
     at = timezone.now()
     [pk] = rows_insert(
         Postback,
-        fields=("conversion_id", "event_type", "source_event_id", "event_time", "next_attempt_at"),
-        rows=[(conversion.pk, "activate", "ev-1", at, at)],
+        fields=("conversion_id", "event_type", "source_event_id", "event_time", "next_attempt_at", *given),
+        rows=[(conversion.pk, "activate", "ev-1", at, at, *given.values())],
         returning_pk=True,
     )
-    postback = Postback.objects.get(pk=pk)
+    return Postback.objects.get(pk=pk), at
+
+
+def test_left_out_fields_take_their_defaults():
+    postback, at = _postback_insert()
     assert (postback.status, postback.attempt_count, postback.amount_fen, postback.claimed_until) == (
         "pending",
         0,
@@ -158,17 +163,8 @@ def test_hostile_text_is_written_exactly(text):
 
 
 def test_choices_members_are_written_as_their_values():
-    link = _link()
-    conversion = _conversion(link, 1)
-    conversion.save()
-    at = timezone.now()
-    [pk] = rows_insert(
-        Postback,
-        fields=("conversion_id", "event_type", "source_event_id", "event_time", "next_attempt_at", "status"),
-        rows=[(conversion.pk, "activate", "ev-1", at, at, PostbackStatus.PENDING)],
-        returning_pk=True,
-    )
-    assert Postback.objects.values_list("status", flat=True).get(pk=pk) == "pending"
+    postback, _ = _postback_insert(status=PostbackStatus.SUCCEEDED)
+    assert Postback.objects.values_list("status", flat=True).get(pk=postback.pk) == "succeeded"
 
 
 def test_mysql_literals_escapes_as_the_driver_binds_each_value():
