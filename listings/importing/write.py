@@ -260,6 +260,35 @@ class MysqlStage:
             self._in_flight = False
             raise
 
+    def existing(self, *, component_id: int, first: int, last: int) -> dict[str, tuple]:
+        """{external_id: (external_id, group_id, *CONTENT_FIELDS)} of the component's
+        listings whose id is among the staged rows of lines `first`..`last`, typed like
+        a `SpoolRow` (the ORM's values_list types, area_m2 as its text with 2
+        decimals): one SELECT joining the stage, nothing to send per id."""
+        self.wait()
+        quote = connection.ops.quote_name
+        columns = ", ".join(f"l.{quote(c)}" for c in ("external_id", "group_id", *CONTENT_FIELDS))
+        sql = (
+            f"SELECT {columns} FROM {quote(STAGE_TABLE)} s JOIN {quote(Listing._meta.db_table)} l "
+            f"ON l.{quote('component_id')} = {int(component_id)} "
+            f"AND l.{quote('external_id')} = s.{quote('external_id')} "
+            f"WHERE s.`line` BETWEEN {int(first)} AND {int(last)}"
+        )
+        tags_at = 2 + CONTENT_FIELDS.index("tags")
+        active_at = 2 + CONTENT_FIELDS.index("is_active")
+        area_at = 2 + CONTENT_FIELDS.index("area_m2")
+        found: dict[str, tuple] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            for row in cursor.fetchall():
+                row = list(row)
+                row[tags_at] = json.loads(row[tags_at])
+                row[active_at] = bool(row[active_at])
+                if row[area_at] is not None:
+                    row[area_at] = str(row[area_at])
+                found[row[0]] = tuple(row)
+        return found
+
     def wait(self) -> int:
         """The result of the statement in flight (its error raised): the rows it
         affected, or 0 when none was in flight."""
@@ -500,7 +529,7 @@ class Importer:
                 if group_id is None:  # a city beyond the limit (cities added since the check): not written
                     continue
             rows.append((row[0], row[1], row[2], row[_CONTENT_AT:], group_id))
-        existing = _mysql_existing(self.component.pk, [row[1] for row in rows])
+        existing = stage.existing(component_id=self.component.pk, first=batch[0][0], last=batch[-1][0])
         created, updated = self.created, self.updated
         to_write = self._classify(rows, existing)
         if not to_write:
@@ -815,37 +844,6 @@ def _mysql_stage_row(row: SpoolRow, lit: Callable[[bytes], bytes]) -> bytes:
             b"1" if active else b"0",
         )
     )
-
-
-def _mysql_existing(component_id: int, exts: list[str]) -> dict[str, tuple]:
-    """{external_id: (external_id, group_id, *CONTENT_FIELDS)} of the component's
-    listings among `exts`, typed like a `SpoolRow` (the ORM's values_list types,
-    area_m2 as its text with 2 decimals; one SELECT, the IN list escaped like the
-    upsert's values)."""
-    if not exts:
-        return {}
-    lit = connection.connection.string_literal
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(c) for c in ("external_id", "group_id", *CONTENT_FIELDS))
-    ids = b",".join(lit(ext.encode()) for ext in exts).decode()
-    sql = (
-        f"SELECT {columns} FROM {quote(Listing._meta.db_table)} "
-        f"WHERE {quote('component_id')} = {int(component_id)} AND {quote('external_id')} IN ({ids})"
-    )
-    tags_at = 2 + CONTENT_FIELDS.index("tags")
-    active_at = 2 + CONTENT_FIELDS.index("is_active")
-    area_at = 2 + CONTENT_FIELDS.index("area_m2")
-    found: dict[str, tuple] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        for row in cursor.fetchall():
-            row = list(row)
-            row[tags_at] = json.loads(row[tags_at])
-            row[active_at] = bool(row[active_at])
-            if row[area_at] is not None:
-                row[area_at] = str(row[area_at])
-            found[row[0]] = tuple(row)
-    return found
 
 
 def _mysql_max_statement_bytes() -> int:
