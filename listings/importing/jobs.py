@@ -10,7 +10,7 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -161,7 +161,7 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
 
     spool = Spool() if job.all_or_nothing and not job.dry_run else None
     # MySQL/MariaDB: the checked rows are also staged on the server during the checking pass
-    stage = MysqlStage() if spool is not None and connection.vendor == "mysql" else None
+    stage = _stage() if spool is not None and connection.vendor == "mysql" else None
     mode = PREVIEW if job.dry_run else CHECK if job.all_or_nothing else APPLY
     importer = Importer(job, report, mode=mode, spool=spool, stage=stage)
     status = ImportStatus.PREVIEWED
@@ -216,6 +216,16 @@ def listing_import_run(*, job_id: int, progress: ProgressCallback | None = None)
         message = _("Imported; %(n)s row(s) with errors were skipped.") % {"n": importer.rejected}
     _finish(job, importer, status, message, warnings)
     return job
+
+
+def _stage() -> MysqlStage | None:
+    """The import's stage table, or None when the database refuses it (a user without
+    CREATE TEMPORARY TABLES): then the writing pass sends the rows itself, as SQLite's."""
+    try:
+        return MysqlStage()
+    except DatabaseError:
+        logger.warning("could not create the listing import's stage table: importing without it", exc_info=True)
+        return None
 
 
 def _finish(job: ImportJob, importer: Importer, status: str, message: str, warnings: list[str]) -> None:

@@ -233,3 +233,24 @@ def test_an_import_after_a_rejected_one_writes_only_its_own_rows(component, run_
     assert job.status == ImportStatus.APPLIED and job.created_count == 2
     assert list(stored(component)) == ["SH0007", "SH0008"]
     assert [x.import_line for x in stored(component).values()] == [2, 3]
+
+
+def test_without_the_stage_table_the_import_writes_the_rows_itself(component, run_import, tmp_path, monkeypatch):
+    """A database user without CREATE TEMPORARY TABLES (MariaDB): the stage cannot be
+    made, and the import writes the checked rows as SQLite's does, every column as checked."""
+    from django.db import DatabaseError
+
+    from listings.importing import write
+
+    def refused(self):
+        raise DatabaseError("CREATE TEMPORARY TABLES command denied")
+
+    monkeypatch.setattr(write.MysqlStage, "__init__", refused)
+    job = run_import(component, write_csv(tmp_path / "tricky.csv", TRICKY))
+
+    assert job.status == ImportStatus.APPLIED, (job.message, job.errors)
+    want = expected(TRICKY)
+    got = stored(component)
+    assert list(got) == list(want)
+    for ext, values in want.items():
+        assert {f: getattr(got[ext], f) for f in CONTENT} == {f: values[f] for f in CONTENT}, ext
