@@ -27,6 +27,7 @@ import json
 import logging
 import operator
 import pickle
+import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -295,16 +296,25 @@ class MysqlStage:
                 found[row[0]] = tuple(row)
         return found
 
-    def wait(self) -> int:
-        """The result of the statement in flight (its error raised): the rows it
-        affected, or 0 when none was in flight."""
+    def wait(self) -> None:
+        """The result of the statement in flight, if any (its error raised)."""
         if not self._in_flight:
-            return 0
+            return
         self._in_flight = False
-        raw = connection.connection
         with connection.wrap_database_errors:
-            raw.read_query_result()
-        return int(raw.affected_rows())
+            connection.connection.read_query_result()
+
+    def copied(self) -> int:
+        """The result of the copy in flight (`merge_send`): how many staged rows its
+        SELECT gave, inserted or updated alike (the server's "Records: N" of an
+        `INSERT … SELECT`; its affected rows would count a row another writer
+        inserted or deleted meanwhile differently)."""
+        self.wait()
+        info = connection.connection.info() or ""
+        found = re.match(r"Records: (\d+)", info)
+        if found is None:
+            raise RuntimeError(f"the copy from the import's stage reported {info!r}")
+        return int(found.group(1))
 
     def abandon(self) -> None:
         """After a failure: read what is in flight, whatever it says, so that the
@@ -476,7 +486,7 @@ class Importer:
         stage, sent without waiting for its result; while the server copies the rows,
         this process reads the next batch from the spool, then reads the result,
         commits, and starts the next batch's transaction."""
-        # (its transaction, its last line, its row count, the rows the copy must affect or
+        # (its transaction, its last line, its row count, the rows the copy must give or
         # None when nothing was sent): only what the commit needs
         open_batch: tuple[Any, int, int, int | None] | None = None
         try:
@@ -506,11 +516,9 @@ class Importer:
     ) -> None:
         try:
             if expected is not None:
-                affected = stage.wait()
-                if affected != expected:  # a staged row not copied (or copied twice): never commit that
-                    raise RuntimeError(
-                        f"the copy from the import's stage affected {affected} rows, {expected} expected"
-                    )
+                copied = stage.copied()
+                if copied != expected:  # a row to write missing from the copy: never commit that
+                    raise RuntimeError(f"the copy from the import's stage gave {copied} rows, {expected} expected")
         except BaseException as exc:
             atomic.__exit__(type(exc), exc, exc.__traceback__)  # rolls the batch back
             raise
@@ -524,9 +532,9 @@ class Importer:
     def _merge_prepared(self, stage: MysqlStage, batch: list[SpoolRow]) -> int | None:
         """Inside the batch's transaction: cities, counts and preview against the
         existing rows, then send (not wait for) the copy of the new and changed rows
-        from the stage. Returns the rows that copy must affect (MySQL counts an
-        inserted row once and an updated one twice), or None when nothing is to be
-        written."""
+        from the stage. Returns how many rows that copy must give (every new and
+        changed row, each found in the stage with its city's group), or None when
+        nothing is to be written."""
         city_groups = self.city_groups
         rows: list[Keyed] = []
         for row in batch:
@@ -537,7 +545,6 @@ class Importer:
                     continue
             rows.append((row[0], row[1], row[2], row[_CONTENT_AT:], group_id))
         existing = stage.existing(component_id=self.component.pk, first=batch[0][0], last=batch[-1][0])
-        created, updated = self.created, self.updated
         to_write = self._classify(rows, existing)
         if not to_write:
             return None
@@ -549,7 +556,7 @@ class Importer:
             last=batch[-1][0],
             lines=None if every_row else [rows[n][0] for n in to_write],
         )
-        return (self.created - created) + 2 * (self.updated - updated)
+        return len(to_write)
 
     def _write_checked(self, batch: Batch, total: int) -> None:
         if not batch:
