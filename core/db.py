@@ -122,24 +122,35 @@ def rows_insert(
 
 
 # MySQL/MariaDB: stand-ins for a string literal's quotes and for the gap between two
-# values while a statement's values are escaped in one call (`mysql_literals`): control
+# pieces while many values are escaped in one call (`mysql_escape_marked`): control
 # characters the escaping leaves as they are (counted before use: a value holding one
-# makes the caller bind its values as usual).
-_QUOTE, _GAP = "\x1f", "\x1e"
+# makes the caller escape or bind value by value).
+MYSQL_QUOTE, MYSQL_GAP = "\x1f", "\x1e"
+
+
+def mysql_escape_marked(text: str, *, quotes: int, gaps: int) -> bytes | None:
+    """MySQL/MariaDB: `text`, built with MYSQL_QUOTE wherever a string literal's quote
+    goes and MYSQL_GAP between pieces, escaped by the connection's own escaping
+    (`string_literal`, i.e. mysql_real_escape_string for the connection's character
+    set, what mysqlclient applies to each bound str) in ONE call, the quote stand-ins
+    then replaced: escaping works character by character, so this is byte for byte
+    what escaping each string alone gives. The pieces are still separated by
+    MYSQL_GAP. None when the text holds other than exactly `quotes` quote and `gaps`
+    gap stand-ins (a value holds one): the caller escapes value by value."""
+    if text.count(MYSQL_QUOTE) != quotes or text.count(MYSQL_GAP) != gaps:
+        return None
+    raw = connection.connection
+    return raw.string_literal(text.encode(raw.encoding))[1:-1].replace(MYSQL_QUOTE.encode(), b"'")
 
 
 def mysql_literals(values: Sequence[Any]) -> list[str] | None:
     """MySQL/MariaDB: the SQL literal of each of `values` (already adapted: None, bool,
-    int or str, or their subclasses, as `db_value_adapter` gives them), every string escaped by the
-    connection's own escaping (`string_literal`, i.e. mysql_real_escape_string for the
-    connection's character set, what mysqlclient applies to each bound str) in ONE call
-    for all of them: the values are joined with stand-ins for the quotes and the gaps,
-    escaped, and split again (escaping works character by character, so escaping the
-    whole equals joining the escaped parts). What binding them costs per value (a
-    literal() dispatch, an encode and an escape call each) was most of a multi-row
-    insert's client-side time. None when a value is of another type or a string holds
-    a stand-in: the caller binds them as usual."""
-    quote = _QUOTE
+    int or str, or their subclasses, as `db_value_adapter` gives them), every string
+    escaped in ONE call for all of them (`mysql_escape_marked`). What binding them
+    costs per value (a literal() dispatch, an encode and an escape call each) was most
+    of a multi-row insert's client-side time. None when a value is of another type or
+    a string holds a stand-in: the caller binds them as usual."""
+    quote = MYSQL_QUOTE
     parts: list[str] = []
     append = parts.append
     strings = 0
@@ -161,13 +172,10 @@ def mysql_literals(values: Sequence[Any]) -> list[str] | None:
             append(str(int(value)))
         else:
             return None
-    text = _GAP.join(parts)
-    if text.count(quote) != 2 * strings or text.count(_GAP) != len(parts) - 1:
+    escaped = mysql_escape_marked(MYSQL_GAP.join(parts), quotes=2 * strings, gaps=len(parts) - 1)
+    if escaped is None:
         return None
-    raw = connection.connection
-    encoding = raw.encoding
-    escaped = raw.string_literal(text.encode(encoding))[1:-1].decode(encoding)
-    return escaped.replace(quote, "'").split(_GAP)
+    return escaped.decode(connection.connection.encoding).split(MYSQL_GAP)
 
 
 _TEXT = frozenset({models.CharField, models.TextField})

@@ -42,6 +42,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from components.models import Component
+from core.db import MYSQL_GAP, MYSQL_QUOTE, mysql_escape_marked
 from listings.importing.check import row_parse
 from listings.importing.parse import FileRefused, RowError, RowSource
 from listings.models import ImportJob, Listing, ListingGroup
@@ -762,11 +763,8 @@ def _write_batches(spool: Spool) -> Iterator[list[SpoolRow]]:
 # booleans 1/0, tags a JSON text (as Django's JSONField adapter writes it).
 
 
-# Stand-ins for the quotes around a string literal and for the end of a row while a
-# batch's VALUES text is escaped in one call: control characters the escaping leaves
-# as they are and the checks refuse in every text (counted before use: a batch with
-# one in a value is escaped field by field instead).
-_QUOTE, _ROW_END = "\x1f", "\x1e"
+# A batch's VALUES text is escaped in one call (`core.db.mysql_escape_marked`; its
+# stand-ins are control characters the checks refuse in every text).
 _QUOTED_PER_ROW = 9  # external_id, city, title, district, address, layout, two URLs, tags
 
 # The stage: a spooled row's columns, in `SpoolRow` order (line first, its key).
@@ -794,15 +792,15 @@ def _mysql_stage_ddl() -> str:
 
 def _mysql_stage_rows(batch: list[SpoolRow], lit: Callable[[bytes], bytes]) -> list[bytes]:
     """Each spooled row's VALUES text for the stage (the row's values in `SpoolRow`
-    order, between the parentheses), escaped with `lit` (the connection's
-    `string_literal`). The batch's text is built as one str with `_QUOTE` where a
-    quote goes and `_ROW_END` between rows, escaped in one call (escaping works
-    character by character, so escaping the whole equals joining the escaped parts),
-    then the stand-ins are replaced: one call per batch instead of nine per row."""
+    order, between the parentheses). The batch's text is built as one str with
+    MYSQL_QUOTE where a quote goes and MYSQL_GAP between rows and escaped in one call
+    (`core.db.mysql_escape_marked`): one call per batch instead of nine per row. A
+    batch where a value holds a stand-in is escaped value by value with `lit` (the
+    connection's `string_literal`)."""
     if not batch:
         return []
-    q = _QUOTE
-    text = _ROW_END.join(
+    q = MYSQL_QUOTE
+    text = MYSQL_GAP.join(
         [
             f"{line:d},{q}{ext}{q},{q}{city}{q},{q}{title}{q},{q}{district}{q},{q}{address}{q},{price:d},"
             f"{'NULL' if area is None else area},{q}{layout}{q},{q}{cover}{q},{q}{detail}{q},"
@@ -825,9 +823,10 @@ def _mysql_stage_rows(batch: list[SpoolRow], lit: Callable[[bytes], bytes]) -> l
             ) in batch
         ]
     )
-    if text.count(q) != 2 * _QUOTED_PER_ROW * len(batch) or text.count(_ROW_END) != len(batch) - 1:
+    escaped = mysql_escape_marked(text, quotes=2 * _QUOTED_PER_ROW * len(batch), gaps=len(batch) - 1)
+    if escaped is None:
         return [_mysql_stage_row(row, lit) for row in batch]
-    return lit(text.encode())[1:-1].replace(q.encode(), b"'").split(_ROW_END.encode())
+    return escaped.split(MYSQL_GAP.encode())
 
 
 def _tags_json(tags: list[str]) -> str:
@@ -838,7 +837,7 @@ def _tags_json(tags: list[str]) -> str:
 
 def _mysql_stage_row(row: SpoolRow, lit: Callable[[bytes], bytes]) -> bytes:
     """One row's stage VALUES text like `_mysql_stage_rows`, its strings escaped one by
-    one (a value holding one of `_mysql_stage_rows`' stand-ins)."""
+    one (a value holding one of `core.db.mysql_escape_marked`'s stand-ins)."""
     line, ext, city, title, district, address, price, area, layout, cover, detail, tags, order, active = row
     return b",".join(
         (
