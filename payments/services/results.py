@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Field, Max, Model
 from django.utils import timezone
 
 from core import metrics
-from core.db import db_value_adapter, rows_insert
+from core.db import db_value_adapter, model_field, rows_insert, sql_columns, sql_in, values_where
 from payments.models import (
     Entitlement,
     EntitlementKind,
@@ -274,25 +273,15 @@ def _paid_fast(order: _LockedOrder, f: ResultFields) -> bool:
     return order.state != OrderState.CLOSED or order.paid_at is not None
 
 
-def _field(model: type[Model], name: str) -> Field:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)
-    return field
-
-
-def _column(model: type[Model], name: str) -> str:
-    return str(_field(model, name).column)
-
-
 def _orders_update(orders: list[_LockedOrder]) -> None:
     """One UPDATE of many orders (`_ORDER_WRITES`): `col = %s` where every order has
     the same value, else `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update`
     writes, without the per-value expression objects it builds (values adapted as
     `core.db.rows_insert` adapts them: datetimes once per moment, most orders of a
     batch share the same few)."""
-    quote = connection.ops.quote_name
-    adapters = {name: db_value_adapter(_field(Order, name)) for name in _ORDER_WRITES}
-    pk = quote(str(Order._meta.pk.column))
+    adapters = {name: db_value_adapter(model_field(Order, name)) for name in _ORDER_WRITES}
+    table, columns = sql_columns(Order, "pk", *_ORDER_WRITES)
+    pk = columns["pk"]
     for start in range(0, len(orders), 50):  # bounded parameters (SQLite)
         chunk = orders[start : start + 50]
         sets: list[str] = []
@@ -300,7 +289,7 @@ def _orders_update(orders: list[_LockedOrder]) -> None:
         for name in _ORDER_WRITES:
             adapt = adapters[name]
             values = [adapt(getattr(order, name)) for order in chunk]
-            column = quote(_column(Order, name))
+            column = columns[name]
             if all(value == values[0] for value in values):
                 sets.append(f"{column} = %s")
                 params.append(values[0])
@@ -311,25 +300,45 @@ def _orders_update(orders: list[_LockedOrder]) -> None:
         where = ", ".join(["%s"] * len(chunk))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {quote(Order._meta.db_table)} SET {', '.join(sets)} WHERE {pk} IN ({where})",
+                f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({where})",
                 [*params, *(order.pk for order in chunk)],
             )
 
 
 def _orders_lock(numbers: set[str]) -> dict[str, _LockedOrder]:
     """FOR UPDATE of the orders `numbers`, in id order (their ids read first)."""
-    ids = sorted(Order.objects.filter(order_no__in=numbers).order_by().values_list("pk", flat=True))
-    rows = Order.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list(*_ORDER_COLUMNS)
+    if not numbers:
+        return {}
+    # plain SQL (`values_where`): the ORM's compilation of these reads with fifty numbers
+    # cost more than the database's answer (docs/events.md)
+    _, col = sql_columns(Order, "order_no", "id")
+    found = values_where(Order, fields=["pk"], where=f"{col['order_no']} IN {sql_in(len(numbers))}", params=[*numbers])
+    ids = sorted(pk for (pk,) in found)
+    if not ids:
+        return {}
+    rows = values_where(
+        Order,
+        fields=_ORDER_COLUMNS,
+        where=f"{col['id']} IN {sql_in(len(ids))}",
+        params=ids,
+        order_by=["pk"],
+        for_update=True,
+    )
     return {row[1]: _LockedOrder(*row) for row in rows}
 
 
 def _products_lock(ids: set[int]) -> dict[int, _LockedProduct]:
     """FOR UPDATE of the products `ids`, in id order."""
-    rows = (
-        Product.objects.select_for_update()
-        .filter(pk__in=sorted(ids))
-        .order_by("pk")
-        .values_list("pk", "entitlement_kind", "entitlement_days", "entitlement_quantity")
+    if not ids:
+        return {}
+    _, col = sql_columns(Product, "id")
+    rows = values_where(
+        Product,
+        fields=["pk", "entitlement_kind", "entitlement_days", "entitlement_quantity"],
+        where=f"{col['id']} IN {sql_in(len(ids))}",
+        params=sorted(ids),
+        order_by=["pk"],
+        for_update=True,
     )
     return {row[0]: _LockedProduct(*row) for row in rows}
 
@@ -405,18 +414,20 @@ class _ResultsBatch:
                 for o in self.orders.values()
                 if self.products[o.product_id].entitlement_kind == EntitlementKind.MEMBERSHIP
             }
-            rows = (
-                Entitlement.objects.filter(
-                    user_id__in={user for user, _ in keys},
-                    product_id__in={product for _, product in keys},
-                    revoked_at__isnull=True,
-                    valid_until__gt=self.now,
-                )
-                .values_list("user_id", "product_id")
-                .annotate(latest=Max("valid_until"))
-                .order_by()
-            )
-            self._latest = {(user, product): latest for user, product, latest in rows}
+            users = {user for user, _ in keys}
+            products = {product for _, product in keys}
+            self._latest = {}
+            if keys:  # plain SQL (`values_where`): no ORM compilation of the fifty users
+                _, col = sql_columns(Entitlement, "user_id", "product", "revoked_at", "valid_until")
+                for user, product, until in values_where(
+                    Entitlement,
+                    fields=["user_id", "product_id", "valid_until"],
+                    where=f"{col['user_id']} IN {sql_in(len(users))} AND {col['product']} IN {sql_in(len(products))}"
+                    f" AND {col['revoked_at']} IS NULL AND {col['valid_until']} > %s",
+                    params=[*users, *products, connection.ops.adapt_datetimefield_value(self.now)],
+                ):
+                    latest = self._latest.get((user, product))
+                    self._latest[(user, product)] = until if latest is None or until > latest else latest
         return self._latest.get((user_id, product_id))
 
     def grant(self, order: _LockedOrder) -> None:
