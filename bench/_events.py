@@ -68,6 +68,9 @@ def drain(exchange: str, routing_key: str, bodies: list[bytes], *, batch_size: i
     if batch_size is not None:
         settings.EVENTS_BATCH_SIZE = batch_size
     try:
+        from core.boot import heap_freeze
+
+        heap_freeze()  # as the worker does when its consumer starts (core/events/consumer.py)
         consumer = run_consumer()
     finally:
         settings.EVENTS_BATCH_SIZE = saved

@@ -3,12 +3,13 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-from core.boot import process_prepare
+from core.boot import heap_freeze, process_prepare
 from core.telemetry import tracing_setup
 
 process_prepare()  # folders under var/, the embedded Redis when REDIS_URL is unset
 tracing_setup()  # on only when OTEL_TRACES_EXPORTER is set (core/telemetry.py)
 _django = get_wsgi_application()
+heap_freeze()  # loaded: full collections skip the start-up objects (core/boot.py)
 
 
 def application(environ, start_response):

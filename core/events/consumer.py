@@ -1059,6 +1059,9 @@ class EventConsumerStep(bootsteps.StartStopStep):
             return
         if self.supervisor is not None:
             return
+        from core.boot import heap_freeze
+
+        heap_freeze()  # the worker has booted: full collections skip its start-up objects
         self.supervisor = ConsumerSupervisor()
         self.supervisor.start()
         logger.info(
