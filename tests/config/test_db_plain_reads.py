@@ -5,8 +5,7 @@ UPDATE where the backend locks rows; and they refuse what they cannot build."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -15,9 +14,9 @@ from attribution import services
 from attribution.models import Conversion, TrackingLink
 from attribution.models import TestDevice as QaDevice  # not a test class
 from core.db import instances_where, sql_columns, sql_in, values_where
+from tests.attribution.factories import ACTIVATED_AT, ConversionFactory
 
 pytestmark = pytest.mark.django_db
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOSTILE = ["用户'; DROP TABLE x; --", 'quote " and \\ backslash', "\x00nul", "emoji 🧧", "%s %(x)s"]
 
 
@@ -26,23 +25,8 @@ def _link(app_id: str = "com.plain.app", os: str = "ios") -> TrackingLink:
 
 
 def _conversion(link: TrackingLink, n: int, user_id: str) -> Conversion:
-    at = datetime(2026, 11, 30, 21, 15, 7, 123456, tzinfo=SHANGHAI) + timedelta(minutes=n)
-    return Conversion.objects.create(
-        link=link,
-        platform="oceanengine",
-        app_id=link.app_id,
-        os="ios",
-        activation_event_id=f"plain-{n}",
-        click_id=f"plain-click-{n}",
-        click_at=at - timedelta(seconds=30),
-        activated_at=at,
-        seconds_to_install=30,
-        match_method="idfa",
-        match_key="idfa:ABC",
-        user_id=user_id,
-        click={"id": "c", "nested": {"a": [1, 2.5, None, True]}},
-        device_keys={"idfa": ["ABC"]},
-        is_test=n % 2 == 0,
+    return ConversionFactory(
+        link=link, user_id=user_id, activated_at=ACTIVATED_AT + timedelta(minutes=n), is_test=n % 2 == 0
     )
 
 
@@ -64,7 +48,7 @@ def test_values_where_gives_what_values_list_gives():
     assert plain == orm
     assert [row[0] for row in plain] == [c.pk for c in reversed(made)]
     assert plain[0][3].tzinfo is not None  # aware, as the ORM gives it
-    assert plain[0][4] == {"id": "c", "nested": {"a": [1, 2.5, None, True]}}  # JSON decoded
+    assert plain[0][4]["nested"] == {"a": [1, 2.5, None, True]}  # JSON decoded
     assert {row[6] for row in plain} == {True, False}  # booleans, not 0/1
 
 

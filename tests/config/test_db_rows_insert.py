@@ -13,6 +13,7 @@ from django.utils import timezone
 from attribution import services
 from attribution.models import Conversion, DeviceLock, Postback, PostbackStatus
 from core.db import rows_insert
+from tests.attribution.factories import ConversionFactory
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -26,28 +27,7 @@ def _link():
 
 
 def _conversion(link, n: int) -> Conversion:
-    at = datetime(2026, 11, 30, 21, 15, 7, 123456, tzinfo=SHANGHAI)
-    return Conversion(
-        link=link,
-        platform="oceanengine",
-        app_id="com.rows.app",
-        os="ios",
-        activation_event_id=f"ev-{n}",
-        click_id=f"click-{n}",
-        click_at=at - timedelta(seconds=30),
-        activated_at=at,
-        seconds_to_install=30,
-        match_method="idfa",
-        match_key="idfa:ABC",
-        user_id="用户",
-        callback="https://ad.example/cb?x=1&y=“quoted”",
-        click={"id": "the-click", "ua": "Mozilla/5.0 (iPhone)", "us": 12, "nested": {"a": [1, 2.5, None, True]}},
-        device_keys={"idfa": ["ABC"], "ipua": ["198.51.100.1+ua"]},
-        is_test=True,
-        fraud_status="flagged",
-        fraud_rule="ctit",
-        fraud_reason="installed 30 s after the click",
-    )
+    return ConversionFactory.build(link=link, activation_event_id=f"ev-{n}", click_id=f"click-{n}")
 
 
 def _columns(conversion: Conversion) -> list[str]:
