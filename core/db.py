@@ -89,9 +89,7 @@ def values_where(
     # the ORM's converters, in its order: the backend's, then the field's (from_db_value)
     converters = [[*connection.ops.get_db_converters(col), *col.get_db_converters(connection)] for col in cols]
     sql = f"SELECT {', '.join(f'{table}.{quote(str(field.column))}' for field in columns)} FROM {table} WHERE {where}"
-    if order_by:
-        order = [(quote(str(model_field(model, name.lstrip("-")).column)), name.startswith("-")) for name in order_by]
-        sql += " ORDER BY " + ", ".join(f"{table}.{column}{' DESC' if desc else ''}" for column, desc in order)
+    sql += _sql_order_by(model, order_by)
     if for_update and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     with connection.cursor() as cursor:
@@ -115,18 +113,23 @@ def instances_where(model: type[M], *, where: str, params: Sequence[Any]) -> lis
     `Model.objects.raw`, the ORM's own row-to-instance path (its converters), without
     the compilation of a filtered queryset. For reads on a hot path, where building a
     two-row query through the ORM cost three times what running it does."""
+    ordering = [item for item in model._meta.ordering or () if isinstance(item, str)]
+    if len(ordering) != len(model._meta.ordering or ()):
+        raise TypeError(f"{model.__name__}'s ordering {model._meta.ordering!r} is not field names")
+    sql = f"SELECT * FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where}"
+    return list(model._default_manager.raw(sql + _sql_order_by(model, ordering), params))
+
+
+def _sql_order_by(model: type[models.Model], names: Sequence[str]) -> str:
+    """` ORDER BY` the columns of `names` (field names, `-` for descending), or ""."""
+    if not names:
+        return ""
     quote = connection.ops.quote_name
-    order = []
-    for item in model._meta.ordering or ():
-        if not isinstance(item, str):
-            raise TypeError(f"{model.__name__}'s ordering {item!r} is not a field name")
-        order.append(
-            quote(str(model_field(model, item.lstrip("-")).column)) + (" DESC" if item.startswith("-") else "")
-        )
-    sql = f"SELECT * FROM {quote(model._meta.db_table)} WHERE {where}"
-    if order:
-        sql += " ORDER BY " + ", ".join(order)
-    return list(model._default_manager.raw(sql, params))
+    table = quote(model._meta.db_table)
+    return " ORDER BY " + ", ".join(
+        f"{table}.{quote(str(model_field(model, name.lstrip('-')).column))}{' DESC' if name.startswith('-') else ''}"
+        for name in names
+    )
 
 
 def rows_insert(

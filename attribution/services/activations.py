@@ -32,7 +32,7 @@ from attribution.models import (
 )
 from attribution.services.deep_events import _pending_resolve_many
 from attribution.services.postbacks import postback_plan, postbacks_plan_new
-from core.db import instances_where, rows_insert, sql_columns, sql_in
+from core.db import instances_where, rows_insert, sql_columns, sql_in, values_where
 
 logger = logging.getLogger("huodong.attribution")
 
@@ -245,7 +245,7 @@ def _waves(events: list[Activation], flat_of: list[list[str]]) -> list[list[int]
 def _device_key_rows(*, wanted: list[tuple[str, list[str]]], since: datetime) -> list[DeviceKey]:
     """The device-key rows (with their conversions) of these devices activated since
     `since`: one read for a wave (`latest_conversion_among` picks each device's). First
-    the ids, by plain SQL (`core.db.sql_in`: a wave asks with a hundred keys, and the
+    the ids, by plain SQL (`core.db.values_where`: a wave asks with a hundred keys, and the
     ORM's compilation of that cost more than the answer), then, only when some were
     found (a reinstall), those rows and their conversions through the ORM."""
     if not wanted:
@@ -254,14 +254,15 @@ def _device_key_rows(*, wanted: list[tuple[str, list[str]]], since: datetime) ->
     keys = {key for _, flat in wanted for key in flat}
     if not keys:
         return []
-    table, col = sql_columns(DeviceKey, "id", "app_id", "key", "activated_at")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {col['id']} FROM {table} WHERE {col['app_id']} IN {sql_in(len(apps))}"
-            f" AND {col['key']} IN {sql_in(len(keys))} AND {col['activated_at']} >= %s",
-            [*apps, *keys, connection.ops.adapt_datetimefield_value(since)],
-        )
-        ids = [pk for (pk,) in cursor.fetchall()]
+    _, col = sql_columns(DeviceKey, "app_id", "key", "activated_at")
+    found = values_where(
+        DeviceKey,
+        fields=["pk"],
+        where=f"{col['app_id']} IN {sql_in(len(apps))} AND {col['key']} IN {sql_in(len(keys))}"
+        f" AND {col['activated_at']} >= %s",
+        params=[*apps, *keys, connection.ops.adapt_datetimefield_value(since)],
+    )
+    ids = [pk for (pk,) in found]
     return list(DeviceKey.objects.filter(pk__in=ids).select_related("conversion")) if ids else []
 
 

@@ -159,10 +159,6 @@ class Spool:
         self.batches += 1
         return rows
 
-    def __iter__(self) -> Iterator[list[SpoolRow]]:
-        for spooled in self.spooled():
-            yield spooled.rows()
-
     def spooled(self) -> Iterator[SpooledBatch]:
         """The batches in order, each with its keys read and its rows left on disk
         until asked for (`rows()`, before the next batch is taken)."""
@@ -525,7 +521,7 @@ class Importer:
                 atomic.__enter__()
                 open_batch = (atomic, last_line, count, None)
                 self.load()
-                expected = self._merge_prepared(stage, batch)
+                expected = self._merge_prepared(stage, batch, count)
                 open_batch = (atomic, last_line, count, expected)
                 del batch
             if open_batch is not None:
@@ -556,12 +552,12 @@ class Importer:
         if self.progress:
             self.progress(self.processed, total)  # never inside a transaction
 
-    def _merge_prepared(self, stage: MysqlStage, batch: list[SpooledBatch]) -> int | None:
+    def _merge_prepared(self, stage: MysqlStage, batch: list[SpooledBatch], count: int) -> int | None:
         """Inside the batch's transaction: cities, counts and preview against the
         existing rows, then send (not wait for) the copy of the new and changed rows
         from the stage. Returns how many rows that copy must give (every new and
         changed row, each found in the stage with its city's group), or None when
-        nothing is to be written.
+        nothing is to be written. `count`: the batch's rows.
 
         When none of the batch's ids exists yet and the preview of new rows is full,
         the lines and cities (the spool's keys) are all it takes: every row with a
@@ -569,7 +565,6 @@ class Importer:
         import of a large file: ~a third of its writing pass)."""
         first, last = batch[0].keys[0][0], batch[-1].keys[-1][0]
         existing = stage.existing(component_id=self.component.pk, first=first, last=last)
-        count = sum(len(piece.keys) for piece in batch)
         if not existing and len(self.preview["created"]) >= MAX_PREVIEW:
             lines = [line for piece in batch for line, city in piece.keys if self._group_of(city, line) is not None]
             self.created += len(lines)

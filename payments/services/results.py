@@ -297,10 +297,9 @@ def _orders_update(orders: list[_LockedOrder]) -> None:
                 sets.append(f"{column} = CASE {pk} " + "WHEN %s THEN %s " * len(chunk) + "END")
                 for order, value in zip(chunk, values, strict=True):
                     params += [order.pk, value]
-        where = ", ".join(["%s"] * len(chunk))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({where})",
+                f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN {sql_in(len(chunk))}",
                 [*params, *(order.pk for order in chunk)],
             )
 
