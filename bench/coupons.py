@@ -3,10 +3,11 @@
 `coupons.claims_per_s`: successful claims per second when CLIENTS clients (threads,
 each with its own database connection, released together: tests/concurrency.py)
 claim one pack through the API's own path (`coupon_pack_claim` inside
-`core.idempotency.idempotent_call_once` and `core.db.db_retry`, as the claim view
-runs them), ATTEMPTS attempts on a stock of STOCK so the pack sells out. The pack
-is a hot pack with its stock over SHARDS counter rows (`stock_shards`, 64). Beside
-the figure, in the same rounds, the same claims on a pack of ALT_SHARDS shards (16)
+`core.idempotency.idempotent_call_once` and `core.db.db_retry`, with
+`coupon_pack_claim_check` as its `check`, as the claim view runs them), ATTEMPTS
+attempts on a stock of STOCK so the pack sells out. The pack is a hot pack with
+its stock over SHARDS counter rows (`stock_shards`, 64). Beside the figure, in the
+same rounds, the same claims on a pack of ALT_SHARDS shards (16)
 (`alt_shards_ratio`), so the shard count's effect is measured under the same load.
 
 Baseline (`baseline` on the same entry): the same clients, in the same run and
@@ -118,13 +119,18 @@ def _claim_rate(round_no: int, shards: int = SHARDS) -> tuple[float, int, Counte
     from core.idempotency import idempotent_call_once
     from coupons.models import Claim
     from coupons.selectors import claim_payload, coupon_pack_audit
-    from coupons.services import coupon_pack_claim
+    from coupons.services import coupon_pack_claim, coupon_pack_claim_check
     from tests.concurrency import clients_run
 
     pack = _make_pack(STOCK, shards)
 
     def claim(n: int) -> str:
         user_id = f"u{round_no}-{n}-{shards}"
+        checked: list = [None]
+
+        def check() -> None:
+            checked[0] = coupon_pack_claim_check(component_id=pack.component_id, user_id=user_id)
+
         status, body, _ = db_retry(
             lambda: idempotent_call_once(
                 scope="coupons.claim",
@@ -133,8 +139,11 @@ def _claim_rate(round_no: int, shards: int = SHARDS) -> tuple[float, int, Counte
                 fingerprint=f"component:{pack.component_id}",
                 compute=lambda: (
                     201,
-                    claim_payload(coupon_pack_claim(component_id=pack.component_id, user_id=user_id)),
+                    claim_payload(
+                        coupon_pack_claim(component_id=pack.component_id, user_id=user_id, checked=checked[0])
+                    ),
                 ),
+                check=check,
             )
         )
         return "ok" if status == 201 else body["error"]["code"]

@@ -81,27 +81,35 @@ def idempotent_response(
     compute: Callable[[], Response],
     owner: Callable[[Request], str] = _end_user,
     call: IdempotentCall = idempotent_call,
+    check: Callable[[], None] | None = None,
 ) -> Response:
     """Run `compute` once per (scope, owner, key) and answer its Response, or replay it.
 
     `fingerprint` names what the request asks (a repeat of the key with another
     fingerprint is refused); `owner` whose keys these are (the end user by default);
-    `call` the record-keeping strategy of core/idempotency.py."""
+    `call` the record-keeping strategy of core/idempotency.py; `check` (only with
+    `idempotent_call_once`) refusals made before the transaction."""
     key = idempotency_key_parse(request.headers.get(KEY_HEADER))
     request.idempotency_key = key  # type: ignore[attr-defined]
 
-    def rendered() -> tuple[int, dict]:
+    def refusing_as_answered(run: Callable[[], Any]) -> Any:
         try:
-            response = compute()
+            return run()
         except DomainError as exc:  # through the one mapping (core.errors), so the refusal is stored as answered
             refusal = api_exception_handler(exc, {})
             status_code = refusal.status_code if refusal is not None else 400
             raise ApiError(exc.code, exc.message, status_code, exc.details) from exc
+
+    def rendered() -> tuple[int, dict]:
+        response = refusing_as_answered(compute)
         # stored as the client saw it: JSON types only (dates, decimals, UUIDs as rendered)
         return response.status_code, json.loads(json.dumps(response.data, cls=JSONEncoder))
 
+    extra: dict[str, Any] = {}
+    if check is not None:
+        extra["check"] = lambda: refusing_as_answered(check)
     status_code, body, replayed = db_retry(
-        lambda: call(scope=scope, user_id=owner(request), key=key, fingerprint=fingerprint, compute=rendered)
+        lambda: call(scope=scope, user_id=owner(request), key=key, fingerprint=fingerprint, compute=rendered, **extra)
     )
     response = Response(body, status=status_code)
     if replayed:
@@ -115,21 +123,37 @@ def idempotent(
     fingerprint: Callable[..., str],
     owner: Callable[[Request], str] = _end_user,
     call: IdempotentCall = idempotent_call,
+    check: Callable[..., Any] | None = None,
 ) -> Callable[[ViewMethod], ViewMethod]:
     """Make a view method (`post`) idempotent under the Idempotency-Key header.
 
-    `fingerprint(request, **url_kwargs)` names what the request asks."""
+    `fingerprint(request, **url_kwargs)` names what the request asks. `check(request,
+    **url_kwargs)` (with `call=idempotent_call_once` only) runs before the method's
+    transaction and may refuse (reads only); what it returns reaches the method as
+    its `checked` keyword."""
 
     def decorate(method: ViewMethod) -> ViewMethod:
         @functools.wraps(method)
         def door(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+            checked: list[Any] = [None]
+
+            def run_check() -> None:
+                assert check is not None
+                checked[0] = check(request, *args, **kwargs)
+
+            def compute() -> Response:
+                if check is not None:
+                    kwargs["checked"] = checked[0]
+                return method(view, request, *args, **kwargs)
+
             return idempotent_response(
                 request,
                 scope=scope,
                 fingerprint=fingerprint(request, *args, **kwargs),
-                compute=lambda: method(view, request, *args, **kwargs),
+                compute=compute,
                 owner=owner,
                 call=call,
+                check=run_check if check is not None else None,
             )
 
         return door  # type: ignore[return-value]

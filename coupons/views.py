@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -36,6 +39,9 @@ SERVICE_AUTH = OpenApiParameter(
 ERROR = OpenApiResponse(description='`{"error": {"code", "message"}}`')
 
 
+T = TypeVar("T")
+
+
 class ClaimView(APIView):
     permission_classes = [IsEndUser]
 
@@ -63,21 +69,30 @@ class ClaimView(APIView):
         fingerprint=lambda request, component_id: f"component:{component_id}",
         # A claim writes only rows of its own transaction: its answer is stored once, at the end.
         call=idempotent_call_once,
+        # Its lock-free refusals (sold out…) before the transaction: one read and the answer.
+        check=lambda request, component_id: _counted(
+            lambda: services.coupon_pack_claim_check(component_id=component_id, user_id=str(request.user.id)),
+            success=None,
+        ),
     )
-    def post(self, request: Request, component_id: int) -> Response:
-        claim = _claim_counted(component_id=component_id, user_id=str(request.user.id))
+    def post(self, request: Request, component_id: int, checked: services.ClaimRead | None = None) -> Response:
+        claim = _counted(
+            lambda: services.coupon_pack_claim(component_id=component_id, user_id=str(request.user.id), checked=checked)
+        )
         return Response(ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
 
 
-def _claim_counted(*, component_id: int, user_id: str):
-    """The claim, counted by result (huodong_coupon_claims_total: claimed, sold_out, ...)."""
+def _counted(run: Callable[[], T], *, success: str | None = "claimed") -> T:
+    """A claim (or its check), counted by result (huodong_coupon_claims_total:
+    claimed, sold_out, ...); a check that passes counts nothing."""
     try:
-        claim = services.coupon_pack_claim(component_id=component_id, user_id=user_id)
+        result = run()
     except Exception as exc:
         metrics.COUPON_CLAIMS.labels(getattr(exc, "code", None) or getattr(exc, "error_code", None) or "error").inc()
         raise
-    metrics.COUPON_CLAIMS.labels("claimed").inc()
-    return claim
+    if success is not None:
+        metrics.COUPON_CLAIMS.labels(success).inc()
+    return result
 
 
 class WalletView(generics.ListAPIView):
