@@ -84,3 +84,39 @@ def test_concurrent_repeats_compute_once():
     assert len(calls) == 1
     assert len(results) == 8 and all(r[:2] == (201, {"ok": True}) for r in results)
     assert IdempotencyRecord.objects.count() == 1
+
+
+def test_a_refusal_of_the_check_is_the_keys_answer_and_compute_never_runs():
+    from core.idempotency import idempotent_call_once
+
+    calls = []
+
+    def refuse():
+        raise ApiError("sold_out", "Sold out.", 409)
+
+    def compute():
+        calls.append(1)
+        return 201, {}
+
+    status, body, replayed = idempotent_call_once(
+        scope="t", user_id="u", key="k", fingerprint="f", compute=compute, check=refuse
+    )
+    assert (status, body["error"]["code"], replayed) == (409, "sold_out", False) and not calls
+    # the stored refusal is replayed, even once the check passes (compute's work is thrown away)
+    again = idempotent_call_once(scope="t", user_id="u", key="k", fingerprint="f", compute=compute, check=lambda: None)
+    assert again == (409, body, True)
+
+
+def test_a_check_refusal_for_a_key_already_answered_replays_the_answer():
+    from core.idempotency import idempotent_call_once
+
+    first = idempotent_call_once(scope="t", user_id="u", key="k", fingerprint="f", compute=lambda: (201, {"n": 1}))
+
+    def refuse():
+        raise ApiError("sold_out", "Sold out.", 409)
+
+    assert idempotent_call_once(
+        scope="t", user_id="u", key="k", fingerprint="f", compute=lambda: (201, {"n": 2}), check=refuse
+    ) == (201, {"n": 1}, True)
+    assert first == (201, {"n": 1}, False)
+    assert IdempotencyRecord.objects.filter(scope="t", user_id="u", key="k").count() == 1
