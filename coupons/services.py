@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -109,14 +110,25 @@ _ITEMS_CACHE: dict[int, tuple[datetime, list[CouponPackItem]]] = {}
 _ITEMS_CACHE_SIZE = 512
 
 
+_CACHES_LOCK = threading.Lock()
+
+
+def _bounded_put(cache: dict, key: Any, value: Any, size: int) -> None:
+    """Put into a per-process cache of at most `size` entries, the oldest going first
+    (a lock: claims run on many threads, and evicting while another thread adds
+    would fail)."""
+    with _CACHES_LOCK:
+        if len(cache) >= size and key not in cache:
+            cache.pop(next(iter(cache)), None)
+        cache[key] = value
+
+
 def _pack_items(pack: CouponPack) -> list[CouponPackItem]:
     cached = _ITEMS_CACHE.get(pack.pk)
     if cached is not None and cached[0] == pack.updated_at:
         return cached[1]
     items = list(CouponPackItem.objects.filter(pack_id=pack.pk).select_related("template").order_by("id"))
-    if len(_ITEMS_CACHE) >= _ITEMS_CACHE_SIZE:
-        _ITEMS_CACHE.pop(next(iter(_ITEMS_CACHE)), None)
-    _ITEMS_CACHE[pack.pk] = (pack.updated_at, items)
+    _bounded_put(_ITEMS_CACHE, pack.pk, (pack.updated_at, items), _ITEMS_CACHE_SIZE)
     return items
 
 
@@ -259,9 +271,7 @@ def _claim_snapshot_keep(component_id: int, read: ClaimRead, items: list[CouponP
     one the fast path handles. A claim the fast path cannot make drops it."""
     pack = read.pack
     fast = read.has_stock and pack.stock_shards > 1 and pack.per_user_limit == 1 and not pack.redis_gate
-    if len(_SNAPSHOTS) >= _SNAPSHOTS_SIZE and component_id not in _SNAPSHOTS:
-        _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)), None)
-    _SNAPSHOTS[component_id] = _ClaimSnapshot(pack=pack, items=items, fast=fast)
+    _bounded_put(_SNAPSHOTS, component_id, _ClaimSnapshot(pack=pack, items=items, fast=fast), _SNAPSHOTS_SIZE)
 
 
 def _claim_snapshot_fast(component_id: int) -> _ClaimSnapshot | None:
