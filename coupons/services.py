@@ -402,6 +402,8 @@ def coupon_pack_claim(
         checked = _claim_checked(component_id, user_id, now)
     read, pack = checked, checked.pack
     items = _pack_items(pack)
+    if not items:  # the check found items; a copy evicted meanwhile is read again
+        raise pack_empty()
     claimed = read.user_claims
 
     gated = False
