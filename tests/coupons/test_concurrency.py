@@ -131,6 +131,17 @@ def test_50_parallel_claims_by_one_user_on_a_sharded_pack_with_limit_2_get_exact
     assert sorted(Claim.objects.filter(pack=pack).values_list("sequence", flat=True)) == [1, 2]
 
 
+def test_50_parallel_claims_by_one_user_on_the_hot_pack_fast_path_get_exactly_1():
+    """The fast path (a claim of a hot pack without its read: its INSERT … SELECT) is
+    on once a first claim has read the pack; one user's parallel claims then meet the
+    (pack, user, 1) key, not a count."""
+    pack = coupon_pack_make(total_stock=100, stock_shards=4)
+    assert _claim_all(pack, [("first", "k-first")]) == Counter({(201, None): 1})
+    outcome = _claim_all(pack, [("10086", f"k{i}") for i in range(50)])
+    assert outcome == Counter({(201, None): 1, (409, "limit_reached"): 49}), outcome
+    _assert_counters_agree(pack, 2)
+
+
 def test_stock_change_and_codes_of_a_sharded_pack_count_the_stock_held_in_shards():
     pack = coupon_pack_make(total_stock=300, stock_shards=4)
     outcome = _claim_all(pack, [(f"u{i}", f"k{i}") for i in range(100)])
