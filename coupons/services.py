@@ -154,18 +154,28 @@ def _claim_read_sql() -> str:
     where a sum read all 64 of a hot pack's shards for every claim). Plain SQL:
     built once, no ORM compilation per claim (the claim's Python time is most of
     its cost under many clients)."""
-    from activities.models import Activity
-
-    pack, component = CouponPack._meta.db_table, Component._meta.db_table
-    claim, shard, activity = Claim._meta.db_table, CouponStockShard._meta.db_table, Activity._meta.db_table
+    claim = Claim._meta.db_table
     columns = ", ".join(f"p.{c}" for c in _PACK_COLUMNS)
     return (
         f"SELECT {columns}, c.enabled, a.status,"
         f" (SELECT COUNT(*) FROM {claim} cl WHERE cl.pack_id = p.id AND cl.user_id = %s AND cl.source = %s),"
-        f" EXISTS (SELECT 1 FROM {shard} s WHERE s.pack_id = p.id AND s.remaining > 0)"
-        f" FROM {pack} p JOIN {component} c ON c.id = p.component_id JOIN {activity} a ON a.id = c.activity_id"
+        f" {_shards_hold_stock_sql()} {_pack_from_sql()}"
         f" WHERE p.component_id = %s AND c.type = %s"
     )
+
+
+def _pack_from_sql() -> str:
+    """The pack (`p`) with its component (`c`) and activity (`a`): what a claim
+    decides on, for the claim's read and the fast path's INSERT … SELECT alike."""
+    from activities.models import Activity
+
+    pack, component, activity = CouponPack._meta.db_table, Component._meta.db_table, Activity._meta.db_table
+    return f"FROM {pack} p JOIN {component} c ON c.id = p.component_id JOIN {activity} a ON a.id = c.activity_id"
+
+
+def _shards_hold_stock_sql() -> str:
+    """Whether any shard of the pack `p` holds stock (EXISTS stops at the first)."""
+    return f"EXISTS (SELECT 1 FROM {CouponStockShard._meta.db_table} s WHERE s.pack_id = p.id AND s.remaining > 0)"
 
 
 _CLAIM_READ: list[str] = []
@@ -280,20 +290,15 @@ def _claim_snapshot_fast(component_id: int) -> _ClaimSnapshot | None:
 
 
 def _fast_insert_sql() -> str:
-    from activities.models import Activity
-
-    claim, pack, component = Claim._meta.db_table, CouponPack._meta.db_table, Component._meta.db_table
-    shard, activity = CouponStockShard._meta.db_table, Activity._meta.db_table
     return (
-        f"INSERT INTO {claim} (pack_id, user_id, sequence, source, claimed_at, redeem_code_id)"
-        f" SELECT p.id, %s, 1, %s, %s, NULL FROM {pack} p"
-        f" JOIN {component} c ON c.id = p.component_id JOIN {activity} a ON a.id = c.activity_id"
+        f"INSERT INTO {Claim._meta.db_table} (pack_id, user_id, sequence, source, claimed_at, redeem_code_id)"
+        f" SELECT p.id, %s, 1, %s, %s, NULL {_pack_from_sql()}"
         f" WHERE p.id = %s AND p.component_id = %s AND c.type = %s AND p.updated_at = %s"
         f" AND p.enabled AND c.enabled AND a.status = %s"
         f" AND p.per_user_limit = 1 AND p.stock_shards > 1 AND NOT p.redis_gate"
         f" AND (p.claim_starts_at IS NULL OR p.claim_starts_at <= %s)"
         f" AND (p.claim_ends_at IS NULL OR p.claim_ends_at > %s)"
-        f" AND (p.remaining > 0 OR EXISTS (SELECT 1 FROM {shard} s WHERE s.pack_id = p.id AND s.remaining > 0))"
+        f" AND (p.remaining > 0 OR {_shards_hold_stock_sql()})"
     )
 
 
@@ -561,10 +566,10 @@ def _shard_update(pack_id: int, slot: int) -> int:
         else:
             _SHARD_TAKE.append(
                 f"UPDATE {shard} SET remaining = remaining - 1 WHERE pack_id = %s AND slot = %s AND remaining > 0"
-                f" AND EXISTS (SELECT 1 FROM {pack} p WHERE p.id = %s AND p.enabled)"
+                f" AND EXISTS (SELECT 1 FROM {pack} p WHERE p.id = {shard}.pack_id AND p.enabled)"
             )
     with connection.cursor() as cursor:
-        cursor.execute(_SHARD_TAKE[0], [pack_id, slot] if connection.vendor == "mysql" else [pack_id, slot, pack_id])
+        cursor.execute(_SHARD_TAKE[0], [pack_id, slot])
         return int(cursor.rowcount)
 
 
