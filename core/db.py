@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from django.db import NotSupportedError, OperationalError, connection, models
 from django.db.models.constants import OnConflict
 from django.utils import timezone
@@ -107,6 +109,28 @@ def values_where(
     return out
 
 
+_BUILD_PLANS: dict[type[models.Model], tuple[list[tuple[str, models.Field]], frozenset[str]]] = {}
+
+
+def instance_build(model: type[M], values: dict[str, Any]) -> M:
+    """An unsaved instance of `model` from its concrete fields' values by attname (a
+    foreign key by `<name>_id`), the fields left out at their defaults (called per
+    instance: a `dict` default is never shared): what `model(**values)` gives, built
+    positionally (Django's fast path for positional arguments: no keyword matching nor
+    related-object handling per field; 3.9 against 9.4 µs for a conversion). For hot
+    paths that build hundreds of rows a batch. A name that is not a concrete field's
+    attname raises TypeError, as `model(**values)` would. The caller caches any related
+    object it already holds (`field.set_cached_value`)."""
+    plan = _BUILD_PLANS.get(model)
+    if plan is None:
+        fields = model._meta.concrete_fields
+        plan = _BUILD_PLANS[model] = ([(f.attname, f) for f in fields], frozenset(f.attname for f in fields))
+    fields_by_name, names = plan
+    if not names.issuperset(values):
+        raise TypeError(f"{model.__name__} got unexpected field(s) {sorted(set(values) - names)}")
+    return model(*[values[name] if name in values else field.get_default() for name, field in fields_by_name])
+
+
 def instances_where(model: type[M], *, where: str, params: Sequence[Any]) -> list[M]:
     """The instances of `model` whose rows meet `where` (plain SQL, `%s` placeholders for
     `params`; `sql_columns` and `sql_in` build it), in the model's default ordering:
@@ -194,21 +218,19 @@ def rows_insert(
     head = f"INSERT INTO {ops.quote_name(meta.db_table)} ({columns}) VALUES "
     per_statement = max(1, ops.bulk_batch_size(concrete, rows))
     pks: list[int] = []
-    width = len(plan)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            params: list[Any] = []
-            append = params.append
-            for row in chunk:
-                for index, adapt, constant in plan:
-                    append(constant if index < 0 else adapt(row[index]))
-            literals = mysql_literals(params) if connection.vendor == "mysql" else None
-            if literals is not None:  # the statement's text, escaped in one call: nothing left to bind
-                values = [",".join(literals[i : i + width]) for i in range(0, len(literals), width)]
-                cursor.execute(head + "(" + "),(".join(values) + ")" + suffix)
+            adapted = [
+                [constant if index < 0 else adapt(row[index]) for index, adapt, constant in plan] for row in chunk
+            ]
+            values = mysql_rows_literal(adapted) if connection.vendor == "mysql" else None
+            if values is not None:  # the statement's text, escaped in one call: nothing left to bind
+                cursor.execute(head + values + suffix)
             else:
-                cursor.execute(head + ", ".join([placeholder] * len(chunk)) + suffix, params)
+                cursor.execute(
+                    head + ", ".join([placeholder] * len(chunk)) + suffix, [value for row in adapted for value in row]
+                )
             if returning_pk:
                 pks.extend(pk for (pk,) in cursor.fetchall())
     return pks
@@ -236,39 +258,64 @@ def mysql_escape_marked(text: str, *, quotes: int, gaps: int) -> bytes | None:
     return raw.string_literal(text.encode(raw.encoding))[1:-1].replace(MYSQL_QUOTE.encode(), b"'")
 
 
-def mysql_literals(values: Sequence[Any]) -> list[str] | None:
-    """MySQL/MariaDB: the SQL literal of each of `values` (already adapted: None, bool,
-    int or str, or their subclasses, as `db_value_adapter` gives them), every string
-    escaped in ONE call for all of them (`mysql_escape_marked`). What binding them
-    costs per value (a literal() dispatch, an encode and an escape call each) was most
-    of a multi-row insert's client-side time. None when a value is of another type or
-    a string holds a stand-in: the caller binds them as usual."""
+def mysql_rows_literal(rows: Iterable[Iterable[Any]]) -> str | None:
+    """MySQL/MariaDB: the VALUES list `(v, v, …),(v, …)` of `rows` (values already
+    adapted: None, bool, int or str, or their subclasses, as `db_value_adapter` gives
+    them), every string escaped in ONE call for the whole text (`mysql_escape_marked`:
+    the separators and NULL/number literals are characters the escaping leaves alone).
+    What binding them costs per value (a literal() dispatch, an encode and an escape
+    call each) was most of a multi-row insert's client-side time. The text is built in
+    one pass (no list of literals split at gap stand-ins and joined again: ~5% less
+    for fifty conversion rows). None when a value is of another type or a string holds
+    a stand-in: the caller binds them as usual."""
     quote = MYSQL_QUOTE
-    parts: list[str] = []
-    append = parts.append
+    texts: list[str] = []
     strings = 0
-    for value in values:
-        kind = type(value)
-        if kind is str:
-            append(quote + value + quote)
-            strings += 1
-        elif value is None:
-            append("NULL")
-        elif kind is int:
-            append(str(value))
-        elif kind is bool:
-            append("1" if value else "0")
-        elif isinstance(value, str):  # a TextChoices member: its text, as mysqlclient binds it
-            append(quote + value + quote)
-            strings += 1
-        elif isinstance(value, int):  # an IntegerChoices member
-            append(str(int(value)))
-        else:
-            return None
-    escaped = mysql_escape_marked(MYSQL_GAP.join(parts), quotes=2 * strings, gaps=len(parts) - 1)
-    if escaped is None:
-        return None
-    return escaped.decode(connection.connection.encoding).split(MYSQL_GAP)
+    for row in rows:
+        parts: list[str] = []
+        append = parts.append
+        for value in row:
+            kind = type(value)
+            if kind is str:
+                append(quote + value + quote)
+                strings += 1
+            elif value is None:
+                append("NULL")
+            elif kind is int:
+                append(str(value))
+            elif kind is bool:
+                append("1" if value else "0")
+            elif isinstance(value, str):  # a TextChoices member: its text, as mysqlclient binds it
+                append(quote + value + quote)
+                strings += 1
+            elif isinstance(value, int):  # an IntegerChoices member
+                append(str(int(value)))
+            else:
+                return None
+        texts.append("(" + ",".join(parts) + ")")
+    escaped = mysql_escape_marked(",".join(texts), quotes=2 * strings, gaps=0)
+    return None if escaped is None else escaped.decode(connection.connection.encoding)
+
+
+# orjson options that keep to what json.dumps accepts: a datetime or dataclass raises
+# (json.dumps has no default for them) instead of being serialized; int keys become
+# strings as json.dumps makes them.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def json_text(value: Any) -> str:
+    """A JSONField value (no custom encoder) as the text to store: orjson's, 3-5x faster
+    than json.dumps (the activation batch handler writes four JSON values an event:
+    ~5% of its time, per-batch A/B). The same JSON value as the ORM writes (read back,
+    equal); the text is compact and UTF-8 where json.dumps spaces it and escapes to
+    ASCII. What orjson refuses (an integer beyond 64 bits, a type it passes through)
+    goes to json.dumps, so what json.dumps refuses still raises TypeError. Unlike
+    json.dumps, a NaN or infinite float is written as null (json.dumps writes NaN,
+    which is not JSON: MySQL's JSON check refuses it) and a UUID as its text."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 _TEXT = frozenset({models.CharField, models.TextField})
@@ -316,6 +363,8 @@ def db_value_adapter(field: models.Field) -> Callable[[Any], Any]:
         return adapt_datetime
     if kind is models.JSONField:
         encoder = field.encoder  # type: ignore[attr-defined]
+        if encoder is None:
+            return lambda value: prepared(value) if value is None else json_text(value)
         return lambda value: prepared(value) if value is None else ops.adapt_json_value(value, encoder)
     if kind in _TEXT:
         return lambda value: value if value is None or isinstance(value, str) else prepared(value)
