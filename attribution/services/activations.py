@@ -333,6 +333,9 @@ def _conversion_build(
         link_id=link.id,  # the flooding rule's long tail judges the link's install rate
         rules=rules,
     )
+    fraud_status = ""
+    if verdict:
+        fraud_status = FraudStatus.REJECTED if verdict.mode == "reject" else FraudStatus.FLAGGED
     conversion = instance_build(
         Conversion,
         {
@@ -354,9 +357,7 @@ def _conversion_build(
             "device_keys": keys,
             "oaid": devices.clean((event.device or {}).get("oaid")) or "",
             "is_test": is_test,
-            "fraud_status": (FraudStatus.REJECTED if verdict.mode == "reject" else FraudStatus.FLAGGED)
-            if verdict
-            else "",
+            "fraud_status": fraud_status,
             "fraud_rule": verdict.rule if verdict else "",
             "fraud_reason": verdict.reason[:300] if verdict else "",
         },
@@ -391,6 +392,7 @@ def _trace_build(
     if explained.test_device is not None:
         reason += selectors.test_device_note(explained.test_device)
     linked = conversion or explained.previous
+    assert linked is None or linked.pk is not None  # a trace is built after its conversion is saved
     trace = instance_build(
         MatchTrace,
         {

@@ -120,7 +120,7 @@ def test_an_unknown_field_is_refused():
 
 # Text that escaping must get right: quotes, backslashes, NUL and the other characters
 # mysql_real_escape_string escapes, percent signs (nothing is %-formatted), the control
-# characters `core.db.mysql_literals` uses as stand-ins (those rows are bound value by
+# characters `core.db.mysql_rows_literal` uses as stand-ins (those rows are bound value by
 # value instead), Chinese and a 4-byte emoji.
 HOSTILE = [
     'it\'s "quoted"',
