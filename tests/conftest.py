@@ -89,6 +89,31 @@ def _clean_redis():
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_background_503_flush():
+    """The click door's 503 counts (alerts.health) are written by a daemon thread after
+    FLUSH_SECONDS, on its own connection: outside the test's transaction, so a row it
+    committed outlived the test that answered the 503s and added to a later test's
+    (tests/alerts/test_pipeline_health.py saw 26 of 25 when tests/attribution ran
+    first). In tests that thread only sleeps; a test flushes itself
+    (`click_outages_flush`), inside its transaction."""
+    from alerts import health
+
+    saved, health.FLUSH_SECONDS = health.FLUSH_SECONDS, 24 * 3600.0
+    yield
+    health.FLUSH_SECONDS = saved
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_503_counts():
+    """Each test starts without 503 counts an earlier test left in the process's memory."""
+    from alerts import health
+
+    with health._lock:
+        health._pending.clear()
+    yield
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -73,14 +73,9 @@ def test_dead_letters_growing_fires_past_the_threshold(consumer_alive):
     assert Alert.objects.get(fingerprint="pipeline_health:dead_letters").state == "resolved"
 
 
-def test_click_door_answering_503_is_counted_and_fires(client, settings, monkeypatch, make_link, consumer_alive):
-    # A flusher started by an earlier test (its 5 s sleep already begun) would write
-    # this test's 503s from its own thread: let it finish first, and start clean.
-    if health._flusher is not None:
-        health._flusher.join(timeout=15)
-    with health._lock:
-        health._pending.clear()
-    monkeypatch.setattr(health, "FLUSH_SECONDS", 3600)  # the test flushes itself (no writes from a thread)
+def test_click_door_answering_503_is_counted_and_fires(client, settings, make_link, consumer_alive):
+    # no flusher thread writes in tests, and no earlier test's counts are pending
+    # (tests/conftest.py): the test flushes itself
     link = make_link("oceanengine")
     query = urlencode(click_params("oceanengine", "http://127.0.0.1:9", idfa="A-1", os="ios"))
     assert client.get(f"/t/oceanengine/{link.token}?{query}").status_code == 200
@@ -99,6 +94,20 @@ def test_click_door_answering_503_is_counted_and_fires(client, settings, monkeyp
     assert health.click_outages_flush() == 0
     findings = [f for f in traffic_check(at=timezone.now(), only=HEALTH) if f.key == "click_503"]
     assert len(findings) == 1 and findings[0].title.startswith("Click door answering 503: 25 since")
+
+
+@pytest.mark.django_db(transaction=True)  # the thread writes on its own connection: committed rows
+def test_the_flusher_thread_writes_the_counted_503s_without_the_request_waiting(monkeypatch):
+    monkeypatch.setattr(health, "FLUSH_SECONDS", 1.0)
+    monkeypatch.setattr(health, "_flusher", None)  # one sleeping since an earlier test (tests/conftest.py) is not ours
+    health.click_unavailable_note()
+    health.click_unavailable_note()
+    assert not ClickOutage.objects.exists()  # counted in memory: nothing written by the requests
+    thread = health._flusher
+    assert thread is not None
+    thread.join(timeout=15)
+    assert not thread.is_alive()  # nothing left to write: the thread ended
+    assert ClickOutage.objects.get().count == 2
 
 
 def test_503s_below_the_rate_do_not_fire_among_many_clicks(consumer_alive):
