@@ -75,6 +75,26 @@ def test_an_event_id_twice_in_one_batch_is_applied_once(events, echo, settings):
     assert events.consumer.batches < events.consumer.handled
 
 
+def test_a_backlog_fills_each_batch_past_the_batch_wait(events, echo, settings):
+    # No wait at all for more messages: a backlog's messages are already delivered
+    # (prefetched), so they still fill the batches; until 2026-12-04 a batch was cut at
+    # its deadline (here: one message a batch) however many were waiting to be read.
+    backlog = [_echo() for _ in range(45)]
+    events.supervisor.stop()
+    for message in backlog:
+        events.publish("user_center", TEST_EVENT, message)
+    settings.EVENTS_BATCH_SIZE = 15
+    settings.EVENTS_BATCH_WAIT_MS = 0
+    supervisor = ConsumerSupervisor()
+    supervisor.start()
+    events.supervisor = supervisor
+    assert supervisor.ready.wait(15), "event consumer did not start"
+
+    events.wait_for(lambda: events.consumer.handled >= len(backlog))
+    assert [applied(e["event_id"]) for e in backlog] == [1] * len(backlog)
+    assert events.consumer.batches <= 9  # 3 full batches; a slow moment may cut a few more
+
+
 def test_a_handler_over_its_time_limit_inside_a_batch_is_retried_and_the_others_apply_once(events, echo, settings):
     settings.EVENTS_HANDLER_TIME_LIMIT = 1
     settings.EVENTS_STALL_SECONDS = 2  # the supervisor looks every 1/3 s
