@@ -34,6 +34,7 @@ from attribution.models import (
 from attribution.services.deep_events import _pending_resolve_many
 from attribution.services.postbacks import postback_plan, postbacks_plan_new
 from core.db import instance_build, instances_where, rows_insert, sql_columns, sql_in, values_where
+from core.events.facts import event_line_facts
 
 logger = logging.getLogger("huodong.attribution")
 
@@ -414,20 +415,23 @@ def _trace_build(
 
 
 def _log(*, event: Activation, explained: selectors.MatchExplanation, conversion: Conversion | None) -> None:
-    logger.info(
-        "activation " + explained.outcome,
-        extra={
-            "event_id": event.event_id,
-            "app_id": event.app_id,
-            "os": event.os,
-            "outcome": explained.outcome,
-            "conversion_id": conversion.pk if conversion else None,
-            "link_id": conversion.link_id if conversion else None,
-            "platform": conversion.platform if conversion else None,
-            "match_method": conversion.match_method if conversion else None,
-            "seconds_to_install": conversion.seconds_to_install if conversion else None,
-            "clicks_before_conversion": conversion.clicks_before_conversion if conversion else None,
-            "candidates": len(explained.candidates),
-            "test_device": bool(explained.test_device),
-        },
-    )
+    """The activation's facts: on the consumer's own line for its event when a consumer
+    applies it (core/events/facts.py: one line per event), else a line of their own."""
+    facts = {
+        "app_id": event.app_id,
+        "os": event.os,
+        "activation": explained.outcome,
+        "conversion_id": conversion.pk if conversion else None,
+        "link_id": conversion.link_id if conversion else None,
+        "platform": conversion.platform if conversion else None,
+        "match_method": conversion.match_method if conversion else None,
+        "seconds_to_install": conversion.seconds_to_install if conversion else None,
+        "clicks_before_conversion": conversion.clicks_before_conversion if conversion else None,
+        "candidates": len(explained.candidates),
+        "test_device": bool(explained.test_device),
+    }
+    if not event_line_facts(event_id=event.event_id, facts=facts):
+        logger.info(
+            "activation " + explained.outcome,
+            extra={"event_id": event.event_id, "outcome": explained.outcome, **facts},
+        )

@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from celery import bootsteps
@@ -54,6 +54,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
 from core import telemetry
+from core.events.facts import facts_collected, facts_discard
 
 if TYPE_CHECKING:
     from core.events.registry import EventType
@@ -79,6 +80,7 @@ class Outcome:
     action: str  # applied | duplicate | dead | retry
     reason: str = ""
     event_id: str = ""
+    facts: dict | None = None  # an applied event's handler's facts for its log line (core/events/facts.py)
 
 
 class HandlerTimeout(BaseException):
@@ -295,16 +297,24 @@ def process(
     dead, event_type, payload, event_id = _check(source=source, routing_key=routing_key, body=body)
     if dead is not None or event_type is None:
         return dead or Outcome("dead", "consumer error: no event type")
-    return _apply_one(
-        source=source,
-        routing_key=routing_key,
-        event_type=event_type,
-        payload=payload,
-        event_id=event_id,
-        attempts=attempts,
-        max_attempts=max_attempts,
-        clock=clock,
-    )
+    with facts_collected() as collected:
+        outcome = _apply_one(
+            source=source,
+            routing_key=routing_key,
+            event_type=event_type,
+            payload=payload,
+            event_id=event_id,
+            attempts=attempts,
+            max_attempts=max_attempts,
+            clock=clock,
+        )
+        return _with_facts(outcome, collected)
+
+
+def _with_facts(outcome: Outcome, collected: dict[str, dict]) -> Outcome:
+    """An applied event's outcome with the facts its handler gave for its log line."""
+    facts = collected.get(outcome.event_id) if outcome.action == "applied" else None
+    return replace(outcome, facts=facts) if facts else outcome
 
 
 def _apply_one(
@@ -370,8 +380,28 @@ def process_batch(
             outcomes[index] = dead or Outcome("dead", "consumer error: no event type")
         else:
             pending.append(_Ready(index, event_type, payload, event_id, delivery))
+    with facts_collected() as collected:
+        _apply_pending(pending, outcomes, max_attempts=max_attempts, clock=clock, span=span, collected=collected)
+        return [
+            _with_facts(outcome, collected) if outcome else Outcome("dead", "consumer error: no outcome")
+            for outcome in outcomes
+        ]
+
+
+def _apply_pending(
+    pending: list[_Ready],
+    outcomes: list[Outcome | None],
+    *,
+    max_attempts: int,
+    clock: HandlerClock | None,
+    span: SpanFactory | None,
+    collected: dict[str, dict],
+) -> None:
+    """`process_batch`'s transactions: `outcomes` filled in for `pending`. Each attempt
+    starts with no facts collected (what a rolled-back attempt told is void)."""
     unbatched: frozenset[str] = frozenset()
     while pending:
+        collected.clear()
         try:
             applied = _apply_in_one_transaction(
                 pending, max_attempts=max_attempts, clock=clock, span=span, unbatched=unbatched
@@ -388,13 +418,13 @@ def process_batch(
         except BaseException:  # the commit (or the database) failed: one transaction per event
             logger.exception("event batch failed as a whole: applying its events one by one")
             _close_quietly()
+            collected.clear()
             for ready in pending:
                 outcomes[ready.index] = _apply_ready_alone(ready, max_attempts=max_attempts, clock=clock, span=span)
             break
         for index, outcome in applied.items():
             outcomes[index] = outcome
         break
-    return [outcome or Outcome("dead", "consumer error: no outcome") for outcome in outcomes]
 
 
 def _close_quietly() -> None:
@@ -483,6 +513,7 @@ def _apply_in_savepoint(
         except _Duplicate:
             return Outcome("duplicate", "event_id already applied", ready.event_id)
         except BaseException as exc:  # whatever a handler raises (even SystemExit) is its failure
+            facts_discard([ready.event_id])
             outcome = _failed(
                 exc,
                 attempts=delivery.attempts,
@@ -548,6 +579,7 @@ def _apply_batched(
                         batch_handler([ready.payload for ready in fresh])
                     _raise_if_spoiled(connection)
         except BaseException as exc:  # whatever it raises: this group goes event by event
+            facts_discard(ready.event_id for ready in group)
             logger.warning(
                 "batch handler failed: applying its events one by one",
                 exc_info=(type(exc), exc, exc.__traceback__),
@@ -742,7 +774,7 @@ class EventConsumer(ConsumerMixin):
             self.batches += 1
             latency_ms = round((time.monotonic() - started) * 1000, 2)
             for message, delivery, outcome in zip(batch, deliveries, outcomes, strict=True):
-                outcome = Outcome(outcome.action, outcome.reason[:MAX_REASON], outcome.event_id)
+                outcome = replace(outcome, reason=outcome.reason[:MAX_REASON])
                 event_count(source=delivery.source, action=outcome.action, body=message.body)
                 # Broker errors below propagate: kombu reconnects (or the supervisor restarts
                 # the loop) and the unacked messages are delivered again.
@@ -766,6 +798,7 @@ class EventConsumer(ConsumerMixin):
                         "attempt": delivery.attempts + 1,
                         "batch": len(batch),
                         "latency_ms": latency_ms,
+                        **(outcome.facts or {}),  # the handler's (core/events/facts.py)
                     },
                 )
         finally:

@@ -264,6 +264,33 @@ def test_clicks_activations_and_rejects_are_logged_as_json_lines_with_their_fact
     )
 
 
+def test_an_activation_the_consumer_applies_makes_one_line_the_consumers_with_the_activations_facts(
+    events, client, make_link, caplog
+):
+    import logging
+
+    from attribution.models import Conversion
+    from tests.attribution.conftest import event_payload, later
+
+    link = make_link("oceanengine", os="ios")
+    _click(client, link, idfa="LOG-2")
+    payload = event_payload("app.activated", device={"idfa": "LOG-2"}, at=later(minutes=1))
+    with caplog.at_level(logging.INFO):
+        events.publish("user_center", "app.activated", payload)
+        events.wait_for(lambda: events.consumer.handled >= 1)
+    conversion = Conversion.objects.get(activation_event_id=payload["event_id"])
+    lines = [r for r in caplog.records if getattr(r, "event_id", None) == payload["event_id"]]
+    assert [(r.name, r.getMessage()) for r in lines] == [("huodong.events", "event applied")]
+    line = lines[0]
+    assert (line.outcome, line.activation, line.conversion_id, line.link_id, line.match_method) == (
+        "applied",
+        "attributed",
+        conversion.pk,
+        link.id,
+        "idfa",
+    )
+
+
 def test_pending_retry_applies_a_waiting_event_by_its_user_and_leaves_other_users_waiting(client, make_link):
     link = make_link("oceanengine", os="ios")
     _click(client, link, idfa="USER-1")

@@ -45,6 +45,9 @@ def _raise_unexpected(kind: str) -> None:
 def handle_echo(payload: dict) -> None:
     from django.contrib.auth.models import Group
 
+    from core.events.facts import event_line_facts
+
+    event_line_facts(event_id=payload["event_id"], facts={"echo": payload["value"]})  # before it may fail
     if payload.get("fail"):
         raise RuntimeError("asked to fail")
     if payload.get("raise"):
@@ -77,7 +80,11 @@ def handle_echo_batch(payloads: list[dict]) -> None:
     when one asks to sleep."""
     from django.contrib.auth.models import Group
 
+    from core.events.facts import event_line_facts
+
     BATCH_CALLS.append([payload["event_id"] for payload in payloads])
+    for payload in payloads:
+        event_line_facts(event_id=payload["event_id"], facts={"echo": payload["value"]})
     for payload in payloads:
         if payload.get("fail"):
             raise RuntimeError("asked to fail (in a batch)")

@@ -169,6 +169,35 @@ def test_process_batch_gives_one_outcome_per_message_in_order(echo):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("batch", [False, True], ids=["savepoint per event", "batch handler"])
+def test_a_handlers_facts_ride_on_its_applied_event_and_a_rolled_back_attempt_tells_none(batch):
+    register_echo(batch=batch)
+    try:
+        good, failing, other = _echo(value="told"), _echo(fail=True, value="void"), _echo(value="also")
+        outcomes = process_batch([_delivery(good), _delivery(failing), _delivery(other)], max_attempts=5)
+    finally:
+        registry.unregister(TEST_EVENT)
+    # the batch handler told all three before it raised; its savepoint rolled back and the
+    # events went one by one: only what the committed applications told is kept
+    assert [(o.action, o.facts) for o in outcomes] == [
+        ("applied", {"echo": "told"}),
+        ("retry", None),
+        ("applied", {"echo": "also"}),
+    ]
+
+
+def test_facts_may_not_take_the_consumer_lines_own_names_and_outside_a_consumer_are_not_collected():
+    from core.events.facts import event_line_facts, facts_collected
+
+    assert event_line_facts(event_id="e1", facts={"echo": "x"}) is False
+    with facts_collected() as collected:
+        with pytest.raises(ValueError, match="outcome"):
+            event_line_facts(event_id="e1", facts={"outcome": "mine"})
+        assert event_line_facts(event_id="e1", facts={"echo": "x"}) is True
+    assert collected == {"e1": {"echo": "x"}}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_event_that_dooms_the_transaction_fails_alone_and_the_others_commit(echo, doom):
     first, last = _echo(), _echo()
     doomed = _echo()  # the echo schema; the routing key picks the dooming handler
