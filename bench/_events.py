@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 NOOP = "bench.noop"
 ROUNDS = int(os.environ.get("BENCH_EVENTS_ROUNDS", "3"))
+LAST_BATCH_FILL: list[float] = [0.0]  # the last drain's events per batch (printed with each round)
 
 
 def use_own_queues() -> None:
@@ -90,6 +91,7 @@ def drain(exchange: str, routing_key: str, bodies: list[bytes], *, batch_size: i
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError(f"consumer handled {consumer.handled} of {len(bodies)}")
             time.sleep(0.01)
+        LAST_BATCH_FILL[0] = consumer.handled / max(consumer.batches, 1)
         return len(bodies) / (consumer.last_handled_at - ready_at[0])
     finally:
         consumer.should_stop = True
@@ -105,13 +107,17 @@ def interleaved(
     pairs = []
     for round_ in range(rounds):
         if round_ % 2 == 0:
-            base = baseline()
-            value = measured()
+            base, base_fill = baseline(), LAST_BATCH_FILL[0]
+            value, fill = measured(), LAST_BATCH_FILL[0]
         else:
-            value = measured()
-            base = baseline()
+            value, fill = measured(), LAST_BATCH_FILL[0]
+            base, base_fill = baseline(), LAST_BATCH_FILL[0]
         pairs.append((value, base))
-        print(f"    {label} round {round_ + 1}: {value:.1f}/s vs no-op {base:.1f}/s", flush=True)
+        print(
+            f"    {label} round {round_ + 1}: {value:.1f}/s vs no-op {base:.1f}/s ({value / base:.3f});"
+            f" events a batch {fill:.1f} vs {base_fill:.1f}",
+            flush=True,
+        )
     return statistics.median(v for v, _ in pairs), statistics.median(b for _, b in pairs), pairs
 
 
