@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 
+from bench import support
+
 NOOP = "bench.noop"
-ROUNDS = int(os.environ.get("BENCH_EVENTS_ROUNDS", "3"))
+# Five rounds: single rounds of either event figure spread 0.48-0.74 on a noisy 2-core machine.
+ROUNDS = int(os.environ.get("BENCH_EVENTS_ROUNDS", "5"))
 LAST_BATCH_FILL: list[float] = [0.0]  # the last drain's events per batch (printed with each round)
 
 
@@ -103,7 +105,7 @@ def interleaved(
     measured: Callable[[], float], baseline: Callable[[], float], *, rounds: int = ROUNDS, label: str = ""
 ) -> tuple[float, float, list[tuple[float, float]]]:
     """Rounds of both, alternating which goes first (load from elsewhere hits them
-    alike); the median of each."""
+    alike); the median round's value and baseline (`support.median_round`)."""
     pairs = []
     for round_ in range(rounds):
         if round_ % 2 == 0:
@@ -118,7 +120,8 @@ def interleaved(
             f" events a batch {fill:.1f} vs {base_fill:.1f}",
             flush=True,
         )
-    return statistics.median(v for v, _ in pairs), statistics.median(b for _, b in pairs), pairs
+    value, base = support.median_round(pairs)
+    return value, base, pairs
 
 
 def delete_queues() -> None:

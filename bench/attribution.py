@@ -15,7 +15,7 @@
   event consumer (the worker's own, on EVENTS_BROKER_URL, with its batch settings)
   draining a queued backlog of ACTIVATIONS, each matching a click stored in Redis;
   baseline: the same consumer draining the same number of no-op events of the same
-  bodies and contract (bench/_events.py), in interleaved rounds (the median of each);
+  bodies and contract (bench/_events.py), in interleaved rounds (the round with the median ratio);
   app.activated has a batch handler (`activations_record_many`), so `noop_like` gives
   the no-op type a no-op batch handler: both go the consumer's batch-handler path.
   The entry also records both rates one event per transaction (`one_by_one`).

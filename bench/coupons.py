@@ -17,8 +17,10 @@ successful claims one transaction with the claim row, its coupon rows
 (`coupons.services._coupons_issue`, one multi-row INSERT) and the idempotency
 record holding the same answer (`claim_payload`); for each of the attempts
 beyond the stock, the record of the refusal alone. Its rate is STOCK over its
-time, like the claims'. Baseline and claims alternate ROUNDS times (fresh pack
-each; the two shard counts swap order every round); the medians are reported.
+time, like the claims'. ROUNDS rounds (3) of baseline and claims (fresh pack
+each; which goes first alternates, and so do the two shard counts); the round
+with the median ratio is reported (`bench.support.median_round`), every round in
+`rounds_claims_per_s` and `rounds_baseline`.
 
 `coupons.overissued`: packs issued beyond the stock, plus any disagreement between
 the stock counter, the claim rows and the coupon rows, over every round (must be 0).
@@ -30,7 +32,6 @@ Run on MariaDB: TEST_DATABASE_NAME=bench_cpn DATABASE_URL=mysql://root@127.0.0.1
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from collections import Counter
 
@@ -43,7 +44,7 @@ STOCK = int(os.environ.get("BENCH_COUPONS_STOCK", "2000"))
 SHARDS = int(os.environ.get("BENCH_COUPONS_SHARDS", "64"))
 # The same claims on a pack with this many shards, beside the figure (0: not run).
 ALT_SHARDS = int(os.environ.get("BENCH_COUPONS_ALT_SHARDS", "16"))
-ROUNDS = int(os.environ.get("BENCH_COUPONS_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_COUPONS_ROUNDS", "3"))
 ATTEMPTS = STOCK + STOCK // 5  # 20% arrive after the pack sold out
 
 
@@ -170,19 +171,26 @@ def run() -> dict[str, dict]:
         mysql_connections_ensure(connection, CLIENTS)
         baselines, rates, alts, overissued = [], [], [], 0
         for round_no in range(ROUNDS):
-            baselines.append(_plain_insert_rate(round_no))
-            # The figure's pack (SHARDS) and, beside it, the same claims on ALT_SHARDS;
-            # their order alternates between rounds.
+            # The baseline and the claims alternate which goes first; the figure's pack
+            # (SHARDS) and, beside it, the same claims on ALT_SHARDS swap order too.
             variants = [SHARDS, ALT_SHARDS] if ALT_SHARDS else [SHARDS]
+            runs: list[tuple[int, float, Counter]] = []
+            if round_no % 2 == 0:
+                baselines.append(_plain_insert_rate(round_no))
             for shards in variants if round_no % 2 == 0 else variants[::-1]:
                 rate, over, outcome = _claim_rate(round_no, shards)
                 (rates if shards == SHARDS else alts).append(rate)
                 overissued += over
+                runs.append((shards, rate, outcome))
+            if round_no % 2 == 1:
+                baselines.append(_plain_insert_rate(round_no))
+            for shards, rate, outcome in runs:
                 print(
                     f"    round {round_no + 1}, {shards} shards: {dict(outcome)}; claims {rate:.1f}/s, "
-                    f"plain inserts of the same rows {baselines[-1]:.1f}/s ({rate / baselines[-1]:.3f})"
+                    f"plain inserts of the same rows {baselines[-1]:.1f}/s ({rate / baselines[-1]:.3f})",
+                    flush=True,
                 )
-        rate, baseline = statistics.median(rates), statistics.median(baselines)
+        rate, baseline = support.median_round(list(zip(rates, baselines, strict=True)))
         load = os.getloadavg()
         print(f"    {connection.vendor}: {CLIENTS} clients, stock {STOCK}, {ATTEMPTS} attempts, load {load[0]:.2f}")
         extra = dict(
@@ -197,10 +205,11 @@ def run() -> dict[str, dict]:
             rounds_baseline=[round(b, 1) for b in baselines],
         )
         if alts:
+            alt_rate, alt_baseline = support.median_round(list(zip(alts, baselines, strict=True)))
             extra.update(
                 alt_shards=ALT_SHARDS,
                 rounds_alt_shards_claims_per_s=[round(r, 1) for r in alts],
-                alt_shards_ratio=round(statistics.median(alts) / baseline, 3),
+                alt_shards_ratio=round(alt_rate / alt_baseline, 3),
             )
         return {
             "coupons.claims_per_s": support.figure(rate, "claims/s", baseline, **extra),

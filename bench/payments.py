@@ -13,7 +13,7 @@ validate, de-duplicate, verify signature and amount, move the order, grant the
 entitlement, ack) draining a queued backlog of RESULTS (through its batch handler,
 `payment_results_apply_many`). Baseline: the same consumer draining the same number
 of no-op events of the same bodies and contract, through the same batch path (a
-no-op batch handler, bench/_events.py), in interleaved rounds (the median of each). The entry also
+no-op batch handler, bench/_events.py), in interleaved rounds (the round with the median ratio). The entry also
 records both rates one event per transaction (`one_by_one`).
 
 `payments.oversold`: orders holding stock beyond the stock, plus any disagreement

@@ -43,3 +43,18 @@ def figure(value: float, unit: str, baseline: float | None = None, **extra) -> d
         "baseline": None if baseline is None else round(baseline, 4),
         **extra,
     }
+
+
+def median_round(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    """Of interleaved rounds of (value, baseline), the round whose ratio is the median
+    (the lower middle one of an even count), with its own value and baseline.
+
+    Each round's two sides run back to back under the same load, so its ratio is the
+    measurement; between rounds a shared machine's speed drifts (the same no-op drain
+    ran 1,750-2,350 events/s minutes apart, the same claims 154-259/s). The median of
+    each side taken apart can pair a slow round's value with a fast round's baseline;
+    the median round keeps each figure's value, baseline and ratio one measurement."""
+    if not pairs:
+        raise ValueError("no rounds")
+    ordered = sorted(pairs, key=lambda pair: pair[0] / pair[1])
+    return ordered[(len(ordered) - 1) // 2]
