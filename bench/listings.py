@@ -4,20 +4,20 @@ Figures (value against a baseline measured in the same process):
 - listings.import_100k_seconds: the whole import (read, check, upsert, commit);
   baseline = reading and checking the same file without touching the database: the
   same file, the same `RowSource` parser and `row_parse` checks, in the same process
-  and with the same settings (DEBUG off), timed once before and once right after the
-  import (the mean counts; both runs are in `baseline_runs_s`). What the import does
-  beyond it is its own work: storing the upload, tracking repeated ids and cities,
-  the spool, and the database. ROUNDS rounds (3), each importing the file into an
-  empty listings table (emptied between rounds, outside the timing) with a read
-  before and after it (the reads alternate with the imports, so one read closes a
-  round and opens the next); the round with the median ratio is reported
-  (`bench.support.median_round`), every round's pair in `rounds_s`. One import on
-  a noisy machine swung the ratio 0.46-0.58.
+  and with the same settings (DEBUG off), timed right before and right after each
+  import (the mean of the two counts; every read in `baseline_runs_s`). What the
+  import does beyond it is its own work: storing the upload, tracking repeated ids
+  and cities, the spool, and the database. ROUNDS rounds (3), each importing the
+  file into an empty listings table (emptied between rounds, outside the timing);
+  the reads alternate with the imports, so one read closes a round and opens the
+  next. The round with the median ratio is reported (`bench.support.median_round`),
+  every round's (import, baseline) seconds in `rounds_s`. One import alone, as
+  before 2026-12-04, swung the ratio 0.46-0.58 on a noisy machine.
 - listings.import_rows_per_s: the same run as rows per second; baseline likewise.
 - listings.import_peak_mb: peak Python memory (tracemalloc) while importing the
   100k-row file; baseline = peak while only reading and checking that file. Extra:
   the peak for a 10k-row file (flat memory means about the same number) and the
-  process's peak-RSS growth during the import.
+  process's peak-RSS growth over the timed imports.
 """
 
 from __future__ import annotations
