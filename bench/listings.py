@@ -127,7 +127,7 @@ def run() -> dict[str, dict]:
             # (a table that grows makes each import slower), with Django's own flush
             # (TRUNCATE on MySQL: no purge of deleted rows running into the next round).
             empty_listings = connection.ops.sql_flush(no_style(), [Listing._meta.db_table])
-            reads, imports = [timed_read()], []
+            reads, imports, baselines = [timed_read()], [], []
             rss_before = _maxrss_mb()
             for round_no in range(ROUNDS):
                 connection.ops.execute_sql_flush(empty_listings)
@@ -138,18 +138,18 @@ def run() -> dict[str, dict]:
                 assert job.status == "applied" and job.created_count == ROWS, (job.status, job.message, job.errors[:3])
                 assert Listing.objects.filter(component=target).count() == ROWS
                 reads.append(timed_read())
+                baselines.append((reads[-2] + reads[-1]) / 2)  # the reads either side of it
                 print(
                     f"    round {round_no + 1}: import {imports[-1]:.2f}s, read and check "
-                    f"{reads[-2]:.2f}/{reads[-1]:.2f}s ({(reads[-2] + reads[-1]) / 2 / imports[-1]:.3f})",
+                    f"{reads[-2]:.2f}/{reads[-1]:.2f}s ({baselines[-1] / imports[-1]:.3f})",
                     flush=True,
                 )
             rss_growth = _maxrss_mb() - rss_before
-            rows_per_s, read_rows_per_s = support.median_round(
-                [(ROWS / seconds, 2 * ROWS / (reads[n] + reads[n + 1])) for n, seconds in enumerate(imports)]
-            )
+            pairs = list(zip(imports, baselines, strict=True))
+            rows_per_s, read_rows_per_s = support.median_round([(ROWS / i, ROWS / b) for i, b in pairs])
             import_seconds, read_seconds = ROWS / rows_per_s, ROWS / read_rows_per_s
             read_runs = [round(r, 2) for r in reads]
-            rounds_s = [[round(i, 2), round((reads[n] + reads[n + 1]) / 2, 2)] for n, i in enumerate(imports)]
+            rounds_s = [[round(i, 2), round(b, 2)] for i, b in pairs]
 
             started = time.perf_counter()
             again = import_file(target, big)
