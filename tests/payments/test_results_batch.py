@@ -313,3 +313,56 @@ def test_without_returning_the_results_are_recorded_and_applied_all_the_same(fak
         "no_change",
     ]
     assert Order.objects.filter(state="paid").count() == 3 and Entitlement.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orders_update_writes_only_the_columns_the_batch_changed(fake_payments):
+    """A PENDING result that brings an order's paycode changes the paycode alone (as
+    the single path does): its state, times and payment columns stay as they were,
+    beside another order of the same batch that is paid; a batch that only fills
+    paycodes updates no other column."""
+    product = ProductFactory(stock=10, per_user_limit=1)
+    filled, paid, only = (
+        services.order_place(component_id=product.component_id, user_id=f"c{i}", idempotency_key="k") for i in range(3)
+    )
+    Order.objects.filter(pk__in=[filled.pk, only.pk]).update(paycode="")
+    before = Order.objects.get(pk=filled.pk)
+
+    services.payment_results_apply_many(payloads=[result_event(filled, "PENDING"), result_event(paid)], source="event")
+    after = Order.objects.get(pk=filled.pk)
+    assert after.paycode == filled.paycode and after.state == "pending"
+    assert (after.updated_at, after.paid_at, after.paid_amount_fen, after.channel, after.transaction_id) == (
+        before.updated_at,
+        None,
+        None,
+        "",
+        "",
+    )
+    assert Order.objects.get(pk=paid.pk).state == "paid"
+
+    with CaptureQueriesContext(connection) as queries:
+        services.payment_results_apply_many(payloads=[result_event(only, "PENDING")], source="event")
+    (update,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert update.split(" SET ")[1].split(" WHERE ")[0].count("=") == 1 and "paycode" in update
+    assert Order.objects.get(pk=only.pk).paycode == only.paycode
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_beyond_the_backends_parameter_bound_is_updated_in_parts(fake_payments):
+    """SQLite binds at most 999 values a statement: the orders' UPDATE of a batch
+    whose CASEs need more (80 orders: ~1,000) is split (MySQL/MariaDB, unbounded: one statement), and
+    every order ends paid with its own transaction."""
+    product = ProductFactory(stock=90, per_user_limit=1)
+    orders = [
+        services.order_place(component_id=product.component_id, user_id=f"p{i}", idempotency_key="k") for i in range(80)
+    ]
+    events = [result_event(o, transaction_id=f"TX{i}") for i, o in enumerate(orders)]
+    with CaptureQueriesContext(connection) as queries:
+        services.payment_results_apply_many(payloads=events, source="event", returning=False)
+    updates = [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    # six columns change (state, updated_at, paid_at, paid_amount_fen, channel,
+    # transaction_id; not the paycode), two values each where they differ, plus the id
+    bound = connection.features.max_query_params
+    assert len(updates) == (1 if bound is None else -(-80 // (bound // 13))) and (bound is None or len(updates) > 1)
+    paid = dict(Order.objects.filter(state="paid").values_list("order_no", "transaction_id"))
+    assert paid == {o.order_no: f"TX{i}" for i, o in enumerate(orders)}
