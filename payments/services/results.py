@@ -236,9 +236,13 @@ _ORDER_COLUMNS = (
     "transaction_id",
     "updated_at",
 )
-# what the orders' UPDATE writes (the attributes of _LockedOrder of the same names)
-_ORDER_WRITES = ("state", "updated_at", "paid_at", "paid_amount_fen", "channel", "transaction_id", "paycode")
-_PAID_WRITES = ("state", "updated_at", "paid_at", "paid_amount_fen", "channel", "transaction_id")  # what PAID sets
+# what the orders' UPDATE may write (the attributes of _LockedOrder of the same names):
+# what PAID sets, and the paycode a result brings to an order that had none
+_PAID_WRITES = ("state", "updated_at", "paid_at", "paid_amount_fen", "channel", "transaction_id")
+_ORDER_WRITES = (*_PAID_WRITES, "paycode")
+# orders a statement at most: each row searches its CASEs' WHENs in turn, so a
+# statement's cost grows with the square of its orders (100: the default batch, one)
+_UPDATE_MAX_ORDERS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,17 +279,16 @@ def _paid_fast(order: _LockedOrder, f: ResultFields) -> bool:
 
 
 def _orders_update(orders: list[_LockedOrder], *, columns: set[str]) -> None:
-    """One UPDATE of many orders, writing the `_ORDER_WRITES` among `columns` (those
-    some order of the batch changed; the others' values are left out, as the single
-    path leaves them: a CASE rewriting an indexed column with its own value cost the
-    server a fifth of the statement, tests/payments/test_results_batch.py holds the
-    end state to the single path's): `col = %s` where every order has the same value,
-    else `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update` writes, without the
+    """One UPDATE of many orders: `col = %s` where every order has the same value, else
+    `col = CASE id WHEN %s THEN %s ... END`. What `bulk_update` writes, without the
     per-value expression objects it builds (values adapted as `core.db.rows_insert`
-    adapts them: datetimes once per moment, most orders of a batch share the same
-    few). One statement for the batch where the backend has no bound on parameters
-    (MySQL/MariaDB: one round trip and one parse, not two), else as many as its bound
-    (SQLite's 999) needs."""
+    adapts them: datetimes once per moment, most orders of a batch share the same few).
+
+    Only the `_ORDER_WRITES` among `columns` are written: those some order of the batch
+    changed. A CASE that rewrote every order's (indexed) paycode with its own value
+    cost the server a fifth of the statement (docs/events.md, ninth round). Up to
+    `_UPDATE_MAX_ORDERS` orders a statement, fewer where the backend bounds the
+    parameters of one (SQLite: 999)."""
     names = [name for name in _ORDER_WRITES if name in columns]
     if not orders or not names:
         return
@@ -293,7 +296,7 @@ def _orders_update(orders: list[_LockedOrder], *, columns: set[str]) -> None:
     table, sql_cols = sql_columns(Order, "pk", *names)
     pk = sql_cols["pk"]
     bound = connection.features.max_query_params
-    step = len(orders) if bound is None else max(1, bound // (2 * len(names) + 1))
+    step = _UPDATE_MAX_ORDERS if bound is None else min(_UPDATE_MAX_ORDERS, max(1, bound // (2 * len(names) + 1)))
     for start in range(0, len(orders), step):
         chunk = orders[start : start + step]
         sets: list[str] = []

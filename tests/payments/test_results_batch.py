@@ -366,3 +366,20 @@ def test_a_batch_beyond_the_backends_parameter_bound_is_updated_in_parts(fake_pa
     assert len(updates) == (1 if bound is None else -(-80 // (bound // 13))) and (bound is None or len(updates) > 1)
     paid = dict(Order.objects.filter(state="paid").values_list("order_no", "transaction_id"))
     assert paid == {o.order_no: f"TX{i}" for i, o in enumerate(orders)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orders_update_takes_at_most_its_cap_of_orders_a_statement(fake_payments, monkeypatch):
+    """A CASE is searched row by row, so one statement's cost grows with the square of
+    its orders: a batch bigger than the cap is updated in parts, on every backend."""
+    from payments.services import results
+
+    monkeypatch.setattr(results, "_UPDATE_MAX_ORDERS", 5)
+    product = ProductFactory(stock=20, per_user_limit=1)
+    orders = [
+        services.order_place(component_id=product.component_id, user_id=f"m{i}", idempotency_key="k") for i in range(12)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        services.payment_results_apply_many(payloads=[result_event(o) for o in orders], source="event")
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]) == 3
+    assert Order.objects.filter(state="paid").count() == 12
