@@ -350,8 +350,9 @@ def test_the_orders_update_writes_only_the_columns_the_batch_changed(fake_paymen
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_beyond_the_backends_parameter_bound_is_updated_in_parts(fake_payments):
     """SQLite binds at most 999 values a statement: the orders' UPDATE of a batch
-    whose CASEs need more (80 orders: ~1,000) is split (MySQL/MariaDB, unbounded: one statement), and
-    every order ends paid with its own transaction."""
+    whose CASEs need more (80 orders: ~1,000) is split; MySQL/MariaDB bind without
+    bound, so 80 orders (under the cap of 100) are one statement. Every order ends
+    paid with its own transaction."""
     product = ProductFactory(stock=90, per_user_limit=1)
     orders = [
         services.order_place(component_id=product.component_id, user_id=f"p{i}", idempotency_key="k") for i in range(80)
