@@ -137,14 +137,17 @@ def idempotent(
         def door(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
             checked: list[Any] = [None]
 
+            # db_retry runs check and compute again, whole, after a deadlock or a
+            # lock timeout: neither may change what the next attempt is given (the
+            # URL's kwargs), so `checked` goes to the method in a copy of them.
             def run_check() -> None:
                 assert check is not None
                 checked[0] = check(request, *args, **kwargs)
 
             def compute() -> Response:
-                if check is not None:
-                    kwargs["checked"] = checked[0]
-                return method(view, request, *args, **kwargs)
+                if check is None:
+                    return method(view, request, *args, **kwargs)
+                return method(view, request, *args, **kwargs, checked=checked[0])
 
             return idempotent_response(
                 request,

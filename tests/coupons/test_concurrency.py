@@ -4,7 +4,9 @@ the real API (Idempotency-Key, services, the database's guarantees)."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +19,7 @@ from rest_framework.test import APIClient
 from core.auth import user_token_mint
 from core.db import db_retry
 from core.models import IdempotencyRecord
-from coupons.models import Claim, Coupon, CouponPack, CouponStatus, RedeemCode
+from coupons.models import Claim, Coupon, CouponPack, CouponStatus, CouponStockShard, RedeemCode
 from coupons.selectors import coupon_pack_audit
 from coupons.services import coupon_pack_claim, coupon_pack_stock_change, redeem_codes_generate
 from tests.concurrency import clients_run, mysql_connections_ensure
@@ -216,3 +218,55 @@ def test_a_deadlock_victim_is_run_again_whole_by_db_retry():
             future.result()
     assert sorted(attempts.values()) == [1, 2]
     assert {p.remaining for p in CouponPack.objects.filter(pk__in=[first.pk, second.pk])} == {98}
+
+
+@pytest.mark.parametrize("path", ["read", "fast"])
+def test_a_claim_that_waited_past_the_lock_timeout_is_run_again_whole_and_answers_201(path, caplog):
+    """The API door runs a claim's check and its transaction again, whole, after a
+    lock timeout or a deadlock (core.db.db_retry): the retry is a claim like the
+    first, on the pack's first claim (its read) and on the hot pack's fast path.
+    Another transaction holds every stock shard of the pack for 1.5 s while the
+    claim's connection waits at most 1 s for a lock (MariaDB's real lock timeout):
+    the first attempt times out, the second waits for the holder and succeeds.
+    Seen in CI before the fix: the retry answered 500 (the first attempt had
+    changed the arguments of the check)."""
+    if connection.vendor != "mysql":
+        pytest.skip("InnoDB lock waits; SQLite serialises writers instead")
+    pack = coupon_pack_make(total_stock=10, stock_shards=2)
+    if path == "fast":
+        assert _claim_all(pack, [("first", "k-first")]) == Counter({(201, None): 1})
+    locked = threading.Event()
+
+    def hold_every_shard() -> None:
+        try:
+            with transaction.atomic():
+                list(CouponStockShard.objects.select_for_update().filter(pack=pack))
+                locked.set()
+                time.sleep(1.5)
+        finally:
+            connection.close()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool, caplog.at_level(logging.WARNING, logger="huodong.db"):
+            holder = pool.submit(hold_every_shard)
+            assert locked.wait(timeout=10)
+            started = time.monotonic()
+            response = APIClient().post(
+                f"/api/v1/components/{pack.component_id}/claim", format="json", **_user_headers("10086", "k-1")
+            )
+            holder.result()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+    assert response.status_code == 201, response.json()
+    retries = [r for r in caplog.records if r.getMessage() == "retrying transaction"]
+    assert [r.mysql_error for r in retries] == [1205] and time.monotonic() - started >= 1
+    claims = 2 if path == "fast" else 1
+    _assert_counters_agree(pack, claims)
+    claim = Claim.objects.get(pack=pack, user_id="10086")
+    assert response.json()["claim_id"] == claim.pk
+    assert sorted(c["code"] for c in response.json()["coupons"]) == sorted(claim.coupons.values_list("code", flat=True))
+    record = IdempotencyRecord.objects.get(scope="coupons.claim", user_id="10086", key="k-1")
+    assert (record.response_status, record.response_body) == (201, response.json())
