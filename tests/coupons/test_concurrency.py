@@ -225,9 +225,9 @@ def test_a_claim_that_waited_past_the_lock_timeout_is_run_again_whole_and_answer
     """The API door runs a claim's check and its transaction again, whole, after a
     lock timeout or a deadlock (core.db.db_retry): the retry is a claim like the
     first, on the pack's first claim (its read) and on the hot pack's fast path.
-    Another transaction holds every stock shard of the pack for 1.5 s while the
-    claim's connection waits at most 1 s for a lock (MariaDB's real lock timeout):
-    the first attempt times out, the second waits for the holder and succeeds.
+    Another transaction holds every stock shard of the pack until the claim's first
+    attempt has timed out (its connection waits at most 1 s for a lock: MariaDB's
+    real lock timeout); the second attempt then gets the shard and succeeds.
     Seen in CI before the fix: the retry answered 500 (the first attempt had
     changed the arguments of the check)."""
     if connection.vendor != "mysql":
@@ -235,17 +235,24 @@ def test_a_claim_that_waited_past_the_lock_timeout_is_run_again_whole_and_answer
     pack = coupon_pack_make(total_stock=10, stock_shards=2)
     if path == "fast":
         assert _claim_all(pack, [("first", "k-first")]) == Counter({(201, None): 1})
-    locked = threading.Event()
+    locked, retried = threading.Event(), threading.Event()
+
+    class RetrySeen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "retrying transaction":
+                retried.set()
 
     def hold_every_shard() -> None:
         try:
             with transaction.atomic():
                 list(CouponStockShard.objects.select_for_update().filter(pack=pack))
                 locked.set()
-                time.sleep(1.5)
+                retried.wait(timeout=30)  # the claim's first attempt gave up: let the retry in
         finally:
             connection.close()
 
+    seen = RetrySeen()
+    logging.getLogger("huodong.db").addHandler(seen)
     with connection.cursor() as cursor:
         cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
     try:
@@ -258,6 +265,8 @@ def test_a_claim_that_waited_past_the_lock_timeout_is_run_again_whole_and_answer
             )
             holder.result()
     finally:
+        retried.set()
+        logging.getLogger("huodong.db").removeHandler(seen)
         with connection.cursor() as cursor:
             cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
     assert response.status_code == 201, response.json()
