@@ -28,7 +28,7 @@ from attribution.models import (
     TrackingLink,
 )
 from attribution.sandbox.models import SandboxPostback
-from core.admin_kit import DomainErrorMixin, NoWriteBackMixin, ReadOnlyInline
+from core.admin_kit import DomainErrorMixin, LedgerSearchMixin, NoWriteBackMixin, ReadOnlyInline
 from core.admin_site import read_only_view
 
 
@@ -157,7 +157,7 @@ class ConversionEventInline(ReadOnlyInline):
 
 
 @admin.register(Conversion)
-class ConversionAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
+class ConversionAdmin(LedgerSearchMixin, NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "activated_at",
@@ -172,7 +172,7 @@ class ConversionAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
         "fraud_rule",
     )
     list_filter = ("fraud_status", "fraud_rule", "platform", "match_method", "is_test", "app_id")
-    search_fields = ("user_id", "activation_event_id", "click_id", "match_key")
+    ledger_search_fields = ("user_id", "activation_event_id", "click_id")
     inlines = [ConversionEventInline, PostbackInline]
     actions = ["release"]
 
@@ -241,11 +241,11 @@ class DeviceLookupForm(forms.Form):
 
 
 @admin.register(MatchTrace)
-class MatchTraceAdmin(admin.ModelAdmin):
+class MatchTraceAdmin(LedgerSearchMixin, admin.ModelAdmin):
     list_display = ("event_id", "activated_at", "app_id", "os", "outcome", "reason", "is_test", "conversion")
     list_filter = ("outcome", "is_test", "app_id")
     list_select_related = ("conversion",)
-    search_fields = ("event_id", "user_id")
+    ledger_search_fields = ("event_id", "conversion__user_id")
     change_list_template = "attribution/admin/matchtrace_change_list.html"
     fields = (
         "event_id",
@@ -391,7 +391,7 @@ class FailedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Postback)
-class PostbackAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
+class PostbackAdmin(LedgerSearchMixin, NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "conversion_link",
@@ -404,7 +404,7 @@ class PostbackAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     )
     list_filter = (FailedFilter, "status", "event_type", "conversion__platform")
     list_select_related = ("conversion",)
-    search_fields = ("conversion__id", "source_event_id")
+    ledger_search_fields = ("conversion_id",)
     inlines = [PostbackAttemptInline]
     actions = ("retry_postbacks",)
 
@@ -431,10 +431,11 @@ class PostbackAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
 
 
 @admin.register(PendingEvent)
-class PendingEventAdmin(NoWriteBackMixin, admin.ModelAdmin):
+class PendingEventAdmin(LedgerSearchMixin, NoWriteBackMixin, admin.ModelAdmin):
     list_display = ("event_id", "event_type", "app_id", "user_id", "occurred_at", "status", "resolution")
     list_filter = ("status", "event_type")
-    search_fields = ("event_id", "user_id")
+    ledger_search_fields = ("event_id", "user_id")
+    ledger_search_enumerate = ("app_id",)  # (app_id, user_id): one lookup per app
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

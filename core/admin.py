@@ -8,14 +8,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_kit import LedgerSearchMixin
 from core.models import DeadLetter, ProcessedEvent, Profile
 
 
 @admin.register(ProcessedEvent)
-class ProcessedEventAdmin(admin.ModelAdmin):
+class ProcessedEventAdmin(LedgerSearchMixin, admin.ModelAdmin):
     list_display = ("event_id", "source", "event_type", "processed_at")
     list_filter = ("source", "event_type", "processed_at")
-    search_fields = ("event_id",)
+    ledger_search_fields = ("event_id",)
+    ledger_search_enumerate = ("source",)  # unique (source, event_id): one lookup per source
 
     def has_add_permission(self, request):
         return False

@@ -11,6 +11,9 @@
   transaction is rolled back, nothing is half-written).
 - `form_domain_errors`: a service check called from a form's `clean()` turns its
   `DomainError` into a form error (on `details["field"]` when it names one).
+- `LedgerSearchMixin`: search for the admins of tables that grow with traffic
+  (orders, payment results, claims, coupons, conversions, traces, postbacks,
+  processed events): exact matches that an index serves, never a scan of the table.
 
 Admins write only through services: `save_model`, `delete_model` and actions are a
 few lines that call one.
@@ -24,7 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
 from django.http import HttpResponseRedirect
+from django.utils.text import capfirst
+from django.utils.translation import gettext, ngettext
 
 from core.errors import DomainError
 
@@ -103,3 +110,197 @@ def form_domain_errors(form: forms.BaseForm) -> Iterator[None]:
     except DomainError as exc:
         field = (exc.details or {}).get("field") if isinstance(exc.details, dict) else None
         form.add_error(field if field in form.fields else None, exc.message)
+
+
+# The rows one lookup (a term in a field) may give a ledger search, and the terms one search takes.
+LEDGER_SEARCH_MAX_ROWS = 1000
+LEDGER_SEARCH_MAX_TERMS = 20
+
+
+class LedgerSearchMixin(_ModelAdminBase):
+    """Search for the admin of a table that grows with traffic: each term is matched
+    exactly, field by field, against columns an index serves, so a search reads a few
+    index entries however long the table is. Django's own search (`icontains` on every
+    search field, OR'd, with joins) reads every row: on a ledger of millions that is
+    seconds to minutes of the primary database's time, at the peak, when support
+    searches most.
+
+    - `ledger_search_fields`: field paths (`order_no`, `order__paycode`,
+      `coupons__code`). The last column of each must lead an index (primary key,
+      unique, `db_index`, a foreign key, or the first column of a `Meta.indexes` /
+      unique constraint), and every relation it crosses must be a foreign key or
+      one-to-one with an index on its column. The system check huodong.E002 refuses
+      anything else at start-up (`ledger_search_unserved`).
+    - `ledger_search_enumerate`: columns of few values that come before the searched
+      column in a composite index (ProcessedEvent's `source`, before `event_id` in its
+      unique key): the search names every value present (read from the index with
+      DISTINCT), so the index serves the lookup.
+
+    The search box takes one or more identifiers separated by spaces (at most
+    LEDGER_SEARCH_MAX_TERMS). Each term and field is looked up on its own with an
+    equality (no OR across columns, which MariaDB serves only with an index merge
+    when every column has an index), at most LEDGER_SEARCH_MAX_ROWS rows each (the
+    operator is told when a lookup had more); the list shows their union, with the
+    filters and order chosen. A term that cannot be a value of a field (too long, not
+    a number) skips it. The box's help text names the fields (`search_help_text`)."""
+
+    ledger_search_fields: tuple[str, ...] = ()
+    ledger_search_enumerate: tuple[str, ...] = ()
+
+    def get_search_fields(self, request) -> tuple[str, ...]:
+        return self.ledger_search_fields  # Django shows the search box when this is not empty
+
+    @property
+    def search_help_text(self) -> str:  # type: ignore[override]
+        names = ", ".join(str(ledger_search_label(self.model, path)) for path in self.ledger_search_fields)
+        return gettext("Exact match, one or more separated by spaces: %(fields)s") % {"fields": names}
+
+    def get_search_results(self, request, queryset, search_term):
+        terms = list(dict.fromkeys(search_term.split()))[:LEDGER_SEARCH_MAX_TERMS]
+        if not terms:
+            return queryset, False
+        enumerated = self.ledger_enumerated()
+        found: set[Any] = set()
+        for path in self.ledger_search_fields:
+            for term in terms:
+                lookup = self.ledger_lookup(path, term, enumerated=enumerated)
+                if lookup is None:
+                    continue
+                pks = list(lookup[: LEDGER_SEARCH_MAX_ROWS + 1])
+                if len(pks) > LEDGER_SEARCH_MAX_ROWS:
+                    self.message_user(
+                        request,
+                        ngettext(
+                            "More than %(count)d row matches %(field)s %(term)s: the first %(count)d are listed; "
+                            "narrow the list with a filter.",
+                            "More than %(count)d rows match %(field)s %(term)s: the first %(count)d are listed; "
+                            "narrow the list with a filter.",
+                            LEDGER_SEARCH_MAX_ROWS,
+                        )
+                        % {
+                            "count": LEDGER_SEARCH_MAX_ROWS,
+                            "field": ledger_search_label(self.model, path),
+                            "term": term,
+                        },
+                        messages.WARNING,
+                    )
+                    pks = pks[:LEDGER_SEARCH_MAX_ROWS]
+                found.update(pks)
+        return queryset.filter(pk__in=found), False
+
+    def ledger_enumerated(self) -> dict[str, list[Any]]:
+        """The values present of each `ledger_search_enumerate` column (DISTINCT of an
+        index's leading column: MariaDB reads one entry per value)."""
+        manager = self.model._default_manager
+        return {
+            column: list(manager.order_by().values_list(column, flat=True).distinct())
+            for column in self.ledger_search_enumerate
+        }
+
+    def ledger_lookup(
+        self, path: str, term: str, *, enumerated: dict[str, list[Any]] | None = None
+    ) -> models.QuerySet | None:
+        """The primary keys of the rows whose `path` equals `term` (unordered, as the
+        index gives them), or None when no row can match (`term` cannot be a value of
+        that field, or an enumerated column has no value yet: an empty table). One
+        term per lookup: an equality is a `const`/`ref` access whatever the table's
+        size, where an `IN` of several on a small table may be planned as a scan."""
+        field = ledger_search_field(self.model, path)
+        try:
+            value = field.to_python(term)
+        except ValidationError:
+            return None
+        max_length = getattr(field, "max_length", None)
+        if value is None or (isinstance(value, str) and max_length is not None and len(value) > max_length):
+            return None
+        filters: dict[str, Any] = {path: value}
+        if "__" not in path:
+            for column, present in (self.ledger_enumerated() if enumerated is None else enumerated).items():
+                if not present:
+                    return None
+                filters[f"{column}__in"] = present
+        return self.model._default_manager.filter(**filters).order_by().values_list("pk", flat=True)
+
+
+def _related_model(model: type[models.Model], hop: str) -> type[models.Model]:
+    related = model._meta.get_field(hop).related_model
+    if related is None or isinstance(related, str):
+        raise FieldDoesNotExist(f"{model.__name__}.{hop} is not a relation")
+    return related
+
+
+def ledger_search_field(model: type[models.Model], path: str) -> models.Field:
+    """The field at the end of `path` (`order__paycode`: Order.paycode)."""
+    *hops, last = path.split("__")
+    for hop in hops:
+        model = _related_model(model, hop)
+    field = model._meta.get_field(last)
+    assert isinstance(field, models.Field)
+    return field
+
+
+def ledger_search_label(model: type[models.Model], path: str) -> str:
+    """How the search's help text names `path`: the field's verbose name, after the
+    relation's (`order__paycode`: "Order paycode")."""
+    *hops, last = path.split("__")
+    words = []
+    for hop in hops:
+        relation = model._meta.get_field(hop)
+        model = _related_model(model, hop)
+        words.append(str(getattr(relation, "verbose_name", None) or model._meta.verbose_name))
+    field = model._meta.get_field(last)
+    label = str(getattr(field, "verbose_name", field.name))
+    for relation_name in reversed(words):
+        label = gettext("%(relation)s %(field)s") % {"relation": relation_name, "field": label}
+    return capfirst(label)
+
+
+def _index_leads(model: type[models.Model], column: str, skipped: tuple[str, ...]) -> bool:
+    """Whether an index of `model` has `column` first, after leading columns in `skipped`."""
+    meta = model._meta
+    field = meta.get_field(column)
+    if isinstance(field, models.Field) and (field.primary_key or field.unique or getattr(field, "db_index", False)):
+        return True  # a foreign key has db_index unless it says otherwise
+    orders: list[list[str]] = [list(index.fields) for index in meta.indexes]
+    orders += [list(c.fields) for c in meta.constraints if isinstance(c, models.UniqueConstraint) and c.fields]
+    orders += [list(fields) for fields in meta.unique_together]
+    for fields in orders:
+        names = [name.lstrip("-") for name in fields]
+        while names and names[0] in skipped:
+            names = names[1:]
+        if names and meta.get_field(names[0]) == field:
+            return True
+    return False
+
+
+def ledger_search_unserved(model_admin: LedgerSearchMixin) -> list[str]:
+    """Why each of `model_admin`'s ledger search paths would not be served by an index
+    (the system check huodong.E002); empty when every one is."""
+    problems: list[str] = []
+    if not model_admin.ledger_search_fields:
+        problems.append("declares no ledger_search_fields")
+    for path in model_admin.ledger_search_fields:
+        model: type[models.Model] = model_admin.model
+        *hops, last = path.split("__")
+        try:
+            for hop in hops:
+                relation = model._meta.get_field(hop)
+                if relation.many_to_one or (relation.one_to_one and relation.concrete):
+                    served = _index_leads(model, hop, ())  # our column, joined to their primary key
+                elif relation.one_to_many or relation.one_to_one:
+                    remote = relation.remote_field  # their foreign key to us: its column must be indexed
+                    served = remote is not None and _index_leads(_related_model(model, hop), remote.name, ())
+                else:
+                    problems.append(f"{path!r}: {hop!r} is not a foreign key or one-to-one")
+                    break
+                if not served:
+                    problems.append(f"{path!r}: the column joining {hop!r} has no index")
+                    break
+                model = _related_model(model, hop)
+            else:
+                skipped = model_admin.ledger_search_enumerate if not hops else ()
+                if not _index_leads(model, last, skipped):
+                    problems.append(f"{path!r}: no index of {model._meta.label} starts with {last!r}")
+        except FieldDoesNotExist as exc:
+            problems.append(f"{path!r}: {exc}")
+    return problems

@@ -24,3 +24,28 @@ def admin_actions_declare_permissions(app_configs=None, **kwargs) -> list[Error]
                     )
                 )
     return errors
+
+
+@register(Tags.admin)
+def ledger_searches_use_indexes(app_configs=None, **kwargs) -> list[Error]:
+    """Every ledger admin's search is served by indexes (core.admin_kit.LedgerSearchMixin):
+    a field added without one would make each search read the whole table."""
+    from django.contrib import admin
+
+    from core.admin_kit import LedgerSearchMixin, ledger_search_unserved
+
+    errors = []
+    for model_admin in admin.site._registry.values():
+        if not isinstance(model_admin, LedgerSearchMixin):
+            continue
+        for problem in ledger_search_unserved(model_admin):
+            errors.append(
+                Error(
+                    f"{type(model_admin).__name__}: the ledger search {problem}.",
+                    hint="Search only columns an index leads (or add the index), or list its leading columns "
+                    "of few values in ledger_search_enumerate.",
+                    obj=type(model_admin),
+                    id="huodong.E002",
+                )
+            )
+    return errors

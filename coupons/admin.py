@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export import fields
 from import_export.admin import ExportMixin
 
-from core.admin_kit import ReadOnlyAdmin
+from core.admin_kit import LedgerSearchMixin, ReadOnlyAdmin
 from core.errors import DomainError
 from core.money import yuan_text
 from core.spreadsheets import SafeExportResource
@@ -312,12 +312,12 @@ class ClaimResource(SafeExportResource):
 
 
 @admin.register(Claim)
-class ClaimAdmin(ExportMixin, ReadOnlyAdmin):
+class ClaimAdmin(LedgerSearchMixin, ExportMixin, ReadOnlyAdmin):
     resource_classes = [ClaimResource]
     list_display = ("id", "pack", "user_id", "source", "sequence", "claimed_at")
     # No date_hierarchy: it needs MySQL's time zone tables; a date range filter does not.
     list_filter = ("source", "claimed_at", ("pack", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("user_id", "pack__name", "coupons__code", "redeem_code__code")
+    ledger_search_fields = ("user_id", "coupons__code", "redeem_code__code")
     list_select_related = ("pack",)
 
     def get_export_queryset(self, request):
@@ -330,10 +330,10 @@ class ClaimAdmin(ExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(ReadOnlyAdmin):
+class CouponAdmin(LedgerSearchMixin, ReadOnlyAdmin):
     list_display = ("code", "template", "user_id", "status", "valid_from", "valid_until", "order_id", "used_at")
     list_filter = ("status", "template", ("claim__pack", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("=code", "=user_id", "=order_id")
+    ledger_search_fields = ("code", "user_id")
     list_select_related = ("template",)
 
 
@@ -347,9 +347,9 @@ class RedeemCodeResource(SafeExportResource):
 
 
 @admin.register(RedeemCode)
-class RedeemCodeAdmin(ExportMixin, ReadOnlyAdmin):
+class RedeemCodeAdmin(LedgerSearchMixin, ExportMixin, ReadOnlyAdmin):
     resource_classes = [RedeemCodeResource]
     list_display = ("code", "pack", "batch", "expires_at", "redeemed_by", "redeemed_at", "created_at")
     list_filter = ("batch", ("pack", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("=code", "=redeemed_by", "batch")
+    ledger_search_fields = ("code",)
     list_select_related = ("pack",)

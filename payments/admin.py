@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin_kit import DomainErrorMixin, NoWriteBackMixin, ReadOnlyInline, form_domain_errors
+from core.admin_kit import DomainErrorMixin, LedgerSearchMixin, NoWriteBackMixin, ReadOnlyInline, form_domain_errors
 from payments import selectors, services
 from payments.models import (
     Entitlement,
@@ -125,11 +125,11 @@ class PaymentResultInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
+class OrderAdmin(LedgerSearchMixin, NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
     list_display = ("order_no", "product", "user_id", "amount", "state", "refund_required", "created_at", "paid_at")
     # Date filters are ranges (no date_hierarchy: it needs MariaDB's time-zone tables).
     list_filter = ("state", "refund_required", "product", "close_cause", "created_at", "paid_at")
-    search_fields = ("order_no", "user_id", "paycode", "transaction_id")
+    ledger_search_fields = ("order_no", "user_id", "paycode")
     inlines = [OrderEventInline, PaymentResultInline]
     actions = ["refund_orders"]
     readonly_fields = [f.name for f in Order._meta.fields]
@@ -153,7 +153,7 @@ class OrderAdmin(NoWriteBackMixin, DomainErrorMixin, admin.ModelAdmin):
 
 
 @admin.register(PaymentResult)
-class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
+class PaymentResultAdmin(LedgerSearchMixin, NoWriteBackMixin, admin.ModelAdmin):
     list_display = (
         "received_at",
         "merchant_order_no",
@@ -165,7 +165,7 @@ class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
         "reason",
     )
     list_filter = ("flagged", "outcome", "status", "source", "received_at")
-    search_fields = ("merchant_order_no", "paycode", "event_id", "transaction_id")
+    ledger_search_fields = ("merchant_order_no", "event_id", "order__paycode")
     readonly_fields = [f.name for f in PaymentResult._meta.fields]
 
     @admin.display(description=_("amount"), ordering="amount_fen")
@@ -174,10 +174,10 @@ class PaymentResultAdmin(NoWriteBackMixin, admin.ModelAdmin):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(NoWriteBackMixin, admin.ModelAdmin):
+class EntitlementAdmin(LedgerSearchMixin, NoWriteBackMixin, admin.ModelAdmin):
     list_display = ("user_id", "product", "kind", "quantity", "valid_from", "valid_until", "revoked_at", "order")
     list_filter = ("kind", "product")
-    search_fields = ("user_id", "order__order_no")
+    ledger_search_fields = ("user_id", "order__order_no")
     readonly_fields = [f.name for f in Entitlement._meta.fields]
 
 
