@@ -146,6 +146,9 @@ class LedgerSearchMixin(_ModelAdminBase):
 
     ledger_search_fields: tuple[str, ...] = ()
     ledger_search_enumerate: tuple[str, ...] = ()
+    # A filtered list counts its own rows only; "N results (M total)" would count the
+    # whole ledger again on every page view of a filter (Django offers "Show all").
+    show_full_result_count = False
 
     def get_search_fields(self, request) -> tuple[str, ...]:
         return self.ledger_search_fields  # Django shows the search box when this is not empty
