@@ -142,7 +142,7 @@ class LedgerSearchMixin(_ModelAdminBase):
     when every column has an index), at most LEDGER_SEARCH_MAX_ROWS rows each (the
     operator is told when a lookup had more); the list shows their union, with the
     filters and order chosen. A term that cannot be a value of a field (too long, not
-    a number) skips it. The box's help text names the fields (`search_help_text`)."""
+    a number, beyond the column's integer range) skips it. The box's help text names the fields (`search_help_text`)."""
 
     ledger_search_fields: tuple[str, ...] = ()
     ledger_search_enumerate: tuple[str, ...] = ()
@@ -209,12 +209,13 @@ class LedgerSearchMixin(_ModelAdminBase):
         term per lookup: an equality is a `const`/`ref` access whatever the table's
         size, where an `IN` of several on a small table may be planned as a scan."""
         field = ledger_search_field(self.model, path)
+        column = field.target_field if isinstance(field, models.ForeignKey) else field  # a key: the key's range
         try:
-            value = field.to_python(term)
+            value = column.to_python(term)
+            if value is None:
+                return None
+            column.run_validators(value)  # its length, or the backend's integer range
         except ValidationError:
-            return None
-        max_length = getattr(field, "max_length", None)
-        if value is None or (isinstance(value, str) and max_length is not None and len(value) > max_length):
             return None
         filters: dict[str, Any] = {path: value}
         if "__" not in path:

@@ -228,3 +228,36 @@ def test_the_plan_check_sees_the_scan_an_unindexed_column_needs():
     )
     assert _scans(_plan(PaymentResult.objects.filter(transaction_id="123").values_list("pk", flat=True))) != []
     assert _scans(_plan(PaymentResult.objects.filter(event_id__icontains="123").values_list("pk", flat=True))) != []
+
+
+HOSTILE_TERMS = [
+    "%",
+    "_",
+    "' OR 1=1 --",
+    '"; DROP TABLE payments_order; --',
+    "\\",
+    "🧧" * 40,
+    "９９９",  # full-width digits: read as 999 where a number goes (no such row)
+    "1" * 300,
+    "-1",
+    "1e9",
+    " ".join(f"t{n}" for n in range(100)),  # more terms than a search takes
+]
+
+
+@pytest.mark.parametrize("term", HOSTILE_TERMS)
+def test_a_hostile_term_finds_nothing_and_changes_nothing_in_every_ledger(admin_client, term):
+    first, _ = _orders(2)
+    _result(first, "ev-first")
+    before = (Order.objects.count(), PaymentResult.objects.count())
+    for label, model_admin in _ledger_admins().items():
+        response = _listed(admin_client, model_admin.model, term)
+        assert list(response.context["cl"].result_list) == [], (label, term)
+    assert (Order.objects.count(), PaymentResult.objects.count()) == before
+
+
+def test_a_search_holding_a_null_character_is_refused_with_a_message(admin_client):
+    """Django's own search form refuses it (a message), and the list is not searched."""
+    _orders(1)
+    response = _listed(admin_client, Order, "PO\x0000000000")
+    assert [str(m) for m in get_messages(response.wsgi_request)] != []
