@@ -219,10 +219,10 @@ class LedgerSearchMixin(_ModelAdminBase):
             return None
         filters: dict[str, Any] = {path: value}
         if "__" not in path:
-            for column, present in (self.ledger_enumerated() if enumerated is None else enumerated).items():
+            for leading, present in (self.ledger_enumerated() if enumerated is None else enumerated).items():
                 if not present:
                     return None
-                filters[f"{column}__in"] = present
+                filters[f"{leading}__in"] = present
         return self.model._default_manager.filter(**filters).order_by().values_list("pk", flat=True)
 
 
