@@ -64,8 +64,9 @@ def _orders(count: int, *, user_id: str = "u") -> list[Order]:
     )
 
 
-def _result(order: Order, event_id: str) -> PaymentResult:
-    return PaymentResult.objects.create(
+def _result_row(order: Order, event_id: str) -> PaymentResult:
+    """An (unsaved) applied PAID result of `order`."""
+    return PaymentResult(
         event_id=event_id,
         order=order,
         merchant_order_no=order.order_no,
@@ -75,6 +76,12 @@ def _result(order: Order, event_id: str) -> PaymentResult:
         outcome="applied",
         payload={"event_id": event_id},
     )
+
+
+def _result(order: Order, event_id: str) -> PaymentResult:
+    result = _result_row(order, event_id)
+    result.save()
+    return result
 
 
 def _listed(client, model, term: str):
@@ -184,18 +191,7 @@ def test_every_ledger_lookup_reads_an_index_not_the_table():
     no full scan of a table (nor of a whole index)."""
     call_command("seed_demo", stdout=StringIO())
     orders = _orders(2000)
-    PaymentResult.objects.bulk_create(
-        PaymentResult(
-            event_id=f"ev{n}",
-            order=order,
-            merchant_order_no=order.order_no,
-            paycode=order.paycode,
-            status="PAID",
-            amount_fen=order.amount_fen,
-            outcome="applied",
-        )
-        for n, order in enumerate(orders)
-    )
+    PaymentResult.objects.bulk_create(_result_row(order, f"ev{n}") for n, order in enumerate(orders))
     ProcessedEvent.objects.bulk_create(
         ProcessedEvent(source=("user_center", "payment")[n % 2], event_id=f"ev{n}", event_type="x") for n in range(2000)
     )
@@ -222,10 +218,7 @@ def test_the_plan_check_sees_the_scan_an_unindexed_column_needs():
     """The control for the test above: Django's own search (a part of a value, in a
     column without an index) reads the whole table, and `_scans` says so."""
     orders = _orders(200)
-    PaymentResult.objects.bulk_create(
-        PaymentResult(event_id=f"ev{n}", order=o, merchant_order_no=o.order_no, status="PAID", outcome="applied")
-        for n, o in enumerate(orders)
-    )
+    PaymentResult.objects.bulk_create(_result_row(order, f"ev{n}") for n, order in enumerate(orders))
     assert _scans(_plan(PaymentResult.objects.filter(transaction_id="123").values_list("pk", flat=True))) != []
     assert _scans(_plan(PaymentResult.objects.filter(event_id__icontains="123").values_list("pk", flat=True))) != []
 
