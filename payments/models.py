@@ -104,6 +104,16 @@ class OrderState(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
 
 
+class CloseCause(models.TextChoices):
+    """Why an order was closed (`order_close`'s `cause`, kept on the order)."""
+
+    EXPIRED = "expired", _("Not paid in time")
+    PAYMENT_FAILED = "payment_failed", _("Payment failed")
+    PAYMENT_CLOSED = "payment_closed", _("Closed by the payment service")
+    PAYMENT_UNAVAILABLE = "payment_unavailable", _("Payment service unavailable")
+    RECONCILED_NOT_PAID = "reconciled_not_paid", _("Not paid, found by reconciliation")
+
+
 class Order(models.Model):
     order_no = models.CharField(max_length=32, unique=True, verbose_name=_("order no"))
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders", verbose_name=_("product"))
@@ -122,7 +132,7 @@ class Order(models.Model):
     channel = models.CharField(max_length=16, blank=True, verbose_name=_("channel"))
     transaction_id = models.CharField(max_length=128, blank=True, verbose_name=_("transaction id"))
     closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
-    close_cause = models.CharField(max_length=32, blank=True, verbose_name=_("close cause"))
+    close_cause = models.CharField(max_length=32, blank=True, choices=CloseCause.choices, verbose_name=_("close cause"))
     refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
     refund_required = models.BooleanField(
         default=False,
@@ -187,11 +197,18 @@ class ResultOutcome(models.TextChoices):
     REFUSED = "refused", _("Refused")
 
 
+class ResultSource(models.TextChoices):
+    EVENT = "event", _("Payment event")
+    QUERY = "query", _("Query (expiry or reconciliation)")
+
+
 class PaymentResult(models.Model):
     """Every payment result we received (the `payment.result` event, or a query
     answer applied by the expiry job or reconciliation), with what we did."""
 
-    source = models.CharField(max_length=16, default="event", verbose_name=_("source"))  # event | query
+    source = models.CharField(
+        max_length=16, choices=ResultSource.choices, default=ResultSource.EVENT, verbose_name=_("source")
+    )
     event_id = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("event id"))
     order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="payment_results", verbose_name=_("order")

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from payments import client
-from payments.models import Order, OrderState, ResultOutcome
+from payments.models import CloseCause, Order, OrderState, ResultOutcome, ResultSource
 from payments.services.orders import _paycode_ensure, order_close
 from payments.services.results import payment_result_apply
 
@@ -30,12 +30,12 @@ def order_expire(*, order_id: int) -> str:
             client.paycode_close(paycode=order.paycode)
         except client.PaycodeAlreadyPaid:
             answer = client.paycode_query(paycode=order.paycode)
-            result = payment_result_apply(payload=answer, source="query")
+            result = payment_result_apply(payload=answer, source=ResultSource.QUERY)
             return "paid" if result.outcome == ResultOutcome.APPLIED else result.outcome
     except client.PaymentServiceError as exc:
         logger.warning("paycode close failed", extra={"order_no": order.order_no, "reason": str(exc)})
         return "bad_response" if exc.kind == "bad_response" else "service_error"
-    return "closed" if order_close(order_id=order.pk, cause="expired") else "skipped"
+    return "closed" if order_close(order_id=order.pk, cause=CloseCause.EXPIRED) else "skipped"
 
 
 def orders_expire(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:

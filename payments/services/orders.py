@@ -19,7 +19,16 @@ from activities.models import ActivityStatus
 from components.models import Component
 from core.errors import Conflict, NotFound, Unavailable
 from payments import client
-from payments.models import Entitlement, EntitlementKind, Order, OrderEvent, OrderState, Product, ProductBuyer
+from payments.models import (
+    CloseCause,
+    Entitlement,
+    EntitlementKind,
+    Order,
+    OrderEvent,
+    OrderState,
+    Product,
+    ProductBuyer,
+)
 from payments.selectors import sale_status
 
 logger = logging.getLogger("huodong.payments")
@@ -91,7 +100,7 @@ def _note(order: Order, *, cause: str, detail: dict | None = None) -> None:
     )
 
 
-def _close(*, order_id: int, from_state: str, cause: str, detail: dict | None) -> bool:
+def _close(*, order_id: int, from_state: str, cause: CloseCause, detail: dict | None) -> bool:
     """The one way to close an order (pending or paid): move it, revoke what a paid
     order granted, release its stock. False if it was no longer in `from_state`."""
     order = Order.objects.select_for_update().get(pk=order_id)
@@ -113,13 +122,13 @@ def _close(*, order_id: int, from_state: str, cause: str, detail: dict | None) -
 
 
 @transaction.atomic
-def order_close(*, order_id: int, cause: str, detail: dict | None = None) -> bool:
+def order_close(*, order_id: int, cause: CloseCause, detail: dict | None = None) -> bool:
     """pending -> closed, releasing the stock. False if the order was no longer pending."""
     return _close(order_id=order_id, from_state=OrderState.PENDING, cause=cause, detail=detail)
 
 
 @transaction.atomic
-def order_void(*, order_id: int, cause: str, detail: dict | None = None) -> bool:
+def order_void(*, order_id: int, cause: CloseCause, detail: dict | None = None) -> bool:
     """paid -> closed when the payment service says no money was taken: the
     entitlement is revoked and the stock released (reconciliation only)."""
     return _close(order_id=order_id, from_state=OrderState.PAID, cause=cause, detail=detail)
@@ -275,7 +284,7 @@ def order_checkout(*, order_no: str) -> Order:
     A repeat of a pending order without a paycode finishes it (the paycode call is
     idempotent on our order number)."""
     order = Order.objects.select_related("product").get(order_no=order_no)
-    if order.state == OrderState.CLOSED and order.close_cause == "payment_unavailable":
+    if order.state == OrderState.CLOSED and order.close_cause == CloseCause.PAYMENT_UNAVAILABLE:
         raise _unavailable()
     if order.state == OrderState.PENDING and not order.paycode:
         try:
@@ -284,7 +293,7 @@ def order_checkout(*, order_no: str) -> Order:
             logger.warning("paycode create failed", extra={"order_no": order.order_no, "reason": str(exc)})
             # a concurrent repeat of this key may have stored a paycode meanwhile: keep that order
             if not Order.objects.filter(pk=order.pk).exclude(paycode="").exists():
-                order_close(order_id=order.pk, cause="payment_unavailable", detail={"error": str(exc)[:500]})
+                order_close(order_id=order.pk, cause=CloseCause.PAYMENT_UNAVAILABLE, detail={"error": str(exc)[:500]})
             raise _unavailable() from None
     return order
 

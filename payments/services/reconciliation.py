@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from payments import client
 from payments.models import (
+    CloseCause,
     DifferenceKind,
     Order,
     OrderEvent,
@@ -17,6 +18,7 @@ from payments.models import (
     ReconciliationItem,
     ReconciliationReport,
     ResultOutcome,
+    ResultSource,
     ServiceStatus,
 )
 from payments.services.orders import order_void
@@ -39,26 +41,28 @@ def _reconcile_order(order: Order, answer: dict) -> tuple[str, bool, str] | None
         return DifferenceKind.AMOUNT_MISMATCH, False, f"service {answer.get('amount_fen')}, ours {order.amount_fen}"
     if status == ServiceStatus.PAID:
         if ours == OrderState.PENDING or (ours == OrderState.CLOSED and order.paid_at is None):
-            result = payment_result_apply(payload=answer, source="query")
+            result = payment_result_apply(payload=answer, source=ResultSource.QUERY)
             repaired = result.outcome in (ResultOutcome.APPLIED, ResultOutcome.REFUND_FLAGGED)
             return DifferenceKind.PAID_UNKNOWN, repaired, result.reason or "applied the payment"
         return None
     if status in (ServiceStatus.CLOSED, ServiceStatus.FAILED) and ours == OrderState.PAID:
         repaired = order_void(
-            order_id=order.pk, cause="reconciled_not_paid", detail={"service_status": status, "by": "reconciliation"}
+            order_id=order.pk,
+            cause=CloseCause.RECONCILED_NOT_PAID,
+            detail={"service_status": status, "by": "reconciliation"},
         )
         return DifferenceKind.PAID_NOT_PAID, repaired, "voided the order and revoked the entitlement"
     if status == ServiceStatus.PENDING and ours == OrderState.PAID:
         return DifferenceKind.PAID_NOT_PAID, False, "service still PENDING: check with the payment team"
     if status == ServiceStatus.REFUNDED and ours == OrderState.PAID:
-        result = payment_result_apply(payload=answer, source="query")
+        result = payment_result_apply(payload=answer, source=ResultSource.QUERY)
         return DifferenceKind.REFUNDED_UNKNOWN, result.outcome == ResultOutcome.APPLIED, "applied the refund"
     if status == ServiceStatus.PENDING and ours == OrderState.CLOSED:
         try:
             client.paycode_close(paycode=order.paycode)
         except client.PaycodeAlreadyPaid:
             answer = client.paycode_query(paycode=order.paycode)
-            result = payment_result_apply(payload=answer, source="query")
+            result = payment_result_apply(payload=answer, source=ResultSource.QUERY)
             return DifferenceKind.PAID_UNKNOWN, True, result.reason or "paid at close: applied the payment"
         return DifferenceKind.CLOSED_STILL_PENDING, True, "closed the paycode"
     return None

@@ -19,6 +19,7 @@ from django.utils import timezone
 from core import metrics
 from core.db import db_value_adapter, model_field, rows_insert, sql_columns, sql_in, values_where
 from payments.models import (
+    CloseCause,
     Entitlement,
     EntitlementKind,
     Order,
@@ -27,6 +28,7 @@ from payments.models import (
     PaymentResult,
     Product,
     ResultOutcome,
+    ResultSource,
     ServiceStatus,
 )
 from payments.services.orders import _entitlement_grant, _move, _note, _stock_take, order_close, order_refund
@@ -97,7 +99,7 @@ def _paid_at(payload: dict) -> datetime:
 
 
 @transaction.atomic
-def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResult:
+def payment_result_apply(*, payload: dict, source: str = ResultSource.EVENT) -> PaymentResult:
     """Apply one payment result (the signed `payment.result` event, or a query
     answer of the payment service). Idempotent by order: a duplicate or stale
     result changes nothing, and an order's entitlement is granted at most once.
@@ -117,7 +119,7 @@ def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResu
             )
         return record
 
-    if source == "event" and not result_signature_valid(payload):
+    if source == ResultSource.EVENT and not result_signature_valid(payload):
         return finish(ResultOutcome.REFUSED, "bad signature", flagged=True)
     # FOR UPDATE with the join locks the product row too (order, then product: the
     # order every path takes), so results of one product apply one at a time; the
@@ -139,7 +141,7 @@ def payment_result_apply(*, payload: dict, source: str = "event") -> PaymentResu
     if f.status == ServiceStatus.PAID:
         return _apply_paid(order, payload, f, detail, finish)
     if f.status in (ServiceStatus.FAILED, ServiceStatus.CLOSED):
-        cause = "payment_failed" if f.status == ServiceStatus.FAILED else "payment_closed"
+        cause = CloseCause.PAYMENT_FAILED if f.status == ServiceStatus.FAILED else CloseCause.PAYMENT_CLOSED
         if order_close(order_id=order.pk, cause=cause, detail=detail):
             return finish(ResultOutcome.APPLIED)
         return finish(ResultOutcome.NO_CHANGE, f"order is {order.state}")
@@ -530,7 +532,7 @@ class _ResultsBatch:
 
 @transaction.atomic(savepoint=False)
 def payment_results_apply_many(
-    *, payloads: list[dict], source: str = "event", returning: bool = True
+    *, payloads: list[dict], source: str = ResultSource.EVENT, returning: bool = True
 ) -> list[PaymentResult]:
     """Apply many payment results at once, in order: the same end state as calling
     `payment_result_apply` on each (the event consumer's batch handler relies on it;
@@ -553,7 +555,7 @@ def payment_results_apply_many(
     products after all their orders, so they cannot deadlock; against the single
     paths (one order, then its product) a batch waits on a product only while it
     holds no lock that path still needs."""
-    if source == "event":
+    if source == ResultSource.EVENT:
         fields = [(payload, _fields(payload), result_signature_valid(payload)) for payload in payloads]
     else:
         fields = [(payload, _fields(payload), True) for payload in payloads]
