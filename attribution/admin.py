@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from alerts.models import FraudRuleKind
 from attribution import devices, platforms, selectors, services
 from attribution.models import (
     CandidateVerdict,
@@ -28,7 +29,7 @@ from attribution.models import (
     TrackingLink,
 )
 from attribution.sandbox.models import SandboxPostback
-from core.admin_kit import DomainErrorMixin, LedgerSearchMixin, NoWriteBackMixin, ReadOnlyInline
+from core.admin_kit import DomainErrorMixin, LedgerSearchMixin, NoWriteBackMixin, ReadOnlyInline, values_list_filter
 from core.admin_site import read_only_view
 
 
@@ -171,7 +172,14 @@ class ConversionAdmin(LedgerSearchMixin, NoWriteBackMixin, DomainErrorMixin, adm
         "fraud_status",
         "fraud_rule",
     )
-    list_filter = ("fraud_status", "fraud_rule", "platform", "match_method", "is_test", "app_id")
+    list_filter = (
+        "fraud_status",
+        values_list_filter("fraud_rule", _("fraud rule"), lambda: FraudRuleKind.choices),  # not a DISTINCT
+        "platform",
+        "match_method",
+        "is_test",
+        "app_id",
+    )
     ledger_search_fields = ("user_id", "activation_event_id", "click_id")
     inlines = [ConversionEventInline, PostbackInline]
     actions = ["release"]

@@ -8,14 +8,22 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin_kit import LedgerSearchMixin
+from core.admin_kit import LedgerSearchMixin, values_list_filter
+from core.events import registry
 from core.models import DeadLetter, ProcessedEvent, Profile
 
 
 @admin.register(ProcessedEvent)
 class ProcessedEventAdmin(LedgerSearchMixin, admin.ModelAdmin):
     list_display = ("event_id", "source", "event_type", "processed_at")
-    list_filter = ("source", "event_type", "processed_at")
+    # the event types the consumer handles (its registry), not a DISTINCT over every event applied
+    list_filter = (
+        "source",
+        values_list_filter(
+            "event_type", _("event type"), lambda: [(key, key) for key in sorted(registry.registered())]
+        ),
+        "processed_at",
+    )
     ledger_search_fields = ("event_id",)
     ledger_search_enumerate = ("source",)  # unique (source, event_id): one lookup per source
 

@@ -28,11 +28,12 @@ def admin_actions_declare_permissions(app_configs=None, **kwargs) -> list[Error]
 
 @register(Tags.admin)
 def ledger_searches_use_indexes(app_configs=None, **kwargs) -> list[Error]:
-    """Every ledger admin's search is served by indexes (core.admin_kit.LedgerSearchMixin):
-    a field added without one would make each search read the whole table."""
+    """Every ledger admin's search is served by indexes (core.admin_kit.LedgerSearchMixin),
+    and no list filter of it reads the whole table to list its choices: a field added
+    without one would make each search, or each page view, read the whole ledger."""
     from django.contrib import admin
 
-    from core.admin_kit import LedgerSearchMixin, ledger_search_unserved
+    from core.admin_kit import LedgerSearchMixin, ledger_filters_unserved, ledger_search_unserved
 
     errors = []
     for model_admin in admin.site._registry.values():
@@ -46,6 +47,15 @@ def ledger_searches_use_indexes(app_configs=None, **kwargs) -> list[Error]:
                     "of few values in ledger_search_enumerate.",
                     obj=type(model_admin),
                     id="huodong.E002",
+                )
+            )
+        for problem in ledger_filters_unserved(model_admin):
+            errors.append(
+                Error(
+                    f"{type(model_admin).__name__}: the list filter {problem}.",
+                    hint="Give the field choices, filter it with core.admin_kit.values_list_filter, or index it.",
+                    obj=type(model_admin),
+                    id="huodong.E003",
                 )
             )
     return errors

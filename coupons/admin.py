@@ -332,7 +332,8 @@ class ClaimAdmin(LedgerSearchMixin, ExportMixin, ReadOnlyAdmin):
 @admin.register(Coupon)
 class CouponAdmin(LedgerSearchMixin, ReadOnlyAdmin):
     list_display = ("code", "template", "user_id", "status", "valid_from", "valid_until", "order_id", "used_at")
-    list_filter = ("status", "template", ("claim__pack", admin.RelatedOnlyFieldListFilter))
+    # every pack (a small table), not only those a DISTINCT over every coupon finds
+    list_filter = ("status", "template", ("claim__pack", admin.RelatedFieldListFilter))
     ledger_search_fields = ("code", "user_id")
     list_select_related = ("template",)
 
@@ -350,6 +351,7 @@ class RedeemCodeResource(SafeExportResource):
 class RedeemCodeAdmin(LedgerSearchMixin, ExportMixin, ReadOnlyAdmin):
     resource_classes = [RedeemCodeResource]
     list_display = ("code", "pack", "batch", "expires_at", "redeemed_by", "redeemed_at", "created_at")
-    list_filter = ("batch", ("pack", admin.RelatedOnlyFieldListFilter))
-    ledger_search_fields = ("code",)
+    list_filter = (("pack", admin.RelatedOnlyFieldListFilter),)  # (pack, batch) leads: one index entry a pack
+    ledger_search_fields = ("code", "batch")  # a batch label: typed, not picked from a DISTINCT over every code
+    ledger_search_enumerate = ("pack",)  # (pack, batch): one lookup per pack
     list_select_related = ("pack",)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import admin_kit
-from core.admin_kit import LedgerSearchMixin, ledger_search_unserved
+from core.admin_kit import LedgerSearchMixin, ledger_filters_unserved, ledger_search_unserved
 from core.models import ProcessedEvent
 from payments.models import Order, PaymentResult
 from tests.payments.factories import ProductFactory
@@ -91,10 +91,40 @@ def _listed(client, model, term: str):
     return response
 
 
-def test_every_ledger_admin_searches_only_what_an_index_serves():
+def test_every_ledger_admin_searches_and_filters_only_what_an_index_serves():
     assert set(_ledger_admins()) == LEDGERS
-    errors = [e for e in run_checks(tags=["admin"]) if e.id == "huodong.E002"]
+    errors = [e for e in run_checks(tags=["admin"]) if e.id in ("huodong.E002", "huodong.E003")]
     assert errors == [], [e.msg for e in errors]
+
+
+def test_a_list_filter_that_lists_its_choices_from_the_whole_ledger_is_refused():
+    class Careless(LedgerSearchMixin, admin.ModelAdmin):
+        ledger_search_fields = ("merchant_order_no",)
+        list_filter = (
+            "channel",  # no choices, no index: a DISTINCT over every result
+            ("order__product", admin.RelatedOnlyFieldListFilter),  # through a join
+            "status",  # choices
+            "flagged",  # a boolean
+            "received_at",  # dates
+            ("order", admin.RelatedOnlyFieldListFilter),  # its foreign key leads an index
+            admin_kit.values_list_filter("paycode", "paycode", lambda: [("A", "A")]),  # from code
+        )
+
+    assert ledger_filters_unserved(Careless(PaymentResult, admin.site)) == [
+        "'channel' lists its choices with a DISTINCT over payments.PaymentResult (no index leads it)",
+        "'order__product' lists its choices with a DISTINCT over payments.PaymentResult (no index leads it)",
+    ]
+
+
+def test_filters_whose_choices_come_from_code_filter_the_list(admin_client):
+    ProcessedEvent.objects.create(source="user_center", event_id="ev-1", event_type="app.activated")
+    ProcessedEvent.objects.create(source="payment", event_id="ev-2", event_type="payment.result")
+    url = reverse("admin:config_processedevent_changelist")
+    response = admin_client.get(url, {"event_type": "payment.result"})
+    changelist = response.context["cl"]
+    assert [e.event_id for e in changelist.result_list] == ["ev-2"]
+    choices = [c["display"] for spec in changelist.filter_specs for c in spec.choices(changelist)]
+    assert "app.activated" in choices and "payment.result" in choices  # the registry's types
 
 
 def test_a_search_field_without_an_index_is_refused_at_start_up():
