@@ -124,9 +124,9 @@ class LedgerSearchMixin(_ModelAdminBase):
     """Search for the admin of a table that grows with traffic: each term is matched
     exactly, field by field, against columns an index serves, so a search reads a few
     index entries however long the table is. Django's own search (`icontains` on every
-    search field, OR'd, with joins) reads every row: on a ledger of millions that is
-    seconds to minutes of the primary database's time, at the peak, when support
-    searches most.
+    search field, OR'd, with joins) reads every row of the table on each search,
+    however many millions it holds, on the primary, at the peak when support searches
+    most.
 
     - `ledger_search_fields`: field paths (`order_no`, `order__paycode`,
       `coupons__code`). The last column of each must lead an index (primary key,
