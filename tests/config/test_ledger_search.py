@@ -47,14 +47,15 @@ def _ledger_admins() -> dict[str, LedgerSearchMixin]:
     }
 
 
-def _orders(count: int, *, user_id: str = "u") -> list[Order]:
+def _orders(count: int, *, buyer: str | None = None) -> list[Order]:
+    """`count` pending orders, of one buyer or each of its own."""
     product = ProductFactory()
     expires = timezone.now() + timedelta(hours=1)
     return Order.objects.bulk_create(
         Order(
             order_no=f"PO{n:08d}",
             product=product,
-            user_id=f"{user_id}{n}" if user_id == "u" else user_id,
+            user_id=buyer or f"u{n}",
             idempotency_key=f"k{n}",
             amount_fen=product.price_fen,
             paycode=f"PC{n:08d}",
@@ -181,7 +182,7 @@ def test_a_term_that_cannot_be_a_value_of_a_field_skips_it(admin_client):
 
 def test_a_lookup_with_more_rows_than_shown_says_so(admin_client, monkeypatch):
     monkeypatch.setattr(admin_kit, "LEDGER_SEARCH_MAX_ROWS", 2)
-    _orders(3, user_id="heavy-buyer")
+    _orders(3, buyer="heavy-buyer")
     response = _listed(admin_client, Order, "heavy-buyer")
     assert len(response.context["cl"].result_list) == 2
     warnings = [str(m) for m in get_messages(response.wsgi_request)]
