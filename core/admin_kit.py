@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.filters import AllValuesFieldListFilter, FieldListFilter, RelatedOnlyFieldListFilter
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.http import HttpResponseRedirect
@@ -145,7 +145,8 @@ class LedgerSearchMixin(_ModelAdminBase):
     when every column has an index), at most LEDGER_SEARCH_MAX_ROWS rows each (the
     operator is told when a lookup had more); the list shows their union, with the
     filters and order chosen. A term that cannot be a value of a field (too long, not
-    a number, beyond the column's integer range) skips it. The box's help text names the fields (`search_help_text`)."""
+    a number, beyond the column's integer range) skips it. The box's help text names
+    the fields (`search_help_text`)."""
 
     ledger_search_fields: tuple[str, ...] = ()
     ledger_search_enumerate: tuple[str, ...] = ()
@@ -280,36 +281,21 @@ def ledger_filters_unserved(model_admin: LedgerSearchMixin) -> list[str]:
     return problems
 
 
-def _related_model(model: type[models.Model], hop: str) -> type[models.Model]:
-    related = model._meta.get_field(hop).related_model
-    if related is None or isinstance(related, str):
-        raise FieldDoesNotExist(f"{model.__name__}.{hop} is not a relation")
-    return related
-
-
 def ledger_search_field(model: type[models.Model], path: str) -> models.Field:
     """The field at the end of `path` (`order__paycode`: Order.paycode)."""
-    *hops, last = path.split("__")
-    for hop in hops:
-        model = _related_model(model, hop)
-    field = model._meta.get_field(last)
+    field = get_fields_from_path(model, path)[-1]
     assert isinstance(field, models.Field)
     return field
 
 
 def ledger_search_label(model: type[models.Model], path: str) -> str:
     """How the search's help text names `path`: the field's verbose name, after the
-    relation's (`order__paycode`: "Order paycode")."""
-    *hops, last = path.split("__")
-    words = []
-    for hop in hops:
-        relation = model._meta.get_field(hop)
-        model = _related_model(model, hop)
-        words.append(str(getattr(relation, "verbose_name", None) or model._meta.verbose_name))
-    field = model._meta.get_field(last)
+    relations' (`order__paycode`: "Order paycode")."""
+    *relations, field = get_fields_from_path(model, path)
     label = str(getattr(field, "verbose_name", field.name))
-    for relation_name in reversed(words):
-        label = gettext("%(relation)s %(field)s") % {"relation": relation_name, "field": label}
+    for relation in reversed(relations):
+        name = getattr(relation, "verbose_name", None) or relation.related_model._meta.verbose_name
+        label = gettext("%(relation)s %(field)s") % {"relation": name, "field": label}
     return capfirst(label)
 
 
@@ -338,27 +324,32 @@ def ledger_search_unserved(model_admin: LedgerSearchMixin) -> list[str]:
     if not model_admin.ledger_search_fields:
         problems.append("declares no ledger_search_fields")
     for path in model_admin.ledger_search_fields:
-        model: type[models.Model] = model_admin.model
-        *hops, last = path.split("__")
         try:
-            for hop in hops:
-                relation = model._meta.get_field(hop)
-                if relation.many_to_one or (relation.one_to_one and relation.concrete):
-                    served = _index_leads(model, hop, ())  # our column, joined to their primary key
-                elif relation.one_to_many or relation.one_to_one:
-                    remote = relation.remote_field  # their foreign key to us: its column must be indexed
-                    served = remote is not None and _index_leads(_related_model(model, hop), remote.name, ())
-                else:
-                    problems.append(f"{path!r}: {hop!r} is not a foreign key or one-to-one")
-                    break
-                if not served:
-                    problems.append(f"{path!r}: the column joining {hop!r} has no index")
-                    break
-                model = _related_model(model, hop)
-            else:
-                skipped = model_admin.ledger_search_enumerate if not hops else ()
-                if not _index_leads(model, last, skipped):
-                    problems.append(f"{path!r}: no index of {model._meta.label} starts with {last!r}")
+            *relations, last = get_fields_from_path(model_admin.model, path)
         except FieldDoesNotExist as exc:
             problems.append(f"{path!r}: {exc}")
+            continue
+        except NotRelationField:
+            problems.append(f"{path!r}: a part before the last is not a relation")
+            continue
+        model: type[models.Model] = model_admin.model
+        for relation in relations:
+            related = relation.related_model
+            assert isinstance(related, type)  # get_fields_from_path followed it
+            if relation.many_to_one or (relation.one_to_one and relation.concrete):
+                served = _index_leads(model, relation.name, ())  # our column, joined to their primary key
+            elif relation.one_to_many or relation.one_to_one:
+                remote = relation.remote_field  # their foreign key to us: its column must be indexed
+                served = remote is not None and _index_leads(related, remote.name, ())
+            else:
+                problems.append(f"{path!r}: {relation.name!r} is not a foreign key or one-to-one")
+                break
+            if not served:
+                problems.append(f"{path!r}: the column joining {relation.name!r} has no index")
+                break
+            model = related
+        else:
+            skipped = model_admin.ledger_search_enumerate if not relations else ()
+            if not _index_leads(model, last.name, skipped):
+                problems.append(f"{path!r}: no index of {model._meta.label} starts with {last.name!r}")
     return problems
