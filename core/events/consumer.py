@@ -23,7 +23,9 @@ twice that), waiting at most EVENTS_BATCH_WAIT_MS after the first for more, and 
    the database ended the transaction) gets its failure and the others are applied
    again in a new transaction; a failed commit applies each event again in a
    transaction of its own (the one-by-one path, `process`);
-3. acks the batch's messages only after that transaction committed;
+3. acks the batch's messages only after that transaction committed: each dead
+   letter and retry once its copy is on the broker, the applied ones with one ack
+   (AMQP's `multiple`; one at a time on kombu's virtual transports);
 4. sends what it cannot apply (a bad body, breaks the contract, no handler, handler
    failed EVENTS_MAX_ATTEMPTS times) to the dead-letter queue with the reason, and
    records a `DeadLetter` row. A failed handler is retried: the message is copied to
@@ -52,6 +54,7 @@ from typing import TYPE_CHECKING
 from celery import bootsteps
 from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
+from kombu.transport import virtual
 
 from core import telemetry
 from core.events.facts import facts_collected, facts_discard
@@ -641,6 +644,12 @@ def _as_str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _acks_one_at_a_time(message) -> bool:
+    """Whether `message`'s broker settles only the message an ack names: kombu's
+    virtual transports (the embedded Redis broker) ignore AMQP's `multiple`."""
+    return isinstance(message.channel, virtual.Channel)
+
+
 class EventConsumer(ConsumerMixin):
     def __init__(
         self,
@@ -773,19 +782,26 @@ class EventConsumer(ConsumerMixin):
                 outcomes = [self._process_alone(delivery) for delivery in deliveries]
             self.batches += 1
             latency_ms = round((time.monotonic() - started) * 1000, 2)
+            unacked, waiting = None, 0  # the last applied message not acked yet (one ack settles it and all before it)
             for message, delivery, outcome in zip(batch, deliveries, outcomes, strict=True):
                 outcome = replace(outcome, reason=outcome.reason[:MAX_REASON])
                 event_count(source=delivery.source, action=outcome.action, body=message.body)
                 # Broker errors below propagate: kombu reconnects (or the supervisor restarts
                 # the loop) and the unacked messages are delivered again.
-                if outcome.action == "dead":
-                    self._dead_letter(message, delivery.source, delivery.routing_key, outcome)
-                elif outcome.action == "retry":
-                    self._to_retry_queue(
-                        message, delivery.source, delivery.routing_key, delivery.attempts + 1, outcome.reason
-                    )
-                message.ack()
-                self.handled += 1
+                if outcome.action in ("dead", "retry"):
+                    if outcome.action == "dead":
+                        self._dead_letter(message, delivery.source, delivery.routing_key, outcome)
+                    else:
+                        self._to_retry_queue(
+                            message, delivery.source, delivery.routing_key, delivery.attempts + 1, outcome.reason
+                        )
+                    message.ack()  # its copy is on the broker: this one alone is settled now
+                    self.handled += 1
+                elif _acks_one_at_a_time(message):
+                    message.ack()
+                    self.handled += 1
+                else:
+                    unacked, waiting = message, waiting + 1
                 log = logger.warning if outcome.action in ("dead", "retry") else logger.info
                 log(
                     "event " + outcome.action,
@@ -801,6 +817,15 @@ class EventConsumer(ConsumerMixin):
                         **(outcome.facts or {}),  # the handler's (core/events/facts.py)
                     },
                 )
+            if unacked is not None:
+                # One ack for the batch's applied messages (AMQP's `multiple`: every
+                # delivery of this channel up to this one; all earlier ones are of this
+                # batch, in order, or settled already). An ack a message cost RabbitMQ
+                # and this thread a frame each: one a batch drained a backlog ~20% faster
+                # (docs/events.md, "Thirteenth round").
+                unacked.ack(multiple=True)
+                self.last_handled_at = time.time()  # before `handled` moves: a reader of both sees this batch's
+                self.handled += waiting
         finally:
             self.busy_since, self.busy_event = None, ""
             self.last_handled_at = time.time()

@@ -75,6 +75,37 @@ def test_an_event_id_twice_in_one_batch_is_applied_once(events, echo, settings):
     assert events.consumer.batches < events.consumer.handled
 
 
+def _queued_on_broker(settings) -> int:
+    """Messages in the event queues once no consumer holds them (an unacked message
+    goes back to its queue when its consumer's connection closes)."""
+    from kombu import Connection
+
+    from core.events.consumer import event_queues
+
+    with Connection(settings.EVENTS_BROKER_URL) as conn:
+        return sum(
+            queue(conn.default_channel).queue_declare().message_count  # not passive: Redis keeps no empty queue
+            for queue in event_queues(settings.EVENTS_QUEUE_PREFIX)
+        )
+
+
+def test_every_message_of_a_batch_is_settled_on_the_broker_applied_dead_and_retried_alike(events, echo, settings):
+    # The applied messages of a batch are acked together (one AMQP ack with `multiple`
+    # on RabbitMQ; one by one on the embedded Redis broker), the dead and the retried
+    # each once its copy is sent: when the consumer goes away nothing comes back.
+    settings.EVENTS_MAX_ATTEMPTS = 1  # the failing event is dead at its first failure
+    good = [_echo() for _ in range(8)]
+    failing = _echo(fail=True)
+    _held_then_consumed(events, settings, [*good[:4], failing, b"{broken", *good[4:]])
+
+    events.wait_for(lambda: events.consumer.handled >= len(good) + 2)
+    assert [applied(e["event_id"]) for e in good] == [1] * len(good)
+    assert events.consumer.batches < events.consumer.handled
+    events.stop()  # the connection closes: whatever was not acked is queued again
+    assert _queued_on_broker(settings) == 0
+    assert len(events.dead_letters()) == 2
+
+
 def test_a_backlog_fills_each_batch_past_the_batch_wait(events, echo, settings):
     # No wait at all for more messages: a backlog's messages are already delivered
     # (prefetched), so they still fill the batches; until 2026-12-04 a batch was cut at
