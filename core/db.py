@@ -156,6 +156,23 @@ def _sql_order_by(model: type[models.Model], names: Sequence[str]) -> str:
     )
 
 
+def table_rows_estimate(model: type[models.Model]) -> int | None:
+    """The rows of `model`'s table by the storage engine's statistics (MySQL/MariaDB:
+    `information_schema.TABLES.TABLE_ROWS`, InnoDB's sampled estimate, refreshed as
+    the table changes and by ANALYZE TABLE: off by up to a few tenths), read in a
+    millisecond where `COUNT(*)` reads every row. None where the backend keeps no such
+    figure (SQLite) or has none for the table."""
+    if connection.vendor != "mysql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            [model._meta.db_table],
+        )
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def rows_insert(
     model: type[models.Model],
     *,
