@@ -788,17 +788,14 @@ class EventConsumer(ConsumerMixin):
                 event_count(source=delivery.source, action=outcome.action, body=message.body)
                 # Broker errors below propagate: kombu reconnects (or the supervisor restarts
                 # the loop) and the unacked messages are delivered again.
-                if outcome.action in ("dead", "retry"):
-                    if outcome.action == "dead":
-                        self._dead_letter(message, delivery.source, delivery.routing_key, outcome)
-                    else:
-                        self._to_retry_queue(
-                            message, delivery.source, delivery.routing_key, delivery.attempts + 1, outcome.reason
-                        )
-                    message.ack()  # its copy is on the broker: this one alone is settled now
-                    self.handled += 1
-                elif _acks_one_at_a_time(message):
-                    message.ack()
+                if outcome.action == "dead":
+                    self._dead_letter(message, delivery.source, delivery.routing_key, outcome)
+                elif outcome.action == "retry":
+                    self._to_retry_queue(
+                        message, delivery.source, delivery.routing_key, delivery.attempts + 1, outcome.reason
+                    )
+                if outcome.action in ("dead", "retry") or _acks_one_at_a_time(message):
+                    message.ack()  # a dead letter or retry: its copy is on the broker, this one is settled now
                     self.handled += 1
                 else:
                     unacked, waiting = message, waiting + 1
