@@ -27,7 +27,9 @@ CTIT_BUCKETS = (  # (label, rollup column); labels translated where shown
     (gettext_noop(">24 h"), "ctit_gt_24h"),
 )
 _SERIES_COLUMNS = ("clicks", "activations", "attributed", "organic", "registers", "pays", "pay_amount_fen")
-_LINK_COLUMNS = ("clicks", "activations", "attributed", "registers", "pays", "pay_amount_fen")
+# Of `attributed`: the installs a fraud rule flagged (posted back, marked) or rejected (not posted back).
+_FRAUD_COLUMNS = ("fraud_flagged", "fraud_rejected")
+_LINK_COLUMNS = ("clicks", "activations", "attributed", *_FRAUD_COLUMNS, "registers", "pays", "pay_amount_fen")
 
 
 @dataclass(frozen=True)
@@ -138,15 +140,16 @@ def dashboard_data(*, filters: DashboardFilters) -> dict[str, Any]:
     rows = _link_rows(filters)  # whole local days: totals, OS split, links
     series_rows = rows if filters.granularity == "day" else _link_rows(filters, minutes=BucketMinutes.HOUR)
     ctit_columns = [name for _seconds, name in CTIT_BUCKETS]
-    per_bucket = series_rows.values("bucket_start").annotate(**_sums((*_SERIES_COLUMNS, *ctit_columns))).order_by()
+    summed = (*_SERIES_COLUMNS, *_FRAUD_COLUMNS, *ctit_columns)
+    per_bucket = series_rows.values("bucket_start").annotate(**_sums(summed)).order_by()
     tz = timezone.get_current_timezone()
     series: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SERIES_COLUMNS, 0))
-    totals = dict.fromkeys((*_SERIES_COLUMNS, *ctit_columns), 0)
+    totals = dict.fromkeys(summed, 0)
     for row in per_bucket:
         at = timezone.localtime(row["bucket_start"], tz)
         key = at.strftime("%Y-%m-%d %H:00") if filters.granularity == "hour" else at.strftime("%Y-%m-%d")
         point = series[key]
-        for name in (*_SERIES_COLUMNS, *ctit_columns):
+        for name in summed:
             value = int(row[name] or 0)
             totals[name] += value
             if name in point:
@@ -198,8 +201,9 @@ def dashboard_data(*, filters: DashboardFilters) -> dict[str, Any]:
             "granularity": filters.granularity,
         },
         "totals": {
-            **{name: totals[name] for name in _SERIES_COLUMNS},
+            **{name: totals[name] for name in (*_SERIES_COLUMNS, *_FRAUD_COLUMNS)},
             "attribution_rate": _rate(totals["attributed"], totals["clicks"]),
+            "fraud_rate": _rate(totals["fraud_flagged"] + totals["fraud_rejected"], totals["attributed"]),
             "activation_rate": _rate(totals["activations"], totals["clicks"]),
         },
         "funnel": [
@@ -258,6 +262,8 @@ TABLES = {
             ("activations", _("activations")),
             ("attributed", _("attributed")),
             ("attribution_rate", _("attribution rate")),
+            ("fraud_flagged", _("fraud flagged")),
+            ("fraud_rejected", _("fraud rejected")),
             ("registers", _("registers")),
             ("pays", _("pays")),
             ("pay_amount_fen", _("pay amount (fen)")),

@@ -50,6 +50,10 @@ def test_figures_are_sums_of_the_hourly_rows_and_rates_come_from_sums(seeded):
     assert data["totals"]["clicks"] == 2 * 150 + 2 * 300
     assert data["totals"]["attributed"] == 2 * 12 + 2 * 24
     assert data["totals"]["attribution_rate"] == round(72 / 900, 4)
+    # of the attributed: flagged 2 an iOS hour (x2 today), rejected 1 (x2 today); none on Android
+    assert (data["totals"]["fraud_flagged"], data["totals"]["fraud_rejected"]) == (2 * 2 + 2 * 4, 2 * 1 + 2 * 2)
+    assert data["totals"]["fraud_rate"] == round(18 / 72, 4)
+    assert [(lk["fraud_flagged"], lk["fraud_rejected"]) for lk in data["links"]] == [(12, 6), (0, 0)]
     assert [s["value"] for s in data["funnel"]] == [900, 2 * 14 + 2 * 28, 4 * 12, 8]
     assert data["ctit"][0]["value"] == 2 * 2 + 2 * 4
     assert [p["clicks"] for p in data["series"]] == [300, 600]
@@ -99,6 +103,7 @@ def test_operator_page_json_and_index_figures(seeded):
     assert page.status_code == 200
     body = page.content.decode()
     assert 'id="dashboard-data"' in body and "echarts.min.js" in body and "<script>" not in body
+    assert 'data-figure="fraud">12 / 6 <small>(25&thinsp;%)</small>' in body  # of 72 attributed
     assert (
         client.get(URL.replace("dashboard/", "dashboard/data.json"), _params(os="ios")).json()["totals"]["clicks"]
         == 600
@@ -114,6 +119,7 @@ def test_exports_are_csv_and_xlsx_with_formulas_neutralised(seeded):
     assert answer.status_code == 200 and answer["Content-Disposition"].startswith("attachment")
     rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert rows[0][:4] == ["link", "campaign", "platform", "clicks"]
+    assert rows[0][7:9] == ["fraud flagged", "fraud rejected"] and rows[1][7:9] == ["12", "6"]
     assert rows[2][1] == "'=Dash Android" and rows[1][3] == "600"
     book = openpyxl.load_workbook(io.BytesIO(client.get(URL + "export/campaigns.xlsx", _params()).content))
     sheet = book.active
