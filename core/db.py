@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import random
@@ -12,7 +13,11 @@ from typing import Any, TypeVar
 
 import orjson
 from django.db import NotSupportedError, OperationalError, connection, models
+from django.db.models import signals
+from django.db.models.base import ModelState
 from django.db.models.constants import OnConflict
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
 logger = logging.getLogger("huodong.db")
@@ -109,25 +114,49 @@ def values_where(
     return out
 
 
-_BUILD_PLANS: dict[type[models.Model], tuple[list[tuple[str, models.Field]], frozenset[str]]] = {}
+_BUILD_PLANS: dict[type[models.Model], tuple[list[tuple[str, models.Field]], frozenset[str], bool]] = {}
+
+
+_INIT_SIGNALS = (signals.pre_init, signals.post_init)
 
 
 def instance_build(model: type[M], values: dict[str, Any]) -> M:
     """An unsaved instance of `model` from its concrete fields' values by attname (a
     foreign key by `<name>_id`), the fields left out at their defaults (called per
-    instance: a `dict` default is never shared): what `model(**values)` gives, built
-    positionally (Django's fast path for positional arguments: no keyword matching nor
-    related-object handling per field; 3.9 against 9.4 µs for a conversion). For hot
+    instance: a `dict` default is never shared): what `model(**values)` gives. For hot
     paths that build hundreds of rows a batch. A name that is not a concrete field's
     attname raises TypeError, as `model(**values)` would. The caller caches any related
-    object it already holds (`field.set_cached_value`)."""
+    object it already holds (`field.set_cached_value`).
+
+    Built without the constructor's per-field work where that work only stores the
+    value: when every concrete field's attribute on the class is Django's plain
+    `DeferredAttribute` or `ForeignKeyDeferredAttribute` (whose setter, on a new
+    instance, only stores it too) and no `pre_init`/`post_init` receiver listens to
+    the model, the values go into the instance's `__dict__` at once (2.7 against
+    6.2 µs for a conversion; `model(**values)` 9.4); otherwise through the
+    constructor's positional fast path."""
     plan = _BUILD_PLANS.get(model)
     if plan is None:
         fields = model._meta.concrete_fields
-        plan = _BUILD_PLANS[model] = ([(f.attname, f) for f in fields], frozenset(f.attname for f in fields))
-    fields_by_name, names = plan
+        plain = all(
+            type(inspect.getattr_static(model, f.attname, None)) in (DeferredAttribute, ForeignKeyDeferredAttribute)
+            for f in fields
+        )
+        plan = _BUILD_PLANS[model] = (
+            [(f.attname, f) for f in fields],
+            frozenset(f.attname for f in fields),
+            plain,
+        )
+    fields_by_name, names, plain = plan
     if not names.issuperset(values):
         raise TypeError(f"{model.__name__} got unexpected field(s) {sorted(set(values) - names)}")
+    if plain and not any(signal.receivers and signal.has_listeners(model) for signal in _INIT_SIGNALS):
+        instance = model.__new__(model)
+        instance._state = ModelState()
+        instance.__dict__.update(
+            {name: values[name] if name in values else field.get_default() for name, field in fields_by_name}
+        )
+        return instance
     return model(*[values[name] if name in values else field.get_default() for name, field in fields_by_name])
 
 

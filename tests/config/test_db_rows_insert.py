@@ -211,7 +211,28 @@ def test_instance_build_gives_what_the_model_constructor_gives():
     built, by_kwargs = instance_build(Conversion, values), Conversion(**values)
     columns = [f.attname for f in Conversion._meta.concrete_fields]
     assert [getattr(built, c) for c in columns] == [getattr(by_kwargs, c) for c in columns]
+    assert vars(built).keys() == vars(by_kwargs).keys()  # nothing more, nothing less on the instance
     assert built.device_keys == {} and built.device_keys is not instance_build(Conversion, values).device_keys
-    assert built._state.adding and built.pk is None
+    assert built._state.adding and built.pk is None and built._state.db is None
+    assert built.link == link  # the foreign key's object, read when asked as ever
     with pytest.raises(TypeError, match="nope"):
         instance_build(Conversion, {**values, "nope": 1})
+
+
+def test_instance_build_runs_the_init_signals_when_someone_listens():
+    from django.db.models.signals import post_init
+
+    from core.db import instance_build
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Conversion)
+    try:
+        built = instance_build(Conversion, {"app_id": "a"})
+    finally:
+        post_init.disconnect(receiver, sender=Conversion)
+    assert seen == [built]  # the constructor's path (the direct one would skip the receiver)
+    assert instance_build(Conversion, {"app_id": "a"}).app_id == "a" and seen == [built]
