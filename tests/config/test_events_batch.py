@@ -76,16 +76,17 @@ def test_an_event_id_twice_in_one_batch_is_applied_once(events, echo, settings):
 
 
 def _queued_on_broker(settings) -> int:
-    """Messages in the event queues once no consumer holds them (an unacked message
-    goes back to its queue when its consumer's connection closes)."""
+    """Messages in the event queues and the retry queue once no consumer holds them (an
+    unacked message goes back to its queue when its consumer's connection closes)."""
     from kombu import Connection
 
-    from core.events.consumer import event_queues
+    from core.events.consumer import event_queues, retry_queue
 
+    prefix = settings.EVENTS_QUEUE_PREFIX
     with Connection(settings.EVENTS_BROKER_URL) as conn:
         return sum(
             queue(conn.default_channel).queue_declare().message_count  # not passive: Redis keeps no empty queue
-            for queue in event_queues(settings.EVENTS_QUEUE_PREFIX)
+            for queue in [*event_queues(prefix), retry_queue(prefix)]
         )
 
 
@@ -93,12 +94,13 @@ def test_every_message_of_a_batch_is_settled_on_the_broker_applied_dead_and_retr
     # The applied messages of a batch are acked together (one AMQP ack with `multiple`
     # on RabbitMQ; one by one on the embedded Redis broker), the dead and the retried
     # each once its copy is sent: when the consumer goes away nothing comes back.
-    settings.EVENTS_MAX_ATTEMPTS = 1  # the failing event is dead at its first failure
+    settings.EVENTS_MAX_ATTEMPTS = 2  # the failing event is retried once, then dead
     good = [_echo() for _ in range(8)]
     failing = _echo(fail=True)
     _held_then_consumed(events, settings, [*good[:4], failing, b"{broken", *good[4:]])
 
-    events.wait_for(lambda: events.consumer.handled >= len(good) + 2)
+    # 8 applied, the broken body dead at once, the failing event retried and then dead
+    events.wait_for(lambda: events.consumer.handled >= len(good) + 3, timeout=30)
     assert [applied(e["event_id"]) for e in good] == [1] * len(good)
     assert events.consumer.batches < events.consumer.handled
     events.stop()  # the connection closes: whatever was not acked is queued again
